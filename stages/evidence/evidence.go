@@ -1,0 +1,160 @@
+package evidence
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Evidence is everything the stages recorded during one run. A stage that did not run
+// leaves its field nil; a stage that ran but failed sets its Error and keeps what it got.
+type Evidence struct {
+	Flow Flow `json:"flow"`
+	// Netns is the network namespace diagnose ran in: drops elsewhere on the host are
+	// attributed to their own namespace and never count as this one's.
+	Netns    Netns      `json:"netns"`
+	Arrival  *Arrival   `json:"arrival,omitempty"`
+	Firewall *Firewall  `json:"firewall,omitempty"`
+	Kernel   *KernelDrop `json:"kernel_drop,omitempty"`
+}
+
+// Netns identifies a network namespace by the inode of /proc/self/ns/net.
+type Netns struct {
+	Inode uint64 `json:"inode"`
+	// Name is the name under /run/netns, when it has one.
+	Name string `json:"name,omitempty"`
+}
+
+// Direction of a captured packet as the capture point saw it.
+type Direction string
+
+const (
+	// In: received by this namespace (PACKET_HOST, BROADCAST, MULTICAST, OTHERHOST).
+	In Direction = "in"
+	// Out: sent by this namespace (PACKET_OUTGOING).
+	Out Direction = "out"
+)
+
+// Packet is one captured packet of the flow.
+type Packet struct {
+	Time      time.Time      `json:"time"`
+	Iface     string         `json:"iface"`
+	Direction Direction      `json:"direction"`
+	Src       netip.AddrPort `json:"src"`
+	Dst       netip.AddrPort `json:"dst"`
+	// Flags are TCP flags in tcpdump's letters (S, S., P., F., R.), empty for UDP.
+	Flags  string `json:"flags,omitempty"`
+	Length int    `json:"length"`
+	// PktType is the AF_PACKET packet type (host, broadcast, multicast, otherhost, outgoing).
+	PktType string `json:"pkt_type"`
+}
+
+// IfaceCount counts the flow's packets on one interface in one direction.
+type IfaceCount struct {
+	Iface     string    `json:"iface"`
+	Direction Direction `json:"direction"`
+	Packets   int       `json:"packets"`
+	Bytes     int       `json:"bytes"`
+}
+
+// Arrival is what the capture saw.
+type Arrival struct {
+	// Ifaces are the interfaces captured on; empty means every interface ("any").
+	Ifaces []string `json:"ifaces"`
+	// Packets holds the first packets of the flow (at most MaxPackets); Counts covers all.
+	Packets []Packet     `json:"packets"`
+	Counts  []IfaceCount `json:"counts"`
+	In      int          `json:"in"`
+	Out     int          `json:"out"`
+	// SocketDrops are packets the capture socket itself lost (PACKET_STATISTICS).
+	SocketDrops uint64 `json:"socket_drops"`
+	PcapPath    string `json:"pcap_path,omitempty"`
+	Error       string `json:"error,omitempty"`
+}
+
+// MaxPackets bounds Arrival.Packets so a flood cannot grow the report without limit.
+const MaxPackets = 64
+
+// Firewall is the nftables trace of the flow.
+type Firewall struct {
+	// Table is the temporary trace table, e.g. "inet packetmortem_1234".
+	Table     string `json:"table"`
+	Installed bool   `json:"installed"`
+	Removed   bool   `json:"removed"`
+	// Traces are the traced packets in arrival order; one per packet and hook.
+	Traces []Trace `json:"traces"`
+	// Lost counts trace messages lost to a full netlink socket (ENOBUFS).
+	Lost  uint64 `json:"lost"`
+	Error string `json:"error,omitempty"`
+}
+
+// Trace is one packet's walk through the netfilter hooks of one family and hook.
+type Trace struct {
+	ID     uint32 `json:"id"`
+	Family string `json:"family"` // ip, ip6, inet, bridge, ...
+	Hook   string `json:"hook"`   // prerouting, input, forward, output, postrouting
+	Iif    string `json:"iif,omitempty"`
+	Oif    string `json:"oif,omitempty"`
+	// Src and Dst are decoded from the traced network and transport headers when present.
+	Src netip.AddrPort `json:"src,omitempty"`
+	Dst netip.AddrPort `json:"dst,omitempty"`
+	// Steps are the rules and policies the packet met, in order, outside diagnose's own table.
+	Steps []TraceStep `json:"steps"`
+	// Verdict is the final verdict on this hook: accept, drop, queue, stolen, or empty when
+	// the trace ended without one.
+	Verdict string `json:"verdict"`
+	// DroppedBy is the step that dropped the packet, when Verdict is drop.
+	DroppedBy *TraceStep `json:"dropped_by,omitempty"`
+}
+
+// TraceStep is one trace event: a rule that matched, a return, or a chain policy.
+type TraceStep struct {
+	Type   string `json:"type"` // rule, return, policy
+	Family string `json:"family"`
+	Table  string `json:"table"`
+	Chain  string `json:"chain"`
+	Handle uint64 `json:"handle,omitempty"`
+	// Rule is the rule in nft syntax, as `nft -a list ruleset` would print it.
+	Rule    string `json:"rule,omitempty"`
+	Verdict string `json:"verdict"` // continue, accept, drop, jump X, goto X, return
+}
+
+// KernelDrop is what the kfree_skb program recorded.
+type KernelDrop struct {
+	// Attach says how the program is attached: "tp_btf/kfree_skb" or "tracepoint/skb/kfree_skb".
+	Attach string `json:"attach"`
+	Drops  []Drop `json:"drops"`
+	// Seen is how many kfree_skb events the program saw in total, Matched how many belonged
+	// to the flow; Lost how many matched events the ring buffer could not take.
+	Seen    uint64 `json:"seen"`
+	Matched uint64 `json:"matched"`
+	Lost    uint64 `json:"lost"`
+	// ReasonsFromBTF is false when the kernel has no skb_drop_reason enum in BTF.
+	ReasonsFromBTF bool     `json:"reasons_from_btf"`
+	Notes          []string `json:"notes,omitempty"`
+	Error          string   `json:"error,omitempty"`
+}
+
+// Drop is one kfree_skb of a flow packet.
+type Drop struct {
+	Time time.Time `json:"time"`
+	// Reason is the drop reason without its SKB_DROP_REASON_ prefix (NO_SOCKET); for a
+	// subsystem reason with no name in BTF, "SUBSYS:code".
+	Reason     string `json:"reason"`
+	ReasonCode uint32 `json:"reason_code"`
+	// Location is the dropping call site, symbolized (tcp_v4_rcv+0x91); Function is its symbol.
+	Location string `json:"location"`
+	Function string `json:"function"`
+	// Netns is the namespace of the skb's device (or socket); Elsewhere is true when it is
+	// not the namespace diagnose runs in.
+	Netns     uint64 `json:"netns"`
+	NetnsName string `json:"netns_name,omitempty"`
+	Elsewhere bool   `json:"elsewhere"`
+	Ifindex   int    `json:"ifindex,omitempty"`
+	Iface     string `json:"iface,omitempty"`
+	Src       netip.AddrPort `json:"src"`
+	Dst       netip.AddrPort `json:"dst"`
+	// Flags are TCP flags as in Packet.Flags.
+	Flags string `json:"flags,omitempty"`
+	// Stack is the kernel stack, innermost first, tracing frames removed.
+	Stack []string `json:"stack"`
+}
