@@ -11,9 +11,9 @@ type Evidence struct {
 	Flow Flow `json:"flow"`
 	// Netns is the network namespace diagnose ran in: drops elsewhere on the host are
 	// attributed to their own namespace and never count as this one's.
-	Netns    Netns      `json:"netns"`
-	Arrival  *Arrival   `json:"arrival,omitempty"`
-	Firewall *Firewall  `json:"firewall,omitempty"`
+	Netns    Netns       `json:"netns"`
+	Arrival  *Arrival    `json:"arrival,omitempty"`
+	Firewall *Firewall   `json:"firewall,omitempty"`
 	Kernel   *KernelDrop `json:"kernel_drop,omitempty"`
 }
 
@@ -146,11 +146,11 @@ type Drop struct {
 	Function string `json:"function"`
 	// Netns is the namespace of the skb's device (or socket); Elsewhere is true when it is
 	// not the namespace diagnose runs in.
-	Netns     uint64 `json:"netns"`
-	NetnsName string `json:"netns_name,omitempty"`
-	Elsewhere bool   `json:"elsewhere"`
-	Ifindex   int    `json:"ifindex,omitempty"`
-	Iface     string `json:"iface,omitempty"`
+	Netns     uint64         `json:"netns"`
+	NetnsName string         `json:"netns_name,omitempty"`
+	Elsewhere bool           `json:"elsewhere"`
+	Ifindex   int            `json:"ifindex,omitempty"`
+	Iface     string         `json:"iface,omitempty"`
 	Src       netip.AddrPort `json:"src"`
 	Dst       netip.AddrPort `json:"dst"`
 	// Flags are TCP flags as in Packet.Flags.

@@ -1,0 +1,35 @@
+# packetmortem: make help lists the targets.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: help build test unit demo generate check-generate bench deps
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build the static binary ./diagnose (CGO_ENABLED=0, no clang needed)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o diagnose ./cmd/diagnose
+
+test: ## run every test; as root the end-to-end tests run too (CI=true makes them mandatory)
+	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) build ./cmd/diagnose
+	$(GO) test -count=1 -timeout 15m ./...
+
+unit: ## run the tests that need no root
+	$(GO) test -count=1 -short ./...
+
+demo: build deps ## run diagnose on a path broken on purpose between two throwaway namespaces
+	./testdata/demo.sh ./diagnose
+
+generate: ## rebuild the BPF objects in bpf/ (needs clang-14, llvm-strip and libbpf-dev)
+	$(GO) generate ./bpf/
+
+check-generate: generate ## fail if the committed BPF objects are not what generate makes
+	git diff --exit-code -- bpf/
+
+bench: build ## measure time to armed and overhead
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./cmd/diagnose/
+
+deps: ## install what the tests and the demo need (iproute2, nftables, tshark), as root
+	./.ci/deps

@@ -1,0 +1,103 @@
+package evidence
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestParseFlow(t *testing.T) {
+	good := []struct {
+		spec string
+		want string
+	}{
+		{"10.0.0.1:80", "10.0.0.1:80/tcp"},
+		{"198.51.100.2:65535", "198.51.100.2:65535/tcp"},
+		{"[2001:db8::1]:80", "[2001:db8::1]:80/tcp"},
+		{"[::ffff:203.0.113.7]:443", "203.0.113.7:443/tcp"},
+		{"203.0.113.7:0443", "203.0.113.7:443/tcp"},
+	}
+	for _, c := range good {
+		f, err := ParseFlow(c.spec, TCP)
+		if err != nil {
+			t.Errorf("ParseFlow(%q): %v", c.spec, err)
+			continue
+		}
+		if f.String() != c.want {
+			t.Errorf("ParseFlow(%q) = %s, want %s", c.spec, f, c.want)
+		}
+	}
+	bad := map[string]string{
+		"":                              "empty",
+		"10.0.0.1":                      "no port",
+		"10.0.0.1:":                     "not a number",
+		"10.0.0.1:0":                    "1-65535",
+		"10.0.0.1:65536":                "1-65535",
+		"10.0.0.1:-1":                   "not a number",
+		"10.0.0.1:+80":                  "not a number",
+		"10.0.0.1:8o":                   "not a number",
+		"example.com:80":                "host names",
+		"2001:db8::1:80":                "brackets",
+		"[2001:db8::1:80":               "unclosed",
+		"[10.0.0.1]:80":                 "IPv6 addresses only",
+		"[fe80::1%eth0]:80":             "zones",
+		"10.0.0.1:99999999999999999999": "1-65535",
+	}
+	for spec, why := range bad {
+		_, err := ParseFlow(spec, TCP)
+		if err == nil {
+			t.Errorf("ParseFlow(%q) succeeded, want an error about %s", spec, why)
+			continue
+		}
+		if !errors.Is(err, ErrFlowSyntax) || !strings.Contains(err.Error(), why) {
+			t.Errorf("ParseFlow(%q) = %v, want ErrFlowSyntax about %q", spec, err, why)
+		}
+	}
+}
+
+func TestFlowMatches(t *testing.T) {
+	f, _ := ParseFlow("198.51.100.2:8080", UDP)
+	ap := netip.MustParseAddrPort
+	cases := []struct {
+		proto    uint8
+		src, dst string
+		want     bool
+	}{
+		{17, "198.51.100.1:5000", "198.51.100.2:8080", true},
+		{17, "198.51.100.2:8080", "198.51.100.1:5000", true},
+		{6, "198.51.100.1:5000", "198.51.100.2:8080", false},
+		{17, "198.51.100.1:8080", "198.51.100.2:5000", false},
+		{17, "[::ffff:198.51.100.2]:8080", "198.51.100.1:1", true},
+	}
+	for _, c := range cases {
+		if got := f.Matches(c.proto, ap(c.src), ap(c.dst)); got != c.want {
+			t.Errorf("Matches(%d, %s, %s) = %v, want %v", c.proto, c.src, c.dst, got, c.want)
+		}
+	}
+}
+
+// FuzzParseFlow: any input either fails with ErrFlowSyntax or gives a flow that prints
+// back to something that parses to the same flow.
+func FuzzParseFlow(f *testing.F) {
+	for _, s := range []string{"10.0.0.1:80", "[2001:db8::1]:80", "[::ffff:1.2.3.4]:1", "a:b", "[", ":", "1.2.3.4:65536"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		fl, err := ParseFlow(spec, UDP)
+		if err != nil {
+			if !errors.Is(err, ErrFlowSyntax) {
+				t.Fatalf("error without ErrFlowSyntax: %v", err)
+			}
+			return
+		}
+		if fl.Port == 0 || !fl.Addr.IsValid() || fl.Addr.Zone() != "" || fl.Addr.Is4In6() {
+			t.Fatalf("bad flow from %q: %+v", spec, fl)
+		}
+		s := fl.String()
+		back, err := ParseFlow(strings.TrimSuffix(s, "/udp"), UDP)
+		if err != nil || back != fl {
+			t.Fatalf("%q -> %s -> %+v, %v", spec, s, back, err)
+		}
+	})
+}

@@ -1,0 +1,359 @@
+// Package verdict judges the evidence of one run: where the flow's packets died, why, and
+// what to do. It is a pure function of the evidence: no kernel, no clock, no files.
+package verdict
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/packetmortem/packetmortem/stages/evidence"
+)
+
+// Outcome is what happened to the flow.
+type Outcome string
+
+const (
+	Dropped      Outcome = "dropped"
+	Delivered    Outcome = "delivered"
+	NotArrived   Outcome = "not_arrived"
+	Inconclusive Outcome = "inconclusive"
+)
+
+// Verdict is the report's headline. Its JSON names are a contract.
+type Verdict struct {
+	Outcome Outcome `json:"outcome"`
+	Stage   Stage   `json:"stage"`
+	// Reason is the drop reason without its prefix; nil unless dropped.
+	Reason *string `json:"reason"`
+	// Function is the dropping function, e.g. tcp_v4_rcv.
+	Function string `json:"function,omitempty"`
+	// Location is the dropping call site with its offset.
+	Location string `json:"location,omitempty"`
+	Summary  string `json:"summary"`
+	// Explanation says in plain words what the reason means.
+	Explanation string `json:"explanation,omitempty"`
+	Fix         string `json:"fix,omitempty"`
+	// Rule is the nftables rule or chain policy that dropped the packet, when one did.
+	Rule *evidence.TraceStep `json:"rule,omitempty"`
+	// Drops counts the flow's drops in this namespace that the verdict stands on.
+	Drops int `json:"drops"`
+	// Elsewhere summarizes drops of the flow in other namespaces of the host.
+	Elsewhere []ElsewhereDrop `json:"elsewhere,omitempty"`
+	Notes     []string        `json:"notes,omitempty"`
+}
+
+// ElsewhereDrop is a group of the flow's drops seen in another namespace of the host.
+type ElsewhereDrop struct {
+	Netns     uint64 `json:"netns"`
+	NetnsName string `json:"netns_name,omitempty"`
+	Reason    string `json:"reason"`
+	Function  string `json:"function"`
+	Count     int    `json:"count"`
+}
+
+// Judge turns the evidence into a verdict.
+func Judge(ev *evidence.Evidence) Verdict {
+	var v Verdict
+	local, elsewhere := splitDrops(ev)
+	v.Elsewhere = groupElsewhere(elsewhere)
+	arrivedIn, sentOut := 0, 0
+	if ev.Arrival != nil {
+		arrivedIn, sentOut = ev.Arrival.In, ev.Arrival.Out
+	}
+	fwDrop := firewallDrop(ev.Firewall)
+	local, noise := withoutNoise(local, sentOut)
+	if noise > 0 {
+		v.Notes = append(v.Notes, fmt.Sprintf("%d drop(s) without a reason at connection teardown were ignored: the flow was answered, so they are normal noise", noise))
+	}
+
+	switch {
+	case len(local) > 0:
+		judgeDrop(&v, ev, local, fwDrop)
+	case fwDrop != nil:
+		// The firewall dropped it but kfree_skb did not report it (lost events, or the
+		// kernel stage could not run): the trace alone is enough to name the rule.
+		reason := "NETFILTER_DROP"
+		v.Outcome, v.Reason, v.Function = Dropped, &reason, "nft_do_chain"
+		v.Stage = Input
+		if s, ok := hookStage(fwDrop.hook); ok {
+			v.Stage = s
+		}
+		v.Rule = &fwDrop.step
+		v.Drops = 1
+		v.Notes = append(v.Notes, "no kernel drop event was recorded for this drop; the verdict rests on the nftables trace")
+		explain(&v, ev, nil)
+	case ev.Arrival == nil || ev.Arrival.Error != "" && arrivedIn == 0:
+		v.Outcome, v.Stage = Inconclusive, Arrival
+		v.Summary = fmt.Sprintf("Inconclusive: the capture did not run, so diagnose cannot tell whether %s reached this host.", ev.Flow)
+		v.Fix = "fix the capture error shown in the report and run diagnose again"
+	case arrivedIn == 0:
+		judgeNotArrived(&v, ev, sentOut)
+	default:
+		judgeDelivered(&v, ev, arrivedIn, sentOut)
+	}
+	if ev.Kernel != nil && ev.Kernel.Lost > 0 {
+		v.Notes = append(v.Notes, fmt.Sprintf("%d kernel drop event(s) of the flow were lost (ring buffer full): the verdict may miss drops", ev.Kernel.Lost))
+	}
+	if ev.Firewall != nil && ev.Firewall.Lost > 0 {
+		v.Notes = append(v.Notes, fmt.Sprintf("%d nftables trace message(s) were lost (netlink buffer full)", ev.Firewall.Lost))
+	}
+	if ev.Kernel == nil || ev.Kernel.Error != "" {
+		v.Notes = append(v.Notes, "the kernel drop stage did not run: drops outside the firewall cannot be seen")
+	}
+	return v
+}
+
+func splitDrops(ev *evidence.Evidence) (local, elsewhere []evidence.Drop) {
+	if ev.Kernel == nil {
+		return nil, nil
+	}
+	for _, d := range ev.Kernel.Drops {
+		if d.Elsewhere {
+			elsewhere = append(elsewhere, d)
+		} else {
+			local = append(local, d)
+		}
+	}
+	return local, elsewhere
+}
+
+// withoutNoise removes drops that a healthy TCP flow makes at teardown: no specific reason,
+// in the TCP receive path, on a flow this host answered. They would turn every healthy
+// connection into "dropped".
+func withoutNoise(drops []evidence.Drop, answered int) (kept []evidence.Drop, noise int) {
+	for _, d := range drops {
+		if answered > 0 && d.Reason == "NOT_SPECIFIED" && (strings.HasPrefix(d.Function, "tcp_") || strings.HasPrefix(d.Function, "inet_")) {
+			noise++
+			continue
+		}
+		kept = append(kept, d)
+	}
+	return kept, noise
+}
+
+type fwDropped struct {
+	hook string
+	step evidence.TraceStep
+}
+
+func firewallDrop(fw *evidence.Firewall) *fwDropped {
+	if fw == nil {
+		return nil
+	}
+	for _, t := range fw.Traces {
+		if t.Verdict == "drop" && t.DroppedBy != nil {
+			return &fwDropped{hook: t.Hook, step: *t.DroppedBy}
+		}
+	}
+	return nil
+}
+
+// site is a group of drops with the same reason at the same function.
+type site struct {
+	reason, function string
+	drops            []evidence.Drop
+}
+
+// mainSite picks the drop site the verdict names: the most frequent, then the earliest.
+func mainSite(drops []evidence.Drop) (site, []site) {
+	bySite := map[[2]string]*site{}
+	var order []*site
+	for _, d := range drops {
+		k := [2]string{d.Reason, d.Function}
+		s := bySite[k]
+		if s == nil {
+			s = &site{reason: d.Reason, function: d.Function}
+			bySite[k] = s
+			order = append(order, s)
+		}
+		s.drops = append(s.drops, d)
+	}
+	sites := make([]site, len(order))
+	for i, s := range order {
+		sites[i] = *s
+	}
+	sort.SliceStable(sites, func(i, j int) bool { return len(sites[i].drops) > len(sites[j].drops) })
+	return sites[0], sites[1:]
+}
+
+func judgeDrop(v *Verdict, ev *evidence.Evidence, local []evidence.Drop, fw *fwDropped) {
+	main, others := mainSite(local)
+	first := main.drops[0]
+	reason := main.reason
+	v.Outcome, v.Reason, v.Function, v.Location = Dropped, &reason, main.function, first.Location
+	v.Drops = len(local)
+	v.Stage = stageOf(reason, first, fw)
+	if reason == "NETFILTER_DROP" && fw != nil {
+		v.Rule = &fw.step
+	}
+	for _, o := range others {
+		v.Notes = append(v.Notes, fmt.Sprintf("also dropped: %d packet(s) with reason %s at %s", len(o.drops), o.reason, o.function))
+	}
+	explain(v, ev, &first)
+}
+
+// stageOf names the stage of a drop: from the firewall trace for netfilter drops (it names
+// the hook), else from the reason, else from the function and the stack.
+func stageOf(reason string, d evidence.Drop, fw *fwDropped) Stage {
+	if reason == "NETFILTER_DROP" {
+		if fw != nil {
+			if s, ok := hookStage(fw.hook); ok {
+				return s
+			}
+		}
+		if s, ok := netfilterStage(d.Stack); ok {
+			return s
+		}
+	}
+	if e, ok := lookup(reason); ok && reason != "NETFILTER_DROP" {
+		return e.stage
+	}
+	if s, ok := stageOfFunction(d.Function); ok {
+		return s
+	}
+	if s, ok := stackStage(d.Stack); ok {
+		return s
+	}
+	if e, ok := lookup(reason); ok {
+		return e.stage
+	}
+	return Ingress
+}
+
+// explain fills summary, explanation and fix of a drop verdict.
+func explain(v *Verdict, ev *evidence.Evidence, d *evidence.Drop) {
+	f := factsOf(ev, d)
+	reason := *v.Reason
+	e, known := lookup(reason)
+	where := ""
+	if d != nil && d.Iface != "" {
+		where = " on " + d.Iface
+	}
+	switch {
+	case v.Rule != nil:
+		r := v.Rule
+		what := fmt.Sprintf("rule `%s`", ruleText(r))
+		if r.Type == "policy" {
+			what = "the chain's drop policy"
+		}
+		v.Summary = fmt.Sprintf("%s was dropped by the firewall in %s: %s in table %s %s, chain %s%s.",
+			ev.Flow, v.Stage, what, r.Family, r.Table, r.Chain, handleText(r))
+		v.Explanation = "a netfilter rule or chain policy dropped the packet"
+		if r.Type == "policy" {
+			v.Fix = fmt.Sprintf("add a rule accepting the flow to chain %s of table %s %s, or change its policy: `nft add rule %s %s %s %s dport %d accept`",
+				r.Chain, r.Family, r.Table, r.Family, r.Table, r.Chain, f.proto, f.port)
+		} else {
+			v.Fix = fmt.Sprintf("remove or narrow the rule: `nft delete rule %s %s %s handle %d` (or insert an accept before it)", r.Family, r.Table, r.Chain, r.Handle)
+		}
+	case known:
+		v.Summary = fmt.Sprintf("%s was dropped%s in %s by %s: %s (%s).", ev.Flow, where, v.Stage, v.Function, e.why, reason)
+		v.Explanation = e.why
+		v.Fix = e.fix(f)
+	default:
+		v.Summary = fmt.Sprintf("%s was dropped%s in %s by %s with reason %s.", ev.Flow, where, v.Stage, v.Function, reason)
+		v.Explanation = fmt.Sprintf("the kernel gives reason %s; this build has no explanation for it, so the stage comes from the dropping function and its stack", reason)
+		v.Fix = fmt.Sprintf("read the stack below and the kernel source of %s", v.Function)
+		v.Notes = append(v.Notes, fmt.Sprintf("reason %s is not in diagnose's table: stage inferred from the stack", reason))
+	}
+}
+
+func ruleText(s *evidence.TraceStep) string {
+	if s.Rule != "" {
+		return s.Rule
+	}
+	return fmt.Sprintf("handle %d", s.Handle)
+}
+
+func handleText(s *evidence.TraceStep) string {
+	if s.Type == "policy" || s.Handle == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (handle %d)", s.Handle)
+}
+
+func factsOf(ev *evidence.Evidence, d *evidence.Drop) facts {
+	f := facts{
+		flow:  ev.Flow.String(),
+		addr:  ev.Flow.Addr.String(),
+		port:  ev.Flow.Port,
+		proto: string(ev.Flow.Proto),
+		iface: "<iface>",
+		src:   "<source>",
+		v6:    ev.Flow.Family() == 6,
+	}
+	if d != nil {
+		if d.Iface != "" {
+			f.iface = d.Iface
+		}
+		if d.Src.IsValid() {
+			f.src = d.Src.Addr().String()
+		}
+	}
+	return f
+}
+
+func judgeNotArrived(v *Verdict, ev *evidence.Evidence, sentOut int) {
+	v.Outcome, v.Stage = NotArrived, Arrival
+	on := "any interface"
+	if ev.Arrival != nil && len(ev.Arrival.Ifaces) > 0 {
+		on = strings.Join(ev.Arrival.Ifaces, ", ")
+	}
+	if sentOut > 0 {
+		v.Summary = fmt.Sprintf("No packet of %s arrived on %s of this host, though it sent %d: the answers are lost before they reach this host.", ev.Flow, on, sentOut)
+	} else {
+		v.Summary = fmt.Sprintf("No packet of %s arrived on %s of this host: the fault is upstream, not on this host.", ev.Flow, on)
+	}
+	v.Explanation = "the capture point sees packets before the kernel can drop them; nothing of the flow reached it"
+	v.Fix = "stop debugging this host: check the sender, its firewall, and the network path (routers, security groups) up to this host"
+	if len(v.Elsewhere) > 0 {
+		e := v.Elsewhere[0]
+		name := fmt.Sprintf("namespace %d", e.Netns)
+		if e.NetnsName != "" {
+			name = fmt.Sprintf("namespace %s (%d)", e.NetnsName, e.Netns)
+		}
+		v.Summary = fmt.Sprintf("No packet of %s arrived in this namespace: it was dropped before, in %s on this host, with reason %s at %s.", ev.Flow, name, e.Reason, e.Function)
+		v.Fix = fmt.Sprintf("run diagnose in %s to see why it drops the flow (e.g. `ip netns exec %s diagnose --flow %s`)", name, nonEmpty(e.NetnsName, "<netns>"), netipFlow(ev))
+	}
+}
+
+func netipFlow(ev *evidence.Evidence) string {
+	s := ev.Flow.String()
+	return s[:strings.LastIndexByte(s, '/')]
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func judgeDelivered(v *Verdict, ev *evidence.Evidence, in, out int) {
+	v.Outcome, v.Stage = Delivered, Socket
+	answered := ""
+	if out > 0 {
+		answered = fmt.Sprintf(", and this host answered with %d", out)
+	}
+	v.Summary = fmt.Sprintf("%s was delivered: %d packet(s) arrived, none was dropped%s.", ev.Flow, in, answered)
+	v.Explanation = "every packet of the flow that arrived passed the firewall and the kernel without a drop"
+	v.Fix = "nothing to fix on this host's path: if the application still fails, look at the application itself"
+	if out == 0 && ev.Flow.Proto == evidence.TCP {
+		v.Notes = append(v.Notes, "no TCP answer was seen: the socket may not have replied yet")
+	}
+}
+
+func groupElsewhere(drops []evidence.Drop) []ElsewhereDrop {
+	var out []ElsewhereDrop
+	idx := map[string]int{}
+	for _, d := range drops {
+		k := fmt.Sprintf("%d/%s/%s", d.Netns, d.Reason, d.Function)
+		if i, ok := idx[k]; ok {
+			out[i].Count++
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, ElsewhereDrop{Netns: d.Netns, NetnsName: d.NetnsName, Reason: d.Reason, Function: d.Function, Count: 1})
+	}
+	return out
+}

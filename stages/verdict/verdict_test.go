@@ -1,0 +1,132 @@
+package verdict
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/packetmortem/packetmortem/stages/evidence"
+)
+
+var (
+	flow   = evidence.Flow{Addr: netip.MustParseAddr("198.51.100.2"), Port: 8080, Proto: evidence.TCP}
+	client = netip.MustParseAddrPort("198.51.100.1:40000")
+	server = netip.MustParseAddrPort("198.51.100.2:8080")
+)
+
+func drop(reason, fn string, stack ...string) evidence.Drop {
+	return evidence.Drop{Reason: reason, Function: fn, Location: fn + "+0x10", Netns: 1, Iface: "eth0",
+		Src: client, Dst: server, Stack: stack}
+}
+
+func ev(in, out int, drops []evidence.Drop, traces ...evidence.Trace) *evidence.Evidence {
+	return &evidence.Evidence{
+		Flow:     flow,
+		Netns:    evidence.Netns{Inode: 1},
+		Arrival:  &evidence.Arrival{In: in, Out: out},
+		Firewall: &evidence.Firewall{Installed: true, Removed: true, Traces: traces},
+		Kernel:   &evidence.KernelDrop{Drops: drops, ReasonsFromBTF: true},
+	}
+}
+
+func reasonOf(v Verdict) string {
+	if v.Reason == nil {
+		return ""
+	}
+	return *v.Reason
+}
+
+func TestJudge(t *testing.T) {
+	policyDrop := evidence.TraceStep{Type: "policy", Family: "ip", Table: "filter", Chain: "INPUT", Verdict: "drop"}
+	ruleDrop := evidence.TraceStep{Type: "rule", Family: "inet", Table: "guard", Chain: "fwd", Handle: 7, Rule: "tcp dport 8080 drop", Verdict: "drop"}
+	elsewhere := drop("NETFILTER_DROP", "nft_do_chain")
+	elsewhere.Netns, elsewhere.NetnsName, elsewhere.Elsewhere = 99, "client", true
+
+	cases := []struct {
+		name    string
+		ev      *evidence.Evidence
+		outcome Outcome
+		stage   Stage
+		reason  string
+		summary string // a part the summary must contain
+		fix     string // a part the fix must contain
+	}{
+		{"no socket", ev(1, 1, []evidence.Drop{drop("NO_SOCKET", "tcp_v4_rcv")}),
+			Dropped, Socket, "NO_SOCKET", "nothing listens", "port 8080"},
+		{"rp_filter names the interface", ev(1, 0, []evidence.Drop{drop("IP_RPFILTER", "ip_rcv_finish_core")}),
+			Dropped, Routing, "IP_RPFILTER", "reverse-path", "net.ipv4.conf.eth0.rp_filter=2"},
+		{"netfilter drop staged by the trace's hook", ev(1, 0, []evidence.Drop{drop("NETFILTER_DROP", "nft_do_chain", "nft_do_chain+0x1", "nf_hook_slow+0x2", "ip_local_deliver+0x3")},
+			evidence.Trace{Family: "inet", Hook: "forward", Verdict: "drop", DroppedBy: &ruleDrop}),
+			Dropped, Forward, "NETFILTER_DROP", "`tcp dport 8080 drop`", "nft delete rule inet guard fwd handle 7"},
+		{"netfilter drop staged by the stack without a trace", ev(1, 0, []evidence.Drop{drop("NETFILTER_DROP", "nft_do_chain", "nft_do_chain+0x1", "nft_do_chain_ipv4+0x1", "nf_hook_slow+0x2", "ip_rcv+0x3")}),
+			Dropped, Prerouting, "NETFILTER_DROP", "dropped", "nft -a list ruleset"},
+		{"policy drop from the trace alone", ev(1, 0, nil, evidence.Trace{Family: "ip", Hook: "input", Verdict: "drop", DroppedBy: &policyDrop}),
+			Dropped, Input, "NETFILTER_DROP", "drop policy", "nft add rule ip filter INPUT tcp dport 8080 accept"},
+		{"unknown reason staged by the stack", ev(1, 0, []evidence.Drop{drop("BRAND_NEW_REASON", "mystery_fn", "mystery_fn+0x1", "ip_forward+0x20")}),
+			Dropped, Forward, "BRAND_NEW_REASON", "BRAND_NEW_REASON", "mystery_fn"},
+		{"teardown noise on an answered flow", ev(5, 4, []evidence.Drop{drop("NOT_SPECIFIED", "tcp_v4_rcv")}),
+			Delivered, Socket, "", "delivered", "nothing to fix"},
+		{"nothing arrived", ev(0, 0, nil),
+			NotArrived, Arrival, "", "upstream", "check the sender"},
+		{"dropped in another namespace never arrived here", ev(0, 0, []evidence.Drop{elsewhere}),
+			NotArrived, Arrival, "", "namespace client (99)", "ip netns exec client diagnose --flow 198.51.100.2:8080"},
+		{"no capture, no drop", &evidence.Evidence{Flow: flow, Arrival: &evidence.Arrival{Error: "socket: permission denied"}},
+			Inconclusive, Arrival, "", "Inconclusive", "capture error"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := Judge(c.ev)
+			if v.Outcome != c.outcome || v.Stage != c.stage || reasonOf(v) != c.reason {
+				t.Fatalf("got %s/%s/%q, want %s/%s/%q (%s)", v.Outcome, v.Stage, reasonOf(v), c.outcome, c.stage, c.reason, v.Summary)
+			}
+			if !strings.Contains(v.Summary, c.summary) {
+				t.Errorf("summary %q lacks %q", v.Summary, c.summary)
+			}
+			if !strings.Contains(v.Fix, c.fix) {
+				t.Errorf("fix %q lacks %q", v.Fix, c.fix)
+			}
+			if (v.Outcome == Dropped) != (v.Reason != nil) {
+				t.Errorf("reason %v with outcome %s: reason is set exactly when dropped", v.Reason, v.Outcome)
+			}
+		})
+	}
+}
+
+func TestJudgeNotesLoss(t *testing.T) {
+	e := ev(1, 1, nil)
+	e.Kernel.Lost = 3
+	e.Firewall.Lost = 2
+	v := Judge(e)
+	notes := strings.Join(v.Notes, "\n")
+	if !strings.Contains(notes, "3 kernel drop event(s)") || !strings.Contains(notes, "2 nftables trace message(s)") {
+		t.Errorf("losses not noted: %q", notes)
+	}
+}
+
+func TestJudgeMostFrequentSite(t *testing.T) {
+	v := Judge(ev(3, 0, []evidence.Drop{
+		drop("TCP_OLD_DATA", "tcp_validate_incoming"),
+		drop("SOCKET_RCVBUFF", "tcp_data_queue"),
+		drop("SOCKET_RCVBUFF", "tcp_data_queue"),
+	}))
+	if reasonOf(v) != "SOCKET_RCVBUFF" || v.Drops != 3 {
+		t.Fatalf("got %s with %d drops, want SOCKET_RCVBUFF with 3", reasonOf(v), v.Drops)
+	}
+	if len(v.Notes) == 0 || !strings.Contains(v.Notes[0], "TCP_OLD_DATA") {
+		t.Errorf("the other site is not noted: %v", v.Notes)
+	}
+}
+
+func TestStageOfFunction(t *testing.T) {
+	for fn, want := range map[string]Stage{
+		"ip_rcv_finish_core": Routing, "ip_rcv_core": IPRcv, "tcp_v4_rcv": Socket, "udp_queue_rcv_one_skb": Socket,
+		"__dev_queue_xmit": Egress, "sch_handle_ingress": Ingress, "ip_rcv_finish_core.isra.0": Routing, "neigh_resolve_output": Egress,
+	} {
+		if got, ok := stageOfFunction(fn); !ok || got != want {
+			t.Errorf("stageOfFunction(%s) = %s, %v; want %s", fn, got, ok, want)
+		}
+	}
+	if s, ok := stageOfFunction("unrelated"); ok {
+		t.Errorf("stageOfFunction(unrelated) = %s", s)
+	}
+}
