@@ -66,7 +66,9 @@ var reasons = map[string]explanation{
 	"IP_CSUM": {IPRcv, "bad IP header checksum", func(f facts) string {
 		return "the packet was corrupted on the way: capture on the sender and on the path"
 	}},
-	"IP_INHDR": {IPRcv, "invalid IP header", func(f facts) string { return "the sender or a middlebox builds broken IP headers: capture and inspect them" }},
+	"IP_INHDR": {IPRcv, "invalid IP header", func(f facts) string {
+		return "the sender or a middlebox builds broken IP headers: capture and inspect them"
+	}},
 	"PKT_TOO_SMALL": {IPRcv, "the packet is shorter than its headers say", func(f facts) string { return "the packet was truncated on the way: capture upstream" }},
 	"OTHERHOST": {IPRcv, "the frame was addressed to another host's MAC address", func(f facts) string {
 		return "fix the neighbour entry of the sender, or check for a MAC address change (ARP/ND cache)"
@@ -109,21 +111,21 @@ var reasons = map[string]explanation{
 	"TCP_INVALID_SEQUENCE": {Socket, "the TCP segment is outside the receive window", func(f facts) string {
 		return "a middlebox or NAT rewrote sequence numbers, or the connection state is stale"
 	}},
-	"TCP_RESET": {Socket, "the connection was reset", func(f facts) string { return "see who sent the reset in the capture" }},
-	"TCP_FLAGS": {Socket, "invalid TCP flags", func(f facts) string { return "the sender builds invalid TCP segments" }},
+	"TCP_RESET":    {Socket, "the connection was reset", func(f facts) string { return "see who sent the reset in the capture" }},
+	"TCP_FLAGS":    {Socket, "invalid TCP flags", func(f facts) string { return "the sender builds invalid TCP segments" }},
 	"TCP_OLD_DATA": {Socket, "retransmitted data already received", func(f facts) string { return "usually harmless: a retransmission after loss of the ACK" }},
-	"TCP_CLOSE": {Socket, "the socket is closed", func(f facts) string { return "the application closed the connection before the peer stopped sending" }},
+	"TCP_CLOSE":    {Socket, "the socket is closed", func(f facts) string { return "the application closed the connection before the peer stopped sending" }},
 	"TCP_LISTEN_OVERFLOW": {Socket, "the listen queue is full", func(f facts) string {
 		return "the application accepts too slowly: raise its listen backlog and net.core.somaxconn"
 	}},
-	"XFRM_POLICY": {Input, "an IPsec (xfrm) policy rejected the packet", func(f facts) string { return "check `ip xfrm policy`" }},
+	"XFRM_POLICY":             {Input, "an IPsec (xfrm) policy rejected the packet", func(f facts) string { return "check `ip xfrm policy`" }},
 	"UNICAST_IN_L2_MULTICAST": {IPRcv, "a unicast IP packet in a multicast frame", func(f facts) string { return "fix the sender's neighbour entry" }},
-	"SOCKET_CLOSE": {Socket, "the socket was closed with the packet still queued", func(f facts) string { return "the application closed its socket without reading" }},
+	"SOCKET_CLOSE":            {Socket, "the socket was closed with the packet still queued", func(f facts) string { return "the application closed its socket without reading" }},
 	"IPV6DISABLED": {IPRcv, "IPv6 is disabled on the interface", func(f facts) string {
 		return fmt.Sprintf("`sysctl -w net.ipv6.conf.%s.disable_ipv6=0`", f.iface)
 	}},
-	"NOMEM": {Ingress, "the kernel was out of memory", func(f facts) string { return "the host is short of memory" }},
-	"FULL_RING": {Ingress, "a ring buffer was full", func(f facts) string { return "raise the ring size (`ethtool -G`) or spread the load" }},
+	"NOMEM":       {Ingress, "the kernel was out of memory", func(f facts) string { return "the host is short of memory" }},
+	"FULL_RING":   {Ingress, "a ring buffer was full", func(f facts) string { return "raise the ring size (`ethtool -G`) or spread the load" }},
 	"CPU_BACKLOG": {Ingress, "the per-CPU backlog is full", func(f facts) string { return "raise net.core.netdev_max_backlog or spread the load (RPS)" }},
 }
 
