@@ -1,0 +1,473 @@
+// Package arrival answers the first question of a diagnosis: did the flow's packets reach an
+// interface of this host at all, in which direction, and how many?
+//
+// It captures the flow with one AF_PACKET socket in the current network namespace: cooked
+// (SOCK_DGRAM), bound to every protocol (ETH_P_ALL) on every interface or on one, with a
+// classic BPF filter (Filter) attached in the kernel so only the flow's packets are queued.
+// The cooked socket hands over packets from their network header on any link type and
+// reports, per packet, the interface index and the packet type (PACKET_OUTGOING is "out").
+// Packets are decoded into evidence.Packet, counted per interface and direction, and
+// optionally written to a pcap file with LINUX_SLL2 link headers.
+package arrival
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/packetmortem/packetmortem/stages/evidence"
+)
+
+var (
+	// ErrBadInterface is wrapped when a named interface does not exist or is down.
+	ErrBadInterface = errors.New("bad interface")
+	// ErrPrivilege is wrapped when the kernel refuses the packet socket.
+	ErrPrivilege = errors.New("need CAP_NET_RAW: run as root")
+)
+
+// Config says what to capture and where to write it.
+type Config struct {
+	Flow evidence.Flow
+	// Ifaces are the interfaces to capture on; empty (or just "any") means every interface
+	// of the network namespace, including those created during the capture.
+	Ifaces []string
+	// PcapPath is the pcap file to create; "" writes none. An existing file is an error
+	// unless Overwrite.
+	PcapPath  string
+	Overwrite bool
+	// OnPacket, if set, is called for every packet of the flow, from the reader goroutine.
+	// It must return quickly and must not call Stop or Close.
+	OnPacket func(evidence.Packet)
+}
+
+// rcvBuf is the capture socket's receive buffer: room for bursts while the reader decodes.
+const rcvBuf = 8 << 20
+
+// Capture is a running capture. Its socket belongs to the network namespace Start ran in.
+type Capture struct {
+	cfg    Config
+	proto  uint8
+	ifaces []string // as captured on; nil for all
+
+	file *os.File // the packet socket, non-blocking, in the runtime's poller
+	pcap *pcapFile
+	done chan struct{} // closed when the reader returns
+	// stopCtx unregisters the context watcher.
+	stopCtx func() bool
+
+	packets atomic.Int64
+
+	// Owned by the reader until done is closed.
+	names   map[int]string // ifindex -> name
+	got     []evidence.Packet
+	counts  map[countKey]*evidence.IfaceCount
+	in, out int
+	errs    []string
+
+	stopOnce sync.Once
+	result   *evidence.Arrival
+	closeErr error
+}
+
+type countKey struct {
+	iface string
+	dir   evidence.Direction
+}
+
+// Start opens the capture and returns once the filtered socket is bound: from then on, every
+// packet of the flow is queued for the reader. Cancelling ctx ends the reading as Stop does;
+// Stop still returns the evidence.
+func Start(ctx context.Context, cfg Config) (_ *Capture, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	c := &Capture{
+		cfg:    cfg,
+		proto:  cfg.Flow.Proto.Number(),
+		done:   make(chan struct{}),
+		names:  make(map[int]string, len(ifs)),
+		counts: map[countKey]*evidence.IfaceCount{},
+	}
+	for _, i := range ifs {
+		c.names[i.Index] = i.Name
+	}
+	indexes, err := c.pick(cfg.Ifaces, ifs)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := filterOn(cfg.Flow, indexes)
+	if err != nil {
+		return nil, err
+	}
+
+	defer func() {
+		if err != nil {
+			c.release()
+		}
+	}()
+	// Protocol 0: the socket receives nothing until bind, so no unfiltered packet is queued
+	// before the filter is attached.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return nil, fmt.Errorf("open packet socket: %v (%w)", err, ErrPrivilege)
+		}
+		return nil, fmt.Errorf("open packet socket: %w", err)
+	}
+	c.file = os.NewFile(uintptr(fd), "packet socket")
+
+	filter := make([]unix.SockFilter, len(prog))
+	for i, ins := range prog {
+		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
+		&unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}); err != nil {
+		return nil, fmt.Errorf("attach capture filter (%d instructions): %w", len(filter), err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+		return nil, fmt.Errorf("enable PACKET_AUXDATA: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+		return nil, fmt.Errorf("enable SO_TIMESTAMPNS: %w", err)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
+		// Without CAP_NET_ADMIN the kernel caps it at net.core.rmem_max: best effort.
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf)
+	}
+
+	if cfg.PcapPath != "" {
+		if c.pcap, err = createPcap(cfg.PcapPath, cfg.Overwrite); err != nil {
+			return nil, err
+		}
+	}
+
+	bindIndex := 0
+	if len(indexes) == 1 {
+		bindIndex = indexes[0]
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: bindIndex}); err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return nil, fmt.Errorf("bind packet socket: %v (%w)", err, ErrPrivilege)
+		}
+		return nil, fmt.Errorf("bind packet socket: %w", err)
+	}
+	raw, err := c.file.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("packet socket: %w", err)
+	}
+	go c.read(raw)
+	c.stopCtx = context.AfterFunc(ctx, c.wake)
+	return c, nil
+}
+
+// pick resolves the interface names to indexes; nil means every interface.
+func (c *Capture) pick(names []string, ifs []net.Interface) ([]int, error) {
+	byName := func(name string) int {
+		return slices.IndexFunc(ifs, func(i net.Interface) bool { return i.Name == name })
+	}
+	if len(names) == 0 || (len(names) == 1 && names[0] == "any" && byName("any") < 0) {
+		return nil, nil
+	}
+	var up []string
+	for _, i := range ifs {
+		if i.Flags&net.FlagUp != 0 {
+			up = append(up, i.Name)
+		}
+	}
+	var indexes []int
+	for _, name := range names {
+		if slices.Contains(c.ifaces, name) {
+			continue
+		}
+		i := byName(name)
+		switch {
+		case i < 0:
+			return nil, fmt.Errorf("%w %q: not in this network namespace (up: %s)", ErrBadInterface, name, list(up))
+		case ifs[i].Flags&net.FlagUp == 0:
+			return nil, fmt.Errorf("%w %q: it is down; bring it up (ip link set %s up) or choose one that is up: %s",
+				ErrBadInterface, name, name, list(up))
+		}
+		c.ifaces = append(c.ifaces, name)
+		indexes = append(indexes, ifs[i].Index)
+	}
+	return indexes, nil
+}
+
+// list prints interface names for an error message, at most 20 of them.
+func list(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	if len(names) > 20 {
+		return strings.Join(names[:20], ", ") + fmt.Sprintf(" and %d more", len(names)-20)
+	}
+	return strings.Join(names, ", ")
+}
+
+// wake ends the reader's wait: a read deadline in the past makes the poller return at once,
+// even if the reader has not started waiting yet.
+func (c *Capture) wake() {
+	_ = c.file.SetReadDeadline(time.Unix(1, 0))
+}
+
+// read runs until Stop or ctx: it waits in the runtime's poller (epoll, no busy loop) for the
+// socket to be readable, reads everything queued, and, once woken to stop, drains what is
+// still queued before returning.
+func (c *Capture) read(raw interface {
+	Read(func(uintptr) bool) error
+	Control(func(uintptr)) error
+}) {
+	defer close(c.done)
+	r := reader{c: c, buf: make([]byte, kernelSnap), oob: make([]byte, 256)}
+	err := raw.Read(func(fd uintptr) bool {
+		// false: queue empty, wait for the poller; true: Read returns (a real error).
+		return !r.drain(int(fd))
+	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = raw.Control(func(fd uintptr) {
+			r.drain(int(fd))
+		})
+	}
+	if err == nil {
+		err = r.err
+	}
+	if err != nil {
+		c.errs = append(c.errs, fmt.Sprintf("read packet socket: %v", err))
+	}
+}
+
+type reader struct {
+	c        *Capture
+	buf, oob []byte
+	err      error
+}
+
+// drain reads the packets queued on fd until none is left; it reports false when a read
+// failed with an error other than "nothing queued" (kept in r.err).
+func (r *reader) drain(fd int) bool {
+	for {
+		n, oobn, _, from, err := unix.Recvmsg(fd, r.buf, r.oob, 0)
+		switch err {
+		case nil:
+		case unix.EAGAIN:
+			return true
+		case unix.EINTR, unix.ENETDOWN:
+			// ENETDOWN: the interface went away while a packet was queued; skip it.
+			continue
+		default:
+			r.err = err
+			return false
+		}
+		if sa, ok := from.(*unix.SockaddrLinklayer); ok {
+			r.c.handle(r.buf[:n], r.oob[:oobn], sa, fd)
+		}
+	}
+}
+
+// handle records one packet the filter accepted.
+func (c *Capture) handle(data, oob []byte, sa *unix.SockaddrLinklayer, fd int) {
+	t, origLen := time.Time{}, len(data)
+	if msgs, err := unix.ParseSocketControlMessage(oob); err == nil {
+		for _, m := range msgs {
+			switch {
+			case m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS &&
+				len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})):
+				if ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0])); ts.Sec != 0 || ts.Nsec != 0 {
+					t = time.Unix(ts.Unix())
+				}
+			case m.Header.Level == unix.SOL_PACKET && m.Header.Type == unix.PACKET_AUXDATA &&
+				len(m.Data) >= int(unsafe.Sizeof(unix.TpacketAuxdata{})):
+				aux := (*unix.TpacketAuxdata)(unsafe.Pointer(&m.Data[0]))
+				origLen = int(aux.Len)
+			}
+		}
+	}
+	if t.IsZero() {
+		t = time.Now()
+	}
+	link := linkInfo{
+		ethertype: ntohs(sa.Protocol),
+		ifindex:   sa.Ifindex,
+		hatype:    sa.Hatype,
+		pkttype:   sa.Pkttype,
+		halen:     sa.Halen,
+		addr:      sa.Addr,
+	}
+	h, _ := decode(data, link.ethertype, c.proto)
+	p := evidence.Packet{
+		Time:      t,
+		Iface:     c.ifname(sa.Ifindex, fd),
+		Direction: direction(sa.Pkttype),
+		Src:       h.src,
+		Dst:       h.dst,
+		Flags:     h.flags,
+		Length:    origLen,
+		PktType:   pktTypeName(sa.Pkttype),
+	}
+	k := countKey{p.Iface, p.Direction}
+	n := c.counts[k]
+	if n == nil {
+		n = &evidence.IfaceCount{Iface: p.Iface, Direction: p.Direction}
+		c.counts[k] = n
+	}
+	n.Packets++
+	n.Bytes += origLen
+	if p.Direction == evidence.Out {
+		c.out++
+	} else {
+		c.in++
+	}
+	if len(c.got) < evidence.MaxPackets {
+		c.got = append(c.got, p)
+	}
+	if c.pcap != nil {
+		c.pcap.write(t, link, data, origLen)
+	}
+	c.packets.Add(1)
+	if c.cfg.OnPacket != nil {
+		c.cfg.OnPacket(p)
+	}
+}
+
+// ifname names an interface. Interfaces created after Start are looked up with SIOCGIFNAME
+// on the packet socket itself, which answers for the socket's network namespace whatever
+// namespace the reader's thread is in.
+func (c *Capture) ifname(index, fd int) string {
+	if name, ok := c.names[index]; ok {
+		return name
+	}
+	name := fmt.Sprintf("if%d", index)
+	if ifr, err := unix.NewIfreq(""); err == nil {
+		ifr.SetUint32(uint32(index))
+		if unix.IoctlIfreq(fd, unix.SIOCGIFNAME, ifr) == nil {
+			name = ifr.Name()
+		}
+	}
+	c.names[index] = name
+	return name
+}
+
+func direction(pkttype uint8) evidence.Direction {
+	if pkttype == unix.PACKET_OUTGOING {
+		return evidence.Out
+	}
+	return evidence.In
+}
+
+// pktTypeName names an AF_PACKET packet type as linux/if_packet.h does, in lower case.
+func pktTypeName(t uint8) string {
+	names := [...]string{"host", "broadcast", "multicast", "otherhost", "outgoing", "loopback", "user", "kernel"}
+	if int(t) < len(names) {
+		return names[t]
+	}
+	return fmt.Sprintf("type%d", t)
+}
+
+// Packets returns how many packets of the flow were captured so far.
+func (c *Capture) Packets() int {
+	if c == nil {
+		return 0
+	}
+	return int(c.packets.Load())
+}
+
+// Stop ends the capture: it reads what the socket still holds, closes it, flushes the pcap
+// file and returns the evidence. Later calls return the same evidence.
+func (c *Capture) Stop() *evidence.Arrival {
+	if c == nil {
+		return nil
+	}
+	c.stopOnce.Do(c.stop)
+	return c.result
+}
+
+func (c *Capture) stop() {
+	c.stopCtx()
+	c.wake()
+	<-c.done
+
+	a := &evidence.Arrival{
+		Ifaces:  c.ifaces,
+		Packets: c.got,
+		In:      c.in,
+		Out:     c.out,
+	}
+	if a.Packets == nil {
+		a.Packets = []evidence.Packet{}
+	}
+	if raw, err := c.file.SyscallConn(); err == nil {
+		_ = raw.Control(func(fd uintptr) {
+			// PACKET_STATISTICS resets on every read: this is the only one, taken after the
+			// last packet was read.
+			if st, err := unix.GetsockoptTpacketStats(int(fd), unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
+				a.SocketDrops += uint64(st.Drops)
+			} else {
+				c.errs = append(c.errs, fmt.Sprintf("read PACKET_STATISTICS: %v", err))
+			}
+		})
+	}
+	a.Counts = make([]evidence.IfaceCount, 0, len(c.counts))
+	for _, n := range c.counts {
+		a.Counts = append(a.Counts, *n)
+	}
+	slices.SortFunc(a.Counts, func(x, y evidence.IfaceCount) int {
+		if x.Iface != y.Iface {
+			return strings.Compare(x.Iface, y.Iface)
+		}
+		return strings.Compare(string(x.Direction), string(y.Direction))
+	})
+	if c.pcap != nil {
+		if err := c.pcap.close(); err != nil {
+			c.errs = append(c.errs, err.Error())
+		}
+		a.PcapPath = c.pcap.path
+	}
+	c.closeErr = c.file.Close()
+	a.Error = strings.Join(c.errs, "; ")
+	c.result = a
+}
+
+// Close releases the capture (stopping it if Stop was not called). It is idempotent and
+// safe on the nil Capture a failed Start returns.
+func (c *Capture) Close() error {
+	if c == nil {
+		return nil
+	}
+	c.Stop()
+	return c.closeErr
+}
+
+// release undoes a Start that failed half-way.
+func (c *Capture) release() {
+	if c.pcap != nil {
+		c.pcap.discard()
+	}
+	if c.file != nil {
+		c.file.Close()
+	}
+}
+
+// htons and ntohs convert between host and network byte order (sll_protocol is in network
+// order; x/sys/unix passes it through as is).
+func htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}
+
+func ntohs(v uint16) uint16 { return htons(v) }

@@ -1,0 +1,294 @@
+package arrival
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/net/bpf"
+
+	"github.com/packetmortem/packetmortem/stages/evidence"
+)
+
+// Snaplen is the most bytes of a packet the pcap keeps, link header included (as tcpdump's
+// default); the filter keeps kernelSnap bytes from the network header on.
+const (
+	Snaplen    = 262144
+	kernelSnap = Snaplen - sll2Len
+)
+
+// maxExtHeaders is how many IPv6 extension headers the filter walks (the loop is unrolled).
+const maxExtHeaders = 6
+
+// Values the filter tests.
+const (
+	ethPIPv4       = 0x0800
+	ethPIPv6       = 0x86dd
+	arphrdLoopback = 772 // ARPHRD_LOOPBACK
+	packetOutgoing = 4   // PACKET_OUTGOING
+
+	ipv6HopByHop = 0
+	ipv6Routing  = 43
+	ipv6Fragment = 44
+	ipv6DestOpts = 60
+)
+
+// Scratch memory slots.
+const (
+	memSport = 0
+	memDport = 1
+	memNext  = 2
+)
+
+// Filter returns the classic BPF program that accepts the flow's packets on every
+// interface: what a capture with no --iface attaches (with --iface, the same program starts
+// with a test of the interface index).
+//
+// The program runs in the kernel on every packet the AF_PACKET socket sees,
+// before the packet is queued. The socket is SOCK_DGRAM (cooked), so the program sees the
+// packet from its network header on every link type (Ethernet, loopback, tun, ...), and
+// learns the network protocol from the ancillary load SKF_AD_PROTOCOL instead of a link
+// header. What it selects, precisely:
+//
+//   - interface: when the capture names interfaces, SKF_AD_IFINDEX is one of them;
+//   - loopback: on a loopback device (SKF_AD_HATYPE == ARPHRD_LOOPBACK) the PACKET_OUTGOING
+//     copy is refused, so a packet over lo is counted once, as it is received;
+//   - IPv4 (protocol 0x0800): version 4, IHL >= 5, IP protocol is the flow's, fragment
+//     offset 0; ports are read at IHL*4, so IP options are honoured;
+//   - IPv6 (protocol 0x86dd): version 6; up to 6 (maxExtHeaders) hop-by-hop, routing,
+//     destination options or fragment headers are walked to the TCP/UDP header;
+//   - both ports must be in the captured bytes (a truncated header is refused);
+//   - (src == Addr && sport == Port) || (dst == Addr && dport == Port).
+//
+// Fragments: a fragment with a non-zero offset carries no transport header, so nothing ties
+// it to the flow statelessly; it is refused, as libpcap's "port" filter does. A first
+// fragment carries the ports and is accepted. A fragmented datagram thus shows as its
+// first fragment only.
+//
+// Not matched: 802.1Q frames whose tag the NIC did not strip (SKF_AD_PROTOCOL is 0x8100),
+// IPv4-mapped IPv6 addresses for an IPv4 flow, and IPv6 packets with an AH, ESP or more
+// than 6 extension headers before the transport header.
+func Filter(flow evidence.Flow) ([]bpf.RawInstruction, error) {
+	return filterOn(flow, nil)
+}
+
+// filterOn is Filter restricted to the interfaces with these indexes (nil: all).
+func filterOn(flow evidence.Flow, ifindexes []int) ([]bpf.RawInstruction, error) {
+	ins, err := program(flow, ifindexes)
+	if err != nil {
+		return nil, err
+	}
+	return bpf.Assemble(ins)
+}
+
+// program builds the filter as instructions, before assembly.
+func program(flow evidence.Flow, ifindexes []int) ([]bpf.Instruction, error) {
+	if !flow.Addr.IsValid() {
+		return nil, errors.New("build capture filter: flow has no address")
+	}
+	if flow.Proto != evidence.TCP && flow.Proto != evidence.UDP {
+		return nil, fmt.Errorf("build capture filter: unknown protocol %q", flow.Proto)
+	}
+	addr := flow.Addr.Unmap()
+	a := &asm{port: uint32(flow.Port)}
+
+	if len(ifindexes) > 0 {
+		a.op(bpf.LoadExtension{Num: bpf.ExtInterfaceIndex})
+		// Two instructions per interface, so any number stays within a conditional jump's
+		// reach of 255.
+		for i, idx := range ifindexes {
+			other := fmt.Sprintf("notif%d", i)
+			a.jif(bpf.JumpEqual, uint32(idx), "", other)
+			a.ja("iface")
+			a.label(other)
+		}
+		a.ja("reject")
+		a.label("iface")
+	}
+	// A packet sent over lo is seen leaving and entering: keep the entering copy.
+	a.op(bpf.LoadExtension{Num: bpf.ExtLinkLayerType})
+	a.jif(bpf.JumpEqual, arphrdLoopback, "", "proto")
+	a.op(bpf.LoadExtension{Num: bpf.ExtType})
+	a.jif(bpf.JumpEqual, packetOutgoing, "reject", "")
+	a.label("proto")
+	a.op(bpf.LoadExtension{Num: bpf.ExtProto})
+
+	proto := uint32(flow.Proto.Number())
+	if addr.Is4() {
+		a.jif(bpf.JumpEqual, ethPIPv4, "", "reject")
+		a.op(bpf.LoadAbsolute{Off: 0, Size: 1})
+		a.op(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf0})
+		a.jif(bpf.JumpEqual, 0x40, "", "reject")
+		a.op(bpf.LoadAbsolute{Off: 9, Size: 1})
+		a.jif(bpf.JumpEqual, proto, "", "reject")
+		a.op(bpf.LoadAbsolute{Off: 6, Size: 2})
+		a.jif(bpf.JumpBitsSet, 0x1fff, "reject", "")
+		a.op(bpf.LoadMemShift{Off: 0}) // X = IHL*4
+		a.op(bpf.TXA{})
+		a.jif(bpf.JumpGreaterOrEqual, 20, "", "reject")
+		a.ports()
+		a.addrMatch(addr.AsSlice(), 12, "src", "dst")
+		a.label("src")
+		a.portMatch(memSport, "accept", "dst")
+		a.label("dst")
+		a.addrMatch(addr.AsSlice(), 16, "", "reject")
+		a.portMatch(memDport, "accept", "reject")
+	} else {
+		a.jif(bpf.JumpEqual, ethPIPv6, "", "reject")
+		a.op(bpf.LoadAbsolute{Off: 0, Size: 1})
+		a.op(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf0})
+		a.jif(bpf.JumpEqual, 0x60, "", "reject")
+		a.op(bpf.LoadConstant{Dst: bpf.RegX, Val: 40})
+		a.op(bpf.LoadAbsolute{Off: 6, Size: 1})
+		// Invariant at each "next" label: A is a next-header value, X the offset of the
+		// header it announces.
+		for i := 0; i < maxExtHeaders; i++ {
+			ext, frag, next := fmt.Sprintf("ext%d", i), fmt.Sprintf("frag%d", i), fmt.Sprintf("next%d", i+1)
+			a.jif(bpf.JumpEqual, proto, "l4", "")
+			a.jif(bpf.JumpEqual, ipv6HopByHop, ext, "")
+			a.jif(bpf.JumpEqual, ipv6Routing, ext, "")
+			a.jif(bpf.JumpEqual, ipv6DestOpts, ext, "")
+			a.jif(bpf.JumpEqual, ipv6Fragment, frag, "reject")
+
+			// Generic extension header: length (hdr[1]+1)*8.
+			a.label(ext)
+			a.op(bpf.LoadIndirect{Off: 0, Size: 1})
+			a.op(bpf.StoreScratch{Src: bpf.RegA, N: memNext})
+			a.op(bpf.LoadIndirect{Off: 1, Size: 1})
+			a.op(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 1})
+			a.op(bpf.ALUOpConstant{Op: bpf.ALUOpShiftLeft, Val: 3})
+			a.op(bpf.ALUOpX{Op: bpf.ALUOpAdd})
+			a.op(bpf.TAX{})
+			a.op(bpf.LoadScratch{Dst: bpf.RegA, N: memNext})
+			a.ja(next)
+
+			// Fragment header: 8 bytes; only the first fragment has the ports.
+			a.label(frag)
+			a.op(bpf.LoadIndirect{Off: 2, Size: 2})
+			a.jif(bpf.JumpBitsSet, 0xfff8, "reject", "")
+			a.op(bpf.LoadIndirect{Off: 0, Size: 1})
+			a.op(bpf.StoreScratch{Src: bpf.RegA, N: memNext})
+			a.op(bpf.TXA{})
+			a.op(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 8})
+			a.op(bpf.TAX{})
+			a.op(bpf.LoadScratch{Dst: bpf.RegA, N: memNext})
+			a.label(next)
+		}
+		a.jif(bpf.JumpEqual, proto, "l4", "reject")
+		a.label("l4")
+		a.ports()
+		a.addrMatch(addr.AsSlice(), 8, "src", "dst")
+		a.label("src")
+		a.portMatch(memSport, "accept", "dst")
+		a.label("dst")
+		a.addrMatch(addr.AsSlice(), 24, "", "reject")
+		a.portMatch(memDport, "accept", "reject")
+	}
+	a.label("accept")
+	a.op(bpf.RetConstant{Val: kernelSnap})
+	a.label("reject")
+	a.op(bpf.RetConstant{Val: 0})
+	return a.resolve()
+}
+
+// asm is a tiny assembler with forward labels, so the program reads top to bottom.
+type asm struct {
+	ins    []bpf.Instruction
+	jumps  []jump
+	labels map[string]int
+	port   uint32 // the flow's port
+}
+
+type jump struct {
+	at            int
+	ifTrue, ifNot string // "" is the next instruction
+}
+
+func (a *asm) op(i bpf.Instruction) { a.ins = append(a.ins, i) }
+
+func (a *asm) label(name string) {
+	if a.labels == nil {
+		a.labels = map[string]int{}
+	}
+	a.labels[name] = len(a.ins)
+}
+
+// jif jumps to ifTrue when "A cond val" holds, else to ifNot ("" = fall through).
+func (a *asm) jif(cond bpf.JumpTest, val uint32, ifTrue, ifNot string) {
+	a.jumps = append(a.jumps, jump{at: len(a.ins), ifTrue: ifTrue, ifNot: ifNot})
+	a.op(bpf.JumpIf{Cond: cond, Val: val})
+}
+
+// ja jumps to label unconditionally.
+func (a *asm) ja(label string) {
+	a.jumps = append(a.jumps, jump{at: len(a.ins), ifTrue: label})
+	a.op(bpf.Jump{})
+}
+
+// ports loads both ports at X into scratch memory. Loading both first means a packet too
+// short to hold them is refused (an out-of-bounds load ends the program with 0).
+func (a *asm) ports() {
+	a.op(bpf.LoadIndirect{Off: 0, Size: 2})
+	a.op(bpf.StoreScratch{Src: bpf.RegA, N: memSport})
+	a.op(bpf.LoadIndirect{Off: 2, Size: 2})
+	a.op(bpf.StoreScratch{Src: bpf.RegA, N: memDport})
+}
+
+// addrMatch compares the address at off with addr, 32 bits at a time.
+func (a *asm) addrMatch(addr []byte, off uint32, ifEqual, ifNot string) {
+	for i := 0; i < len(addr); i += 4 {
+		word := uint32(addr[i])<<24 | uint32(addr[i+1])<<16 | uint32(addr[i+2])<<8 | uint32(addr[i+3])
+		a.op(bpf.LoadAbsolute{Off: off + uint32(i), Size: 4})
+		if i+4 < len(addr) {
+			a.jif(bpf.JumpEqual, word, "", ifNot)
+		} else {
+			a.jif(bpf.JumpEqual, word, ifEqual, ifNot)
+		}
+	}
+}
+
+// portMatch compares the port in scratch slot n with the flow's port.
+func (a *asm) portMatch(n int, ifEqual, ifNot string) {
+	a.op(bpf.LoadScratch{Dst: bpf.RegA, N: n})
+	a.jif(bpf.JumpEqual, a.port, ifEqual, ifNot)
+}
+
+func (a *asm) resolve() ([]bpf.Instruction, error) {
+	skip := func(from int, label string) (uint32, error) {
+		if label == "" {
+			return 0, nil
+		}
+		to, ok := a.labels[label]
+		if !ok {
+			return 0, fmt.Errorf("build capture filter: no label %q", label)
+		}
+		if to <= from {
+			return 0, fmt.Errorf("build capture filter: backward jump to %q", label)
+		}
+		return uint32(to - from - 1), nil
+	}
+	for _, j := range a.jumps {
+		t, err := skip(j.at, j.ifTrue)
+		if err != nil {
+			return nil, err
+		}
+		f, err := skip(j.at, j.ifNot)
+		if err != nil {
+			return nil, err
+		}
+		switch ins := a.ins[j.at].(type) {
+		case bpf.Jump:
+			ins.Skip = t
+			a.ins[j.at] = ins
+		case bpf.JumpIf:
+			if t > 255 || f > 255 {
+				return nil, fmt.Errorf("build capture filter: jump from %d too far for classic BPF", j.at)
+			}
+			ins.SkipTrue, ins.SkipFalse = uint8(t), uint8(f)
+			a.ins[j.at] = ins
+		}
+	}
+	if len(a.ins) > 4096 {
+		return nil, fmt.Errorf("build capture filter: %d instructions, more than the kernel's 4096", len(a.ins))
+	}
+	return a.ins, nil
+}
