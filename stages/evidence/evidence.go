@@ -82,16 +82,22 @@ type Firewall struct {
 	Removed   bool   `json:"removed"`
 	// Traces are the traced packets in arrival order; one per packet and hook.
 	Traces []Trace `json:"traces"`
-	// Lost counts trace messages lost to a full netlink socket (ENOBUFS).
-	Lost  uint64 `json:"lost"`
-	Error string `json:"error,omitempty"`
+	// Lost counts trace messages lost to a full netlink socket (ENOBUFS): each overflow
+	// counts once, so it is a lower bound.
+	Lost uint64 `json:"lost"`
+	// Omitted counts trace events of the flow not kept because the trace reached its
+	// size limit (a flood); the traces kept are the first ones.
+	Omitted uint64 `json:"omitted,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Trace is one packet's walk through the netfilter hooks of one family and hook.
 type Trace struct {
-	ID     uint32 `json:"id"`
-	Family string `json:"family"` // ip, ip6, inet, bridge, ...
-	Hook   string `json:"hook"`   // prerouting, input, forward, output, postrouting
+	ID uint32 `json:"id"`
+	// Family is the family of the hook the packet passed: ip or ip6 (inet tables hook
+	// there too), bridge, netdev, arp. Steps carry their table's family (inet, ...).
+	Family string `json:"family"`
+	Hook   string `json:"hook"` // prerouting, input, forward, output, postrouting
 	Iif    string `json:"iif,omitempty"`
 	Oif    string `json:"oif,omitempty"`
 	// Src and Dst are decoded from the traced network and transport headers when present.

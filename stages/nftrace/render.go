@@ -1,0 +1,613 @@
+package nftrace
+
+import (
+	"bytes"
+	"fmt"
+	"math/bits"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// This file turns a rule's expressions back into nft syntax, the way `nft list ruleset`
+// (nftables 1.0.x) prints them: it follows registers from loads to comparisons, names
+// header fields from the protocol context, and hides the dependencies nft adds and hides
+// itself (meta nfproto before an ip header match, meta l4proto before a tcp one).
+//
+// It renders only what it understands completely. Any other expression, or a known one
+// used in a way not handled here, makes the whole rule fail with notDecoded: the caller
+// prints the handle and the names instead. A partial rule could read as a different rule.
+
+// ruleExpr is one expression of a rule: a decoded google/nftables expression, or only its
+// name when this package cannot decode it faithfully (Expr nil).
+type ruleExpr struct {
+	Name string
+	Expr expr.Any
+}
+
+// verdictData is a verdict stored in a verdict map element.
+type verdictData struct {
+	Code  int32
+	Chain string
+}
+
+// setElem is one element of a set or map as the kernel dumps it.
+type setElem struct {
+	Key []byte
+	// End marks the first value after an interval (NFT_SET_ELEM_INTERVAL_END).
+	End     bool
+	Data    []byte
+	Verdict *verdictData
+}
+
+// setInfo is a set or map of a table; Elems are fetched for anonymous sets only.
+type setInfo struct {
+	Name     string
+	Flags    uint32
+	KeyLen   uint32
+	DataType uint32
+	Elems    []setElem
+	// ElemsErr is why Elems could not be fetched.
+	ElemsErr error
+}
+
+const (
+	nftSetConcat     = 0x80       // NFT_SET_CONCAT
+	nftDataVerdict   = 0xffffff00 // NFT_DATA_VERDICT, the data type of a verdict map
+	nftTableFOwner   = 0x2        // NFT_TABLE_F_OWNER
+	nftRegVerdict    = 0
+	udataRuleComment = 0 // NFTNL_UDATA_RULE_COMMENT
+)
+
+func (s *setInfo) anonymous() bool { return s.Flags&unix.NFT_SET_ANONYMOUS != 0 }
+func (s *setInfo) interval() bool  { return s.Flags&unix.NFT_SET_INTERVAL != 0 }
+func (s *setInfo) isMap() bool     { return s.Flags&unix.NFT_SET_MAP != 0 }
+
+// renderEnv is what a rule's rendering needs besides its expressions.
+type renderEnv struct {
+	// Family is the table family (NFPROTO_INET, NFPROTO_IPV4, ...).
+	Family uint8
+	// Sets are the table's sets by name.
+	Sets map[string]*setInfo
+	// IfName names an interface index for iif/oif; nil or false prints the number.
+	IfName func(index uint32) (string, bool)
+}
+
+// notDecoded lists the expressions a rule could not be rendered from.
+type notDecoded struct{ names []string }
+
+func (e *notDecoded) Error() string {
+	return "expressions not decoded: " + strings.Join(e.names, ", ")
+}
+
+// undecodedRule is the honest stand-in for a rule that could not be rendered.
+func undecodedRule(handle uint64, err error) string {
+	return fmt.Sprintf("handle %d # (%v)", handle, err)
+}
+
+// ruleComment extracts the comment from a rule's userdata (NFTNL_UDATA_RULE_COMMENT TLV).
+func ruleComment(udata []byte) string {
+	for len(udata) >= 2 {
+		typ, n := udata[0], int(udata[1])
+		if len(udata) < 2+n {
+			return ""
+		}
+		if typ == udataRuleComment {
+			return string(bytes.TrimRight(udata[2:2+n], "\x00"))
+		}
+		udata = udata[2+n:]
+	}
+	return ""
+}
+
+// renderRule renders a rule's expressions (and comment) in nft syntax.
+func renderRule(env renderEnv, exprs []ruleExpr, comment string) (string, error) {
+	r := &renderer{env: env, regs: map[uint32]regVal{}}
+	switch env.Family {
+	case unix.NFPROTO_IPV4, unix.NFPROTO_IPV6:
+		r.net = env.Family
+	}
+	for r.i = 0; r.i < len(exprs); r.i++ {
+		e := exprs[r.i]
+		if e.Expr == nil {
+			return "", r.fail(exprs)
+		}
+		if err := r.step(exprs); err != nil {
+			return "", r.fail(exprs)
+		}
+	}
+	var parts []string
+	for _, s := range r.out {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	if comment != "" {
+		parts = append(parts, "comment "+strconv.Quote(comment))
+	}
+	if len(parts) == 0 {
+		return "", &notDecoded{names: []string{"(empty rule)"}}
+	}
+	return strings.Join(parts, " "), nil
+}
+
+// fail names the rule's expressions: the rule as a whole could not be rendered (the
+// expression that failed is exprs[r.i]; a rule is only shown whole or not at all).
+func (r *renderer) fail(exprs []ruleExpr) error {
+	var names []string
+	for _, e := range exprs {
+		names = append(names, e.Name)
+	}
+	return &notDecoded{names: names}
+}
+
+type regKind int
+
+const (
+	rvPayload regKind = iota + 1
+	rvMeta
+	rvCt
+	rvImm
+)
+
+// regVal is what a register holds: a loaded header field or meta/ct key, possibly
+// masked, or immediate data. net and l4 are the protocol context at load time.
+type regVal struct {
+	kind    regKind
+	base    expr.PayloadBase
+	off, n  uint32
+	meta    expr.MetaKey
+	ct      expr.CtKey
+	data    []byte
+	mask    []byte
+	net, l4 uint8
+}
+
+type dep struct {
+	idx int
+	v   uint8
+	ok  bool
+}
+
+type renderer struct {
+	env  renderEnv
+	i    int
+	regs map[uint32]regVal
+	out  []string
+	// net is the network protocol (NFPROTO_IPV4/6) known from the family or a match;
+	// l4 the transport protocol known from an equality match (0: unknown).
+	net, l4 uint8
+	// netDep and l4Dep are matches nft would hide when a header match that implies them
+	// follows.
+	netDep, l4Dep dep
+}
+
+var errUnsupported = fmt.Errorf("unsupported")
+
+func (r *renderer) emit(s string) int {
+	r.out = append(r.out, s)
+	return len(r.out) - 1
+}
+
+func (r *renderer) step(exprs []ruleExpr) error {
+	switch e := exprs[r.i].Expr.(type) {
+	case *expr.Payload:
+		if e.OperationType != expr.PayloadLoad || e.DestRegister == 0 || e.Len == 0 {
+			return errUnsupported
+		}
+		r.regs[e.DestRegister] = regVal{kind: rvPayload, base: e.Base, off: e.Offset, n: e.Len, net: r.net, l4: r.l4}
+	case *expr.Meta:
+		if e.SourceRegister {
+			return r.metaSet(e)
+		}
+		r.regs[e.Register] = regVal{kind: rvMeta, meta: e.Key}
+	case *expr.Ct:
+		if e.SourceRegister {
+			return errUnsupported
+		}
+		r.regs[e.Register] = regVal{kind: rvCt, ct: e.Key}
+	case *expr.Bitwise:
+		v, ok := r.regs[e.SourceRegister]
+		if !ok || v.kind == rvImm || v.mask != nil || len(e.Mask) == 0 || !allZero(e.Xor) {
+			return errUnsupported
+		}
+		v.mask = e.Mask
+		r.regs[e.DestRegister] = v
+	case *expr.Immediate:
+		if e.Register == nftRegVerdict {
+			return errUnsupported
+		}
+		r.regs[e.Register] = regVal{kind: rvImm, data: e.Data}
+	case *expr.Cmp:
+		// nft turns "a-b" into cmp gte a, cmp lte b on the same register.
+		if e.Op == expr.CmpOpGte && r.i+1 < len(exprs) {
+			if next, ok := exprs[r.i+1].Expr.(*expr.Cmp); ok && next.Op == expr.CmpOpLte && next.Register == e.Register {
+				r.i++
+				return r.rangeMatch(e.Register, "", e.Data, next.Data)
+			}
+		}
+		return r.cmp(e)
+	case *expr.Range:
+		op := ""
+		switch e.Op {
+		case expr.CmpOpEq:
+		case expr.CmpOpNeq:
+			op = "!= "
+		default:
+			return errUnsupported
+		}
+		return r.rangeMatch(e.Register, op, e.FromData, e.ToData)
+	case *expr.Lookup:
+		return r.lookup(e)
+	case *expr.Counter:
+		r.emit(fmt.Sprintf("counter packets %d bytes %d", e.Packets, e.Bytes))
+	case *expr.Log:
+		return r.log(e)
+	case *expr.Limit:
+		return r.limit(e)
+	case *expr.Reject:
+		return r.reject(e)
+	case *expr.Notrack:
+		r.emit("notrack")
+	case *expr.Verdict:
+		switch e.Kind {
+		case expr.VerdictAccept, expr.VerdictDrop, expr.VerdictContinue, expr.VerdictReturn:
+		case expr.VerdictJump, expr.VerdictGoto:
+			if e.Chain == "" {
+				return errUnsupported
+			}
+		default:
+			return errUnsupported
+		}
+		r.emit(verdictString(int32(e.Kind), e.Chain))
+	default:
+		return errUnsupported
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+var opStrings = map[expr.CmpOp]string{
+	expr.CmpOpEq: "", expr.CmpOpNeq: "!= ", expr.CmpOpLt: "< ", expr.CmpOpLte: "<= ",
+	expr.CmpOpGt: "> ", expr.CmpOpGte: ">= ",
+}
+
+func (r *renderer) cmp(e *expr.Cmp) error {
+	v, ok := r.regs[e.Register]
+	if !ok || v.kind == rvImm {
+		return errUnsupported
+	}
+	op, ok := opStrings[e.Op]
+	if !ok {
+		return errUnsupported
+	}
+	if v.kind == rvPayload {
+		fs, prefix, err := payloadFields(v)
+		if err != nil {
+			return err
+		}
+		switch {
+		case prefix || (v.mask != nil && (fs[0].typ == tAddr4 || fs[0].typ == tAddr6)):
+			if len(fs) != 1 || (op != "" && op != "!= ") {
+				return errUnsupported
+			}
+			s, err := prefixString(fs[0], v, e.Data)
+			if err != nil {
+				return err
+			}
+			r.match(fs[0], fs[0].name+" "+op+s, e.Op, nil)
+			return nil
+		case len(fs) > 1:
+			// nft merges adjacent equality matches into one load.
+			if e.Op != expr.CmpOpEq || v.mask != nil || uint32(len(e.Data)) != v.n {
+				return errUnsupported
+			}
+			data := e.Data
+			for _, f := range fs {
+				s, err := formatValue(r.env, f.typ, data[:f.size])
+				if err != nil {
+					return err
+				}
+				r.match(f, f.name+" "+s, e.Op, data[:f.size])
+				data = data[f.size:]
+			}
+			return nil
+		}
+		return r.fieldCmp(fs[0], v.mask, e.Op, op, e.Data)
+	}
+	f, err := simpleFieldKey(v)
+	if err != nil {
+		return err
+	}
+	return r.fieldCmp(f, v.mask, e.Op, op, e.Data)
+}
+
+// simpleFieldKey is the meta or ct field of a register, mask allowed.
+func simpleFieldKey(v regVal) (field, error) {
+	w := v
+	w.mask = nil
+	return simpleField(w)
+}
+
+// fieldCmp renders a comparison of a whole field (possibly masked) with data.
+func (r *renderer) fieldCmp(f field, mask []byte, cop expr.CmpOp, op string, data []byte) error {
+	if f.typ == tIfname && mask == nil && (cop == expr.CmpOpEq || cop == expr.CmpOpNeq) && len(data) > 0 && len(data) < int(f.size) {
+		// A shorter comparison is a prefix match: iifname "veth*".
+		s, err := formatValue(r.env, tIfname, data)
+		if err != nil {
+			return err
+		}
+		r.match(f, f.name+" "+op+s, cop, nil)
+		return nil
+	}
+	if uint32(len(data)) != f.size || (mask != nil && uint32(len(mask)) != f.size) {
+		return errUnsupported
+	}
+	switch f.typ {
+	case tTCPFlags, tCtState, tCtStatus:
+		return r.flagCmp(f, mask, cop, data)
+	}
+	if mask != nil {
+		// "meta mark & 0x000000ff == 0x00000001"
+		if f.typ != tHex32 || (cop != expr.CmpOpEq && cop != expr.CmpOpNeq) {
+			return errUnsupported
+		}
+		m, _ := formatValue(r.env, tHex32, mask)
+		s, _ := formatValue(r.env, tHex32, data)
+		o := "=="
+		if cop == expr.CmpOpNeq {
+			o = "!="
+		}
+		r.match(f, fmt.Sprintf("%s & %s %s %s", f.name, m, o, s), cop, nil)
+		return nil
+	}
+	s, err := formatValue(r.env, f.typ, data)
+	if err != nil {
+		return err
+	}
+	r.match(f, f.name+" "+op+s, cop, data)
+	return nil
+}
+
+// flagValue reads a flag field: one byte (tcp flags) or a host-order u32 (ct).
+func flagValue(f field, b []byte) uint32 {
+	if f.size == 1 {
+		return uint32(b[0])
+	}
+	return hostUint(b)
+}
+
+func flagBits(f field) []bit {
+	switch f.typ {
+	case tTCPFlags:
+		return tcpFlagBits
+	case tCtState:
+		return ctStateBits
+	}
+	return ctStatusBits
+}
+
+// flagCmp renders tcp flags, ct state and ct status matches the way nft 1.0 prints them.
+func (r *renderer) flagCmp(f field, mask []byte, cop expr.CmpOp, data []byte) error {
+	bitsOf := flagBits(f)
+	v := flagValue(f, data)
+	if mask != nil {
+		m := flagValue(f, mask)
+		mn, ok := bitNames(bitsOf, m)
+		if !ok {
+			return errUnsupported
+		}
+		switch {
+		case cop == expr.CmpOpNeq && v == 0: // "ct state established,related"
+			r.match(f, f.name+" "+mn, cop, nil)
+		case cop == expr.CmpOpEq && v == 0: // "tcp flags ! syn"
+			r.match(f, f.name+" ! "+mn, cop, nil)
+		case cop == expr.CmpOpEq && f.typ == tTCPFlags && v&^m == 0: // "tcp flags syn / syn,ack"
+			vn, ok := bitNames(bitsOf, v)
+			if !ok {
+				return errUnsupported
+			}
+			r.match(f, f.name+" "+vn+" / "+mn, cop, nil)
+		default:
+			return errUnsupported
+		}
+		return nil
+	}
+	if cop != expr.CmpOpEq && cop != expr.CmpOpNeq {
+		return errUnsupported
+	}
+	o := "== "
+	if cop == expr.CmpOpNeq {
+		o = "!= "
+	}
+	if bits.OnesCount32(v) == 1 {
+		n, ok := bitNames(bitsOf, v)
+		if !ok {
+			return errUnsupported
+		}
+		r.match(f, f.name+" "+o+n, cop, nil)
+		return nil
+	}
+	if f.typ == tTCPFlags && cop == expr.CmpOpEq {
+		// nft prints a multi-flag equality as a number: "tcp flags == 0x12".
+		r.match(f, fmt.Sprintf("%s == 0x%02x", f.name, v), cop, nil)
+		return nil
+	}
+	return errUnsupported
+}
+
+// prefixString renders an address prefix match: the load covers the first bytes of the
+// field, a mask (if any) must be a prefix mask.
+func prefixString(f field, v regVal, data []byte) (string, error) {
+	if uint32(len(data)) != v.n {
+		return "", errUnsupported
+	}
+	ones := int(v.n) * 8
+	if v.mask != nil {
+		if uint32(len(v.mask)) != v.n {
+			return "", errUnsupported
+		}
+		ones = 0
+		ended := false
+		for _, b := range v.mask {
+			k := bits.OnesCount8(b)
+			if b != byte(0xff<<(8-k)) || (ended && k > 0) {
+				// Not of the form 11..1100..00.
+				return "", errUnsupported
+			}
+			ended = ended || k < 8
+			ones += k
+		}
+	}
+	full := make([]byte, f.size)
+	copy(full, data)
+	if v.mask != nil {
+		for i := range v.mask {
+			full[i] &= v.mask[i]
+		}
+	}
+	a, ok := netip.AddrFromSlice(full)
+	if !ok {
+		return "", errUnsupported
+	}
+	return netip.PrefixFrom(a, ones).String(), nil
+}
+
+// match records a match statement and updates the protocol context and dependencies.
+// data is the compared value for equality matches of whole fields (nil otherwise).
+func (r *renderer) match(f field, s string, cop expr.CmpOp, data []byte) {
+	// A header match makes nft's dependency for its layer redundant: nft hides it.
+	switch f.layer {
+	case 1:
+		if r.netDep.ok && r.netDep.v == f.net {
+			r.out[r.netDep.idx] = ""
+			r.netDep.ok = false
+		}
+	case 2:
+		if r.l4Dep.ok && r.l4Dep.v == f.l4 {
+			r.out[r.l4Dep.idx] = ""
+			r.l4Dep.ok = false
+		}
+		if r.netDep.ok && ((f.l4 == unix.IPPROTO_ICMP && r.netDep.v == unix.NFPROTO_IPV4) ||
+			(f.l4 == unix.IPPROTO_ICMPV6 && r.netDep.v == unix.NFPROTO_IPV6)) {
+			r.out[r.netDep.idx] = ""
+			r.netDep.ok = false
+		}
+	}
+	idx := r.emit(s)
+	if cop != expr.CmpOpEq || data == nil {
+		return
+	}
+	switch f.name {
+	case "meta nfproto":
+		switch r.env.Family {
+		case unix.NFPROTO_INET, unix.NFPROTO_BRIDGE, unix.NFPROTO_NETDEV:
+			r.net = data[0]
+			r.netDep = dep{idx: idx, v: data[0], ok: true}
+		}
+	case "meta l4proto":
+		r.l4 = data[0]
+		r.l4Dep = dep{idx: idx, v: data[0], ok: true}
+	case "ip protocol":
+		r.l4 = data[0]
+		if r.env.Family == unix.NFPROTO_IPV4 {
+			r.l4Dep = dep{idx: idx, v: data[0], ok: true}
+		}
+	case "ip6 nexthdr":
+		r.l4 = data[0]
+		if r.env.Family == unix.NFPROTO_IPV6 {
+			r.l4Dep = dep{idx: idx, v: data[0], ok: true}
+		}
+	}
+}
+
+func (r *renderer) rangeMatch(reg uint32, op string, from, to []byte) error {
+	v, ok := r.regs[reg]
+	if !ok || v.mask != nil {
+		return errUnsupported
+	}
+	f, err := simpleField(v)
+	if err != nil {
+		return err
+	}
+	switch f.typ {
+	case tInt, tHostInt, tAddr4, tAddr6, tProto, tHex32:
+	default:
+		return errUnsupported
+	}
+	if uint32(len(from)) != f.size || uint32(len(to)) != f.size {
+		return errUnsupported
+	}
+	a, err := formatValue(r.env, f.typ, from)
+	if err != nil {
+		return err
+	}
+	b, err := formatValue(r.env, f.typ, to)
+	if err != nil {
+		return err
+	}
+	r.match(f, f.name+" "+op+a+"-"+b, expr.CmpOpNeq, nil)
+	return nil
+}
+
+func (r *renderer) lookup(e *expr.Lookup) error {
+	v, ok := r.regs[e.SourceRegister]
+	if !ok || v.mask != nil {
+		return errUnsupported
+	}
+	f, err := simpleField(v)
+	if err != nil {
+		return err
+	}
+	set := r.env.Sets[e.SetName]
+	if set == nil || set.Flags&nftSetConcat != 0 || (set.KeyLen != 0 && set.KeyLen != f.size) {
+		return errUnsupported
+	}
+	vmap := false
+	if e.IsDestRegSet {
+		// Only verdict maps: a data map feeds a register to another statement.
+		if e.DestRegister != nftRegVerdict || !set.isMap() || set.DataType != nftDataVerdict || e.Invert {
+			return errUnsupported
+		}
+		vmap = true
+	} else if set.isMap() {
+		return errUnsupported
+	}
+	var rhs string
+	if !set.anonymous() {
+		rhs = "@" + set.Name
+	} else {
+		rhs, err = setLiteral(r.env, f, set, vmap)
+		if err != nil {
+			return err
+		}
+	}
+	switch {
+	case vmap:
+		r.match(f, f.name+" vmap "+rhs, expr.CmpOpNeq, nil)
+	case e.Invert:
+		r.match(f, f.name+" != "+rhs, expr.CmpOpNeq, nil)
+	default:
+		r.match(f, f.name+" "+rhs, expr.CmpOpNeq, nil)
+	}
+	return nil
+}
+
+// lookupOf returns the set a lookup expression reads.
+func lookupOf(e ruleExpr) (string, bool) {
+	if l, ok := e.Expr.(*expr.Lookup); ok {
+		return l.SetName, true
+	}
+	return "", false
+}
