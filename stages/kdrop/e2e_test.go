@@ -1,0 +1,546 @@
+package kdrop
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/internal/testns"
+)
+
+// End-to-end tests: real drops between two namespaces the test makes. They need root and
+// skip without it, except under CI=true, where they fail instead.
+
+// startProbe starts a probe that the test closes, checking it releases every object.
+func startProbe(t *testing.T, cfg Config, attachers ...attacher) *Probe {
+	t.Helper()
+	checkReleased(t)
+	if len(attachers) == 0 {
+		attachers = []attacher{attachTPBTF, attachClassic}
+	}
+	p, err := start(context.Background(), cfg, attachers)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if err := p.Close(); err != nil {
+			t.Errorf("second close: %v", err)
+		}
+	})
+	return p
+}
+
+// send sends one packet from namespace ns to dst and waits until the receiver has dealt
+// with it: TCP's RST or UDP's ICMP port unreachable refuses the connection. With
+// wantRefused false it only waits for the timeout.
+func send(t *testing.T, ns string, proto evidence.Proto, dst netip.AddrPort, wantRefused bool) {
+	t.Helper()
+	var err error
+	testns.Do(t, ns, func() {
+		d := net.Dialer{Timeout: 2 * time.Second}
+		if !wantRefused {
+			d.Timeout = 300 * time.Millisecond
+		}
+		var c net.Conn
+		c, err = d.Dial(string(proto), dst.String())
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, err = c.Write([]byte("packetmortem test")); err != nil {
+			return
+		}
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err = c.Read(make([]byte, 16))
+	})
+	if wantRefused && !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("%s to %v from %s: %v, want connection refused", proto, dst, ns, err)
+	}
+}
+
+// flowDrops returns the drops to dst.
+func flowDrops(kd *evidence.KernelDrop, dst netip.AddrPort) []evidence.Drop {
+	var out []evidence.Drop
+	for _, d := range kd.Drops {
+		if d.Dst == dst {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func hasFrame(stack []string, fn string) bool {
+	return slices.ContainsFunc(stack, func(f string) bool { return strings.HasPrefix(f, fn+"+0x") })
+}
+
+func logEvidence(t *testing.T, p *Probe, kd *evidence.KernelDrop) {
+	t.Helper()
+	b, _ := json.MarshalIndent(kd, "", "  ")
+	t.Logf("evidence: %s", b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ev := range p.events {
+		t.Logf("raw: netns %d from %d ifindex %d", ev.Netns, ev.NetnsFrom, ev.Ifindex)
+	}
+}
+
+// waitEvents waits until the reader has seen n events, so Events is tested too.
+func waitEvents(t *testing.T, p *Probe, n int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for p.Events() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("Events() = %d after 2s, want %d", p.Events(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A packet to a port nothing listens on is dropped with NO_SOCKET by the protocol's
+// receive function, in the server's namespace.
+func TestNoSocket(t *testing.T) {
+	pair := testns.NewPair(t, "kd")
+	server := testns.Inode(t, pair.Server)
+	for _, tc := range []struct {
+		name     string
+		proto    evidence.Proto
+		server   string
+		client   string
+		function []string // where this kernel or another drops it
+	}{
+		{"tcp4", evidence.TCP, testns.ServerV4, testns.ClientV4, []string{"tcp_v4_rcv"}},
+		{"udp4", evidence.UDP, testns.ServerV4, testns.ClientV4, []string{"__udp4_lib_rcv", "udp_rcv"}},
+		{"tcp6", evidence.TCP, testns.ServerV6, testns.ClientV6, []string{"tcp_v6_rcv"}},
+		{"udp6", evidence.UDP, testns.ServerV6, testns.ClientV6, []string{"__udp6_lib_rcv", "udpv6_rcv"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := netip.AddrPortFrom(netip.MustParseAddr(tc.server), testns.Port())
+			flow := evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: tc.proto}
+			p := startProbe(t, Config{Flow: flow, Netns: server})
+			links := kernelFDs()["anon_inode:bpf_link"]
+			begin := time.Now()
+			send(t, pair.Client, tc.proto, dst, true)
+			waitEvents(t, p, 1)
+			kd := p.Stop()
+			logEvidence(t, p, kd)
+			if got := kernelFDs()["anon_inode:bpf_link"]; got != links-1 {
+				t.Errorf("after Stop %d bpf links open, want %d: Stop must detach", got, links-1)
+			}
+			if again := p.Stop(); again != kd {
+				t.Error("second Stop returned different evidence")
+			}
+
+			if kd.Attach != attachBTF || kd.Error != "" || !kd.ReasonsFromBTF {
+				t.Errorf("attach %q error %q reasons from BTF %v", kd.Attach, kd.Error, kd.ReasonsFromBTF)
+			}
+			if kd.Matched < 1 || kd.Lost != 0 || kd.Seen < kd.Matched || int(kd.Matched) != len(kd.Drops) {
+				t.Errorf("seen %d matched %d lost %d drops %d", kd.Seen, kd.Matched, kd.Lost, len(kd.Drops))
+			}
+			drops := flowDrops(kd, dst)
+			i := slices.IndexFunc(drops, func(d evidence.Drop) bool { return d.Reason == "NO_SOCKET" })
+			if i < 0 {
+				t.Fatalf("no NO_SOCKET drop to %v", dst)
+			}
+			d := drops[i]
+			if !slices.Contains(tc.function, d.Function) || !strings.HasPrefix(d.Location, d.Function+"+0x") {
+				t.Errorf("function %q location %q, want one of %q", d.Function, d.Location, tc.function)
+			}
+			if !hasFrame(d.Stack, d.Function) || !strings.HasPrefix(d.Stack[0], d.Function+"+0x") {
+				t.Errorf("stack %q: want %s first, no tracing frame before it", d.Stack, d.Function)
+			}
+			if d.Netns != server || d.NetnsName != pair.Server || d.Elsewhere {
+				t.Errorf("netns %d %q elsewhere %v, want the server's %d", d.Netns, d.NetnsName, d.Elsewhere, server)
+			}
+			// The test runs outside the server's namespace: its ifindex is not ours to name.
+			if d.Ifindex == 0 || d.Iface != "" {
+				t.Errorf("ifindex %d iface %q", d.Ifindex, d.Iface)
+			}
+			if d.Src.Addr() != netip.MustParseAddr(tc.client) || d.Src.Port() == 0 {
+				t.Errorf("src %v, want %s:ephemeral", d.Src, tc.client)
+			}
+			wantFlags := ""
+			if tc.proto == evidence.TCP {
+				wantFlags = "S"
+			}
+			if d.Flags != wantFlags {
+				t.Errorf("flags %q, want %q", d.Flags, wantFlags)
+			}
+			if d.Time.Before(begin.Add(-time.Second)) || d.Time.After(time.Now().Add(time.Second)) {
+				t.Errorf("time %v not around %v", d.Time, begin)
+			}
+		})
+	}
+}
+
+// Packets of other flows are seen and left out: another port, another protocol, the
+// flow's port on another address.
+func TestFilter(t *testing.T) {
+	pair := testns.NewPair(t, "kf")
+	server := testns.Inode(t, pair.Server)
+	port := testns.Port()
+	other := testns.Port()
+	serverAddr := netip.MustParseAddr(testns.ServerV4)
+	p := startProbe(t, Config{Flow: evidence.Flow{Addr: serverAddr, Port: port, Proto: evidence.TCP}, Netns: server})
+
+	send(t, pair.Client, evidence.TCP, netip.AddrPortFrom(serverAddr, other), true)
+	send(t, pair.Client, evidence.UDP, netip.AddrPortFrom(serverAddr, port), true)
+	send(t, pair.Server, evidence.TCP, netip.AddrPortFrom(netip.MustParseAddr(testns.ClientV4), port), true)
+	send(t, pair.Client, evidence.TCP, netip.AddrPortFrom(netip.MustParseAddr(testns.ServerV6), port), true)
+	kd := p.Stop()
+	logEvidence(t, p, kd)
+	if kd.Matched != 0 || len(kd.Drops) != 0 {
+		t.Errorf("matched %d, drops %+v: other flows leaked through the filter", kd.Matched, kd.Drops)
+	}
+	if kd.Seen < 4 {
+		t.Errorf("seen %d, want at least the 4 drops sent", kd.Seen)
+	}
+}
+
+// A drop of the flow in another namespace (the client's own firewall) is reported, and
+// attributed to that namespace.
+func TestElsewhere(t *testing.T) {
+	pair := testns.NewPair(t, "ke")
+	server := testns.Inode(t, pair.Server)
+	client := testns.Inode(t, pair.Client)
+	dst := netip.AddrPortFrom(netip.MustParseAddr(testns.ServerV4), testns.Port())
+	pair.InClient(t, "nft", "add table inet pmt_test; add chain inet pmt_test out { type filter hook output priority 0; }; "+
+		"add rule inet pmt_test out tcp dport "+strconv.Itoa(int(dst.Port()))+" drop")
+	p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.TCP}, Netns: server})
+	send(t, pair.Client, evidence.TCP, dst, false)
+	kd := p.Stop()
+	logEvidence(t, p, kd)
+	drops := flowDrops(kd, dst)
+	if len(drops) == 0 {
+		t.Fatal("no drop of the flow")
+	}
+	d := drops[0]
+	if d.Reason != "NETFILTER_DROP" {
+		t.Errorf("reason %q, want NETFILTER_DROP", d.Reason)
+	}
+	if d.Netns != client || d.NetnsName != pair.Client || !d.Elsewhere {
+		t.Errorf("netns %d %q elsewhere %v, want the client's %d, elsewhere", d.Netns, d.NetnsName, d.Elsewhere, client)
+	}
+}
+
+// The classic tracepoint, for kernels that refuse tp_btf, gives the same evidence.
+func TestClassicTracepoint(t *testing.T) {
+	pair := testns.NewPair(t, "kt")
+	server := testns.Inode(t, pair.Server)
+	dst := netip.AddrPortFrom(netip.MustParseAddr(testns.ServerV4), testns.Port())
+	p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.TCP}, Netns: server}, attachClassic)
+	send(t, pair.Client, evidence.TCP, dst, true)
+	kd := p.Stop()
+	logEvidence(t, p, kd)
+	checkTCPNoSocket(t, kd, dst, server, attachTracepoint)
+}
+
+func checkTCPNoSocket(t *testing.T, kd *evidence.KernelDrop, dst netip.AddrPort, netns uint64, attach string) {
+	t.Helper()
+	if kd.Attach != attach || kd.Error != "" {
+		t.Errorf("attach %q error %q, want %s", kd.Attach, kd.Error, attach)
+	}
+	drops := flowDrops(kd, dst)
+	if len(drops) == 0 {
+		t.Fatalf("no drop to %v", dst)
+	}
+	d := drops[0]
+	if d.Reason != "NO_SOCKET" || d.Function != "tcp_v4_rcv" || !hasFrame(d.Stack, "tcp_v4_rcv") || !strings.HasPrefix(d.Stack[0], "tcp_v4_rcv+") {
+		t.Errorf("reason %q function %q stack %q", d.Reason, d.Function, d.Stack)
+	}
+	if d.Netns != netns || d.Elsewhere || d.Flags != "S" {
+		t.Errorf("netns %d elsewhere %v flags %q", d.Netns, d.Elsewhere, d.Flags)
+	}
+}
+
+// Users run diagnose under `ip netns exec`, where /sys is a fresh sysfs without tracefs.
+// The test binary runs itself there: tp_btf needs no tracefs, the classic tracepoint
+// mounts it privately, and the mount must not show in the process's namespace.
+func TestUnderIPNetnsExec(t *testing.T) {
+	pair := testns.NewPair(t, "kx")
+	server := testns.Inode(t, pair.Server)
+	for _, mode := range []string{"auto", "classic"} {
+		t.Run(mode, func(t *testing.T) {
+			dst := netip.AddrPortFrom(netip.MustParseAddr(testns.ServerV4), testns.Port())
+			out := filepath.Join(t.TempDir(), "evidence.json")
+			cmd := exec.Command("ip", "netns", "exec", pair.Server, os.Args[0], "-test.run=^TestChild$", "-test.v")
+			cmd.Env = append(os.Environ(), childEnv+"="+mode, "KDROP_CLIENT="+pair.Client,
+				"KDROP_PORT="+strconv.Itoa(int(dst.Port())), "KDROP_OUT="+out)
+			log, err := cmd.CombinedOutput()
+			t.Logf("child:\n%s", log)
+			if err != nil {
+				t.Fatalf("child: %v", err)
+			}
+			var res childResult
+			b, err := os.ReadFile(out)
+			if err == nil {
+				err = json.Unmarshal(b, &res)
+			}
+			if err != nil {
+				t.Fatalf("child result: %v", err)
+			}
+			if res.Error != "" {
+				t.Fatalf("child: %s", res.Error)
+			}
+			want := attachBTF
+			if mode == "classic" {
+				want = attachTracepoint
+			}
+			checkTCPNoSocket(t, res.Evidence, dst, server, want)
+			if res.TracefsVisible {
+				t.Error("tracefs mount visible in the process's mount namespace: the private mount leaked")
+			}
+			// Inside the diagnosed namespace, interfaces have names.
+			if d := flowDrops(res.Evidence, dst); len(d) > 0 && d[0].Iface != testns.Iface {
+				t.Errorf("iface %q, want %s", d[0].Iface, testns.Iface)
+			}
+		})
+	}
+}
+
+const childEnv = "KDROP_CHILD"
+
+type childResult struct {
+	Evidence       *evidence.KernelDrop
+	TracefsVisible bool
+	Error          string
+}
+
+// TestChild is TestUnderIPNetnsExec's other half, run by it inside the server namespace.
+func TestChild(t *testing.T) {
+	mode := os.Getenv(childEnv)
+	switch mode {
+	case "":
+		t.Skip("run by TestUnderIPNetnsExec and TestUnprivileged")
+	case "unprivileged":
+		flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: 9, Proto: evidence.TCP}
+		p, err := Start(context.Background(), Config{Flow: flow})
+		p.Close()
+		t.Logf("ErrPrivilege: %v\nerror: %v", errors.Is(err, ErrPrivilege), err)
+		return
+	}
+	var res childResult
+	defer func() {
+		b, _ := json.Marshal(res)
+		if err := os.WriteFile(os.Getenv("KDROP_OUT"), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if tracefsMounted() {
+		res.Error = "tracefs is mounted under ip netns exec: the test proves nothing"
+		return
+	}
+	port, _ := strconv.Atoi(os.Getenv("KDROP_PORT"))
+	dst := netip.AddrPortFrom(netip.MustParseAddr(testns.ServerV4), uint16(port))
+	attachers := []attacher{attachTPBTF, attachClassic}
+	if mode == "classic" {
+		attachers = []attacher{attachClassic}
+	}
+	p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.TCP}, Netns: ownNetns()}, attachers...)
+	res.TracefsVisible = tracefsMounted()
+	send(t, os.Getenv("KDROP_CLIENT"), evidence.TCP, dst, true)
+	res.Evidence = p.Stop()
+}
+
+// A burst is drained whole at Stop, counted whole, and kept up to MaxDrops.
+func TestBurst(t *testing.T) {
+	pair := testns.NewPair(t, "kb")
+	server := testns.Inode(t, pair.Server)
+	dst := netip.AddrPortFrom(netip.MustParseAddr(testns.ServerV4), testns.Port())
+	p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.UDP}, Netns: server})
+	const n = MaxDrops + 100
+	testns.Do(t, pair.Client, func() {
+		// Unconnected: ICMP errors do not fail the next write.
+		c, err := net.ListenPacket("udp4", ":0")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		for i := 0; i < n; i++ {
+			if _, err := c.WriteTo([]byte("x"), net.UDPAddrFromAddrPort(dst)); err != nil {
+				t.Errorf("write %d: %v", i, err)
+				return
+			}
+		}
+	})
+	// No waiting: veth delivers within the sending call, so every drop is in the ring
+	// buffer now, and Stop must read them all.
+	kd := p.Stop()
+	if kd.Matched != n || kd.Lost != 0 || p.Events() != n {
+		t.Errorf("matched %d lost %d read %d, want %d", kd.Matched, kd.Lost, p.Events(), n)
+	}
+	if len(kd.Drops) != MaxDrops {
+		t.Errorf("kept %d drops, want MaxDrops %d", len(kd.Drops), MaxDrops)
+	}
+	if !slices.ContainsFunc(kd.Notes, func(s string) bool { return strings.Contains(s, "kept the first 1000 of 1100") }) {
+		t.Errorf("notes %q do not say drops were left out", kd.Notes)
+	}
+}
+
+// When tp_btf fails the classic tracepoint takes over, and the evidence says why.
+func TestFallback(t *testing.T) {
+	pair := testns.NewPair(t, "kf")
+	server := testns.Inode(t, pair.Server)
+	dst := netip.AddrPortFrom(netip.MustParseAddr(testns.ServerV4), testns.Port())
+	refused := func(*ebpf.CollectionSpec) (*attachment, error) {
+		return nil, classify("attach "+attachBTF, fmt.Errorf("create tracing link: %w", unix.EPERM))
+	}
+	p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.TCP}, Netns: server}, refused, attachClassic)
+	send(t, pair.Client, evidence.TCP, dst, true)
+	kd := p.Stop()
+	checkTCPNoSocket(t, kd, dst, server, attachTracepoint)
+	if !slices.ContainsFunc(kd.Notes, func(s string) bool {
+		return strings.HasPrefix(s, "attached tracepoint/skb/kfree_skb after: attach tp_btf/kfree_skb: create tracing link: operation not permitted")
+	}) {
+		t.Errorf("notes %q do not explain the fallback", kd.Notes)
+	}
+}
+
+// A Start that fails releases what it made and says why.
+func TestStartFails(t *testing.T) {
+	testns.RequirePrivileges(t)
+	checkReleased(t)
+	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: testns.Port(), Proto: evidence.TCP}
+	// The real loader runs first, so the failure comes after maps and programs exist.
+	loadThenFail := func(spec *ebpf.CollectionSpec) (*attachment, error) {
+		a, err := load(spec, attachBTF, bpf.KdropProgKfreeSkbBtf)
+		if err != nil {
+			return nil, err
+		}
+		a.Close()
+		return nil, classify("attach "+attachBTF, unix.EPERM)
+	}
+	unsupported := func(*ebpf.CollectionSpec) (*attachment, error) {
+		return nil, classify("attach "+attachTracepoint, fmt.Errorf("x: %w", ebpf.ErrNotSupported))
+	}
+	p, err := start(context.Background(), Config{Flow: flow}, []attacher{loadThenFail, unsupported})
+	if p != nil || !errors.Is(err, ErrPrivilege) || !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("start = %v, %v", p, err)
+	}
+	if !strings.HasPrefix(err.Error(), "kernel drop probe on kfree_skb: attach tp_btf/kfree_skb: operation not permitted (") {
+		t.Errorf("message %q", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Start(ctx, Config{Flow: flow}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled start: %v", err)
+	}
+	if _, err := Start(context.Background(), Config{}); err == nil {
+		t.Error("empty flow accepted")
+	}
+	var none *Probe
+	if err := none.Close(); err != nil {
+		t.Errorf("nil Close: %v", err)
+	}
+}
+
+// Without privileges Start fails with ErrPrivilege and the fix, on the real kernel.
+func TestUnprivileged(t *testing.T) {
+	testns.RequirePrivileges(t)
+	// The test binary sits in a directory only root may enter: copy it where nobody can.
+	dir, err := os.MkdirTemp("", "kdrop-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "kdrop.test")
+	b, err := os.ReadFile(os.Args[0])
+	if err == nil {
+		err = os.WriteFile(bin, b, 0o755)
+	}
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestChild$", "-test.v")
+	cmd.Env = append(os.Environ(), childEnv+"=unprivileged")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	t.Logf("child as nobody:\n%s", out)
+	if err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	if !strings.Contains(string(out), "ErrPrivilege: true") || !strings.Contains(string(out), "run as root") {
+		t.Error("unprivileged Start did not fail with ErrPrivilege and the fix")
+	}
+}
+
+// The program finds the ports behind IPv4 options and IPv6 extension headers.
+func TestHeaderVariants(t *testing.T) {
+	pair := testns.NewPair(t, "kh")
+	server := testns.Inode(t, pair.Server)
+	for _, tc := range []struct {
+		name   string
+		server string
+		opts   func(fd int) error
+	}{
+		{"ipv4-options", testns.ServerV4, func(fd int) error {
+			// Three NOPs and an end of list: IHL 6.
+			return unix.SetsockoptString(fd, unix.IPPROTO_IP, unix.IP_OPTIONS, "\x01\x01\x01\x00")
+		}},
+		{"ipv6-hop-by-hop-and-destination-options", testns.ServerV6, func(fd int) error {
+			// Next header and length (filled in by the kernel), then a 4-byte PadN.
+			padN := "\x00\x00\x01\x04\x00\x00\x00\x00"
+			if err := unix.SetsockoptString(fd, unix.IPPROTO_IPV6, unix.IPV6_HOPOPTS, padN); err != nil {
+				return err
+			}
+			return unix.SetsockoptString(fd, unix.IPPROTO_IPV6, unix.IPV6_DSTOPTS, padN)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := netip.AddrPortFrom(netip.MustParseAddr(tc.server), testns.Port())
+			p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.UDP}, Netns: server})
+			testns.Do(t, pair.Client, func() {
+				var family int
+				var sa unix.Sockaddr
+				if dst.Addr().Is4() {
+					family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()}
+				} else {
+					family, sa = unix.AF_INET6, &unix.SockaddrInet6{Port: int(dst.Port()), Addr: dst.Addr().As16()}
+				}
+				fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer unix.Close(fd)
+				if err := tc.opts(fd); err != nil {
+					t.Errorf("set options: %v", err)
+					return
+				}
+				if err := unix.Sendto(fd, []byte("x"), 0, sa); err != nil {
+					t.Errorf("send: %v", err)
+				}
+			})
+			kd := p.Stop()
+			logEvidence(t, p, kd)
+			drops := flowDrops(kd, dst)
+			if len(drops) != 1 || drops[0].Reason != "NO_SOCKET" || drops[0].Src.Port() == 0 {
+				t.Errorf("drops to %v: %+v", dst, drops)
+			}
+		})
+	}
+}

@@ -1,0 +1,151 @@
+package kdrop
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func loadFixture(t *testing.T, name string) *Symbols {
+	t.Helper()
+	f, err := os.Open("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := ParseSymbols(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+const (
+	tcpV4Rcv     = 0xffffffff81a00010
+	skbDrop      = 0xffffffff81b00000
+	ipDeliver    = 0xffffffff81b00200
+	bpfTraceRun4 = 0xffffffff81000200
+	bpfProg      = 0xffffffffc0400000
+	nftDoChain   = 0xffffffffc0500000
+)
+
+func TestFormat(t *testing.T) {
+	s := loadFixture(t, "kallsyms")
+	if s.Restricted {
+		t.Fatal("fixture with addresses read as restricted")
+	}
+	for _, tc := range []struct {
+		addr uint64
+		want string
+	}{
+		{tcpV4Rcv + 0x91, "tcp_v4_rcv+0x91"},
+		{tcpV4Rcv, "tcp_v4_rcv+0x0"},
+		{tcpV4Rcv - 1, "__pfx_tcp_v4_rcv+0xf"},
+		// Aliases at one address: the name without a leading underscore wins.
+		{0xffffffff81000005, "srso_alias_untrain_ret+0x5"},
+		// Data symbols are not code: the address stays in the text symbol before them.
+		{0xffffffff82000010, "ip_local_deliver_finish+0x4ffc10"},
+		{nftDoChain + 0x10, "nft_do_chain+0x10 [nf_tables]"},
+		{0xffffffffc0500900, "nft_immediate_eval+0x100 [nf_tables]"},
+		{0x1000, "0x1000"},
+		// Far past the last symbol names nothing.
+		{0xffffffffc0500800 + 2<<20, "0xffffffffc0700800"},
+	} {
+		if got := s.Format(tc.addr); got != tc.want {
+			t.Errorf("Format(%#x) = %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+	name, mod, off, ok := s.Lookup(nftDoChain + 4)
+	if !ok || name != "nft_do_chain" || mod != "nf_tables" || off != 4 {
+		t.Errorf("Lookup = %q %q %#x %v", name, mod, off, ok)
+	}
+}
+
+func TestStackSkipsTracingFrames(t *testing.T) {
+	s := loadFixture(t, "kallsyms")
+	got := s.Stack([]uint64{
+		bpfProg + 0x50,
+		bpfTraceRun4 + 0x40,
+		0x10, // an unlisted JIT image
+		skbDrop + 0x50,
+		tcpV4Rcv + 0x91,
+		ipDeliver + 0x30,
+		skbDrop + 0x60, // not leading: a real frame, kept
+	})
+	want := []string{"tcp_v4_rcv+0x91", "ip_protocol_deliver_rcu+0x30", "sk_skb_reason_drop+0x60"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Stack = %q, want %q", got, want)
+	}
+	if got := s.Stack(nil); len(got) != 0 {
+		t.Errorf("Stack(nil) = %q", got)
+	}
+}
+
+func TestIsTracingFrame(t *testing.T) {
+	for name, want := range map[string]bool{
+		"bpf_prog_6deef7357e7b4530_kfree_skb_btf": true,
+		"bpf_trace_run4":        true,
+		"__bpf_trace_kfree_skb": true,
+		"__traceiter_kfree_skb": true,
+		"trace_kfree_skb":       true,
+		"kfree_skb_reason":      true,
+		"sk_skb_reason_drop":    true,
+		"kfree_skb_list_reason": true,
+		"__kfree_skb":           true,
+		"perf_trace_kfree_skb":  true,
+		"trace_call_bpf":        true,
+		"tcp_v4_rcv":            false,
+		"nft_do_chain":          false,
+		"kfree_skb_partial":     false,
+	} {
+		if got := isTracingFrame(name); got != want {
+			t.Errorf("isTracingFrame(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestRestrictedSymbols(t *testing.T) {
+	s := loadFixture(t, "kallsyms-restricted")
+	if !s.Restricted {
+		t.Fatal("all-zero addresses not detected as kptr_restrict")
+	}
+	got := s.Stack([]uint64{bpfProg, tcpV4Rcv + 0x91})
+	want := []string{"0xffffffffc0400000", "0xffffffff81a000a1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Stack = %q, want raw %q", got, want)
+	}
+	if got := s.Format(tcpV4Rcv); got != "0xffffffff81a00010" {
+		t.Errorf("Format = %q", got)
+	}
+}
+
+func TestParseSymbolsErrors(t *testing.T) {
+	if _, err := ParseSymbols(strings.NewReader("zzzz T foo\n")); err == nil {
+		t.Error("bad address accepted")
+	}
+	if _, err := ParseSymbols(strings.NewReader("ffffffff82000000 D init_net\n")); err == nil {
+		t.Error("no text symbols accepted")
+	}
+}
+
+// The host's own kallsyms parses, and names a function kfree_skb drops from.
+func TestLoadSymbolsHost(t *testing.T) {
+	s, err := LoadSymbols()
+	if err != nil {
+		t.Skipf("no /proc/kallsyms here: %v", err)
+	}
+	if s.Restricted {
+		t.Skip("kallsyms addresses hidden (kptr_restrict)")
+	}
+	if len(s.syms) < 1000 {
+		t.Fatalf("only %d text symbols", len(s.syms))
+	}
+	i := slices.IndexFunc(s.syms, func(sym symbol) bool { return sym.name == "tcp_v4_rcv" })
+	if i < 0 {
+		t.Fatal("tcp_v4_rcv not found")
+	}
+	if got := s.Format(s.syms[i].addr + 1); got != "tcp_v4_rcv+0x1" {
+		t.Errorf("Format = %q", got)
+	}
+}

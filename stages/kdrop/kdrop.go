@@ -1,0 +1,290 @@
+// Package kdrop is the kernel drop stage: it attaches the kfree_skb program of bpf/,
+// filtered in the kernel to the flow, and turns what it reports into evidence: drop reasons
+// named from the kernel's BTF, call sites and stacks from /proc/kallsyms, namespaces from
+// /run/netns.
+//
+// kfree_skb is host-wide: a drop of the flow in another namespace (a client container's
+// firewall, say) is reported too, attributed to its namespace and marked Elsewhere.
+package kdrop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/stages/evidence"
+)
+
+// MaxDrops bounds KernelDrop.Drops so a flood cannot grow memory; Matched counts them all.
+const MaxDrops = 1000
+
+// Config says what to watch.
+type Config struct {
+	Flow evidence.Flow
+	// Netns is the inode of the namespace being diagnosed: drops elsewhere are marked so.
+	Netns uint64
+}
+
+// Probe is the attached program and the reader of its events.
+type Probe struct {
+	cfg   Config
+	att   *attachment
+	rd    *ringbuf.Reader
+	clock monoClock
+	own   uint64
+	notes []string
+
+	done    chan struct{} // closed when the reader returns; nil until it starts
+	matched atomic.Int64
+
+	mu       sync.Mutex // guards the reader's results below
+	events   []bpf.KdropEvent
+	bad      int
+	firstBad error
+	readErr  error
+
+	life    sync.Mutex // serialises Stop and Close
+	stopped *evidence.KernelDrop
+	closed  bool
+}
+
+// Start loads and attaches the kfree_skb program and returns once it is armed: any drop of
+// the flow from then on is recorded. tp_btf is tried first (no tracefs needed), the classic
+// tracepoint second. Errors match ErrPrivilege or ErrUnsupported when that is the cause.
+// ctx bounds Start only: the probe runs until Stop or Close.
+func Start(ctx context.Context, cfg Config) (*Probe, error) {
+	return start(ctx, cfg, []attacher{attachTPBTF, attachClassic})
+}
+
+func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err error) {
+	if !cfg.Flow.Addr.IsValid() || cfg.Flow.Port == 0 || (cfg.Flow.Proto != evidence.TCP && cfg.Flow.Proto != evidence.UDP) {
+		return nil, fmt.Errorf("kernel drop probe: incomplete flow %v", cfg.Flow)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// The program compares 16-byte addresses and the family: ::ffff:a.b.c.d is IPv4.
+	cfg.Flow.Addr = cfg.Flow.Addr.Unmap()
+	p := &Probe{cfg: cfg, own: ownNetns()}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, classify("remove memlock rlimit for BPF maps", err)
+	}
+	spec, err := specFor(cfg.Flow)
+	if err != nil {
+		return nil, err
+	}
+	var failures []error
+	for _, attach := range attachers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		att, err := attach(spec)
+		if err != nil {
+			failures = append(failures, err)
+			continue
+		}
+		p.att = att
+		break
+	}
+	if p.att == nil {
+		return nil, joinErrors("kernel drop probe on kfree_skb", failures...)
+	}
+	for _, f := range failures {
+		p.notes = append(p.notes, fmt.Sprintf("attached %s after: %v", p.att.name, f))
+	}
+
+	if p.rd, err = ringbuf.NewReader(p.att.maps.Events); err != nil {
+		return nil, classify("open kdrop ring buffer", err)
+	}
+	if p.clock, err = newMonoClock(); err != nil {
+		return nil, fmt.Errorf("read CLOCK_MONOTONIC: %w", err)
+	}
+	p.done = make(chan struct{})
+	go p.read()
+	return p, nil
+}
+
+// read takes events off the ring buffer until Stop flushes it or Close closes it. It
+// blocks in epoll between events: no polling.
+func (p *Probe) read() {
+	defer close(p.done)
+	var rec ringbuf.Record
+	for {
+		err := p.rd.ReadInto(&rec)
+		switch {
+		case err == nil:
+		case errors.Is(err, ringbuf.ErrFlushed), errors.Is(err, ringbuf.ErrClosed):
+			return
+		default:
+			p.mu.Lock()
+			p.readErr = err
+			p.mu.Unlock()
+			return
+		}
+		ev, err := decodeEvent(rec.RawSample)
+		p.mu.Lock()
+		if err != nil {
+			if p.bad == 0 {
+				p.firstBad = err
+			}
+			p.bad++
+		} else if len(p.events) < MaxDrops {
+			p.events = append(p.events, ev)
+		}
+		p.mu.Unlock()
+		if err == nil {
+			p.matched.Add(1)
+		}
+	}
+}
+
+// Events is how many drops of the flow have been read so far, for progress output.
+func (p *Probe) Events() int {
+	return int(p.matched.Load())
+}
+
+// Stop detaches the program, reads what is still in the ring buffer and returns the
+// evidence. Calling it again returns the same evidence.
+func (p *Probe) Stop() *evidence.KernelDrop {
+	p.life.Lock()
+	defer p.life.Unlock()
+	if p.stopped != nil {
+		return p.stopped
+	}
+	kd := &evidence.KernelDrop{Notes: append([]string(nil), p.notes...)}
+	p.stopped = kd
+	if p.att == nil || p.closed {
+		kd.Error = "kernel drop probe was closed before it was stopped"
+		return kd
+	}
+	kd.Attach = p.att.name
+
+	// Detach before draining, so that the drain ends: nothing is added behind it.
+	if err := p.att.link.Close(); err != nil {
+		kd.Notes = append(kd.Notes, fmt.Sprintf("detach %s: %v", p.att.name, err))
+	}
+	if err := p.rd.Flush(); err != nil {
+		kd.Notes = append(kd.Notes, fmt.Sprintf("drain ring buffer: %v; events still in it are lost", err))
+		p.rd.Close()
+	}
+	<-p.done
+	p.rd.Close()
+
+	p.count(kd)
+	p.describe(kd)
+	return kd
+}
+
+// count reads the program's counters and says where events went missing.
+func (p *Probe) count(kd *evidence.KernelDrop) {
+	var perCPU []bpf.KdropCounters
+	if err := p.att.maps.Totals.Lookup(uint32(0), &perCPU); err != nil {
+		kd.Notes = append(kd.Notes, fmt.Sprintf("read kfree_skb counters: %v; seen, matched and lost are unknown", err))
+	}
+	for _, c := range perCPU {
+		kd.Seen += c.Seen
+		kd.Matched += c.Matched
+		kd.Lost += c.Lost
+	}
+	if kd.Lost > 0 {
+		kd.Notes = append(kd.Notes, fmt.Sprintf("%d drops of the flow were lost: the ring buffer was full", kd.Lost))
+	}
+	if st, err := p.att.prog.Stats(); err == nil && st.RecursionMisses > 0 {
+		kd.Notes = append(kd.Notes, fmt.Sprintf("the kfree_skb program missed %d runs (kfree_skb fired while it was running on the same CPU): those drops were not inspected", st.RecursionMisses))
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.readErr != nil {
+		kd.Error = fmt.Sprintf("read kfree_skb events: %v", p.readErr)
+	}
+	if p.bad > 0 {
+		kd.Notes = append(kd.Notes, fmt.Sprintf("%d kfree_skb events could not be decoded: %v", p.bad, p.firstBad))
+	}
+	if read := p.matched.Load(); read > MaxDrops {
+		kd.Notes = append(kd.Notes, fmt.Sprintf("kept the first %d of %d drops of the flow", MaxDrops, read))
+	}
+}
+
+// describe names the kept events. Each resolver that fails costs a note, not the
+// evidence: a number is still worth reporting.
+func (p *Probe) describe(kd *evidence.KernelDrop) {
+	n := &namer{
+		netns:  netnsNames(),
+		target: p.cfg.Netns,
+		own:    p.own,
+		clock:  p.clock,
+		ifname: ifaceName,
+	}
+	var err error
+	if n.reasons, err = LoadReasons(); err != nil {
+		kd.Notes = append(kd.Notes, fmt.Sprintf("drop reasons are numbers: %v", err))
+	} else {
+		kd.ReasonsFromBTF = true
+	}
+	p.mu.Lock()
+	events := p.events
+	p.mu.Unlock()
+	if len(events) == 0 {
+		kd.Drops = []evidence.Drop{}
+		return
+	}
+	// Read while the program is still loaded: its frames are in kallsyms until Close.
+	if n.syms, err = LoadSymbols(); err != nil {
+		kd.Notes = append(kd.Notes, fmt.Sprintf("locations and stacks are raw addresses: %v", err))
+	} else if n.syms.Restricted {
+		kd.Notes = append(kd.Notes, "locations and stacks are raw addresses: /proc/kallsyms shows every address as 0 (kernel.kptr_restrict; run as root or lower it)")
+	}
+	unknown := 0
+	kd.Drops = make([]evidence.Drop, 0, len(events))
+	for i := range events {
+		d := n.drop(&events[i])
+		if d.Netns == 0 {
+			unknown++
+		}
+		kd.Drops = append(kd.Drops, d)
+	}
+	if unknown > 0 {
+		kd.Notes = append(kd.Notes, fmt.Sprintf("%d drops had neither a device nor a socket to tell their namespace: marked elsewhere", unknown))
+	}
+}
+
+// Close releases the program, the link and the ring buffer. It may be called at any
+// time, more than once, and on a Probe whose Start failed half-way.
+func (p *Probe) Close() error {
+	if p == nil {
+		return nil
+	}
+	p.life.Lock()
+	defer p.life.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	var errs []error
+	if p.rd != nil {
+		// Ends the reader: Read returns ErrClosed.
+		errs = append(errs, p.rd.Close())
+	}
+	if p.done != nil {
+		<-p.done
+	}
+	if p.att != nil {
+		// Closing a link twice (after Stop) is harmless.
+		errs = append(errs, p.att.Close())
+	}
+	return errors.Join(errs...)
+}
