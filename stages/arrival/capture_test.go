@@ -19,7 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/internal/testns"
+	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
 // start runs Start in namespace ns and closes the capture when the test ends.

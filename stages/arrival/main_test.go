@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/packetmortem/packetmortem/stages/internal/testns"
+	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
 func TestMain(m *testing.M) {

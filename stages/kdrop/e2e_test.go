@@ -22,7 +22,7 @@ import (
 
 	"github.com/packetmortem/packetmortem/bpf"
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/internal/testns"
+	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
 // End-to-end tests: real drops between two namespaces the test makes. They need root and

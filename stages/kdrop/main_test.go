@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/packetmortem/packetmortem/stages/internal/testns"
+	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
 // TestMain fails the run when a test leaves a namespace or a BPF object behind.

@@ -23,7 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/internal/testns"
+	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
 // End-to-end tests: they run as root in namespaces made by testns, skip locally without

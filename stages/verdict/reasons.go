@@ -121,6 +121,9 @@ var reasons = map[string]explanation{
 	"XFRM_POLICY":             {Input, "an IPsec (xfrm) policy rejected the packet", func(f facts) string { return "check `ip xfrm policy`" }},
 	"UNICAST_IN_L2_MULTICAST": {IPRcv, "a unicast IP packet in a multicast frame", func(f facts) string { return "fix the sender's neighbour entry" }},
 	"SOCKET_CLOSE":            {Socket, "the socket was closed with the packet still queued", func(f facts) string { return "the application closed its socket without reading" }},
+	"QUEUE_PURGE": {Socket, "the socket was destroyed with the packet still in its queue", func(f facts) string {
+		return "the application or the peer closed the connection while data was still queued: see which side closed first in the capture"
+	}},
 	"IPV6DISABLED": {IPRcv, "IPv6 is disabled on the interface", func(f facts) string {
 		return fmt.Sprintf("`sysctl -w net.ipv6.conf.%s.disable_ipv6=0`", f.iface)
 	}},

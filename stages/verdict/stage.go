@@ -73,7 +73,7 @@ var functionStages = map[string]Stage{
 	"ip_local_deliver": Input, "ip_local_deliver_finish": Input, "ip_protocol_deliver_rcu": Socket, "ip6_input": Input, "ip6_protocol_deliver_rcu": Socket,
 	"ip_forward": Forward, "ip6_forward": Forward, "ip_forward_finish": Forward,
 	"tcp_v4_rcv": Socket, "tcp_v6_rcv": Socket, "tcp_": Socket, "udp_": Socket, "__udp4_lib_rcv": Socket, "__udp6_lib_rcv": Socket,
-	"udpv6_": Socket, "raw_": Socket, "icmp_": Socket, "icmpv6_": Socket, "sk_filter": Socket, "sock_": Socket, "inet_": Socket,
+	"udpv6_": Socket, "sk_": Socket, "raw_": Socket, "icmp_": Socket, "icmpv6_": Socket, "sk_filter": Socket, "sock_": Socket, "inet_": Socket,
 	"__ip_local_out": Output, "ip_local_out": Output, "ip_queue_xmit": Output, "__ip_queue_xmit": Output, "ip_send_skb": Output,
 	"ip6_xmit": Output, "ip6_local_out": Output, "ip_route_output": Output, "ip6_send_skb": Output, "ip_make_skb": Output,
 	"ip_output": Postrouting, "ip6_output": Postrouting,

@@ -64,7 +64,7 @@ func Judge(ev *evidence.Evidence) Verdict {
 	fwDrop := firewallDrop(ev.Firewall)
 	local, noise := withoutNoise(local, sentOut)
 	if noise > 0 {
-		v.Notes = append(v.Notes, fmt.Sprintf("%d drop(s) without a reason at connection teardown were ignored: the flow was answered, so they are normal noise", noise))
+		v.Notes = append(v.Notes, fmt.Sprintf("%d drop(s) at connection teardown were ignored (socket queues purged or no reason given): the flow was answered, so they are normal noise", noise))
 	}
 
 	switch {
@@ -118,12 +118,17 @@ func splitDrops(ev *evidence.Evidence) (local, elsewhere []evidence.Drop) {
 	return local, elsewhere
 }
 
-// withoutNoise removes drops that a healthy TCP flow makes at teardown: no specific reason,
-// in the TCP receive path, on a flow this host answered. They would turn every healthy
-// connection into "dropped".
+// teardownReasons are what a healthy connection's end frees: the queues of a socket being
+// destroyed, segments after close. On a flow this host answered they are not the fault.
+var teardownReasons = map[string]bool{"QUEUE_PURGE": true, "TCP_CLOSE": true, "SOCKET_CLOSE": true}
+
+// withoutNoise removes drops that a healthy TCP flow makes at teardown: no specific reason
+// in the TCP path, or a teardown reason, on a flow this host answered. They would turn
+// every healthy connection into "dropped".
 func withoutNoise(drops []evidence.Drop, answered int) (kept []evidence.Drop, noise int) {
 	for _, d := range drops {
-		if answered > 0 && d.Reason == "NOT_SPECIFIED" && (strings.HasPrefix(d.Function, "tcp_") || strings.HasPrefix(d.Function, "inet_")) {
+		tcpPath := strings.HasPrefix(d.Function, "tcp_") || strings.HasPrefix(d.Function, "inet_") || strings.HasPrefix(d.Function, "sk_")
+		if answered > 0 && (teardownReasons[d.Reason] || d.Reason == "NOT_SPECIFIED" && tcpPath) {
 			noise++
 			continue
 		}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/packetmortem/packetmortem/report"
+	"github.com/packetmortem/packetmortem/stages/arrival"
+	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/kdrop"
+	"github.com/packetmortem/packetmortem/stages/nftrace"
+	"github.com/packetmortem/packetmortem/stages/verdict"
+)
+
+// grace is how long capture goes on after the reproduction exits: answers and drops of
+// its last packets are still in flight when it returns.
+const grace = time.Second
+
+// diagnose arms every stage, runs the reproduction, stops, judges and writes the report.
+func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.Writer) (err error) {
+	started := time.Now()
+	ev := &evidence.Evidence{Flow: o.flow, Netns: currentNetns()}
+	rep := &report.Report{
+		SchemaVersion: report.SchemaVersion,
+		Tool:          report.Tool{Name: "diagnose", Version: version},
+		Flow:          o.flow,
+		Host:          hostInfo(ev.Netns),
+		Run:           report.Run{Args: append([]string{"diagnose"}, args...), Reproduction: o.command, Started: started},
+	}
+
+	// Armed in the order that fails fastest on a host that cannot run diagnose; released in
+	// reverse by the defers, whatever happens after.
+	probe, err := kdrop.Start(ctx, kdrop.Config{Flow: o.flow, Netns: ev.Netns.Inode})
+	if err != nil {
+		return stageError("kernel drop stage", err)
+	}
+	defer probe.Close()
+
+	tracer, err := nftrace.Start(ctx, nftrace.Config{Flow: o.flow, NetnsFd: -1})
+	var fwErr error
+	if err != nil {
+		if !errors.Is(err, nftrace.ErrUnsupported) {
+			return stageError("firewall stage", err)
+		}
+		fwErr = err
+		fmt.Fprintf(stderr, "diagnose: firewall stage unavailable, going on without it: %v\n", err)
+	} else {
+		defer tracer.Close()
+	}
+
+	matched := atomic.Int64{}
+	countReached := make(chan struct{})
+	var once sync.Once
+	capture, err := arrival.Start(ctx, arrival.Config{
+		Flow: o.flow, Ifaces: o.ifaces, PcapPath: o.pcap, Overwrite: o.force,
+		OnPacket: func(evidence.Packet) {
+			if n := matched.Add(1); o.count > 0 && n >= int64(o.count) {
+				once.Do(func() { close(countReached) })
+			}
+		},
+	})
+	if err != nil {
+		return stageError("arrival stage", err)
+	}
+	defer capture.Close()
+	rep.Run.ArmedMS = time.Since(started).Milliseconds()
+
+	table := "nftables trace table"
+	if tracer != nil {
+		table = "nftables trace table (owned by diagnose's netlink socket: the kernel removes it even if diagnose is killed)"
+	}
+	fmt.Fprintf(stderr, "diagnose: armed in %d ms: capturing %s on %s, tracing it through nftables and kfree_skb\n",
+		rep.Run.ArmedMS, o.flow, ifaceList(o.ifaces))
+
+	rep.Run.StoppedBy, rep.Run.ReproductionExit = capturePhase(ctx, o, countReached, stderr)
+
+	ev.Arrival = capture.Stop()
+	if tracer != nil {
+		ev.Firewall = tracer.Stop()
+		rep.Run.Installed = append(rep.Run.Installed, report.Installed{What: table + " " + ev.Firewall.Table, Removed: ev.Firewall.Removed})
+	} else {
+		ev.Firewall = &evidence.Firewall{Error: fwErr.Error()}
+	}
+	ev.Kernel = probe.Stop()
+	rep.Run.Installed = append(rep.Run.Installed,
+		report.Installed{What: "BPF program on skb:kfree_skb (" + ev.Kernel.Attach + ")", Removed: true},
+		report.Installed{What: "AF_PACKET capture socket", Removed: true})
+
+	rep.Verdict = verdict.Judge(ev)
+	rep.Stages = report.Stages{Arrival: ev.Arrival, Firewall: ev.Firewall, KernelDrop: ev.Kernel}
+	rep.Run.DurationMS = time.Since(started).Milliseconds()
+	if err := writeReport(o, rep, stdout); err != nil {
+		return err
+	}
+	where := "stdout"
+	if o.output != "" {
+		where = o.output
+	}
+	fmt.Fprintf(stderr, "diagnose: %s; report: %s\n", oneLine(rep.Verdict), where)
+	return nil
+}
+
+// stageError maps a stage's failure to its exit status: a host that cannot run diagnose is
+// not an internal error.
+func stageError(stage string, err error) error {
+	for _, e := range []error{kdrop.ErrPrivilege, kdrop.ErrUnsupported, nftrace.ErrPrivilege, arrival.ErrPrivilege} {
+		if errors.Is(err, e) {
+			return hostError(fmt.Errorf("%s: %w", stage, err))
+		}
+	}
+	if errors.Is(err, arrival.ErrBadInterface) {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--iface: %w", err)}
+	}
+	return fmt.Errorf("%s: %w", stage, err)
+}
+
+func ifaceList(ifaces []string) string {
+	if len(ifaces) == 0 {
+		return "every interface"
+	}
+	return strings.Join(ifaces, ", ")
+}
+
+// capturePhase runs the reproduction, or waits for the user to reproduce, and returns what
+// ended the capture and the command's exit status.
+func capturePhase(ctx context.Context, o *options, countReached <-chan struct{}, stderr io.Writer) (string, *int) {
+	timer := time.NewTimer(o.timeout)
+	defer timer.Stop()
+	var done chan struct{}
+	var cmd *exec.Cmd
+	if len(o.command) > 0 {
+		cmd = exec.Command(o.command[0], o.command[1:]...)
+		cmd.Stdout, cmd.Stderr = stderr, stderr
+		// Its own process group, so a timeout can end the whole reproduction.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		fmt.Fprintf(stderr, "diagnose: running the reproduction: %s\n", report.ShellJoin(o.command))
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintf(stderr, "diagnose: the reproduction did not start: %v\n", err)
+			cmd = nil
+		} else {
+			done = make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+		}
+	} else {
+		fmt.Fprintf(stderr, "diagnose: reproduce the problem now; capturing for up to %s (Ctrl-C to stop sooner)\n", o.timeout)
+	}
+	stoppedBy := ""
+	select {
+	case <-ctx.Done():
+		stoppedBy = "signal"
+	case <-timer.C:
+		stoppedBy = "timeout"
+	case <-countReached:
+		stoppedBy = "count"
+	case <-done:
+		stoppedBy = "command"
+		g := time.NewTimer(grace)
+		select {
+		case <-g.C:
+		case <-ctx.Done():
+		case <-countReached:
+		case <-timer.C:
+		}
+		g.Stop()
+	}
+	if cmd == nil {
+		return stoppedBy, nil
+	}
+	select {
+	case <-done:
+	default:
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return stoppedBy, nil
+	}
+	code := cmd.ProcessState.ExitCode()
+	if code < 0 {
+		return stoppedBy, nil
+	}
+	return stoppedBy, &code
+}
+
+func writeReport(o *options, rep *report.Report, stdout io.Writer) error {
+	w := stdout
+	if o.output != "" {
+		flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+		if o.force {
+			flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		}
+		f, err := os.OpenFile(o.output, flags, 0o644)
+		if err != nil {
+			return fmt.Errorf("write report: %w (choose another -o, or --force to overwrite)", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	var err error
+	if o.format == "json" {
+		err = rep.WriteJSON(w)
+	} else {
+		err = rep.WriteMarkdown(w)
+	}
+	return err
+}
+
+func oneLine(v verdict.Verdict) string {
+	s := fmt.Sprintf("%s in %s", v.Outcome, v.Stage)
+	if v.Reason != nil {
+		s += fmt.Sprintf(" (%s at %s)", *v.Reason, v.Function)
+	}
+	return s
+}

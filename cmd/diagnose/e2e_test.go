@@ -1,0 +1,343 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/packetmortem/packetmortem/report"
+	"github.com/packetmortem/packetmortem/stages/testns"
+	"github.com/packetmortem/packetmortem/stages/verdict"
+)
+
+var record = flag.Bool("record", false, "save each end-to-end report under testdata/reports as recorded evidence")
+
+var binary string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := func() int {
+		dir, err := os.MkdirTemp("", "diagnose-e2e-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		binary = filepath.Join(dir, "diagnose")
+		build := exec.Command("go", "build", "-o", binary, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build diagnose: %v\n%s", err, out)
+			return 1
+		}
+		return testns.Main(m)
+	}()
+	os.Exit(code)
+}
+
+// scenario is one end-to-end run: diagnose in the server namespace, the reproduction sent
+// from the client namespace.
+type scenario struct {
+	pair  *testns.Pair
+	port  uint16
+	v6    bool
+	proto string
+}
+
+func newScenario(t *testing.T, tag string, v6 bool, proto string) *scenario {
+	t.Helper()
+	return &scenario{pair: testns.NewPair(t, tag), port: testns.Port(), v6: v6, proto: proto}
+}
+
+func (s *scenario) serverAddr() string {
+	if s.v6 {
+		return testns.ServerV6
+	}
+	return testns.ServerV4
+}
+
+func (s *scenario) flowArg() string {
+	if s.v6 {
+		return fmt.Sprintf("[%s]:%d", testns.ServerV6, s.port)
+	}
+	return fmt.Sprintf("%s:%d", testns.ServerV4, s.port)
+}
+
+// fromClient is a reproduction command run in the client namespace with bash's /dev/tcp
+// and /dev/udp, so the tests need nothing beyond bash and iproute2.
+func (s *scenario) fromClient(script string) []string {
+	script = strings.NewReplacer("ADDR", s.serverAddr(), "PORT", fmt.Sprint(s.port), "PROTO", s.proto).Replace(script)
+	return []string{"ip", "netns", "exec", s.pair.Client, "timeout", "3", "bash", "-c", script}
+}
+
+// connect opens a connection (or sends a datagram) and writes a line.
+const connect = `exec 3<>/dev/PROTO/ADDR/PORT && echo hello >&3; exec 3>&-; true`
+
+// diagnose runs the binary in the server namespace and returns its JSON report.
+func (s *scenario) diagnose(t *testing.T, name string, repro []string) *report.Report {
+	t.Helper()
+	args := []string{"netns", "exec", s.pair.Server, binary, "--flow", s.flowArg(), "--proto", s.proto,
+		"--yes", "--format", "json", "--timeout", "20s", "--"}
+	cmd := exec.Command("ip", append(args, repro...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("diagnose: %v\nstderr:\n%s", err, stderr.String())
+	}
+	t.Logf("diagnose stderr:\n%s", stderr.String())
+	rep, err := report.Read(bytes.NewReader(stdout.Bytes()))
+	if err != nil {
+		t.Fatalf("%v\nstdout:\n%s", err, stdout.String())
+	}
+	if *record {
+		path := filepath.Join("..", "..", "testdata", "reports", name+".json")
+		if err := os.WriteFile(path, stdout.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.checkNothingLeft(t)
+	return rep
+}
+
+// checkNothingLeft fails when diagnose left its table in the namespace.
+func (s *scenario) checkNothingLeft(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("nft"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("nft is needed to check that no table is left behind")
+		}
+		return
+	}
+	out := testns.Run(t, "ip", "netns", "exec", s.pair.Server, "nft", "list", "tables")
+	if strings.Contains(out, "packetmortem") {
+		t.Errorf("diagnose left its table behind:\n%s", out)
+	}
+}
+
+func (s *scenario) nft(t *testing.T, ns, ruleset string) {
+	t.Helper()
+	ruleset = strings.NewReplacer("ADDR", s.serverAddr(), "PORT", fmt.Sprint(s.port)).Replace(ruleset)
+	cmd := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(ruleset)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft -f: %v\n%s\n%s", err, out, ruleset)
+	}
+}
+
+func expect(t *testing.T, rep *report.Report, outcome verdict.Outcome, stage verdict.Stage, reason string) {
+	t.Helper()
+	v := rep.Verdict
+	got := ""
+	if v.Reason != nil {
+		got = *v.Reason
+	}
+	if v.Outcome != outcome || v.Stage != stage || got != reason {
+		js, _ := json.MarshalIndent(rep, "", "  ")
+		t.Fatalf("verdict %s/%s/%q, want %s/%s/%q\nsummary: %s\nreport:\n%s", v.Outcome, v.Stage, got, outcome, stage, reason, v.Summary, js)
+	}
+	if v.Summary == "" || v.Fix == "" {
+		t.Errorf("verdict has no summary or fix: %+v", v)
+	}
+	t.Logf("verdict: %s", v.Summary)
+}
+
+func bothFamilies(t *testing.T, fn func(t *testing.T, v6 bool)) {
+	for _, v6 := range []bool{false, true} {
+		name := "ipv4"
+		if v6 {
+			name = "ipv6"
+		}
+		t.Run(name, func(t *testing.T) { fn(t, v6) })
+	}
+}
+
+func TestE2ETCPNoListener(t *testing.T) {
+	bothFamilies(t, func(t *testing.T, v6 bool) {
+		s := newScenario(t, "tnl", v6, "tcp")
+		rep := s.diagnose(t, "tcp_no_listener_"+family(v6), s.fromClient(connect))
+		expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")
+		if want := map[bool]string{false: "tcp_v4_rcv", true: "tcp_v6_rcv"}[v6]; rep.Verdict.Function != want {
+			t.Errorf("function %q, want %q", rep.Verdict.Function, want)
+		}
+	})
+}
+
+func TestE2EUDPClosedPort(t *testing.T) {
+	bothFamilies(t, func(t *testing.T, v6 bool) {
+		s := newScenario(t, "udp", v6, "udp")
+		rep := s.diagnose(t, "udp_closed_port_"+family(v6), s.fromClient(connect))
+		expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")
+	})
+}
+
+func TestE2EInputDropRule(t *testing.T) {
+	bothFamilies(t, func(t *testing.T, v6 bool) {
+		s := newScenario(t, "nfd", v6, "tcp")
+		s.nft(t, s.pair.Server, `table inet guard {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		tcp dport PORT drop
+	}
+}`)
+		rep := s.diagnose(t, "input_drop_rule_"+family(v6), s.fromClient(connect))
+		expect(t, rep, verdict.Dropped, verdict.Input, "NETFILTER_DROP")
+		r := rep.Verdict.Rule
+		want := fmt.Sprintf("tcp dport %d drop", s.port)
+		if r == nil || r.Table != "guard" || r.Chain != "input" || r.Rule != want || r.Handle == 0 {
+			t.Fatalf("rule %+v, want table guard chain input rule %q", r, want)
+		}
+		if !strings.Contains(rep.Verdict.Summary, want) || !strings.Contains(rep.Verdict.Fix, fmt.Sprintf("handle %d", r.Handle)) {
+			t.Errorf("summary/fix do not name the rule:\n%s\n%s", rep.Verdict.Summary, rep.Verdict.Fix)
+		}
+	})
+}
+
+func TestE2EStrictRPFilter(t *testing.T) {
+	s := newScenario(t, "rpf", false, "tcp")
+	// The way back to the client goes out of another interface, so strict reverse-path
+	// filtering rejects what arrives on veth0.
+	s.pair.InServer(t, "ip", "link", "add", "side0", "type", "veth", "peer", "name", "side1")
+	s.pair.InServer(t, "ip", "link", "set", "side0", "up")
+	s.pair.InServer(t, "ip", "link", "set", "side1", "up")
+	s.pair.InServer(t, "ip", "route", "add", testns.ClientV4+"/32", "dev", "side0")
+	s.pair.InServer(t, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1", "net.ipv4.conf."+testns.Iface+".rp_filter=1")
+	// The server would not answer ARP from a source it cannot route back either: give the
+	// client the server's MAC address, so the SYN itself reaches the filter.
+	link := testns.Run(t, "ip", "-n", s.pair.Server, "-o", "link", "show", testns.Iface)
+	mac := strings.Fields(link[strings.Index(link, "link/ether"):])[1]
+	s.pair.InClient(t, "ip", "neigh", "replace", testns.ServerV4, "lladdr", mac, "dev", testns.Iface, "nud", "permanent")
+	rep := s.diagnose(t, "strict_rp_filter", s.fromClient(connect))
+	expect(t, rep, verdict.Dropped, verdict.Routing, "IP_RPFILTER")
+	if !strings.Contains(rep.Verdict.Fix, "net.ipv4.conf."+testns.Iface+".rp_filter=2") {
+		t.Errorf("fix does not name the interface's sysctl: %s", rep.Verdict.Fix)
+	}
+}
+
+func TestE2ESenderEgressFirewall(t *testing.T) {
+	s := newScenario(t, "egr", false, "tcp")
+	s.nft(t, s.pair.Client, `table inet clientguard {
+	chain output {
+		type filter hook output priority 0; policy accept;
+		ip daddr ADDR tcp dport PORT drop
+	}
+}`)
+	rep := s.diagnose(t, "sender_egress_firewall", s.fromClient(connect))
+	expect(t, rep, verdict.NotArrived, verdict.Arrival, "")
+	if rep.Stages.Arrival.In != 0 {
+		t.Errorf("arrival counted %d packets in", rep.Stages.Arrival.In)
+	}
+	// The client's drop is visible host-wide; it must be attributed to the client namespace.
+	if len(rep.Verdict.Elsewhere) == 0 || rep.Verdict.Elsewhere[0].NetnsName != s.pair.Client || rep.Verdict.Elsewhere[0].Reason != "NETFILTER_DROP" {
+		t.Errorf("the drop in the client namespace is not reported as elsewhere: %+v", rep.Verdict.Elsewhere)
+	}
+}
+
+func TestE2EHealthyListener(t *testing.T) {
+	bothFamilies(t, func(t *testing.T, v6 bool) {
+		s := newScenario(t, "ok", v6, "tcp")
+		stop := s.listen(t)
+		defer stop()
+		rep := s.diagnose(t, "healthy_listener_"+family(v6), s.fromClient(connect))
+		expect(t, rep, verdict.Delivered, verdict.Socket, "")
+		if rep.Stages.Arrival.In == 0 || rep.Stages.Arrival.Out == 0 {
+			t.Errorf("capture saw %d in, %d out; want both", rep.Stages.Arrival.In, rep.Stages.Arrival.Out)
+		}
+	})
+}
+
+// listen serves the flow's port in the server namespace: it reads what comes and closes.
+func (s *scenario) listen(t *testing.T) func() {
+	t.Helper()
+	var ln net.Listener
+	testns.Do(t, s.pair.Server, func() {
+		var err error
+		ln, err = net.Listen("tcp", net.JoinHostPort(s.serverAddr(), fmt.Sprint(s.port)))
+		if err != nil {
+			t.Errorf("listen: %v", err)
+		}
+	})
+	if ln == nil {
+		t.FailNow()
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = bufio.NewReader(c).ReadString('\n')
+			c.Close()
+		}
+	}()
+	return func() { ln.Close(); wg.Wait() }
+}
+
+func TestE2EKill9LeavesNoTable(t *testing.T) {
+	s := newScenario(t, "k9", false, "tcp")
+	cmd := exec.Command("ip", "netns", "exec", s.pair.Server, binary, "--flow", s.flowArg(), "--yes", "--timeout", "60s")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	armed := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "armed") {
+				close(armed)
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case <-armed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("diagnose did not arm within 20s")
+	}
+	tables := testns.Run(t, "ip", "netns", "exec", s.pair.Server, "nft", "list", "tables")
+	if !strings.Contains(tables, "packetmortem") {
+		t.Fatalf("armed diagnose has no trace table: %q", tables)
+	}
+	// ip netns exec execs diagnose in place, so the process is diagnose itself.
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tables = testns.Run(t, "ip", "netns", "exec", s.pair.Server, "nft", "list", "tables")
+		if !strings.Contains(tables, "packetmortem") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("table left behind after kill -9:\n%s", tables)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func family(v6 bool) string {
+	if v6 {
+		return "v6"
+	}
+	return "v4"
+}

@@ -1,0 +1,48 @@
+// Command diagnose finds where, and why, the Linux kernel dropped a flow's packets, and
+// writes a verdict report. See diagnose --help.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, errHelp) {
+		fmt.Fprintf(os.Stderr, "diagnose: %v\n", err)
+	}
+	os.Exit(exitCode(err))
+}
+
+// run is the whole program; it returns errors that carry their exit status.
+func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, stderr)
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if o.version {
+		fmt.Fprintf(stdout, "diagnose %s\n", version)
+		return nil
+	}
+	if err := consent(o, stdin, stderr); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return hostError(errors.New("need root: diagnose loads BPF programs (CAP_BPF, CAP_PERFMON), installs an nftables table (CAP_NET_ADMIN) and captures packets (CAP_NET_RAW); run it with sudo"))
+	}
+	return diagnose(ctx, o, args, stdout, stderr)
+}

@@ -1,0 +1,130 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/packetmortem/packetmortem/stages/verdict"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden Markdown reports from the recorded JSON ones")
+
+// recorded are the JSON reports of real end-to-end runs (cmd/diagnose -record): real
+// evidence from a real kernel, with the verdict each must get.
+var recorded = map[string]struct {
+	outcome verdict.Outcome
+	stage   verdict.Stage
+	reason  string
+}{
+	"tcp_no_listener_v4":     {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
+	"tcp_no_listener_v6":     {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
+	"udp_closed_port_v4":     {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
+	"udp_closed_port_v6":     {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
+	"input_drop_rule_v4":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"input_drop_rule_v6":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"strict_rp_filter":       {verdict.Dropped, verdict.Routing, "IP_RPFILTER"},
+	"sender_egress_firewall": {verdict.NotArrived, verdict.Arrival, ""},
+	"healthy_listener_v4":    {verdict.Delivered, verdict.Socket, ""},
+	"healthy_listener_v6":    {verdict.Delivered, verdict.Socket, ""},
+}
+
+func readRecorded(t *testing.T, name string) *Report {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "testdata", "reports", name+".json"))
+	if err != nil {
+		t.Fatalf("recorded report %s: %v (record it with: go test ./cmd/diagnose -record, as root)", name, err)
+	}
+	defer f.Close()
+	r, err := Read(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestJudgeRecorded judges the recorded evidence again: the verdict logic must keep
+// getting the real cases right without root.
+func TestJudgeRecorded(t *testing.T) {
+	for name, want := range recorded {
+		t.Run(name, func(t *testing.T) {
+			r := readRecorded(t, name)
+			v := verdict.Judge(r.Evidence())
+			reason := ""
+			if v.Reason != nil {
+				reason = *v.Reason
+			}
+			if v.Outcome != want.outcome || v.Stage != want.stage || reason != want.reason {
+				t.Fatalf("%s/%s/%q, want %s/%s/%q: %s", v.Outcome, v.Stage, reason, want.outcome, want.stage, want.reason, v.Summary)
+			}
+		})
+	}
+}
+
+// TestMarkdownGolden renders each recorded report and compares with its golden Markdown.
+func TestMarkdownGolden(t *testing.T) {
+	for name := range recorded {
+		t.Run(name, func(t *testing.T) {
+			r := readRecorded(t, name)
+			var buf bytes.Buffer
+			if err := r.WriteMarkdown(&buf); err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("..", "testdata", "reports", name+".md")
+			if *update {
+				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (create it with: go test ./report -update)", err)
+			}
+			if !bytes.Equal(buf.Bytes(), want) {
+				t.Errorf("Markdown of %s differs from %s (go test ./report -update if intended)\n%s", name, golden, buf.String())
+			}
+			first := strings.SplitN(buf.String(), "\n", 4)
+			if !strings.HasPrefix(first[0], "# ") || !strings.Contains(first[2], r.Verdict.Summary) {
+				t.Errorf("the report does not open with the verdict:\n%s", strings.Join(first, "\n"))
+			}
+		})
+	}
+}
+
+// TestJSONRoundTrip: what WriteJSON writes, Read reads back the same.
+func TestJSONRoundTrip(t *testing.T) {
+	r := readRecorded(t, "input_drop_rule_v4")
+	var buf bytes.Buffer
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Read(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(r)
+	b, _ := json.Marshal(back)
+	if !bytes.Equal(a, b) {
+		t.Errorf("round trip changed the report:\n%s\n%s", a, b)
+	}
+	var raw map[string]any
+	_ = json.Unmarshal(a, &raw)
+	v := raw["verdict"].(map[string]any)
+	for _, k := range []string{"outcome", "stage", "reason", "function", "summary"} {
+		if _, ok := v[k]; !ok {
+			t.Errorf("verdict.%s missing from the JSON", k)
+		}
+	}
+}
+
+func TestShellJoin(t *testing.T) {
+	got := ShellJoin([]string{"bash", "-c", "echo 'hi' > /dev/tcp/198.51.100.2/80", "--flow", "[2001:db8::1]:80", ""})
+	want := `bash -c 'echo '\''hi'\'' > /dev/tcp/198.51.100.2/80' --flow [2001:db8::1]:80 ''`
+	if got != want {
+		t.Errorf("ShellJoin = %s\nwant       %s", got, want)
+	}
+}
