@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,6 +36,11 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
+		// Readable by all: one test runs the binary as nobody.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 		binary = filepath.Join(dir, "diagnose")
 		build := exec.Command("go", "build", "-o", binary, ".")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -298,22 +304,7 @@ func TestE2EKill9LeavesNoTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	armed := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "armed") {
-				close(armed)
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-	}()
-	select {
-	case <-armed:
-	case <-time.After(20 * time.Second):
-		t.Fatal("diagnose did not arm within 20s")
-	}
+	waitArmed(t, stderr)
 	tables := testns.Run(t, "ip", "netns", "exec", s.pair.Server, "nft", "list", "tables")
 	if !strings.Contains(tables, "packetmortem") {
 		t.Fatalf("armed diagnose has no trace table: %q", tables)
@@ -340,4 +331,130 @@ func family(v6 bool) string {
 		return "v6"
 	}
 	return "v4"
+}
+
+// TestE2EOutputFiles: -o writes the report and the capture next to it, never overwrites
+// without --force, and --count ends the capture early.
+func TestE2EOutputFiles(t *testing.T) {
+	s := newScenario(t, "out", false, "udp")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "report.json")
+	args := []string{"netns", "exec", s.pair.Server, binary, "--flow", s.flowArg(), "--proto", "udp", "--yes",
+		"--count", "2", "--timeout", "20s", "-o", out, "--"}
+	// Five datagrams, a second apart: --count 2 must end the capture long before they are sent.
+	repro := s.fromClient(`for i in 1 2 3 4 5; do echo x > /dev/udp/ADDR/PORT; sleep 1; done`)
+	repro[5] = "10" // the loop needs longer than fromClient's timeout
+	start := time.Now()
+	if out, err := exec.Command("ip", append(args, repro...)...).CombinedOutput(); err != nil {
+		t.Fatalf("diagnose: %v\n%s", err, out)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("--count 2 did not end the capture early: ran %s", d)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := report.Read(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Run.StoppedBy != "count" || rep.Stages.Arrival.In < 2 {
+		t.Errorf("stopped by %q with %d packets in; want count with at least 2", rep.Run.StoppedBy, rep.Stages.Arrival.In)
+	}
+	pcap := filepath.Join(dir, "report.pcap")
+	if rep.Stages.Arrival.PcapPath != pcap {
+		t.Errorf("capture file %q, want %q", rep.Stages.Arrival.PcapPath, pcap)
+	}
+	if st, err := os.Stat(pcap); err != nil || st.Size() <= 24 {
+		t.Errorf("capture file: %v (want packets in it)", err)
+	}
+	cmd := exec.Command("ip", append(args, "true")...)
+	if err := cmd.Run(); exitStatus(err) != exitUsage {
+		t.Errorf("second run over an existing report: %v, want exit %d", err, exitUsage)
+	}
+	if err := exec.Command("ip", append(append(args[:len(args)-1], "--force", "--"), "true")...).Run(); err != nil {
+		t.Errorf("--force over an existing report: %v", err)
+	}
+}
+
+func exitStatus(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// TestE2EInterrupt: Ctrl-C ends the capture and still writes the report, and removes the table.
+func TestE2EInterrupt(t *testing.T) {
+	s := newScenario(t, "int", false, "tcp")
+	cmd := exec.Command("ip", "netns", "exec", s.pair.Server, binary, "--flow", s.flowArg(), "--yes", "--format", "json", "--timeout", "60s")
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+	waitArmed(t, stderr)
+	repro := s.fromClient(connect)
+	_ = exec.Command(repro[0], repro[1:]...).Run()
+	start := time.Now()
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("diagnose after Ctrl-C: %v, want exit 0", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("diagnose took %s to stop after Ctrl-C", d)
+	}
+	rep, err := report.Read(&stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Run.StoppedBy != "signal" {
+		t.Errorf("stopped by %q, want signal", rep.Run.StoppedBy)
+	}
+	expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")
+	s.checkNothingLeft(t)
+}
+
+// TestE2ENotRoot: without root diagnose says so and exits 3.
+func TestE2ENotRoot(t *testing.T) {
+	testns.RequirePrivileges(t)
+	cmd := exec.Command(binary, "--flow", "127.0.0.1:9", "--yes", "--timeout", "1s")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if exitStatus(err) != exitHost || !strings.Contains(string(out), "run it with sudo") {
+		t.Errorf("as nobody: %v\n%s\nwant exit %d saying to run as root", err, out, exitHost)
+	}
+}
+
+func waitArmed(t *testing.T, stderr io.Reader) {
+	t.Helper()
+	armed := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "armed") {
+				close(armed)
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case <-armed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("diagnose did not arm within 20s")
+	}
 }
