@@ -53,11 +53,11 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.flowSpec, "flow", "", "the flow: every packet to or from `ADDR:PORT` (IPv6 in brackets)")
-	proto := fs.String("proto", "tcp", "transport protocol: tcp or udp")
-	iface := fs.String("iface", "", "capture only on these interfaces, comma-separated (default: every interface)")
-	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "stop capturing after this long")
+	proto := fs.String("proto", "tcp", "transport `PROTO`: tcp or udp")
+	iface := fs.String("iface", "", "capture only on these interfaces, comma-separated `NAMES` (default: every interface)")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "stop capturing after `DUR`")
 	fs.IntVar(&o.count, "count", 0, "stop after `N` matching packets (default: no limit)")
-	fs.StringVar(&o.format, "format", "", "report format: markdown or json (default: from -o's extension, else markdown)")
+	fs.StringVar(&o.format, "format", "", "report `FORMAT`: markdown or json (default: from -o's extension, else markdown)")
 	fs.StringVar(&o.output, "o", "", "write the report to `FILE` (default: stdout) and the capture to FILE's name with .pcap")
 	fs.BoolVar(&o.force, "force", false, "overwrite the report and capture files if they exist")
 	fs.BoolVar(&o.yes, "yes", false, "consent to the temporary nftables trace table without asking")
@@ -129,8 +129,24 @@ var errHelp = errors.New("help shown")
 
 func printUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprint(w, usageText)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "h" {
+			return
+		}
+		name, usage := flag.UnquoteUsage(f)
+		dash := "--"
+		if len(f.Name) == 1 {
+			dash = "-"
+		}
+		left := dash + f.Name
+		if name != "" {
+			left += " " + name
+		}
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			usage += " (default " + f.DefValue + ")"
+		}
+		fmt.Fprintf(w, "  %-20s %s\n", left, usage)
+	})
 	fmt.Fprint(w, `
 Exit status: 0 a report was written (whatever the verdict), 2 bad usage,
 3 this host cannot run it (not root, no BPF, no BTF), 1 anything else.
