@@ -15,6 +15,8 @@ type Evidence struct {
 	Arrival  *Arrival    `json:"arrival,omitempty"`
 	Firewall *Firewall   `json:"firewall,omitempty"`
 	Kernel   *KernelDrop `json:"kernel_drop,omitempty"`
+	Path     *Path       `json:"path,omitempty"`
+	Host     *HostState  `json:"host_state,omitempty"`
 }
 
 // Netns identifies a network namespace by the inode of /proc/self/ns/net.
@@ -163,4 +165,157 @@ type Drop struct {
 	Flags string `json:"flags,omitempty"`
 	// Stack is the kernel stack, innermost first, tracing frames removed.
 	Stack []string `json:"stack"`
+}
+
+// Path is how far the flow's packets got, from tracepoints along the kernel path
+// (net:netif_receive_skb, fib:fib_table_lookup, sock:*, tcp:tcp_send_reset, icmp:icmp_send,
+// skb:skb_copy_datagram_iovec). kfree_skb is in KernelDrop.
+type Path struct {
+	// Attached lists the tracepoints in use; Missing those this kernel lacks, with why.
+	Attached []string       `json:"attached"`
+	Missing  []MissingPoint `json:"missing,omitempty"`
+	// Events are the first events of the flow (bounded, like Drops); Counts counts all,
+	// per point and namespace.
+	Events []PathEvent  `json:"events"`
+	Counts []PointCount `json:"counts"`
+	Lost   uint64       `json:"lost"`
+	Notes  []string     `json:"notes,omitempty"`
+	Error  string       `json:"error,omitempty"`
+}
+
+// MissingPoint is a tracepoint the path stage could not use.
+type MissingPoint struct {
+	Point string `json:"point"`
+	Why   string `json:"why"`
+}
+
+// Path points: where along the path an event was seen.
+const (
+	PointReceive   = "netif_receive_skb"       // the packet reached the stack (after XDP, before tc ingress)
+	PointRoute     = "fib_table_lookup"        // a route lookup for the flow, with its result
+	PointSockState = "inet_sock_set_state"     // a socket of the flow changed TCP state
+	PointDataReady = "sk_data_ready"           // a socket of the flow was woken with data
+	PointCopied    = "skb_copy_datagram_iovec" // the application read the packet
+	PointReset     = "tcp_send_reset"          // this host answered with a TCP reset
+	PointICMP      = "icmp_send"               // this host answered with an ICMP error
+)
+
+// PathEvent is one tracepoint hit of the flow.
+type PathEvent struct {
+	Time      time.Time      `json:"time"`
+	Point     string         `json:"point"`
+	Netns     uint64         `json:"netns"`
+	Elsewhere bool           `json:"elsewhere"`
+	Iface     string         `json:"iface,omitempty"`
+	Src       netip.AddrPort `json:"src"`
+	Dst       netip.AddrPort `json:"dst"`
+	Flags     string         `json:"flags,omitempty"`
+	// Route lookups: the table, the result's output interface and gateway, and the error
+	// (0, or a negative errno such as -101 ENETUNREACH); Iif is the input interface of
+	// the lookup for received packets.
+	Table   uint32 `json:"table,omitempty"`
+	Iif     string `json:"iif,omitempty"`
+	Oif     string `json:"oif,omitempty"`
+	Gateway string `json:"gateway,omitempty"`
+	Err     int    `json:"err,omitempty"`
+	// Socket state changes: TCP states by name (SYN_RECV, ESTABLISHED, CLOSE, ...).
+	OldState string `json:"old_state,omitempty"`
+	NewState string `json:"new_state,omitempty"`
+	// ICMP errors sent: type and code.
+	ICMPType int `json:"icmp_type,omitempty"`
+	ICMPCode int `json:"icmp_code,omitempty"`
+	// Length is the bytes read for skb_copy_datagram_iovec.
+	Length int `json:"length,omitempty"`
+}
+
+// PointCount counts the flow's events at one point in one namespace.
+type PointCount struct {
+	Point     string `json:"point"`
+	Netns     uint64 `json:"netns"`
+	Elsewhere bool   `json:"elsewhere"`
+	Events    int    `json:"events"`
+}
+
+// HostState is the host's own configuration and counters that bear on a verdict, read
+// with netlink and /proc in the diagnosed namespace, before and after the capture.
+type HostState struct {
+	// Sysctls are the relevant settings by full name: net.ipv4.conf.veth0.rp_filter, ...
+	Sysctls map[string]string `json:"sysctls"`
+	// Routes are route lookups for the flow: to the flow's address and back to each peer
+	// seen in the capture, as `ip route get` would do them.
+	Routes []RouteLookup `json:"routes"`
+	// Listeners are the sockets bound to the flow's port (sock_diag), any address.
+	Listeners []Listener `json:"listeners"`
+	// Programs are tc and XDP programs attached to interfaces of the namespace.
+	Programs []AttachedProgram `json:"programs"`
+	// Counters are the SNMP and netstat counters that moved during the run (nstat-style).
+	Counters []Counter `json:"counters"`
+	// Interfaces are the interfaces whose drop or error counters moved during the run.
+	Interfaces []InterfaceDrops `json:"interfaces"`
+	// SoftnetDropped is the increase of softnet_stat's dropped column over the run.
+	SoftnetDropped uint64 `json:"softnet_dropped"`
+	// Conntrack holds the connection tracking table's count and max, when loaded.
+	Conntrack *Conntrack `json:"conntrack,omitempty"`
+	Errors    []string   `json:"errors,omitempty"`
+}
+
+// RouteLookup is one route lookup and its result.
+type RouteLookup struct {
+	// Query is the lookup as an `ip route get` command line: "198.51.100.1 from 198.51.100.2 iif veth0".
+	Query string `json:"query"`
+	Dst   string `json:"dst"`
+	Src   string `json:"src,omitempty"`
+	Iif   string `json:"iif,omitempty"`
+	// Result: the route type (unicast, local, unreachable, prohibit, blackhole, ...),
+	// the output interface and gateway, the table; Err is the lookup's error text.
+	Type    string `json:"type,omitempty"`
+	Oif     string `json:"oif,omitempty"`
+	Gateway string `json:"gateway,omitempty"`
+	Table   uint32 `json:"table,omitempty"`
+	Err     string `json:"err,omitempty"`
+}
+
+// Listener is a socket bound to the flow's port.
+type Listener struct {
+	Proto string         `json:"proto"`
+	Local netip.AddrPort `json:"local"`
+	State string         `json:"state"`
+	// V6Only is set for IPv6 sockets that refuse IPv4-mapped traffic.
+	V6Only bool `json:"v6only,omitempty"`
+	// BoundIface is SO_BINDTODEVICE's interface, if any.
+	BoundIface string `json:"bound_iface,omitempty"`
+}
+
+// AttachedProgram is a BPF program on a packet hook of an interface.
+type AttachedProgram struct {
+	Iface string `json:"iface"`
+	// Hook: xdp, tc ingress, tc egress, tcx ingress, tcx egress.
+	Hook string `json:"hook"`
+	Name string `json:"name"`
+	ID   uint32 `json:"id"`
+}
+
+// Counter is one counter's move over the run: "IpExt InNoRoutes", "Udp NoPorts".
+type Counter struct {
+	Name   string `json:"name"`
+	Before uint64 `json:"before"`
+	After  uint64 `json:"after"`
+	Delta  uint64 `json:"delta"`
+}
+
+// InterfaceDrops is one interface's drop and error counters' increase over the run.
+type InterfaceDrops struct {
+	Iface       string `json:"iface"`
+	RxDropped   uint64 `json:"rx_dropped"`
+	TxDropped   uint64 `json:"tx_dropped"`
+	RxErrors    uint64 `json:"rx_errors"`
+	TxErrors    uint64 `json:"tx_errors"`
+	RxMissed    uint64 `json:"rx_missed,omitempty"`
+	RxNoHandler uint64 `json:"rx_nohandler,omitempty"`
+}
+
+// Conntrack is the connection tracking table's fill.
+type Conntrack struct {
+	Count uint64 `json:"count"`
+	Max   uint64 `json:"max"`
 }
