@@ -5,24 +5,6 @@ import (
 	"strings"
 )
 
-// facts are what a fix may quote: the real names from this run.
-type facts struct {
-	flow  string // 198.51.100.2:8080/tcp
-	addr  string
-	port  uint16
-	proto string
-	iface string // the interface the dropped packet was on, or "<iface>"
-	src   string // the dropped packet's source address
-	v6    bool
-}
-
-func (f facts) sysctlFamily() string {
-	if f.v6 {
-		return "ipv6"
-	}
-	return "ipv4"
-}
-
 // explanation is what a reason means and what to do about it.
 type explanation struct {
 	stage Stage
