@@ -23,4 +23,3 @@ func (f facts) sysctlFamily() string {
 	}
 	return "ipv4"
 }
-
