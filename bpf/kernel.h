@@ -1,4 +1,4 @@
-/* The little of the kernel that kdrop.c touches, instead of a 130,000-line vmlinux.h.
+/* The little of the kernel that kdrop.c and path.c touch, instead of a 130,000-line vmlinux.h.
  *
  * Kernel structs carry preserve_access_index: clang records each field access as a CO-RE
  * relocation and the loader rewrites the offset from the running kernel's BTF, so only the
@@ -48,17 +48,39 @@ typedef struct {
 	struct net *net;
 } __attribute__((preserve_access_index)) possible_net_t;
 
+#define IFNAMSIZ 16
+
 struct net_device {
 	int ifindex;
+	char name[IFNAMSIZ];
 	possible_net_t nd_net;
 } __attribute__((preserve_access_index));
 
-struct sock_common {
-	possible_net_t skc_net;
+/* The kernel's in6_addr is a union of arrays; its first member is the bytes. */
+struct in6_addr {
+	union {
+		__u8 u6_addr8[16];
+	} in6_u;
 } __attribute__((preserve_access_index));
 
+/* Addresses and ports of a socket: skc_rcv_saddr and skc_num are the local end (skc_num in
+ * host byte order), skc_daddr and skc_dport the remote one. The v6 fields exist only with
+ * CONFIG_IPV6. */
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	possible_net_t skc_net;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+/* sk_protocol was an 8-bit bitfield before 5.6: read it with BPF_CORE_READ_BITFIELD_PROBED. */
 struct sock {
 	struct sock_common __sk_common;
+	__u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
 struct sk_buff {
@@ -69,7 +91,82 @@ struct sk_buff {
 	__u16 network_header;
 	__u16 mac_header;
 	unsigned char *head;
+	unsigned char *data;
 } __attribute__((preserve_access_index));
+
+/* The current task's network namespace: right for a route lookup a process makes (connect,
+ * sendmsg), meaningless in softirq, where current is whichever task was interrupted. */
+struct nsproxy {
+	struct net *net_ns;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	struct nsproxy *nsproxy;
+} __attribute__((preserve_access_index));
+
+/* Route lookups. struct flowi is a union of flowi_common, flowi4 and flowi6, each starting
+ * with flowi_common: the tracepoints pass a flowi4 or flowi6 pointer. On input lookups
+ * (ip_route_input_slow, ip6_route_input) the ports, and for IPv4 the protocol, are 0 unless
+ * a fib rule matches on them. */
+struct flowi_common {
+	int flowic_oif;
+	int flowic_iif;
+	__u8 flowic_proto;
+} __attribute__((preserve_access_index));
+
+union flowi_uli {
+	struct {
+		__be16 dport;
+		__be16 sport;
+	} ports;
+} __attribute__((preserve_access_index));
+
+struct flowi4 {
+	struct flowi_common __fl_common;
+	__be32 saddr;
+	__be32 daddr;
+	union flowi_uli uli;
+} __attribute__((preserve_access_index));
+
+struct flowi6 {
+	struct flowi_common __fl_common;
+	struct in6_addr daddr;
+	struct in6_addr saddr;
+	union flowi_uli uli;
+} __attribute__((preserve_access_index));
+
+/* The next hop a lookup chose: fib_nh_common since 5.3. nhc_gw_family is AF_INET, AF_INET6
+ * or 0 (no gateway: the destination is on link). */
+struct fib_nh_common {
+	struct net_device *nhc_dev;
+	__u8 nhc_gw_family;
+	union {
+		__be32 ipv4;
+		struct in6_addr ipv6;
+	} nhc_gw;
+} __attribute__((preserve_access_index));
+
+struct fib6_nh {
+	struct fib_nh_common nh_common;
+} __attribute__((preserve_access_index));
+
+struct fib6_result {
+	struct fib6_nh *nh;
+	__u8 fib6_type;
+} __attribute__((preserve_access_index));
+
+struct fib6_table {
+	__u32 tb6_id;
+} __attribute__((preserve_access_index));
+
+/* Route types (uapi rtnetlink.h), for IPv6 lookups, whose tracepoint reports a type, not
+ * an error. */
+#define RTN_BLACKHOLE 6
+#define RTN_UNREACHABLE 7
+#define RTN_PROHIBIT 8
+#define RTN_THROW 9
+#define RTN_NAT 10
+#define RTN_XRESOLVE 11
 
 enum skb_drop_reason {
 	SKB_DROP_REASON_NOT_SPECIFIED = 2,
@@ -84,6 +181,74 @@ struct trace_event_raw_kfree_skb {
 	unsigned short protocol;
 	enum skb_drop_reason reason;
 } __attribute__((preserve_access_index));
+
+/* Classic tracepoint records of the path points (path.c). Fields a kernel lacks are
+ * tested with bpf_core_field_exists before they are read. */
+struct trace_event_raw_net_dev_template {
+	void *skbaddr;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_fib_table_lookup {
+	__u32 tb_id;
+	int err;
+	int oif;
+	int iif;
+	__u8 proto;
+	__u8 src[4];
+	__u8 dst[4];
+	__u8 gw4[4];
+	__u8 gw6[16];
+	__u16 sport; /* host byte order */
+	__u16 dport;
+	char name[IFNAMSIZ];
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_fib6_table_lookup {
+	__u32 tb_id;
+	int err;
+	int oif;
+	int iif;
+	__u8 src[16];
+	__u8 dst[16];
+	__u16 sport; /* host byte order */
+	__u16 dport;
+	__u8 proto;
+	char name[IFNAMSIZ];
+	__u8 gw[16];
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_inet_sock_set_state {
+	const void *skaddr;
+	int oldstate;
+	int newstate;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_sk_data_ready {
+	const void *skaddr;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_skb_copy_datagram_iovec {
+	const void *skbaddr;
+	int len;
+} __attribute__((preserve_access_index));
+
+/* skbaddr arrived in 6.3? (before, only the socket), reason in 6.10. */
+struct trace_event_raw_tcp_send_reset {
+	const void *skbaddr;
+	const void *skaddr;
+	int reason;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_icmp_send {
+	const void *skbaddr;
+	int type;
+	int code;
+} __attribute__((preserve_access_index));
+
+#define AF_INET 2
+#define AF_INET6 10
+
+#define LOOPBACK_IFINDEX 1
 
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD

@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/verdict"
 )
 
 // shownPackets is how many packets the Markdown lists; the JSON has up to MaxPackets.
@@ -25,6 +25,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	r.arrival(md)
 	r.firewall(md)
 	r.kernel(md)
+	r.path(md)
+	r.hostState(md)
 	r.howItRan(md)
 	if err := b.Flush(); err != nil {
 		return fmt.Errorf("write Markdown report: %w", err)
@@ -69,6 +71,9 @@ func (r *Report) header(m *mdWriter) {
 			fn += " (" + code(v.Location) + ")"
 		}
 		m.p("| Dropped by | %s |", fn)
+	}
+	if v.Netfilter != nil {
+		m.p("| Netfilter hook | %s %s |", v.Netfilter.Family, v.Netfilter.Hook)
 	}
 	if v.Rule != nil {
 		m.p("| Rule | %s |", cell(ruleLine(v.Rule)))
@@ -128,58 +133,55 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// stageMap marks each stage of the receive path, or of the send path for drops there.
+// stageMap shows how far the flow got, stage by stage, as the verdict marked it.
 func (r *Report) stageMap(m *mdWriter) {
-	v := r.Verdict
+	if len(r.Verdict.Map) == 0 {
+		return
+	}
 	m.p("## Stage map")
 	m.p("")
-	m.p("| Stage | Status |")
-	m.p("|---|---|")
-	path, ok := pathTo(v.Stage)
-	for _, s := range path {
-		status := "not reached"
-		switch {
-		case v.Outcome == verdict.Inconclusive:
-			status = "unknown"
-		case s == v.Stage && v.Outcome == verdict.Dropped:
+	m.p("| Stage | Status | What shows it |")
+	m.p("|---|---|---|")
+	for _, s := range r.Verdict.Map {
+		status := strings.ReplaceAll(s.Status, "_", " ")
+		if s.Status == "died" {
 			status = "**died here**"
-		case s == v.Stage && v.Outcome == verdict.NotArrived:
-			status = "**not reached**: nothing arrived"
-		case s == v.Stage && v.Outcome == verdict.Delivered:
-			status = "reached: delivered"
-		case ok && indexOf(path, s) < indexOf(path, v.Stage):
-			status = "passed"
 		}
-		m.p("| %s | %s |", s, status)
+		m.p("| %s | %s | %s |", s.Stage, status, cell(s.Evidence))
 	}
 	m.p("")
+	r.fates(m)
 }
 
-// receivePath is the path of a packet to a local socket; forwarded packets leave it at
-// routing for forward, locally sent ones start at output.
-var (
-	receivePath = []verdict.Stage{verdict.Arrival, verdict.Ingress, verdict.IPRcv, verdict.Prerouting, verdict.Routing, verdict.Input, verdict.Socket}
-	forwardPath = []verdict.Stage{verdict.Arrival, verdict.Ingress, verdict.IPRcv, verdict.Prerouting, verdict.Routing, verdict.Forward, verdict.Postrouting, verdict.Egress}
-	mcastPath   = []verdict.Stage{verdict.Arrival, verdict.Ingress, verdict.IPRcv, verdict.Prerouting, verdict.Routing, verdict.MulticastRPF, verdict.Input, verdict.Socket}
-	sendPath    = []verdict.Stage{verdict.Socket, verdict.Output, verdict.Postrouting, verdict.Egress}
-)
-
-func pathTo(s verdict.Stage) ([]verdict.Stage, bool) {
-	for _, p := range [][]verdict.Stage{receivePath, forwardPath, mcastPath, sendPath} {
-		if indexOf(p, s) >= 0 {
-			return p, true
+// fates lists what became of each packet when their fates differ or some died.
+func (r *Report) fates(m *mdWriter) {
+	fs := r.Verdict.Fates
+	dropped := 0
+	for _, f := range fs {
+		if f.Fate == "dropped" {
+			dropped++
 		}
 	}
-	return receivePath, false
-}
-
-func indexOf(p []verdict.Stage, s verdict.Stage) int {
-	for i, x := range p {
-		if x == s {
-			return i
-		}
+	if dropped == 0 {
+		return
 	}
-	return -1
+	m.p("Packet by packet:")
+	m.p("")
+	m.p("| Time | Packet | Flags | Fate |")
+	m.p("|---|---|---|---|")
+	for i, f := range fs {
+		if i == shownPackets {
+			m.p("")
+			m.p("%d more in the JSON report.", len(fs)-shownPackets)
+			break
+		}
+		fate := strings.ReplaceAll(f.Fate, "_", " ")
+		if f.Fate == "dropped" {
+			fate = fmt.Sprintf("dropped in %s: %s at %s", f.Stage, code(f.Reason), code(f.At))
+		}
+		m.p("| %s | %s → %s | %s | %s |", f.Time.UTC().Format("15:04:05.000000"), f.Src, f.Dst, f.Flags, fate)
+	}
+	m.p("")
 }
 
 func (r *Report) arrival(m *mdWriter) {
@@ -404,4 +406,130 @@ func ShellJoin(args []string) string {
 		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	return strings.Join(quoted, " ")
+}
+
+func (r *Report) path(m *mdWriter) {
+	p := r.Stages.Path
+	if p == nil {
+		return
+	}
+	m.p("### Path (tracepoints)")
+	m.p("")
+	if p.Error != "" {
+		m.p("Error: %s", p.Error)
+		m.p("")
+	}
+	if len(p.Counts) == 0 {
+		m.p("No tracepoint saw the flow.")
+	} else {
+		m.p("| Point | Namespace | Events |")
+		m.p("|---|---|---|")
+		for _, c := range p.Counts {
+			ns := "this one"
+			if c.Elsewhere {
+				ns = fmt.Sprint(c.Netns)
+			}
+			m.p("| %s | %s | %d |", code(c.Point), ns, c.Events)
+		}
+	}
+	m.p("")
+	var routes []string
+	for _, e := range p.Events {
+		if e.Point != evidence.PointRoute || e.Elsewhere {
+			continue
+		}
+		res := fmt.Sprintf("table %d%s%s", e.Table, prefixed(" dev ", e.Oif), prefixed(" via ", e.Gateway))
+		if e.Err != 0 {
+			res = fmt.Sprintf("table %d: error %d", e.Table, e.Err)
+		}
+		routes = append(routes, fmt.Sprintf("- route lookup %s → %s%s: %s", e.Src, e.Dst, prefixed(" iif ", e.Iif), res))
+	}
+	for i, line := range routes {
+		if i == shownPackets {
+			m.p("- %d more route lookups in the JSON report", len(routes)-shownPackets)
+			break
+		}
+		m.p("%s", line)
+	}
+	for _, miss := range p.Missing {
+		m.p("- Not available on this kernel: %s (%s)", code(miss.Point), miss.Why)
+	}
+	for _, n := range p.Notes {
+		m.p("- Note: %s", n)
+	}
+	if len(routes)+len(p.Missing)+len(p.Notes) > 0 {
+		m.p("")
+	}
+}
+
+func prefixed(prefix, s string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + s
+}
+
+// hostState shows the settings and counters that bear on the verdict.
+func (r *Report) hostState(m *mdWriter) {
+	h := r.Stages.Host
+	if h == nil {
+		return
+	}
+	m.p("### Host state")
+	m.p("")
+	if len(h.Sysctls) > 0 {
+		names := make([]string, 0, len(h.Sysctls))
+		for k := range h.Sysctls {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		var parts []string
+		for _, k := range names {
+			parts = append(parts, code(k+"="+h.Sysctls[k]))
+		}
+		m.p("- Settings: %s", strings.Join(parts, ", "))
+	}
+	for _, rt := range h.Routes {
+		res := rt.Type + prefixed(" dev ", rt.Oif) + prefixed(" via ", rt.Gateway)
+		if rt.Table != 0 {
+			res += fmt.Sprintf(" table %d", rt.Table)
+		}
+		if rt.Err != "" {
+			res = "error: " + rt.Err
+		}
+		m.p("- Route %s: %s", code("ip route get "+rt.Query), res)
+	}
+	if len(h.Listeners) == 0 {
+		m.p("- Sockets on port %d/%s: none", r.Flow.Port, r.Flow.Proto)
+	}
+	for _, l := range h.Listeners {
+		extra := prefixed(" bound to ", l.BoundIface)
+		if l.V6Only {
+			extra += " (IPv6 only)"
+		}
+		m.p("- Socket %s %s %s%s", l.Proto, l.Local, l.State, extra)
+	}
+	for _, p := range h.Programs {
+		m.p("- BPF program on %s %s: %s (id %d)", p.Iface, p.Hook, nonEmpty(p.Name, "unnamed"), p.ID)
+	}
+	if len(h.Counters) > 0 {
+		var parts []string
+		for _, c := range h.Counters {
+			parts = append(parts, fmt.Sprintf("%s +%d", c.Name, c.Delta))
+		}
+		m.p("- Counters that moved: %s", strings.Join(parts, ", "))
+	}
+	for _, i := range h.Interfaces {
+		m.p("- Interface %s: rx dropped +%d, tx dropped +%d, rx errors +%d, tx errors +%d", i.Iface, i.RxDropped, i.TxDropped, i.RxErrors, i.TxErrors)
+	}
+	if h.SoftnetDropped > 0 {
+		m.p("- softnet backlog drops: +%d", h.SoftnetDropped)
+	}
+	if h.Conntrack != nil {
+		m.p("- conntrack: %d of %d entries", h.Conntrack.Count, h.Conntrack.Max)
+	}
+	for _, e := range h.Errors {
+		m.p("- Could not read: %s", e)
+	}
+	m.p("")
 }

@@ -67,6 +67,8 @@ type Stages struct {
 	Arrival    *evidence.Arrival    `json:"arrival"`
 	Firewall   *evidence.Firewall   `json:"firewall"`
 	KernelDrop *evidence.KernelDrop `json:"kernel_drop"`
+	Path       *evidence.Path       `json:"path,omitempty"`
+	Host       *evidence.HostState  `json:"host_state,omitempty"`
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -97,5 +99,7 @@ func (r *Report) Evidence() *evidence.Evidence {
 		Arrival:  r.Stages.Arrival,
 		Firewall: r.Stages.Firewall,
 		Kernel:   r.Stages.KernelDrop,
+		Path:     r.Stages.Path,
+		Host:     r.Stages.Host,
 	}
 }

@@ -94,7 +94,13 @@ const connect = `exec 3<>/dev/PROTO/ADDR/PORT && echo hello >&3; exec 3>&-; true
 // diagnose runs the binary in the server namespace and returns its JSON report.
 func (s *scenario) diagnose(t *testing.T, name string, repro []string) *report.Report {
 	t.Helper()
-	args := []string{"netns", "exec", s.pair.Server, binary, "--flow", s.flowArg(), "--proto", s.proto,
+	return s.diagnoseIn(t, s.pair.Server, s.flowArg(), name, repro)
+}
+
+// diagnoseIn runs the binary in namespace ns for flow and returns its JSON report.
+func (s *scenario) diagnoseIn(t *testing.T, ns, flow, name string, repro []string) *report.Report {
+	t.Helper()
+	args := []string{"netns", "exec", ns, binary, "--flow", flow, "--proto", s.proto,
 		"--yes", "--format", "json", "--timeout", "20s", "--"}
 	cmd := exec.Command("ip", append(args, repro...)...)
 	var stdout, stderr bytes.Buffer
@@ -113,12 +119,14 @@ func (s *scenario) diagnose(t *testing.T, name string, repro []string) *report.R
 			t.Fatal(err)
 		}
 	}
-	s.checkNothingLeft(t)
+	checkNothingLeft(t, ns)
 	return rep
 }
 
+func runQuiet(args ...string) error { return exec.Command(args[0], args[1:]...).Run() }
+
 // checkNothingLeft fails when diagnose left its table in the namespace.
-func (s *scenario) checkNothingLeft(t *testing.T) {
+func checkNothingLeft(t *testing.T, ns string) {
 	t.Helper()
 	if _, err := exec.LookPath("nft"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -126,7 +134,7 @@ func (s *scenario) checkNothingLeft(t *testing.T) {
 		}
 		return
 	}
-	out := testns.Run(t, "ip", "netns", "exec", s.pair.Server, "nft", "list", "tables")
+	out := testns.Run(t, "ip", "netns", "exec", ns, "nft", "list", "tables")
 	if strings.Contains(out, "packetmortem") {
 		t.Errorf("diagnose left its table behind:\n%s", out)
 	}
@@ -221,9 +229,7 @@ func TestE2EStrictRPFilter(t *testing.T) {
 	s.pair.InServer(t, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1", "net.ipv4.conf."+testns.Iface+".rp_filter=1")
 	// The server would not answer ARP from a source it cannot route back either: give the
 	// client the server's MAC address, so the SYN itself reaches the filter.
-	link := testns.Run(t, "ip", "-n", s.pair.Server, "-o", "link", "show", testns.Iface)
-	mac := strings.Fields(link[strings.Index(link, "link/ether"):])[1]
-	s.pair.InClient(t, "ip", "neigh", "replace", testns.ServerV4, "lladdr", mac, "dev", testns.Iface, "nud", "permanent")
+	s.staticNeighbor(t)
 	rep := s.diagnose(t, "strict_rp_filter", s.fromClient(connect))
 	expect(t, rep, verdict.Dropped, verdict.Routing, "IP_RPFILTER")
 	if !strings.Contains(rep.Verdict.Fix, "net.ipv4.conf."+testns.Iface+".rp_filter=2") {
@@ -425,7 +431,7 @@ func TestE2EInterrupt(t *testing.T) {
 		t.Errorf("stopped by %q, want signal", rep.Run.StoppedBy)
 	}
 	expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")
-	s.checkNothingLeft(t)
+	checkNothingLeft(t, s.pair.Server)
 }
 
 // TestE2ENotRoot: without root diagnose says so and exits 3.

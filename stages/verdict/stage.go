@@ -1,6 +1,10 @@
 package verdict
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/packetmortem/packetmortem/stages/evidence"
+)
 
 // Stage is a stop on the kernel path of a packet, from the ingress map of the seeds
 // extended to the whole host (locally sent packets and forwarding).
@@ -58,6 +62,41 @@ var netfilterCallers = []struct {
 	{"ip_output", Postrouting}, {"ip6_output", Postrouting}, {"ip_mc_output", Postrouting},
 	{"ip_rcv", Prerouting}, {"ip_sublist_rcv", Prerouting}, {"ip_list_rcv", Prerouting}, {"ipv6_rcv", Prerouting}, {"ipv6_list_rcv", Prerouting}, {"ip6_rcv", Prerouting},
 	{"br_", Ingress}, {"nf_hook_ingress", Ingress}, {"__netif_receive_skb", Ingress},
+}
+
+// bridgeHooks maps the bridge function that ran a netfilter hook to the hook. Bridged
+// packets never reach IP on this host: their whole netfilter life is in the ingress stage.
+var bridgeHooks = []struct{ prefix, hook string }{
+	{"br_handle_frame", "prerouting"}, {"br_pass_frame_up", "input"}, {"__br_forward", "forward"},
+	{"br_forward_finish", "postrouting"}, {"br_dev_queue_push_xmit", "postrouting"}, {"__br_deliver", "output"},
+	{"br_dev_xmit", "output"}, {"br_nf_", "prerouting"},
+}
+
+// ipHooks maps the IP function that ran a netfilter hook to the hook's name.
+var ipHooks = map[Stage]string{Prerouting: "prerouting", Input: "input", Forward: "forward", Output: "output", Postrouting: "postrouting", Ingress: "ingress"}
+
+// netfilterHook names the family and hook that dropped from the stack alone, for drops no
+// trace caught (iptables-legacy, ebtables, a lost trace).
+func netfilterHook(stack []string, flow evidence.Flow) (Hook, bool) {
+	family := "ip"
+	if flow.Family() == 6 {
+		family = "ip6"
+	}
+	for _, frame := range stack {
+		fn := frameFunction(frame)
+		for _, b := range bridgeHooks {
+			if strings.HasPrefix(fn, b.prefix) {
+				return Hook{Family: "bridge", Hook: b.hook}, true
+			}
+		}
+	}
+	if st, ok := netfilterStage(stack); ok {
+		if st == Ingress {
+			return Hook{Family: "netdev", Hook: "ingress"}, true
+		}
+		return Hook{Family: family, Hook: ipHooks[st]}, true
+	}
+	return Hook{}, false
 }
 
 // functionStages maps a dropping function (or the first telling frame of a stack) to its

@@ -38,9 +38,22 @@ type Verdict struct {
 	Rule *evidence.TraceStep `json:"rule,omitempty"`
 	// Drops counts the flow's drops in this namespace that the verdict stands on.
 	Drops int `json:"drops"`
+	// Netfilter names the hook that dropped, for netfilter drops: the bridge family is
+	// told apart from the IP families.
+	Netfilter *Hook `json:"netfilter,omitempty"`
 	// Elsewhere summarizes drops of the flow in other namespaces of the host.
 	Elsewhere []ElsewhereDrop `json:"elsewhere,omitempty"`
-	Notes     []string        `json:"notes,omitempty"`
+	// Map is the stage map: how far the flow got, stage by stage, and what shows it.
+	Map []StageStatus `json:"map"`
+	// Fates lists what became of each captured packet (the first ones).
+	Fates []Fate   `json:"fates,omitempty"`
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Hook is a netfilter hook: family ip, ip6 or bridge, and the hook's name.
+type Hook struct {
+	Family string `json:"family"`
+	Hook   string `json:"hook"`
 }
 
 // ElsewhereDrop is a group of the flow's drops seen in another namespace of the host.
@@ -67,9 +80,13 @@ func Judge(ev *evidence.Evidence) Verdict {
 		v.Notes = append(v.Notes, fmt.Sprintf("%d drop(s) at connection teardown were ignored (socket queues purged or no reason given): the flow was answered, so they are normal noise", noise))
 	}
 
+	v.Fates = fates(ev, local, fwDrop)
 	switch {
 	case len(local) > 0:
 		judgeDrop(&v, ev, local, fwDrop)
+		if mixed := mixedFates(v.Fates); mixed != "" {
+			v.Summary += " Not every packet: " + mixed + "."
+		}
 	case fwDrop != nil:
 		// The firewall dropped it but kfree_skb did not report it (lost events, or the
 		// kernel stage could not run): the trace alone is enough to name the rule.
@@ -81,8 +98,11 @@ func Judge(ev *evidence.Evidence) Verdict {
 		}
 		v.Rule = &fwDrop.step
 		v.Drops = 1
+		v.Netfilter = &Hook{Family: fwDrop.family, Hook: fwDrop.hook}
 		v.Notes = append(v.Notes, "no kernel drop event was recorded for this drop; the verdict rests on the nftables trace")
 		explain(&v, ev, nil)
+	case noRouteOut(ev) != nil:
+		judgeNoRoute(&v, ev, noRouteOut(ev))
 	case ev.Arrival == nil || ev.Arrival.Error != "" && arrivedIn == 0:
 		v.Outcome, v.Stage = Inconclusive, Arrival
 		v.Summary = fmt.Sprintf("Inconclusive: the capture did not run, so diagnose cannot tell whether %s reached this host.", ev.Flow)
@@ -92,6 +112,7 @@ func Judge(ev *evidence.Evidence) Verdict {
 	default:
 		judgeDelivered(&v, ev, arrivedIn, sentOut)
 	}
+	v.Map = stageMap(&v, ev)
 	if ev.Kernel != nil && ev.Kernel.Lost > 0 {
 		v.Notes = append(v.Notes, fmt.Sprintf("%d kernel drop event(s) of the flow were lost (ring buffer full): the verdict may miss drops", ev.Kernel.Lost))
 	}
@@ -138,8 +159,8 @@ func withoutNoise(drops []evidence.Drop, answered int) (kept []evidence.Drop, no
 }
 
 type fwDropped struct {
-	hook string
-	step evidence.TraceStep
+	family, hook string
+	step         evidence.TraceStep
 }
 
 func firewallDrop(fw *evidence.Firewall) *fwDropped {
@@ -148,7 +169,7 @@ func firewallDrop(fw *evidence.Firewall) *fwDropped {
 	}
 	for _, t := range fw.Traces {
 		if t.Verdict == "drop" && t.DroppedBy != nil {
-			return &fwDropped{hook: t.Hook, step: *t.DroppedBy}
+			return &fwDropped{family: t.Family, hook: t.Hook, step: *t.DroppedBy}
 		}
 	}
 	return nil
@@ -189,8 +210,13 @@ func judgeDrop(v *Verdict, ev *evidence.Evidence, local []evidence.Drop, fw *fwD
 	v.Outcome, v.Reason, v.Function, v.Location = Dropped, &reason, main.function, first.Location
 	v.Drops = len(local)
 	v.Stage = stageOf(reason, first, fw)
-	if reason == "NETFILTER_DROP" && fw != nil {
-		v.Rule = &fw.step
+	if reason == "NETFILTER_DROP" {
+		if fw != nil {
+			v.Rule = &fw.step
+			v.Netfilter = &Hook{Family: fw.family, Hook: fw.hook}
+		} else if h, ok := netfilterHook(first.Stack, ev.Flow); ok {
+			v.Netfilter = &h
+		}
 	}
 	for _, o := range others {
 		v.Notes = append(v.Notes, fmt.Sprintf("also dropped: %d packet(s) with reason %s at %s", len(o.drops), o.reason, o.function))
@@ -211,7 +237,7 @@ func stageOf(reason string, d evidence.Drop, fw *fwDropped) Stage {
 			return s
 		}
 	}
-	if e, ok := lookup(reason); ok && reason != "NETFILTER_DROP" {
+	if e, ok := lookup(reason); ok && reason != "NETFILTER_DROP" && e.stage != "" {
 		return e.stage
 	}
 	if s, ok := stageOfFunction(d.Function); ok {
@@ -220,7 +246,7 @@ func stageOf(reason string, d evidence.Drop, fw *fwDropped) Stage {
 	if s, ok := stackStage(d.Stack); ok {
 		return s
 	}
-	if e, ok := lookup(reason); ok {
+	if e, ok := lookup(reason); ok && e.stage != "" {
 		return e.stage
 	}
 	return Ingress
@@ -251,6 +277,11 @@ func explain(v *Verdict, ev *evidence.Evidence, d *evidence.Drop) {
 		} else {
 			v.Fix = fmt.Sprintf("remove or narrow the rule: `nft delete rule %s %s %s handle %d` (or insert an accept before it)", r.Family, r.Table, r.Chain, r.Handle)
 		}
+	case v.Stage == Routing && forwardingOff(ev, f):
+		sysctl := forwardSysctl(f)
+		v.Summary = fmt.Sprintf("%s was dropped%s in routing by %s (%s): %s is not an address of this host and forwarding is off (%s=0).", ev.Flow, where, v.Function, reason, f.addr, sysctl)
+		v.Explanation = "packets for another host are routed on only when forwarding is on; with it off the kernel drops them at the route lookup"
+		v.Fix = fmt.Sprintf("if this host should route them: `sysctl -w %s=1`; otherwise fix the sender's route or the address it uses (%s is not configured here)", sysctl, f.addr)
 	case known:
 		v.Summary = fmt.Sprintf("%s was dropped%s in %s by %s: %s (%s).", ev.Flow, where, v.Stage, v.Function, e.why, reason)
 		v.Explanation = e.why
@@ -295,7 +326,52 @@ func factsOf(ev *evidence.Evidence, d *evidence.Drop) facts {
 			f.src = d.Src.Addr().String()
 		}
 	}
+	if f.iface == "<iface>" && ev.Arrival != nil {
+		for _, c := range ev.Arrival.Counts {
+			if c.Direction == evidence.In {
+				f.iface = c.Iface
+				break
+			}
+		}
+	}
+	if h := ev.Host; h != nil {
+		f.rpFilterIface = h.Sysctls["net.ipv4.conf."+f.iface+".rp_filter"]
+		f.rpFilterAll = h.Sysctls["net.ipv4.conf.all.rp_filter"]
+		f.ipForward = h.Sysctls["net.ipv4.ip_forward"]
+		if f.v6 {
+			f.ipForward = h.Sysctls["net.ipv6.conf.all.forwarding"]
+		}
+		f.listeners = listenersText(h, ev.Flow)
+		var progs []string
+		for _, p := range h.Programs {
+			if p.Iface == f.iface {
+				progs = append(progs, fmt.Sprintf("%s %s (id %d)", p.Hook, nonEmpty(p.Name, "unnamed"), p.ID))
+			}
+		}
+		f.programs = strings.Join(progs, ", ")
+	}
 	return f
+}
+
+// listenersText lists the sockets on the flow's port: "none", or "tcp 127.0.0.1:8080 LISTEN".
+func listenersText(h *evidence.HostState, flow evidence.Flow) string {
+	var ls []string
+	for _, l := range h.Listeners {
+		if l.Proto == string(flow.Proto) && l.Local.Port() == flow.Port {
+			t := fmt.Sprintf("%s %s %s", l.Proto, l.Local, l.State)
+			if l.BoundIface != "" {
+				t += " bound to " + l.BoundIface
+			}
+			if l.V6Only {
+				t += " (IPv6 only)"
+			}
+			ls = append(ls, t)
+		}
+	}
+	if len(ls) == 0 {
+		return "none"
+	}
+	return strings.Join(ls, ", ")
 }
 
 func judgeNotArrived(v *Verdict, ev *evidence.Evidence, sentOut int) {
@@ -335,6 +411,10 @@ func nonEmpty(s, def string) string {
 }
 
 func judgeDelivered(v *Verdict, ev *evidence.Evidence, in, out int) {
+	if vanished(ev, out) {
+		judgeVanished(v, ev, in)
+		return
+	}
 	v.Outcome, v.Stage = Delivered, Socket
 	answered := ""
 	if out > 0 {
@@ -361,4 +441,136 @@ func groupElsewhere(drops []evidence.Drop) []ElsewhereDrop {
 		out = append(out, ElsewhereDrop{Netns: d.Netns, NetnsName: d.NetnsName, Reason: d.Reason, Function: d.Function, Count: 1})
 	}
 	return out
+}
+
+// vanished: the packets arrived, nothing dropped them, yet no socket got them and the host
+// never answered. Only the path tracepoints can tell this from a delivery.
+func vanished(ev *evidence.Evidence, out int) bool {
+	p := ev.Path
+	if p == nil || p.Error != "" || out > 0 {
+		return false
+	}
+	for _, c := range p.Counts {
+		if c.Elsewhere {
+			continue
+		}
+		switch c.Point {
+		case evidence.PointSockState, evidence.PointDataReady, evidence.PointCopied, evidence.PointReset, evidence.PointICMP:
+			return false
+		}
+	}
+	attached := strings.Join(p.Attached, " ")
+	// Without the socket tracepoints, silence proves nothing.
+	return strings.Contains(attached, evidence.PointDataReady) || strings.Contains(attached, evidence.PointSockState)
+}
+
+func judgeVanished(v *Verdict, ev *evidence.Evidence, in int) {
+	v.Outcome = Inconclusive
+	m := stageMap(v, ev)
+	v.Stage = Arrival
+	for _, st := range m {
+		if st.Evidence != "" && !strings.HasPrefix(st.Evidence, "implied") {
+			v.Stage = st.Stage
+		}
+	}
+	v.Summary = fmt.Sprintf("%d packet(s) of %s arrived and no drop was recorded, but no socket received them: they were last seen at %s.", in, ev.Flow, v.Stage)
+	v.Explanation = "the kernel freed or diverted the packets without a drop event, or a drop event was lost"
+	v.Fix = "compare the counters below with the path; run again with a longer --timeout if the application was slow"
+	f := factsOf(ev, nil)
+	if forwardingOff(ev, f) {
+		sysctl := forwardSysctl(f)
+		v.Summary = fmt.Sprintf("%d packet(s) of %s arrived, but %s is not an address of this host and forwarding is off (%s=0): the kernel does not route them on.", in, ev.Flow, f.addr, sysctl)
+		v.Explanation = "packets for another host are forwarded only when forwarding is on"
+		v.Fix = fmt.Sprintf("if this host should route them: `sysctl -w %s=1`; otherwise fix the sender's route or the address it uses (%s is not configured here)", sysctl, f.addr)
+		v.Stage = Routing
+	}
+}
+
+// forwardingOff: the flow's address is not this host's and forwarding is off, which the
+// kernel reports as a plain routing error.
+func forwardingOff(ev *evidence.Evidence, f facts) bool {
+	local, known := destinationLocal(ev)
+	return known && !local && f.ipForward == "0"
+}
+
+func forwardSysctl(f facts) string {
+	if f.v6 {
+		return "net.ipv6.conf.all.forwarding"
+	}
+	return "net.ipv4.ip_forward"
+}
+
+// destinationLocal tells from the host's route lookups whether the flow's address is one of
+// this host's own.
+func destinationLocal(ev *evidence.Evidence) (local, known bool) {
+	if ev.Host == nil {
+		return false, false
+	}
+	for _, r := range ev.Host.Routes {
+		if r.Dst == ev.Flow.Addr.String() && r.Err == "" && r.Type != "" {
+			return r.Type == "local", true
+		}
+	}
+	return false, false
+}
+
+// noRouteOut finds route lookups for the flow, on the way out of this namespace, that all
+// failed: the kernel refuses such a packet before it exists, so kfree_skb never sees it.
+func noRouteOut(ev *evidence.Evidence) *evidence.PathEvent {
+	if ev.Path == nil {
+		return nil
+	}
+	var failed *evidence.PathEvent
+	for i, e := range ev.Path.Events {
+		if e.Elsewhere || e.Point != evidence.PointRoute || (e.Iif != "" && e.Iif != "lo") || e.Dst.Addr() != ev.Flow.Addr {
+			continue
+		}
+		if e.Err == 0 {
+			return nil
+		}
+		if failed == nil || e.Err != eagain {
+			failed = &ev.Path.Events[i]
+		}
+	}
+	return failed
+}
+
+// Route lookup errors as the fib tracepoints report them (negative errnos).
+const (
+	eagain       = -11 // no match in this table: the next rule or table is tried
+	enetunreach  = -101
+	ehostunreach = -113
+	eacces       = -13
+	einval       = -22
+)
+
+func routeErrorText(err int) string {
+	switch err {
+	case eagain, enetunreach:
+		return "no route matches (network unreachable)"
+	case ehostunreach:
+		return "an unreachable route matches"
+	case eacces:
+		return "a prohibit route matches"
+	case einval:
+		return "a blackhole route matches"
+	}
+	return fmt.Sprintf("error %d", err)
+}
+
+func judgeNoRoute(v *Verdict, ev *evidence.Evidence, e *evidence.PathEvent) {
+	reason := "IP_OUTNOROUTES"
+	v.Outcome, v.Stage, v.Reason = Dropped, Output, &reason
+	v.Drops = 0
+	what := routeErrorText(e.Err)
+	v.Summary = fmt.Sprintf("%s never left this host: the route lookup for %s failed (%s), so the kernel refused to send it (%s).", ev.Flow, ev.Flow.Addr, what, reason)
+	v.Explanation = "the sending application got an error (ENETUNREACH or EHOSTUNREACH) before any packet was built, so no drop event exists; the route lookup tracepoint shows the failure"
+	v.Fix = fmt.Sprintf("add a route to %s (e.g. `ip route add %s via GATEWAY`, or a default route); `ip route get %s` shows the lookup", ev.Flow.Addr, ev.Flow.Addr, ev.Flow.Addr)
+	if ev.Host != nil {
+		for _, c := range ev.Host.Counters {
+			if strings.HasSuffix(c.Name, "OutNoRoutes") && c.Delta > 0 {
+				v.Notes = append(v.Notes, fmt.Sprintf("counter %s rose by %d during the run", c.Name, c.Delta))
+			}
+		}
+	}
 }
