@@ -232,11 +232,15 @@ struct trace_event_raw_skb_copy_datagram_iovec {
 	int len;
 } __attribute__((preserve_access_index));
 
-/* skbaddr arrived in 6.3? (before, only the socket), reason in 6.10. */
+enum sk_rst_reason {
+	SK_RST_REASON_NOT_SPECIFIED = 0,
+};
+
+/* reason arrived in 6.10. */
 struct trace_event_raw_tcp_send_reset {
 	const void *skbaddr;
 	const void *skaddr;
-	int reason;
+	enum sk_rst_reason reason;
 } __attribute__((preserve_access_index));
 
 struct trace_event_raw_icmp_send {

@@ -207,7 +207,7 @@ func judgeDrop(v *Verdict, ev *evidence.Evidence, local []evidence.Drop, fw *fwD
 	main, others := mainSite(local)
 	first := main.drops[0]
 	reason := main.reason
-	v.Outcome, v.Reason, v.Function, v.Location = Dropped, &reason, main.function, first.Location
+	v.Outcome, v.Reason, v.Function, v.Location = Dropped, &reason, baseFunction(main.function), first.Location
 	v.Drops = len(local)
 	v.Stage = stageOf(reason, first, fw)
 	if reason == "NETFILTER_DROP" {
@@ -573,4 +573,13 @@ func judgeNoRoute(v *Verdict, ev *evidence.Evidence, e *evidence.PathEvent) {
 			}
 		}
 	}
+}
+
+// baseFunction removes the compiler's clone suffixes (.constprop.0, .isra.0, .part.0, .cold):
+// people search the kernel source for the function's own name.
+func baseFunction(fn string) string {
+	if i := strings.IndexByte(fn, '.'); i > 0 {
+		return fn[:i]
+	}
+	return fn
 }
