@@ -14,57 +14,85 @@ import (
 	"github.com/cilium/ebpf/btf"
 )
 
-// The committed kdrop_bpfel.{go,o} are what go generate makes from the C sources now.
-// Needs the pinned clang; without it the test skips, except under CI=true.
+// The committed *_bpfel.{go,o} are what go generate makes from the C sources now, for
+// every go:generate line. Needs the pinned clang; without it the test skips, except under
+// CI=true.
 func TestGeneratedIsCurrent(t *testing.T) {
-	args := generateArgs(t)
-	for _, tool := range []string{flagValue(t, args, "-cc"), flagValue(t, args, "-strip")} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not found: CI must check the generated BPF object", tool)
+	lines := generateLines(t)
+	for _, args := range lines {
+		for _, tool := range []string{flagValue(t, args, "-cc"), flagValue(t, args, "-strip")} {
+			if _, err := exec.LookPath(tool); err != nil {
+				if os.Getenv("CI") == "true" {
+					t.Fatalf("%s not found: CI must check the generated BPF objects", tool)
+				}
+				t.Skipf("%s not found: cannot check the generated BPF objects", tool)
 			}
-			t.Skipf("%s not found: cannot check the generated BPF object", tool)
 		}
 	}
-	out := t.TempDir()
-	// Flags go before the identifier: what follows "--" is clang's.
-	cmd := exec.Command("go", append([]string{"tool", args[0], "-output-dir", out}, args[1:]...)...)
-	cmd.Env = append(os.Environ(), "GOPACKAGE=bpf")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("bpf2go: %v\n%s", err, msg)
-	}
-	for _, name := range []string{"kdrop_bpfel.go", "kdrop_bpfel.o"} {
-		committed, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fresh, err := os.ReadFile(filepath.Join(out, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(committed, fresh) {
-			t.Errorf("%s is stale: run go generate ./bpf/ and commit the result", name)
-		}
+	for _, args := range lines {
+		ident := identifier(t, args)
+		t.Run(ident, func(t *testing.T) {
+			out := t.TempDir()
+			// Flags go before the identifier: what follows "--" is clang's.
+			cmd := exec.Command("go", append([]string{"tool", args[0], "-output-dir", out}, args[1:]...)...)
+			cmd.Env = append(os.Environ(), "GOPACKAGE=bpf")
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("bpf2go: %v\n%s", err, msg)
+			}
+			stem := strings.ToLower(ident) + "_bpfel"
+			for _, name := range []string{stem + ".go", stem + ".o"} {
+				committed, err := os.ReadFile(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fresh, err := os.ReadFile(filepath.Join(out, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(committed, fresh) {
+					t.Errorf("%s is stale: run go generate ./bpf/ and commit the result", name)
+				}
+			}
+		})
 	}
 }
 
-// generateArgs returns the bpf2go command line of gen.go's go:generate directive, after
-// "go tool", so the test checks exactly what go generate runs.
-func generateArgs(t *testing.T) []string {
+// generateLines returns the bpf2go command line of each of gen.go's go:generate
+// directives, after "go tool", so the test checks exactly what go generate runs.
+func generateLines(t *testing.T) [][]string {
 	t.Helper()
 	f, err := os.Open("gen.go")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	var lines [][]string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "//go:generate go tool "); ok {
-			return strings.Fields(rest)
+			lines = append(lines, strings.Fields(rest))
 		}
 	}
-	t.Fatal("no go:generate go tool line in gen.go")
-	return nil
+	if len(lines) < 2 {
+		t.Fatalf("gen.go has %d go:generate go tool lines, want kdrop's and path's", len(lines))
+	}
+	return lines
+}
+
+// identifier is bpf2go's first positional argument, which names the outputs: the one
+// before the C source.
+func identifier(t *testing.T, args []string) string {
+	t.Helper()
+	for i := 1; i < len(args); i++ {
+		if args[i] == "--" {
+			break
+		}
+		if strings.HasSuffix(args[i], ".c") {
+			return args[i-1]
+		}
+	}
+	t.Fatalf("no C source in bpf2go arguments %q", args)
+	return ""
 }
 
 func flagValue(t *testing.T, args []string, flag string) string {
@@ -108,6 +136,67 @@ func TestObject(t *testing.T) {
 	for name, goSize := range map[string]int{
 		"event":    binary.Size(KdropEvent{}),
 		"counters": binary.Size(KdropCounters{}),
+	} {
+		var s *btf.Struct
+		if err := spec.Types.TypeByName(name, &s); err != nil {
+			t.Fatal(err)
+		}
+		if int(s.Size) != goSize {
+			t.Errorf("struct %s: %d bytes in C, %d in Go", name, s.Size, goSize)
+		}
+	}
+}
+
+// The path object holds a tp_btf and a classic tracepoint program per point, the maps and
+// constants the Go side relies on, with the layouts it decodes.
+func TestPathObject(t *testing.T) {
+	spec, err := LoadPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var specs PathSpecs
+	if err := spec.Assign(&specs); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		btf, tp *ebpf.ProgramSpec
+		group   string
+		name    string
+	}{
+		{specs.ReceiveBtf, specs.ReceiveTp, "net", "netif_receive_skb"},
+		{specs.RouteBtf, specs.RouteTp, "fib", "fib_table_lookup"},
+		{specs.Route6Btf, specs.Route6Tp, "fib6", "fib6_table_lookup"},
+		{specs.SockStateBtf, specs.SockStateTp, "sock", "inet_sock_set_state"},
+		{specs.DataReadyBtf, specs.DataReadyTp, "sock", "sk_data_ready"},
+		{specs.CopiedBtf, specs.CopiedTp, "skb", "skb_copy_datagram_iovec"},
+		{specs.ResetBtf, specs.ResetTp, "tcp", "tcp_send_reset"},
+		{specs.IcmpBtf, specs.IcmpTp, "icmp", "icmp_send"},
+	} {
+		if p := tc.btf; p.Type != ebpf.Tracing || p.AttachType != ebpf.AttachTraceRawTp || p.AttachTo != tc.name {
+			t.Errorf("%s: %v %v %q", p.Name, p.Type, p.AttachType, p.AttachTo)
+		}
+		if p := tc.tp; p.Type != ebpf.TracePoint || p.SectionName != "tracepoint/"+tc.group+"/"+tc.name {
+			t.Errorf("%s: %v %q", p.Name, p.Type, p.SectionName)
+		}
+	}
+	if m := specs.Events; m.Type != ebpf.RingBuf || m.MaxEntries != 4<<20 {
+		t.Errorf("events: %v %d", m.Type, m.MaxEntries)
+	}
+	if m := specs.Totals; m.Type != ebpf.PerCPUArray || m.MaxEntries != uint32(PathPointPOINT_COUNT) {
+		t.Errorf("totals: %v %d", m.Type, m.MaxEntries)
+	}
+	if m := specs.RxCurrent; m.Type != ebpf.PerCPUArray || m.MaxEntries != 1 {
+		t.Errorf("rx_current: %v %d", m.Type, m.MaxEntries)
+	}
+	for _, v := range []*ebpf.VariableSpec{specs.FlowAddr, specs.FlowPort, specs.FlowProto, specs.FlowFamily} {
+		if !v.Constant() {
+			t.Errorf("%s is not a load-time constant", v.Name)
+		}
+	}
+	for name, goSize := range map[string]int{
+		"event":     binary.Size(PathEvent{}),
+		"counters":  binary.Size(PathCounters{}),
+		"rx_packet": binary.Size(PathRxPacket{}),
 	} {
 		var s *btf.Struct
 		if err := spec.Types.TypeByName(name, &s); err != nil {

@@ -8,6 +8,7 @@ type facts struct {
 	proto string
 	iface string // the interface the dropped packet was on, or "<iface>"
 	src   string // the dropped packet's source address
+	dst   string // the dropped packet's destination address
 	v6    bool
 	// From the host's state, when it was read ("" when unknown):
 	rpFilterIface string // net.ipv4.conf.<iface>.rp_filter
@@ -15,7 +16,11 @@ type facts struct {
 	ipForward     string // net.ipv4.ip_forward or net.ipv6.conf.all.forwarding
 	listeners     string // sockets on the flow's port, e.g. "tcp 127.0.0.1:8080 LISTEN"; "none" when none
 	programs      string // tc/XDP programs on iface, e.g. "tcx ingress drop_all (id 42)"
+	sysctls       map[string]string
 }
+
+// sysctl returns a setting read from the host, or "" when it was not read.
+func (f facts) sysctl(name string) string { return f.sysctls[name] }
 
 func (f facts) sysctlFamily() string {
 	if f.v6 {

@@ -77,7 +77,7 @@ func Judge(ev *evidence.Evidence) Verdict {
 	fwDrop := firewallDrop(ev.Firewall)
 	local, noise := withoutNoise(local, sentOut)
 	if noise > 0 {
-		v.Notes = append(v.Notes, fmt.Sprintf("%d drop(s) at connection teardown were ignored (socket queues purged or no reason given): the flow was answered, so they are normal noise", noise))
+		v.Notes = append(v.Notes, fmt.Sprintf("%d drop(s) that are not the flow's fault were ignored: copies a capture socket could not take, or teardown drops of an answered flow (socket queues purged, no reason given)", noise))
 	}
 
 	v.Fates = fates(ev, local, fwDrop)
@@ -148,6 +148,12 @@ var teardownReasons = map[string]bool{"QUEUE_PURGE": true, "TCP_CLOSE": true, "S
 // every healthy connection into "dropped".
 func withoutNoise(drops []evidence.Drop, answered int) (kept []evidence.Drop, noise int) {
 	for _, d := range drops {
+		// A packet socket (a capture: diagnose's own, tcpdump) could not take its copy;
+		// the packet itself went on.
+		if d.Reason == "PACKET_SOCK_ERROR" {
+			noise++
+			continue
+		}
 		tcpPath := strings.HasPrefix(d.Function, "tcp_") || strings.HasPrefix(d.Function, "inet_") || strings.HasPrefix(d.Function, "sk_")
 		if answered > 0 && (teardownReasons[d.Reason] || d.Reason == "NOT_SPECIFIED" && tcpPath) {
 			noise++
@@ -237,17 +243,19 @@ func stageOf(reason string, d evidence.Drop, fw *fwDropped) Stage {
 			return s
 		}
 	}
-	if e, ok := lookup(reason); ok && reason != "NETFILTER_DROP" && e.stage != "" {
+	e, known := lookup(reason)
+	if known && e.stage != "" && !refinedByStack(reason) {
 		return e.stage
 	}
+	// The reason is used at several places, or says nothing: the dropping function knows.
 	if s, ok := stageOfFunction(d.Function); ok {
 		return s
 	}
+	if known && e.stage != "" {
+		return e.stage
+	}
 	if s, ok := stackStage(d.Stack); ok {
 		return s
-	}
-	if e, ok := lookup(reason); ok && e.stage != "" {
-		return e.stage
 	}
 	return Ingress
 }
@@ -316,6 +324,7 @@ func factsOf(ev *evidence.Evidence, d *evidence.Drop) facts {
 		proto: string(ev.Flow.Proto),
 		iface: "<iface>",
 		src:   "<source>",
+		dst:   "<destination>",
 		v6:    ev.Flow.Family() == 6,
 	}
 	if d != nil {
@@ -324,6 +333,9 @@ func factsOf(ev *evidence.Evidence, d *evidence.Drop) facts {
 		}
 		if d.Src.IsValid() {
 			f.src = d.Src.Addr().String()
+		}
+		if d.Dst.IsValid() {
+			f.dst = d.Dst.Addr().String()
 		}
 	}
 	if f.iface == "<iface>" && ev.Arrival != nil {
@@ -335,6 +347,7 @@ func factsOf(ev *evidence.Evidence, d *evidence.Drop) facts {
 		}
 	}
 	if h := ev.Host; h != nil {
+		f.sysctls = h.Sysctls
 		f.rpFilterIface = h.Sysctls["net.ipv4.conf."+f.iface+".rp_filter"]
 		f.rpFilterAll = h.Sysctls["net.ipv4.conf.all.rp_filter"]
 		f.ipForward = h.Sysctls["net.ipv4.ip_forward"]

@@ -1,0 +1,216 @@
+package path
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/kdrop"
+)
+
+// point is one tracepoint of the path and its two programs.
+type point struct {
+	id    bpf.PathPoint // the program's counters slot
+	name  string        // the evidence point (both route lookups are PointRoute)
+	group string        // the tracepoint's subsystem: "net"
+	event string        // and its name: "netif_receive_skb"
+	btf   string        // the tp_btf program
+	tp    string        // the classic tracepoint program
+}
+
+// tracepoint is the tracepoint's full name, as perf and tracefs spell it.
+func (pt point) tracepoint() string { return pt.group + ":" + pt.event }
+
+var (
+	pointReceive   = point{bpf.PathPointPOINT_RECEIVE, evidence.PointReceive, "net", "netif_receive_skb", bpf.PathProgReceiveBtf, bpf.PathProgReceiveTp}
+	pointRoute     = point{bpf.PathPointPOINT_ROUTE, evidence.PointRoute, "fib", "fib_table_lookup", bpf.PathProgRouteBtf, bpf.PathProgRouteTp}
+	pointRoute6    = point{bpf.PathPointPOINT_ROUTE6, evidence.PointRoute, "fib6", "fib6_table_lookup", bpf.PathProgRoute6Btf, bpf.PathProgRoute6Tp}
+	pointSockState = point{bpf.PathPointPOINT_SOCK_STATE, evidence.PointSockState, "sock", "inet_sock_set_state", bpf.PathProgSockStateBtf, bpf.PathProgSockStateTp}
+	pointDataReady = point{bpf.PathPointPOINT_DATA_READY, evidence.PointDataReady, "sock", "sk_data_ready", bpf.PathProgDataReadyBtf, bpf.PathProgDataReadyTp}
+	pointCopied    = point{bpf.PathPointPOINT_COPIED, evidence.PointCopied, "skb", "skb_copy_datagram_iovec", bpf.PathProgCopiedBtf, bpf.PathProgCopiedTp}
+	pointReset     = point{bpf.PathPointPOINT_RESET, evidence.PointReset, "tcp", "tcp_send_reset", bpf.PathProgResetBtf, bpf.PathProgResetTp}
+	pointICMP      = point{bpf.PathPointPOINT_ICMP, evidence.PointICMP, "icmp", "icmp_send", bpf.PathProgIcmpBtf, bpf.PathProgIcmpTp}
+)
+
+// pointByID finds a point by its counters slot, for decoding.
+var pointByID = map[bpf.PathPoint]point{}
+
+func init() {
+	for _, pt := range []point{pointReceive, pointRoute, pointRoute6, pointSockState, pointDataReady, pointCopied, pointReset, pointICMP} {
+		pointByID[pt.id] = pt
+	}
+}
+
+// pointsFor lists the points that apply to the flow, in path order, and reports the
+// ones that would but cannot: the flow's route lookups are IPv4's or IPv6's; socket states
+// and resets are TCP's.
+func pointsFor(f evidence.Flow) (wanted []point, missing []evidence.MissingPoint) {
+	wanted = append(wanted, pointReceive)
+	if f.Addr.Unmap().Is4() {
+		wanted = append(wanted, pointRoute)
+	} else {
+		wanted = append(wanted, pointRoute6)
+	}
+	if f.Proto == evidence.TCP {
+		wanted = append(wanted, pointSockState)
+	}
+	wanted = append(wanted, pointDataReady, pointCopied)
+	if f.Proto == evidence.TCP {
+		wanted = append(wanted, pointReset)
+	}
+	if f.Addr.Unmap().Is4() {
+		wanted = append(wanted, pointICMP)
+	} else {
+		missing = append(missing, evidence.MissingPoint{Point: evidence.PointICMP,
+			Why: "icmp:icmp_send traces IPv4 only, and the kernel has no tracepoint for ICMPv6 errors (icmpv6_send): an ICMPv6 error this host sends is not seen"})
+	}
+	return wanted, missing
+}
+
+// loader loads one program at a time against maps created once, so that a program the
+// kernel refuses (its tracepoint missing) costs only its own point.
+type loader struct {
+	spec  *ebpf.CollectionSpec
+	maps  *ebpf.Collection
+	cache *btf.Cache
+}
+
+// newLoader creates the shared maps, with the flow's constants in .rodata.
+func newLoader(f evidence.Flow) (*loader, error) {
+	spec, err := bpf.LoadPath()
+	if err != nil {
+		return nil, fmt.Errorf("load path BPF object: %w", err)
+	}
+	var vars bpf.PathVariableSpecs
+	if err := spec.Assign(&vars); err != nil {
+		return nil, fmt.Errorf("load path BPF object: %w", err)
+	}
+	port := [2]byte{byte(f.Port >> 8), byte(f.Port)} // network byte order, as in the header
+	for _, set := range []struct {
+		v   *ebpf.VariableSpec
+		val any
+	}{
+		{vars.FlowAddr, f.Addr.As16()},
+		{vars.FlowPort, port},
+		{vars.FlowProto, f.Proto.Number()},
+		{vars.FlowFamily, uint8(f.Family())},
+	} {
+		if err := set.v.Set(set.val); err != nil {
+			return nil, fmt.Errorf("set %s of path BPF object: %w", set.v.Name, err)
+		}
+	}
+	l := &loader{spec: spec, cache: btf.NewCache()}
+	onlyMaps := spec.Copy()
+	onlyMaps.Programs = map[string]*ebpf.ProgramSpec{}
+	if l.maps, err = ebpf.NewCollectionWithOptions(onlyMaps, ebpf.CollectionOptions{Cache: l.cache}); err != nil {
+		return nil, kdrop.Classify("create path BPF maps", err)
+	}
+	return l, nil
+}
+
+// load loads one program, using the shared maps.
+func (l *loader) load(prog string) (*ebpf.Program, error) {
+	cs := l.spec.Copy()
+	for name := range cs.Programs {
+		if name != prog {
+			delete(cs.Programs, name)
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{MapReplacements: l.maps.Maps, Cache: l.cache})
+	if err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			// The message ends with the verifier's last words; bpftool has the whole log.
+			return nil, fmt.Errorf("verifier rejected %s: %w", prog, err)
+		}
+		return nil, err
+	}
+	// The program holds its maps in the kernel: the collection's copies can go.
+	p := coll.DetachProgram(prog)
+	coll.Close()
+	return p, nil
+}
+
+// attachment is one program attached to its tracepoint.
+type attachment struct {
+	point point
+	name  string // how: "tp_btf/netif_receive_skb", "tracepoint/net/netif_receive_skb"
+	prog  *ebpf.Program
+	link  link.Link
+}
+
+func (a *attachment) Close() error {
+	err := a.link.Close()
+	a.prog.Close()
+	return err
+}
+
+type attacher func(*loader, point) (*attachment, error)
+
+// attachPoint tries each attacher in turn; it returns the first attachment and the errors
+// of those tried before it (all of them when none worked).
+func attachPoint(l *loader, pt point, attachers []attacher) (*attachment, []error) {
+	var tried []error
+	for _, attach := range attachers {
+		a, err := attach(l, pt)
+		if err == nil {
+			return a, tried
+		}
+		tried = append(tried, err)
+	}
+	return nil, tried
+}
+
+func joinWhy(pt point, errs []error) string {
+	msgs := make([]string, len(errs))
+	for i, err := range errs {
+		msgs[i] = err.Error()
+	}
+	return pt.tracepoint() + ": " + strings.Join(msgs, "; ")
+}
+
+func attachBTF(l *loader, pt point) (*attachment, error) {
+	name := "tp_btf/" + pt.event
+	prog, err := l.load(pt.btf)
+	if err != nil {
+		return nil, kdrop.Classify("load "+name, err)
+	}
+	lk, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+	if err != nil {
+		prog.Close()
+		return nil, kdrop.Classify("attach "+name, err)
+	}
+	return &attachment{point: pt, name: name, prog: prog, link: lk}, nil
+}
+
+// attachClassic attaches the classic tracepoint, which needs tracefs for the event's id:
+// under `ip netns exec` it is not mounted, and kdrop's private mount stands in.
+func attachClassic(l *loader, pt point) (*attachment, error) {
+	name := "tracepoint/" + pt.group + "/" + pt.event
+	prog, err := l.load(pt.tp)
+	if err != nil {
+		return nil, kdrop.Classify("load "+name, err)
+	}
+	var lk link.Link
+	attach := func() error {
+		var err error
+		lk, err = link.Tracepoint(pt.group, pt.event, prog, nil)
+		return err
+	}
+	if kdrop.TracefsMounted() {
+		err = attach()
+	} else {
+		err = kdrop.WithPrivateTracefs(attach)
+	}
+	if err != nil {
+		prog.Close()
+		return nil, kdrop.Classify("attach "+name, err)
+	}
+	return &attachment{point: pt, name: name, prog: prog, link: lk}, nil
+}

@@ -1,0 +1,281 @@
+// Package path is the path stage: how far the flow's packets got, from tracepoints along
+// the kernel's path. It attaches the programs of bpf/path.c, each filtered in the kernel to
+// the flow, one per tracepoint: the packet reached the stack (net:netif_receive_skb), was
+// routed (fib:fib_table_lookup, fib6:fib6_table_lookup), moved a socket's TCP state
+// (sock:inet_sock_set_state), woke its socket (sock:sk_data_ready), was read by the
+// application (skb:skb_copy_datagram_iovec), or was answered with a reset
+// (tcp:tcp_send_reset) or an ICMP error (icmp:icmp_send).
+//
+// Each tracepoint is attached on its own: one this kernel lacks is reported Missing, with
+// why, and the others still run. Like kfree_skb, the tracepoints are host-wide: events of
+// the flow in other namespaces are reported too, attributed to theirs and marked
+// Elsewhere.
+package path
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/kdrop"
+)
+
+// MaxEvents bounds Path.Events so a busy flow cannot grow memory; Counts counts them all.
+const MaxEvents = 512
+
+var (
+	// ErrPrivilege is wrapped by errors the process's privileges cause: cmd exits 3 on it.
+	// It is kdrop's: both stages need the same privileges, and one check covers both.
+	ErrPrivilege = kdrop.ErrPrivilege
+	// ErrUnsupported is wrapped by errors a missing kernel feature causes (no BPF, no BTF,
+	// none of the tracepoints).
+	ErrUnsupported = kdrop.ErrUnsupported
+)
+
+// Config says what to watch.
+type Config struct {
+	Flow evidence.Flow
+	// Netns is the inode of the namespace being diagnosed: events elsewhere are marked so.
+	Netns uint64
+}
+
+// Probe is the attached programs and the reader of their events.
+type Probe struct {
+	cfg     Config
+	own     uint64
+	maps    *ebpf.Collection // events, totals, rx_current and .rodata, shared by the programs
+	points  []*attachment
+	missing []evidence.MissingPoint
+	notes   []string
+	rd      *ringbuf.Reader
+	clock   kdrop.MonoClock
+
+	done chan struct{} // closed when the reader returns; nil until it starts
+	read atomic.Int64
+
+	mu  sync.Mutex // guards the reader's results below
+	agg aggregate
+
+	life    sync.Mutex // serialises Stop and Close
+	stopped *evidence.Path
+	closed  bool
+}
+
+// Start loads and attaches a program on each tracepoint of the path that applies to the
+// flow, and returns once they are armed. For each, tp_btf is tried first (no tracefs
+// needed), the classic tracepoint second; a tracepoint neither attaches to is Missing in
+// the evidence. Start fails only when none attaches; its errors match ErrPrivilege or
+// ErrUnsupported when that is the cause. ctx bounds Start only.
+func Start(ctx context.Context, cfg Config) (*Probe, error) {
+	return start(ctx, cfg, []attacher{attachBTF, attachClassic})
+}
+
+func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err error) {
+	if !cfg.Flow.Addr.IsValid() || cfg.Flow.Port == 0 || (cfg.Flow.Proto != evidence.TCP && cfg.Flow.Proto != evidence.UDP) {
+		return nil, fmt.Errorf("path probe: incomplete flow %v", cfg.Flow)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// The programs compare 16-byte addresses and the family: ::ffff:a.b.c.d is IPv4.
+	cfg.Flow.Addr = cfg.Flow.Addr.Unmap()
+	p := &Probe{cfg: cfg, own: kdrop.OwnNetns(), agg: newAggregate()}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, kdrop.Classify("remove memlock rlimit for BPF maps", err)
+	}
+	l, err := newLoader(cfg.Flow)
+	if err != nil {
+		return nil, err
+	}
+	p.maps = l.maps
+
+	wanted, skipped := pointsFor(cfg.Flow)
+	p.missing = append(p.missing, skipped...)
+	var failures []error
+	for _, pt := range wanted {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		a, tried := attachPoint(l, pt, attachers)
+		if a == nil {
+			p.missing = append(p.missing, evidence.MissingPoint{Point: pt.name, Why: joinWhy(pt, tried)})
+			failures = append(failures, tried...)
+			continue
+		}
+		p.points = append(p.points, a)
+		for _, f := range tried {
+			p.notes = append(p.notes, fmt.Sprintf("attached %s after: %v", a.name, f))
+		}
+	}
+	if len(p.points) == 0 {
+		return nil, kdrop.JoinErrors("path probe: no tracepoint attached", failures...)
+	}
+
+	if p.rd, err = ringbuf.NewReader(l.maps.Maps[bpf.PathMapEvents]); err != nil {
+		return nil, kdrop.Classify("open path ring buffer", err)
+	}
+	if p.clock, err = kdrop.NewMonoClock(); err != nil {
+		return nil, fmt.Errorf("read CLOCK_MONOTONIC: %w", err)
+	}
+	p.done = make(chan struct{})
+	go p.readEvents()
+	return p, nil
+}
+
+// readEvents takes events off the ring buffer until Stop flushes it or Close closes it,
+// blocking in epoll between events.
+func (p *Probe) readEvents() {
+	defer close(p.done)
+	var rec ringbuf.Record
+	for {
+		err := p.rd.ReadInto(&rec)
+		switch {
+		case err == nil:
+		case errors.Is(err, ringbuf.ErrFlushed), errors.Is(err, ringbuf.ErrClosed):
+			return
+		default:
+			p.mu.Lock()
+			p.agg.readErr = err
+			p.mu.Unlock()
+			return
+		}
+		ev, err := decodeEvent(rec.RawSample)
+		p.mu.Lock()
+		p.agg.add(ev, err)
+		p.mu.Unlock()
+		if err == nil {
+			p.read.Add(1)
+		}
+	}
+}
+
+// Events is how many events of the flow have been read so far, for progress output.
+func (p *Probe) Events() int {
+	return int(p.read.Load())
+}
+
+// Stop detaches the programs, reads what is still in the ring buffer and returns the
+// evidence. Calling it again returns the same evidence.
+func (p *Probe) Stop() *evidence.Path {
+	p.life.Lock()
+	defer p.life.Unlock()
+	if p.stopped != nil {
+		return p.stopped
+	}
+	path := &evidence.Path{
+		Attached: []string{},
+		Missing:  append([]evidence.MissingPoint(nil), p.missing...),
+		Events:   []evidence.PathEvent{},
+		Counts:   []evidence.PointCount{},
+		Notes:    append([]string(nil), p.notes...),
+	}
+	p.stopped = path
+	if len(p.points) == 0 || p.closed {
+		path.Error = "path probe was closed before it was stopped"
+		return path
+	}
+	for _, a := range p.points {
+		path.Attached = append(path.Attached, a.name)
+	}
+
+	// Detach before draining, so that the drain ends: nothing is added behind it.
+	for _, a := range p.points {
+		if err := a.link.Close(); err != nil {
+			path.Notes = append(path.Notes, fmt.Sprintf("detach %s: %v", a.name, err))
+		}
+	}
+	if err := p.rd.Flush(); err != nil {
+		path.Notes = append(path.Notes, fmt.Sprintf("drain ring buffer: %v; events still in it are lost", err))
+		p.rd.Close()
+	}
+	<-p.done
+	p.rd.Close()
+
+	totals := p.totals(path)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := &namer{
+		target: p.cfg.Netns,
+		own:    p.own,
+		clock:  p.clock,
+		ifname: kdrop.IfaceName,
+		learnt: p.agg.ifnames,
+	}
+	if p.agg.resets > 0 {
+		var err error
+		if n.resets, err = loadResetReasons(); err != nil {
+			path.Notes = append(path.Notes, fmt.Sprintf("reset reasons are numbers: %v", err))
+		}
+	}
+	p.agg.describe(path, n, totals)
+	return path
+}
+
+// totals reads the programs' counters, per point, summed over CPUs.
+func (p *Probe) totals(path *evidence.Path) map[bpf.PathPoint]bpf.PathCounters {
+	sums := map[bpf.PathPoint]bpf.PathCounters{}
+	m := p.maps.Maps[bpf.PathMapTotals]
+	for _, a := range p.points {
+		var perCPU []bpf.PathCounters
+		if err := m.Lookup(uint32(a.point.id), &perCPU); err != nil {
+			path.Notes = append(path.Notes, fmt.Sprintf("read %s counters: %v; seen, matched and lost are unknown", a.point.tracepoint(), err))
+			continue
+		}
+		var sum bpf.PathCounters
+		for _, c := range perCPU {
+			sum.Seen += c.Seen
+			sum.Matched += c.Matched
+			sum.Lost += c.Lost
+		}
+		sums[a.point.id] = sum
+		if st, err := a.prog.Stats(); err == nil && st.RecursionMisses > 0 {
+			path.Notes = append(path.Notes, fmt.Sprintf("the %s program missed %d runs (the tracepoint fired while it was running on the same CPU): those were not inspected", a.point.tracepoint(), st.RecursionMisses))
+		}
+	}
+	return sums
+}
+
+// Close releases the programs, links, maps and the ring buffer. It may be called at any
+// time, more than once, and on a Probe whose Start failed half-way.
+func (p *Probe) Close() error {
+	if p == nil {
+		return nil
+	}
+	p.life.Lock()
+	defer p.life.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	var errs []error
+	if p.rd != nil {
+		// Ends the reader: Read returns ErrClosed.
+		errs = append(errs, p.rd.Close())
+	}
+	if p.done != nil {
+		<-p.done
+	}
+	for _, a := range p.points {
+		// Closing a link twice (after Stop) is harmless.
+		errs = append(errs, a.Close())
+	}
+	if p.maps != nil {
+		p.maps.Close()
+	}
+	return errors.Join(errs...)
+}
