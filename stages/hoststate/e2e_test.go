@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -142,11 +144,10 @@ func TestRPFilter(t *testing.T) {
 
 	if os.Getenv("PMT_RECORD") != "" {
 		testns.Do(t, p.Server, func() {
-			c := dialT(t)
-			defer c.Close()
-			recordExchange(t, c, "links", "RTM_GETLINK dump of the server namespace of TestRPFilter", linkRequest())
-			recordExchange(t, c, "route_local_v4", "ip route get "+out.Query, routeRequest(routeQuery{Dst: flow.Addr}))
-			recordExchange(t, c, "route_back_v4", "ip route get "+back.Query, routeRequest(routeQuery{Dst: peers[0], Src: flow.Addr}))
+			record(t, unix.NETLINK_ROUTE,
+				exchange{"links", "RTM_GETLINK dump of the server namespace of TestRPFilter", linkRequest()},
+				exchange{"route_local_v4", "ip route get " + out.Query, routeRequest(routeQuery{Dst: flow.Addr})},
+				exchange{"route_back_v4", "ip route get " + back.Query, routeRequest(routeQuery{Dst: peers[0], Src: flow.Addr})})
 		})
 	}
 }
@@ -194,9 +195,8 @@ func TestIPv6(t *testing.T) {
 
 	if os.Getenv("PMT_RECORD") != "" {
 		testns.Do(t, p.Server, func() {
-			c := dialT(t)
-			defer c.Close()
-			recordExchange(t, c, "route_back_v6", "ip route get "+back.Query, routeRequest(routeQuery{Dst: client, Src: server}))
+			record(t, unix.NETLINK_ROUTE,
+				exchange{"route_back_v6", "ip route get " + back.Query, routeRequest(routeQuery{Dst: client, Src: server})})
 		})
 	}
 }
@@ -291,14 +291,10 @@ func TestListeners(t *testing.T) {
 
 	if os.Getenv("PMT_RECORD") != "" {
 		testns.Do(t, p.Server, func() {
-			c, err := netlink.Dial(unix.NETLINK_SOCK_DIAG, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			recordExchange(t, c, "sockdiag_tcp_v4", fmt.Sprintf("TCP IPv4 sockets on port %d", port), sockDiagRequest(unix.AF_INET, evidence.TCP, port))
-			recordExchange(t, c, "sockdiag_tcp_v6", fmt.Sprintf("TCP IPv6 sockets on port %d", port), sockDiagRequest(unix.AF_INET6, evidence.TCP, port))
-			recordExchange(t, c, "sockdiag_udp_v6", fmt.Sprintf("UDP IPv6 sockets on port %d", port), sockDiagRequest(unix.AF_INET6, evidence.UDP, port))
+			record(t, unix.NETLINK_SOCK_DIAG,
+				exchange{"sockdiag_tcp_v4", fmt.Sprintf("TCP IPv4 sockets on port %d", port), sockDiagRequest(unix.AF_INET, evidence.TCP, port)},
+				exchange{"sockdiag_tcp_v6", fmt.Sprintf("TCP IPv6 sockets on port %d", port), sockDiagRequest(unix.AF_INET6, evidence.TCP, port)},
+				exchange{"sockdiag_udp_v6", fmt.Sprintf("UDP IPv6 sockets on port %d", port), sockDiagRequest(unix.AF_INET6, evidence.UDP, port)})
 		})
 	}
 }
@@ -378,11 +374,14 @@ func TestPrograms(t *testing.T) {
 
 	if os.Getenv("PMT_RECORD") != "" {
 		testns.Do(t, p.Server, func() {
-			c := dialT(t)
-			defer c.Close()
-			ifi, _ := net.InterfaceByName(testns.Iface)
-			recordExchange(t, c, "links_programs", "RTM_GETLINK dump with a generic XDP program on veth0", linkRequest())
-			recordExchange(t, c, "tfilter_egress", "RTM_GETTFILTER dump of veth0's clsact egress with a cls_bpf filter", tcRequest(unix.RTM_GETTFILTER, ifi.Index, tcHIngress|tcHMinEgress))
+			ifi, err := net.InterfaceByName(testns.Iface)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			record(t, unix.NETLINK_ROUTE,
+				exchange{"links_programs", "RTM_GETLINK dump with a generic XDP program on veth0", linkRequest()},
+				exchange{"tfilter_egress", "RTM_GETTFILTER dump of veth0's clsact egress with a cls_bpf filter", tcRequest(unix.RTM_GETTFILTER, ifi.Index, tcHIngress|tcHMinEgress)})
 		})
 	}
 
@@ -481,6 +480,108 @@ func TestCounters(t *testing.T) {
 	}
 }
 
+// TestInterfaceDrops drops frames on an interface between Start and Stop: frames sent on a
+// veth whose peer is down, bypassing the qdisc, count as tx_dropped.
+func TestInterfaceDrops(t *testing.T) {
+	p := testns.NewPair(t, "hsi")
+	p.InServer(t, "ip", "link", "add", "veth1", "type", "veth", "peer", "name", "veth1p")
+	p.InServer(t, "ip", "link", "set", "veth1", "up") // veth1p stays down: veth1 has no carrier
+	flow := flowOf(t, fmt.Sprintf("%s:%d", testns.ServerV4, testns.Port()), evidence.UDP)
+	s := startIn(t, p.Server, flow)
+	testns.Do(t, p.Server, func() {
+		ifi, err := net.InterfaceByName("veth1")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err != nil {
+			t.Error(err)
+			return
+		}
+		frame := make([]byte, 60)
+		copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5}) // local experimental ethertype
+		for range 3 {
+			// The send fails (no carrier) after the drop was counted.
+			_ = unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6, Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}})
+		}
+	})
+	hs := stopIn(t, p.Server, s, nil, nil)
+	want := []evidence.InterfaceDrops{{Iface: "veth1", TxDropped: 3}}
+	if fmt.Sprint(hs.Interfaces) != fmt.Sprint(want) {
+		t.Errorf("interface drops %+v, want %+v", hs.Interfaces, want)
+	}
+}
+
+// Users run diagnose under `ip netns exec`: the test binary runs itself there, without
+// entering the namespace on a thread, and must read the namespace's sysctls, counters and
+// sockets (it has its own /sys there, which the stage does not use).
+func TestUnderIPNetnsExec(t *testing.T) {
+	p := testns.NewPair(t, "hsn")
+	p.InServer(t, "sysctl", "-qw", "net.ipv4.conf.veth0.rp_filter=2")
+	port := testns.Port()
+	var l net.Listener
+	var err error
+	testns.Do(t, p.Server, func() { l, err = net.Listen("tcp", fmt.Sprintf("%s:%d", testns.ServerV4, port)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	out := filepath.Join(t.TempDir(), "hoststate.json")
+	cmd := exec.Command("ip", "netns", "exec", p.Server, os.Args[0], "-test.run=^TestChild$", "-test.v")
+	cmd.Env = append(os.Environ(), childEnv+"="+out, "HOSTSTATE_FLOW="+fmt.Sprintf("%s:%d", testns.ServerV4, port))
+	log, err := cmd.CombinedOutput()
+	t.Logf("child:\n%s", log)
+	if err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	var hs evidence.HostState
+	b, err := os.ReadFile(out)
+	if err == nil {
+		err = json.Unmarshal(b, &hs)
+	}
+	if err != nil {
+		t.Fatalf("child result: %v", err)
+	}
+	if hs.Sysctls["net.ipv4.conf.veth0.rp_filter"] != "2" {
+		t.Errorf("rp_filter of veth0 read as %q, want 2", hs.Sysctls["net.ipv4.conf.veth0.rp_filter"])
+	}
+	if len(hs.Listeners) != 1 || hs.Listeners[0].State != "LISTEN" || hs.Listeners[0].Local.Port() != port {
+		t.Errorf("listeners %+v, want the one on port %d", hs.Listeners, port)
+	}
+	if len(hs.Errors) != 0 {
+		t.Errorf("errors %q", hs.Errors)
+	}
+}
+
+const childEnv = "HOSTSTATE_CHILD"
+
+// TestChild is TestUnderIPNetnsExec's other half: it writes the host state to $HOSTSTATE_CHILD.
+func TestChild(t *testing.T) {
+	out := os.Getenv(childEnv)
+	if out == "" {
+		t.Skip("run by TestUnderIPNetnsExec")
+	}
+	flow := flowOf(t, os.Getenv("HOSTSTATE_FLOW"), evidence.TCP)
+	s, err := Start(context.Background(), Config{Flow: flow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := s.Stop(context.Background(), nil, []string{testns.Iface})
+	b, err := json.Marshal(hs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // refused sends one UDP datagram from namespace ns to dst and waits for the ICMP port
 // unreachable that refuses it.
 func refused(t *testing.T, ns, dst string) {
@@ -544,13 +645,25 @@ func TestCancelled(t *testing.T) {
 	}
 }
 
-func dialT(t *testing.T) *netlink.Conn {
+// record saves the answers to each request, opening a netlink socket of family on the
+// calling thread. It runs inside testns.Do, on a goroutine of its own: it reports failures
+// with t.Error, never t.Fatal.
+func record(t *testing.T, family int, exchanges ...exchange) {
 	t.Helper()
-	c, err := netlink.Dial(unix.NETLINK_ROUTE, nil)
+	c, err := netlink.Dial(family, nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Errorf("record: %v", err)
+		return
 	}
-	return c
+	defer c.Close()
+	for _, e := range exchanges {
+		recordExchange(t, c, e.name, e.comment, e.req)
+	}
+}
+
+type exchange struct {
+	name, comment string
+	req           netlink.Message
 }
 
 // recordExchange sends req and saves the answers to testdata/<name>.hex: a comment, then
@@ -559,7 +672,8 @@ func recordExchange(t *testing.T, c *netlink.Conn, name, comment string, req net
 	t.Helper()
 	msgs, err := c.Execute(req)
 	if err != nil {
-		t.Fatalf("record %s: %v", name, err)
+		t.Errorf("record %s: %v", name, err)
+		return
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Raw netlink answers (header included), one per line, recorded by\n")
@@ -567,13 +681,15 @@ func recordExchange(t *testing.T, c *netlink.Conn, name, comment string, req net
 	for _, m := range msgs {
 		raw, err := m.MarshalBinary()
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("record %s: %v", name, err)
+			return
 		}
 		b.WriteString(hex.EncodeToString(raw) + "\n")
 	}
 	path := filepath.Join("testdata", name+".hex")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
+		t.Errorf("record %s: %v", name, err)
+		return
 	}
 	t.Logf("recorded %d messages to %s", len(msgs), path)
 }

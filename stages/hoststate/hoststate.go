@@ -34,7 +34,7 @@ const (
 	// MaxSysctlIfaces bounds the interfaces whose conf sysctls are read when no interface
 	// is given (a node with thousands of veths).
 	MaxSysctlIfaces = 256
-	// timeout bounds each netlink exchange, so a wedged socket cannot hang the report.
+	// timeout bounds the use of each netlink socket, so a wedged one cannot hang the report.
 	timeout = 2 * time.Second
 )
 
@@ -134,7 +134,10 @@ func dialRoute(ctx context.Context) (*netlink.Conn, error) {
 // dial opens a netlink socket in the calling thread's namespace, with extended
 // acknowledgements (the kernel's error messages) when the kernel has them.
 func dial(ctx context.Context, family int, what string) (*netlink.Conn, error) {
-	c, err := netlink.Dial(family, nil)
+	// A fixed receive buffer: the library otherwise peeks at every message first, which
+	// makes a dump of 200 interfaces take 13 ms instead of 2.5. Dump messages are at most
+	// 32 KiB; the buffer leaves room for a link with many SR-IOV VFs.
+	c, err := netlink.Dial(family, &netlink.Config{MessageBufferSize: 1 << 18})
 	if err != nil {
 		return nil, fmt.Errorf("open %s socket: %w", what, err)
 	}
