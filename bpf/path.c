@@ -329,6 +329,7 @@ static __always_inline bool matches(const struct packet *p)
  * socket's protocol, which only a full socket has. */
 static __always_inline bool sock_packet(struct sock *sk, __u8 proto, struct packet *p, __u16 *family)
 {
+	__u16 sk_proto;
 	__be32 a;
 
 	*family = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -346,9 +347,14 @@ static __always_inline bool sock_packet(struct sock *sk, __u8 proto, struct pack
 	} else {
 		return false;
 	}
+	sk_proto = proto ? proto : BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	/* An MPTCP socket (IPPROTO_MPTCP, 262; Go's listeners are MPTCP since Go 1.24) is not
+	 * TCP, though its low byte says so: its TCP subflows are, and they are traced. */
+	if (sk_proto > 255)
+		return false;
+	p->proto = sk_proto;
 	p->sport = bpf_htons(BPF_CORE_READ(sk, __sk_common.skc_num));
 	p->dport = BPF_CORE_READ(sk, __sk_common.skc_dport);
-	p->proto = proto ? proto : (__u8)BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
 	return true;
 }
 
@@ -654,9 +660,11 @@ int route_tp(struct trace_event_raw_fib_table_lookup *rec)
 
 	if (!c)
 		return 0;
-	__builtin_memcpy(a, rec->src, 4);
+	/* Arrays in a record are read with a helper: the verifier refuses loads through a ctx
+	 * pointer plus an offset. */
+	bpf_core_read(a, 4, &rec->src);
 	set_v4_mapped(l.p.saddr, a);
-	__builtin_memcpy(a, rec->dst, 4);
+	bpf_core_read(a, 4, &rec->dst);
 	set_v4_mapped(l.p.daddr, a);
 	l.p.family = 4;
 	l.p.proto = rec->proto;
@@ -671,18 +679,14 @@ int route_tp(struct trace_event_raw_fib_table_lookup *rec)
 	e = emit_lookup(c, &l, POINT_ROUTE);
 	if (!e)
 		return 0;
-	/* The record names the device but gives neither its index nor its namespace. */
+	/* The record names the device ("-" for none) but gives neither its index nor its
+	 * namespace. Its gw4 and gw6 are left unwritten, stale bytes of an earlier record,
+	 * when the next hop has no gateway: the gateway is not reported from here. */
 	if (!l.err) {
-		__builtin_memcpy(e->ifname, rec->name, sizeof(e->ifname));
+		bpf_core_read(e->ifname, sizeof(e->ifname), &rec->name);
 		e->ifname[sizeof(e->ifname) - 1] = 0;
-		__builtin_memcpy(e->gateway, rec->gw4, 4);
-		if (*(__u32 *)e->gateway) {
-			e->gw_family = AF_INET;
-		} else {
-			__builtin_memcpy(e->gateway, rec->gw6, 16);
-			if (*(__u64 *)e->gateway || *(__u64 *)(e->gateway + 8))
-				e->gw_family = AF_INET6;
-		}
+		if (e->ifname[0] == '-' && e->ifname[1] == 0)
+			e->ifname[0] = 0;
 	}
 	finish_lookup(e);
 	return 0;
@@ -762,8 +766,8 @@ int route6_tp(struct trace_event_raw_fib6_table_lookup *rec)
 
 	if (!c)
 		return 0;
-	__builtin_memcpy(l.p.saddr, rec->src, 16);
-	__builtin_memcpy(l.p.daddr, rec->dst, 16);
+	bpf_core_read(l.p.saddr, 16, &rec->src);
+	bpf_core_read(l.p.daddr, 16, &rec->dst);
 	l.p.family = is_v4_mapped(l.p.daddr) ? 4 : 6;
 	l.p.proto = rec->proto;
 	l.p.sport = bpf_htons(rec->sport);
@@ -778,9 +782,11 @@ int route6_tp(struct trace_event_raw_fib6_table_lookup *rec)
 	if (!e)
 		return 0;
 	if (!l.err) {
-		__builtin_memcpy(e->ifname, rec->name, sizeof(e->ifname));
+		bpf_core_read(e->ifname, sizeof(e->ifname), &rec->name);
 		e->ifname[sizeof(e->ifname) - 1] = 0;
-		__builtin_memcpy(e->gateway, rec->gw, 16);
+		if (e->ifname[0] == '-' && e->ifname[1] == 0)
+			e->ifname[0] = 0;
+		bpf_core_read(e->gateway, 16, &rec->gw);
 		if (*(__u64 *)e->gateway || *(__u64 *)(e->gateway + 8))
 			e->gw_family = AF_INET6;
 	}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,8 +18,10 @@ import (
 	"github.com/packetmortem/packetmortem/report"
 	"github.com/packetmortem/packetmortem/stages/arrival"
 	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/hoststate"
 	"github.com/packetmortem/packetmortem/stages/kdrop"
 	"github.com/packetmortem/packetmortem/stages/nftrace"
+	"github.com/packetmortem/packetmortem/stages/path"
 	"github.com/packetmortem/packetmortem/stages/verdict"
 )
 
@@ -44,6 +48,25 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 		return stageError("kernel drop stage", err)
 	}
 	defer probe.Close()
+
+	// The path tracepoints are an extra: without them the verdict still stands, with less
+	// detail on how far the flow got.
+	pathProbe, err := path.Start(ctx, path.Config{Flow: o.flow, Netns: ev.Netns.Inode})
+	var pathErr error
+	if err != nil {
+		if errors.Is(err, path.ErrPrivilege) {
+			return stageError("path stage", err)
+		}
+		pathErr = err
+		fmt.Fprintf(stderr, "diagnose: path tracepoints unavailable, going on without them: %v\n", err)
+	} else {
+		defer pathProbe.Close()
+	}
+
+	host, err := hoststate.Start(ctx, hoststate.Config{Flow: o.flow})
+	if err != nil {
+		return fmt.Errorf("host state: %w", err)
+	}
 
 	tracer, err := nftrace.Start(ctx, nftrace.Config{Flow: o.flow, NetnsFd: -1})
 	var fwErr error
@@ -92,11 +115,20 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 	}
 	ev.Kernel = probe.Stop()
 	rep.Run.Installed = append(rep.Run.Installed,
-		report.Installed{What: "BPF program on skb:kfree_skb (" + ev.Kernel.Attach + ")", Removed: true},
-		report.Installed{What: "AF_PACKET capture socket", Removed: true})
+		report.Installed{What: "BPF program on skb:kfree_skb (" + ev.Kernel.Attach + ")", Removed: true})
+	if pathProbe != nil {
+		ev.Path = pathProbe.Stop()
+		rep.Run.Installed = append(rep.Run.Installed,
+			report.Installed{What: fmt.Sprintf("BPF programs on %d path tracepoints", len(ev.Path.Attached)), Removed: true})
+	} else {
+		ev.Path = &evidence.Path{Error: pathErr.Error()}
+	}
+	rep.Run.Installed = append(rep.Run.Installed, report.Installed{What: "AF_PACKET capture socket", Removed: true})
+	peers, ifaces := peersOf(ev)
+	ev.Host = host.Stop(ctx, peers, ifaces)
 
 	rep.Verdict = verdict.Judge(ev)
-	rep.Stages = report.Stages{Arrival: ev.Arrival, Firewall: ev.Firewall, KernelDrop: ev.Kernel}
+	rep.Stages = report.Stages{Arrival: ev.Arrival, Firewall: ev.Firewall, KernelDrop: ev.Kernel, Path: ev.Path, Host: ev.Host}
 	rep.Run.DurationMS = time.Since(started).Milliseconds()
 	if err := writeReport(o, rep, stdout); err != nil {
 		return err
@@ -121,6 +153,32 @@ func stageError(stage string, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--iface: %w", err)}
 	}
 	return fmt.Errorf("%s: %w", stage, err)
+}
+
+// peersOf returns the far ends of the flow seen in the capture and the interfaces it used,
+// for the host state's route lookups.
+func peersOf(ev *evidence.Evidence) ([]netip.Addr, []string) {
+	var peers []netip.Addr
+	seen := map[netip.Addr]bool{}
+	add := func(a netip.Addr) {
+		if a = a.Unmap(); a.IsValid() && a != ev.Flow.Addr && !seen[a] {
+			seen[a] = true
+			peers = append(peers, a)
+		}
+	}
+	var ifaces []string
+	if a := ev.Arrival; a != nil {
+		for _, p := range a.Packets {
+			add(p.Src.Addr())
+			add(p.Dst.Addr())
+		}
+		for _, c := range a.Counts {
+			if !slices.Contains(ifaces, c.Iface) {
+				ifaces = append(ifaces, c.Iface)
+			}
+		}
+	}
+	return peers, ifaces
 }
 
 func ifaceList(ifaces []string) string {

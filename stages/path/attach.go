@@ -137,6 +137,16 @@ func (l *loader) load(prog string) (*ebpf.Program, error) {
 	return p, nil
 }
 
+// classifyLoad is kdrop.Classify, except for the verifier's refusals: they fail with
+// EACCES, which is no privilege problem.
+func classifyLoad(what string, err error) error {
+	var verr *ebpf.VerifierError
+	if errors.As(err, &verr) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return kdrop.Classify(what, err)
+}
+
 // attachment is one program attached to its tracepoint.
 type attachment struct {
 	point point
@@ -179,7 +189,7 @@ func attachBTF(l *loader, pt point) (*attachment, error) {
 	name := "tp_btf/" + pt.event
 	prog, err := l.load(pt.btf)
 	if err != nil {
-		return nil, kdrop.Classify("load "+name, err)
+		return nil, classifyLoad("load "+name, err)
 	}
 	lk, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
 	if err != nil {
@@ -195,7 +205,7 @@ func attachClassic(l *loader, pt point) (*attachment, error) {
 	name := "tracepoint/" + pt.group + "/" + pt.event
 	prog, err := l.load(pt.tp)
 	if err != nil {
-		return nil, kdrop.Classify("load "+name, err)
+		return nil, classifyLoad("load "+name, err)
 	}
 	var lk link.Link
 	attach := func() error {

@@ -50,10 +50,11 @@ type aggregate struct {
 	events  []bpf.PathEvent
 	read    int
 	counts  map[countKey]int
-	ifnames map[ifaceKey]string // interface names the events carried, per namespace
-	resets  map[uint32]int      // tcp_send_reset events by reason
-	tasks   int                 // route lookups attributed to the current task's namespace
-	unknown int                 // events with no namespace
+	ifnames map[ifaceKey]string              // interface names the events carried, per namespace
+	resets  map[uint32]int                   // tcp_send_reset events by reason
+	failed  map[bpf.PathPoint]map[int32]bool // route lookup errors, by point
+	tasks   int                              // route lookups attributed to the current task's namespace
+	unknown int                              // events with no namespace
 	bad     int
 	// firstBad is the first record that could not be decoded, readErr what ended reading.
 	firstBad error
@@ -61,7 +62,8 @@ type aggregate struct {
 }
 
 func newAggregate() aggregate {
-	return aggregate{counts: map[countKey]int{}, ifnames: map[ifaceKey]string{}, resets: map[uint32]int{}}
+	return aggregate{counts: map[countKey]int{}, ifnames: map[ifaceKey]string{}, resets: map[uint32]int{},
+		failed: map[bpf.PathPoint]map[int32]bool{}}
 }
 
 func (a *aggregate) add(ev bpf.PathEvent, err error) {
@@ -80,10 +82,18 @@ func (a *aggregate) add(ev bpf.PathEvent, err error) {
 	if name := cString(ev.Ifname); name != "" && ev.Ifindex != 0 && ev.Netns != 0 {
 		a.ifnames[ifaceKey{ev.Netns, int32(ev.Ifindex)}] = name
 	}
-	switch {
-	case ev.Point == bpf.PathPointPOINT_RESET:
+	switch ev.Point {
+	case bpf.PathPointPOINT_RESET:
 		a.resets[ev.RstReason]++
-	case ev.NetnsFrom == bpf.PathNetnsSourceNETNS_TASK:
+	case bpf.PathPointPOINT_ROUTE, bpf.PathPointPOINT_ROUTE6:
+		if ev.Err != 0 {
+			if a.failed[ev.Point] == nil {
+				a.failed[ev.Point] = map[int32]bool{}
+			}
+			a.failed[ev.Point][ev.Err] = true
+		}
+	}
+	if ev.NetnsFrom == bpf.PathNetnsSourceNETNS_TASK {
 		a.tasks++
 	}
 	if ev.Netns == 0 {
@@ -128,6 +138,14 @@ func (a *aggregate) describe(path *evidence.Path, n *namer, totals map[bpf.PathP
 	}
 	if a.read > len(a.events) {
 		path.Notes = append(path.Notes, fmt.Sprintf("kept the first %d of %d events of the flow; counts cover all", len(a.events), a.read))
+	}
+	// A table without a route for the destination is no failure yet: the lookup goes on
+	// in the next table (local, main, default with no fib rules of one's own).
+	if a.failed[bpf.PathPointPOINT_ROUTE][-eagain] {
+		path.Notes = append(path.Notes, "fib_table_lookup error -11 (EAGAIN) means no route in that table: the lookup goes on in the next one, and fails with ENETUNREACH when no table has a route")
+	}
+	if a.failed[bpf.PathPointPOINT_ROUTE6][-ehostunreach] {
+		path.Notes = append(path.Notes, "fib6_table_lookup error -113 (EHOSTUNREACH) is also how IPv6 reports a table without a route (its null entry): the lookup goes on in the next table; only the last lookup's error is the result")
 	}
 	if a.tasks > 0 {
 		path.Notes = append(path.Notes, fmt.Sprintf("%d route lookups found no route and had no packet to tell their namespace: attributed to the namespace of the task that made them", a.tasks))
@@ -230,6 +248,9 @@ func gateway(ev *bpf.PathEvent) string {
 const (
 	afInet  = 2
 	afInet6 = 10
+
+	eagain       = 11
+	ehostunreach = 113
 )
 
 // eventAddr reads a 16-byte address, IPv4 being mapped (::ffff:a.b.c.d).

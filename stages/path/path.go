@@ -13,9 +13,11 @@
 package path
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -63,6 +65,8 @@ type Probe struct {
 
 	mu  sync.Mutex // guards the reader's results below
 	agg aggregate
+
+	sums map[bpf.PathPoint]bpf.PathCounters // the programs' counters, read by Stop
 
 	life    sync.Mutex // serialises Stop and Close
 	stopped *evidence.Path
@@ -184,6 +188,9 @@ func (p *Probe) Stop() *evidence.Path {
 		Counts:   []evidence.PointCount{},
 		Notes:    append([]string(nil), p.notes...),
 	}
+	slices.SortStableFunc(path.Missing, func(x, y evidence.MissingPoint) int {
+		return cmp.Compare(slices.Index(pathOrder, x.Point), slices.Index(pathOrder, y.Point))
+	})
 	p.stopped = path
 	if len(p.points) == 0 || p.closed {
 		path.Error = "path probe was closed before it was stopped"
@@ -207,6 +214,7 @@ func (p *Probe) Stop() *evidence.Path {
 	p.rd.Close()
 
 	totals := p.totals(path)
+	p.sums = totals
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := &namer{
@@ -216,7 +224,7 @@ func (p *Probe) Stop() *evidence.Path {
 		ifname: kdrop.IfaceName,
 		learnt: p.agg.ifnames,
 	}
-	if p.agg.resets > 0 {
+	if len(p.agg.resets) > 0 {
 		var err error
 		if n.resets, err = loadResetReasons(); err != nil {
 			path.Notes = append(path.Notes, fmt.Sprintf("reset reasons are numbers: %v", err))
