@@ -538,19 +538,27 @@ struct lookup {
  * by the packet being received (see rx_packet): the lookup of its destination (input
  * interface the packet's) or of its source, which rp_filter and accept_local make
  * (fib_validate_source: addresses swapped, input interface loopback). The ports are then
- * the packet's. */
+ * the packet's.
+ *
+ * The received packet also tells the namespace of a lookup for its answer (a SYN-ACK, a
+ * reset: ends and ports swapped), made in softirq, where the current task's namespace
+ * means nothing. */
 static __always_inline bool match_lookup(struct lookup *l)
 {
 	__u32 zero = 0;
-	struct rx_packet *rx;
+	struct rx_packet *rx = bpf_map_lookup_elem(&rx_current, &zero);
 
 	if (l->p.sport || l->p.dport) {
 		l->how = MATCH_LOOKUP;
-		return matches(&l->p);
+		if (!matches(&l->p))
+			return false;
+		if (rx && rx->matched && l->p.sport == rx->dport && l->p.dport == rx->sport &&
+		    same_addr(l->p.saddr, rx->daddr) && same_addr(l->p.daddr, rx->saddr))
+			l->rx_netns = rx->netns;
+		return true;
 	}
 	if (l->p.proto && l->p.proto != flow_proto)
 		return false;
-	rx = bpf_map_lookup_elem(&rx_current, &zero);
 	if (!rx || !rx->matched)
 		return false;
 	if (l->iif == rx->ifindex && same_addr(l->p.saddr, rx->saddr) && same_addr(l->p.daddr, rx->daddr)) {
@@ -570,8 +578,9 @@ static __always_inline bool match_lookup(struct lookup *l)
 }
 
 /* emit_lookup reserves the event of a matched lookup; the caller fills the result in and
- * finish_lookup sends it. The namespace: the result's device's, else the received
- * packet's, else (a failed IPv4 lookup a process made) the process's. */
+ * finish_lookup sends it. The namespace: the result's device's (or fib6's struct net),
+ * else the received packet's, else the current task's: right for a lookup a process
+ * makes (connect, sendmsg), which is what remains once a received packet does not tell. */
 static __always_inline struct event *emit_lookup(struct counters *c, struct lookup *l, enum point point)
 {
 	struct event *e = reserve(c, point, l->how);

@@ -477,17 +477,8 @@ func (r *Report) hostState(m *mdWriter) {
 	}
 	m.p("### Host state")
 	m.p("")
-	if len(h.Sysctls) > 0 {
-		names := make([]string, 0, len(h.Sysctls))
-		for k := range h.Sysctls {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		var parts []string
-		for _, k := range names {
-			parts = append(parts, code(k+"="+h.Sysctls[k]))
-		}
-		m.p("- Settings: %s", strings.Join(parts, ", "))
+	if shown := r.relevantSysctls(); len(shown) > 0 {
+		m.p("- Settings: %s (all %d read are in the JSON report)", strings.Join(shown, ", "), len(h.Sysctls))
 	}
 	for _, rt := range h.Routes {
 		res := rt.Type + prefixed(" dev ", rt.Oif) + prefixed(" via ", rt.Gateway)
@@ -512,12 +503,17 @@ func (r *Report) hostState(m *mdWriter) {
 	for _, p := range h.Programs {
 		m.p("- BPF program on %s %s: %s (id %d)", p.Iface, p.Hook, nonEmpty(p.Name, "unnamed"), p.ID)
 	}
-	if len(h.Counters) > 0 {
-		var parts []string
-		for _, c := range h.Counters {
+	var parts []string
+	for _, c := range h.Counters {
+		if troubleCounter(c.Name) {
 			parts = append(parts, fmt.Sprintf("%s +%d", c.Name, c.Delta))
 		}
-		m.p("- Counters that moved: %s", strings.Join(parts, ", "))
+	}
+	if len(parts) > 0 {
+		m.p("- Drop and error counters that moved: %s", strings.Join(parts, ", "))
+	}
+	if n := len(h.Counters) - len(parts); n > 0 {
+		m.p("- %d other counter(s) moved (in the JSON report)", n)
 	}
 	for _, i := range h.Interfaces {
 		m.p("- Interface %s: rx dropped +%d, tx dropped +%d, rx errors +%d, tx errors +%d", i.Iface, i.RxDropped, i.TxDropped, i.RxErrors, i.TxErrors)
@@ -532,4 +528,48 @@ func (r *Report) hostState(m *mdWriter) {
 		m.p("- Could not read: %s", e)
 	}
 	m.p("")
+}
+
+// relevantSysctls are the settings a reader of the verdict needs: the ones the verdict
+// names, and the reverse-path and forwarding settings of the interfaces the flow used.
+func (r *Report) relevantSysctls() []string {
+	h := r.Stages.Host
+	v := r.Verdict
+	text := v.Summary + " " + v.Fix + " " + v.Explanation
+	ifaces := map[string]bool{"all": true}
+	if a := r.Stages.Arrival; a != nil {
+		for _, c := range a.Counts {
+			ifaces[c.Iface] = true
+		}
+	}
+	var names []string
+	for k := range h.Sysctls {
+		parts := strings.Split(k, ".")
+		last := parts[len(parts)-1]
+		onIface := len(parts) == 5 && parts[2] == "conf" && ifaces[parts[3]]
+		switch {
+		case strings.Contains(text, k):
+		case k == "net.ipv4.ip_forward" || k == "net.ipv6.conf.all.forwarding":
+		case onIface && (last == "rp_filter" && parts[1] == "ipv4" || last == "disable_ipv6" && r.Flow.Family() == 6):
+		default:
+			continue
+		}
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for i, k := range names {
+		names[i] = code(k + "=" + h.Sysctls[k])
+	}
+	return names
+}
+
+// troubleCounter tells the counters that count drops and errors from those that count
+// traffic: the Markdown shows the first kind, the JSON both.
+func troubleCounter(name string) bool {
+	for _, w := range []string{"Drop", "Err", "NoPorts", "NoRoutes", "Fail", "Discard", "Overflow", "Filter", "Csum", "Truncated", "Invalid", "Prune", "Reset", "Unknown", "Timeout"} {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
 }

@@ -31,6 +31,21 @@ var recorded = map[string]struct {
 	"sender_egress_firewall": {verdict.NotArrived, verdict.Arrival, ""},
 	"healthy_listener_v4":    {verdict.Delivered, verdict.Socket, ""},
 	"healthy_listener_v6":    {verdict.Delivered, verdict.Socket, ""},
+
+	"prerouting_drop_rule_v4":               {verdict.Dropped, verdict.Prerouting, "NETFILTER_DROP"},
+	"prerouting_drop_rule_v6":               {verdict.Dropped, verdict.Prerouting, "NETFILTER_DROP"},
+	"sender_egress_firewall_from_sender_v4": {verdict.Dropped, verdict.Output, "NETFILTER_DROP"},
+	"sender_egress_firewall_from_sender_v6": {verdict.Dropped, verdict.Output, "NETFILTER_DROP"},
+	"no_route_on_output_v4":                 {verdict.Dropped, verdict.Output, "IP_OUTNOROUTES"},
+	"no_route_on_output_v6":                 {verdict.Dropped, verdict.Output, "IP_OUTNOROUTES"},
+	"tc_ingress_drop_v4":                    {verdict.Dropped, verdict.Ingress, "TC_INGRESS"},
+	"tc_ingress_drop_v6":                    {verdict.Dropped, verdict.Ingress, "TC_INGRESS"},
+	"malformed_ip_checksum":                 {verdict.Dropped, verdict.IPRcv, "IP_CSUM"},
+	"malformed_tcp_checksum_v4":             {verdict.Dropped, verdict.Socket, "TCP_CSUM"},
+	"malformed_tcp_checksum_v6":             {verdict.Dropped, verdict.Socket, "TCP_CSUM"},
+	"flood":                                 {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
+	"forward_drop_rule":                     {verdict.Dropped, verdict.Forward, "NETFILTER_DROP"},
+	"forwarding_off":                        {verdict.Dropped, verdict.Routing, "IP_INADDRERRORS"},
 }
 
 func readRecorded(t *testing.T, name string) *Report {

@@ -148,7 +148,7 @@ func (a *aggregate) describe(path *evidence.Path, n *namer, totals map[bpf.PathP
 		path.Notes = append(path.Notes, "fib6_table_lookup error -113 (EHOSTUNREACH) is also how IPv6 reports a table without a route (its null entry): the lookup goes on in the next table; only the last lookup's error is the result")
 	}
 	if a.tasks > 0 {
-		path.Notes = append(path.Notes, fmt.Sprintf("%d route lookups found no route and had no packet to tell their namespace: attributed to the namespace of the task that made them", a.tasks))
+		path.Notes = append(path.Notes, fmt.Sprintf("%d route lookups had neither a device nor a received packet to tell their namespace: attributed to the namespace of the task that made them, which is right for a lookup a process makes, not for one made in softirq", a.tasks))
 	}
 	if a.unknown > 0 {
 		path.Notes = append(path.Notes, fmt.Sprintf("%d events had no device, socket or task to tell their namespace: marked elsewhere", a.unknown))

@@ -235,7 +235,7 @@ func TestAggregate(t *testing.T) {
 		"3 events of the flow were lost: the ring buffer was full",
 		"kept the first 512 of 524 events of the flow; counts cover all",
 		"fib_table_lookup error -11 (EAGAIN) means no route in that table",
-		"1 route lookups found no route and had no packet to tell their namespace",
+		"1 route lookups had neither a device nor a received packet to tell their namespace",
 		"1 events had no device, socket or task to tell their namespace: marked elsewhere",
 		"resets sent, by reason: NO_SOCKET 1",
 		"2 path events could not be decoded: short path event",

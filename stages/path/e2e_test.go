@@ -85,6 +85,18 @@ func stop(t *testing.T, p *Probe) *evidence.Path {
 	return ev
 }
 
+// waitEvents waits until the reader has read n events, so Events is tested too.
+func waitEvents(t *testing.T, p *Probe, n int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for p.Events() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("Events() = %d after 2s, want %d", p.Events(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // events returns the events at point, in namespace netns, for which ok is true.
 func events(path *evidence.Path, point string, netns uint64, ok func(evidence.PathEvent) bool) []evidence.PathEvent {
 	var out []evidence.PathEvent
@@ -238,9 +250,7 @@ func TestTCPRefused(t *testing.T) {
 			p := startProbe(t, Config{Flow: evidence.Flow{Addr: tc.server, Port: dst.Port(), Proto: evidence.TCP}, Netns: server}, tc.attachers...)
 			begin := time.Now()
 			connectRefused(t, pair.Client, dst)
-			if p.Events() == 0 {
-				t.Error("Events() = 0 after the exchange")
-			}
+			waitEvents(t, p, 3) // the SYN received, its lookup, the reset
 			path := stop(t, p)
 			for _, a := range path.Attached {
 				if !strings.HasPrefix(a, tc.attach) {
@@ -269,6 +279,11 @@ func TestTCPRefused(t *testing.T) {
 			if rt.Err != 0 || rt.Iif != testns.Iface || rt.Table == 0 || rt.Elsewhere {
 				t.Errorf("route: err %d iif %q table %d elsewhere %v", rt.Err, rt.Iif, rt.Table, rt.Elsewhere)
 			}
+			// The reset's route back is looked up in softirq: its namespace comes from the
+			// result's device, or (classic tracepoint) from the SYN being received.
+			want(t, path, "the lookup of the reset's route back", evidence.PointRoute, server, func(e evidence.PathEvent) bool {
+				return e.Src == dst && e.Dst.Addr() == tc.client && e.Err == 0 && e.Oif == testns.Iface && !e.Elsewhere
+			})
 			rst := want(t, path, "the reset answering the SYN", evidence.PointReset, server, syn)
 			if rst.Iface != testns.Iface {
 				t.Errorf("reset: iface %q", rst.Iface)
@@ -604,4 +619,53 @@ func TestChild(t *testing.T) {
 	res.TracefsVisible = kdrop.TracefsMounted()
 	connectRefused(t, os.Getenv("PATH_CLIENT"), dst)
 	res.Path = p.Stop()
+}
+
+// A burst is drained whole at Stop, counted whole, and kept up to MaxEvents.
+func TestBurst(t *testing.T) {
+	pair := testns.NewPair(t, "pb")
+	server := testns.Inode(t, pair.Server)
+	dst := netip.AddrPortFrom(serverV4, testns.Port())
+	p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.UDP}, Netns: server})
+	const n = MaxEvents + 100
+	testns.Do(t, pair.Client, func() {
+		// Unconnected: ICMP errors do not fail the next write.
+		c, err := net.ListenPacket("udp4", ":0")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		for i := 0; i < n; i++ {
+			if _, err := c.WriteTo([]byte("x"), net.UDPAddrFromAddrPort(dst)); err != nil {
+				t.Errorf("write %d: %v", i, err)
+				return
+			}
+		}
+	})
+	// No waiting: veth delivers within the sending call, so every event is in the ring
+	// buffer now, and Stop must read them all.
+	path := p.Stop()
+	if got := count(path, evidence.PointReceive, server); got != n {
+		t.Errorf("%d datagrams received, counted %d", n, got)
+	}
+	if got := count(path, evidence.PointRoute, server); got != n {
+		t.Errorf("%d datagrams routed, counted %d", n, got)
+	}
+	for _, e := range events(path, evidence.PointRoute, server, nil)[:6] {
+		t.Logf("route: %+v", e)
+	}
+	t.Logf("icmp_send events for %d datagrams to a closed port: %d; notes %q", n, count(path, evidence.PointICMP, server), path.Notes)
+	total := 0
+	for _, c := range path.Counts {
+		total += c.Events
+	}
+	if len(path.Events) != MaxEvents || p.Events() != total || path.Lost != 0 {
+		t.Errorf("kept %d, read %d, counted %d, lost %d", len(path.Events), p.Events(), total, path.Lost)
+	}
+	if !slices.ContainsFunc(path.Notes, func(s string) bool {
+		return strings.HasPrefix(s, fmt.Sprintf("kept the first %d of %d events", MaxEvents, total))
+	}) {
+		t.Errorf("notes %q do not say events were left out", path.Notes)
+	}
 }

@@ -562,7 +562,7 @@ func routeErrorText(err int) string {
 	case eagain, enetunreach:
 		return "no route matches (network unreachable)"
 	case ehostunreach:
-		return "an unreachable route matches"
+		return "no route, or an unreachable route, matches (host unreachable)"
 	case eacces:
 		return "a prohibit route matches"
 	case einval:
