@@ -265,6 +265,11 @@ func explain(v *Verdict, ev *evidence.Evidence, d *evidence.Drop) {
 	f := factsOf(ev, d)
 	reason := *v.Reason
 	e, known := lookup(reason)
+	if as, ok := unspecifiedAs[v.Function]; ok && reason == "NOT_SPECIFIED" {
+		// The kernel gives no reason here, but the function tells what failed.
+		e, known = lookup(as)
+		v.Notes = append(v.Notes, fmt.Sprintf("the kernel gives no reason for this drop; %s is where it frees packets for %s, so that is explained", v.Function, as))
+	}
 	where := ""
 	if d != nil && d.Iface != "" {
 		where = " on " + d.Iface
@@ -586,6 +591,15 @@ func judgeNoRoute(v *Verdict, ev *evidence.Evidence, e *evidence.PathEvent) {
 			}
 		}
 	}
+}
+
+// unspecifiedAs names what a drop without a reason means at functions that drop for one
+// cause only: IPv6 neighbour discovery failures, for one, carry no reason on 6.18.
+var unspecifiedAs = map[string]string{
+	"neigh_invalidate":    "NEIGH_FAILED",
+	"neigh_timer_handler": "NEIGH_FAILED",
+	"ip6_pkt_drop":        "IP_INNOROUTES",
+	"ip_error":            "IP_INNOROUTES",
 }
 
 // baseFunction removes the compiler's clone suffixes (.constprop.0, .isra.0, .part.0, .cold):

@@ -64,6 +64,8 @@ func TestJudge(t *testing.T) {
 			Dropped, Input, "NETFILTER_DROP", "drop policy", "nft add rule ip filter INPUT tcp dport 8080 accept"},
 		{"unknown reason staged by the stack", ev(1, 0, []evidence.Drop{drop("BRAND_NEW_REASON", "mystery_fn", "mystery_fn+0x1", "ip_forward+0x20")}),
 			Dropped, Forward, "BRAND_NEW_REASON", "BRAND_NEW_REASON", "mystery_fn"},
+		{"no reason at neigh_invalidate is a neighbour failure", ev(0, 2, []evidence.Drop{drop("NOT_SPECIFIED", "neigh_invalidate")}),
+			Dropped, Egress, "NOT_SPECIFIED", "neighbour resolution", "ip neigh show dev eth0"},
 		{"teardown noise on an answered flow", ev(5, 4, []evidence.Drop{drop("NOT_SPECIFIED", "tcp_v4_rcv")}),
 			Delivered, Socket, "", "delivered", "nothing to fix"},
 		{"queue purge at close on an answered flow", ev(4, 3, []evidence.Drop{drop("QUEUE_PURGE", "sk_stream_kill_queues")}),
