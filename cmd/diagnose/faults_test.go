@@ -384,3 +384,48 @@ func TestE2EQdiscDrop(t *testing.T) {
 		}
 	})
 }
+
+// TestE2EBridgeFamilyDrop: the server's veth0 is a bridge port and a bridge-family rule
+// drops the flow on its way up to the host: the verdict tells the bridge family from IP's.
+func TestE2EBridgeFamilyDrop(t *testing.T) {
+	s := newScenario(t, "brf", false, "tcp")
+	for _, cmd := range [][]string{
+		{"ip", "addr", "flush", "dev", testns.Iface},
+		{"ip", "link", "add", "br0", "type", "bridge"},
+		{"ip", "link", "set", testns.Iface, "master", "br0"},
+		{"ip", "link", "set", "br0", "up"},
+		{"ip", "addr", "add", testns.ServerV4 + "/24", "dev", "br0"},
+	} {
+		s.pair.InServer(t, cmd...)
+	}
+	s.nft(t, s.pair.Server, `table bridge bguard {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		tcp dport PORT drop
+	}
+}`)
+	rep := s.diagnose(t, "bridge_family_drop", s.fromClient(connect))
+	expect(t, rep, verdict.Dropped, verdict.Ingress, "NETFILTER_DROP")
+	if h := rep.Verdict.Netfilter; h == nil || h.Family != "bridge" || h.Hook != "input" {
+		t.Errorf("netfilter hook %+v, want bridge input", h)
+	}
+}
+
+// TestE2EFatesDiffer: the handshake gets through but the data is dropped: the verdict is
+// the data's, and says the fates differ.
+func TestE2EFatesDiffer(t *testing.T) {
+	s := newScenario(t, "fat", false, "tcp")
+	stop := s.listen(t)
+	defer stop()
+	s.nft(t, s.pair.Server, `table inet dataguard {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		tcp dport PORT tcp flags & psh == psh drop
+	}
+}`)
+	rep := s.diagnose(t, "fates_differ", s.fromClient(`exec 3<>/dev/tcp/ADDR/PORT && echo hello >&3; sleep 1.5; exec 3>&-; true`))
+	expect(t, rep, verdict.Dropped, verdict.Input, "NETFILTER_DROP")
+	if !strings.Contains(rep.Verdict.Summary, "fates differ") || !strings.Contains(rep.Verdict.Summary, "SYN(s) got through") {
+		t.Errorf("summary does not say the SYN got through and the data did not: %s", rep.Verdict.Summary)
+	}
+}

@@ -93,7 +93,7 @@ func Judge(ev *evidence.Evidence) Verdict {
 		reason := "NETFILTER_DROP"
 		v.Outcome, v.Reason, v.Function = Dropped, &reason, "nft_do_chain"
 		v.Stage = Input
-		if s, ok := hookStage(fwDrop.hook); ok {
+		if s, ok := fwDrop.stage(); ok {
 			v.Stage = s
 		}
 		v.Rule = &fwDrop.step
@@ -169,6 +169,15 @@ type fwDropped struct {
 	step         evidence.TraceStep
 }
 
+// stage is the stage of the hook that dropped: a bridge-family hook is part of ingress,
+// whatever its name, since bridged packets never reach IP's hooks first.
+func (f *fwDropped) stage() (Stage, bool) {
+	if f.family == "bridge" {
+		return Ingress, true
+	}
+	return hookStage(f.hook)
+}
+
 func firewallDrop(fw *evidence.Firewall) *fwDropped {
 	if fw == nil {
 		return nil
@@ -235,7 +244,7 @@ func judgeDrop(v *Verdict, ev *evidence.Evidence, local []evidence.Drop, fw *fwD
 func stageOf(reason string, d evidence.Drop, fw *fwDropped) Stage {
 	if reason == "NETFILTER_DROP" {
 		if fw != nil {
-			if s, ok := hookStage(fw.hook); ok {
+			if s, ok := fw.stage(); ok {
 				return s
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
@@ -39,6 +40,7 @@ func reasonOf(v Verdict) string {
 func TestJudge(t *testing.T) {
 	policyDrop := evidence.TraceStep{Type: "policy", Family: "ip", Table: "filter", Chain: "INPUT", Verdict: "drop"}
 	ruleDrop := evidence.TraceStep{Type: "rule", Family: "inet", Table: "guard", Chain: "fwd", Handle: 7, Rule: "tcp dport 8080 drop", Verdict: "drop"}
+	bridgeDrop := evidence.TraceStep{Type: "rule", Family: "bridge", Table: "bguard", Chain: "input", Handle: 3, Rule: "tcp dport 8080 drop", Verdict: "drop"}
 	elsewhere := drop("NETFILTER_DROP", "nft_do_chain")
 	elsewhere.Netns, elsewhere.NetnsName, elsewhere.Elsewhere = 99, "client", true
 
@@ -60,6 +62,9 @@ func TestJudge(t *testing.T) {
 			Dropped, Forward, "NETFILTER_DROP", "`tcp dport 8080 drop`", "nft delete rule inet guard fwd handle 7"},
 		{"netfilter drop staged by the stack without a trace", ev(1, 0, []evidence.Drop{drop("NETFILTER_DROP", "nft_do_chain", "nft_do_chain+0x1", "nft_do_chain_ipv4+0x1", "nf_hook_slow+0x2", "ip_rcv+0x3")}),
 			Dropped, Prerouting, "NETFILTER_DROP", "dropped", "nft -a list ruleset"},
+		{"bridge family drop is ingress", ev(1, 0, []evidence.Drop{drop("NETFILTER_DROP", "nft_do_chain")},
+			evidence.Trace{Family: "bridge", Hook: "input", Verdict: "drop", DroppedBy: &bridgeDrop}),
+			Dropped, Ingress, "NETFILTER_DROP", "table bridge bguard", "nft delete rule bridge bguard input handle 3"},
 		{"policy drop from the trace alone", ev(1, 0, nil, evidence.Trace{Family: "ip", Hook: "input", Verdict: "drop", DroppedBy: &policyDrop}),
 			Dropped, Input, "NETFILTER_DROP", "drop policy", "nft add rule ip filter INPUT tcp dport 8080 accept"},
 		{"unknown reason staged by the stack", ev(1, 0, []evidence.Drop{drop("BRAND_NEW_REASON", "mystery_fn", "mystery_fn+0x1", "ip_forward+0x20")}),
@@ -142,5 +147,31 @@ func TestStageOfFunction(t *testing.T) {
 	}
 	if s, ok := stageOfFunction("unrelated"); ok {
 		t.Errorf("stageOfFunction(unrelated) = %s", s)
+	}
+}
+
+func TestJudgeFatesDiffer(t *testing.T) {
+	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	pkt := func(ms int, flags string) evidence.Packet {
+		return evidence.Packet{Time: t0.Add(time.Duration(ms) * time.Millisecond), Iface: "eth0", Direction: evidence.In, Src: client, Dst: server, Flags: flags}
+	}
+	data := drop("NETFILTER_DROP", "nft_do_chain", "nft_do_chain+0x1", "nf_hook_slow+0x2", "ip_local_deliver+0x3")
+	data.Flags, data.Time = "P.", t0.Add(20*time.Millisecond+50*time.Microsecond)
+	e := ev(3, 1, []evidence.Drop{data})
+	e.Arrival.Packets = []evidence.Packet{pkt(0, "S"), pkt(10, "."), pkt(20, "P."),
+		{Time: t0.Add(time.Millisecond), Direction: evidence.Out, Src: server, Dst: client, Flags: "S."}}
+	v := Judge(e)
+	if v.Outcome != Dropped || v.Stage != Input {
+		t.Fatalf("got %s/%s, want dropped/input", v.Outcome, v.Stage)
+	}
+	if want := "fates differ: 1 ACK(s) and 1 SYN(s) got through, 1 data segment(s) dropped"; !strings.Contains(v.Summary, want) {
+		t.Errorf("summary %q lacks %q", v.Summary, want)
+	}
+	got := []string{}
+	for _, f := range v.Fates {
+		got = append(got, f.Flags+":"+f.Fate)
+	}
+	if strings.Join(got, " ") != "S:not_dropped .:not_dropped P.:dropped S.:sent" {
+		t.Errorf("fates %v", got)
 	}
 }
