@@ -45,10 +45,7 @@ func fates(ev *evidence.Evidence, local []evidence.Drop, fw *fwDropped) []Fate {
 		}
 		f.Fate = "not_dropped"
 		for i, d := range local {
-			if used[i] || d.Src != p.Src || d.Dst != p.Dst || (d.Flags != "" && p.Flags != "" && d.Flags != p.Flags) {
-				continue
-			}
-			if dt := d.Time.Sub(p.Time); dt < -time.Millisecond || dt > dropWindow {
+			if used[i] || !joins(d, p) {
 				continue
 			}
 			used[i] = true
