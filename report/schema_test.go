@@ -1,0 +1,231 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+const schemaURL = "https://github.com/packetmortem/packetmortem/report/schema.json"
+
+func compileSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(Schema()))
+	if err != nil {
+		t.Fatalf("schema.json: %v", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource(schemaURL, doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile(schemaURL)
+	if err != nil {
+		t.Fatalf("schema.json does not compile: %v", err)
+	}
+	return s
+}
+
+func validate(s *jsonschema.Schema, data []byte) error {
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	return s.Validate(inst)
+}
+
+// TestSchemaValidatesRecorded: every recorded report, and what WriteJSON writes from it,
+// is valid against report/schema.json.
+func TestSchemaValidatesRecorded(t *testing.T) {
+	s := compileSchema(t)
+	for _, name := range goldens(t) {
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("..", "testdata", "reports", name+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := validate(s, raw); err != nil {
+				t.Errorf("recorded %s.json: %v", name, err)
+			}
+			var buf bytes.Buffer
+			if err := readRecorded(t, name).WriteJSON(&buf); err != nil {
+				t.Fatal(err)
+			}
+			if err := validate(s, buf.Bytes()); err != nil {
+				t.Errorf("WriteJSON of %s: %v", name, err)
+			}
+		})
+	}
+}
+
+// TestSchemaRejects: the schema is strict enough to catch a broken report.
+func TestSchemaRejects(t *testing.T) {
+	s := compileSchema(t)
+	raw, err := os.ReadFile(filepath.Join("..", "testdata", "reports", "input_drop_rule_v4.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate(s, raw); err != nil {
+		t.Fatalf("the unmutated report is invalid: %v", err)
+	}
+	mutations := map[string]func(m map[string]any){
+		"outcome exploded":         func(m map[string]any) { obj(m, "verdict")["outcome"] = "exploded" },
+		"no verdict.summary":       func(m map[string]any) { delete(obj(m, "verdict"), "summary") },
+		"empty verdict.summary":    func(m map[string]any) { obj(m, "verdict")["summary"] = "" },
+		"unknown stage":            func(m map[string]any) { obj(m, "verdict")["stage"] = "kitchen" },
+		"reason a number":          func(m map[string]any) { obj(m, "verdict")["reason"] = 7 },
+		"dropped without a reason": func(m map[string]any) { obj(m, "verdict")["reason"] = nil },
+		"delivered with a reason":  func(m map[string]any) { obj(m, "verdict")["outcome"] = "delivered" },
+		"no verdict":               func(m map[string]any) { delete(m, "verdict") },
+		"an unknown field":         func(m map[string]any) { m["extra"] = true },
+		"a misspelt field":         func(m map[string]any) { v := obj(m, "verdict"); v["sumary"] = v["summary"] },
+		"schema version 2":         func(m map[string]any) { m["schema_version"] = 2 },
+		"port out of range":        func(m map[string]any) { obj(m, "flow")["port"] = 70000 },
+		"address not an address":   func(m map[string]any) { obj(m, "flow")["addr"] = "example.com" },
+		"proto sctp":               func(m map[string]any) { obj(m, "flow")["proto"] = "sctp" },
+		"map status bad":           func(m map[string]any) { first(obj(m, "verdict"), "map")["status"] = "fine" },
+		"empty map":                func(m map[string]any) { obj(m, "verdict")["map"] = []any{} },
+		"packet going sideways": func(m map[string]any) {
+			first(obj(obj(m, "stages"), "arrival"), "packets")["direction"] = "sideways"
+		},
+		"packet time not a time": func(m map[string]any) {
+			first(obj(obj(m, "stages"), "arrival"), "packets")["time"] = "yesterday"
+		},
+		"drop without stack": func(m map[string]any) {
+			delete(first(obj(obj(m, "stages"), "kernel_drop"), "drops"), "stack")
+		},
+		"trace verdict maybe": func(m map[string]any) {
+			first(obj(obj(m, "stages"), "firewall"), "traces")["verdict"] = "maybe"
+		},
+		"negative count":   func(m map[string]any) { obj(obj(m, "stages"), "kernel_drop")["seen"] = -1 },
+		"no kernel_drop":   func(m map[string]any) { delete(obj(m, "stages"), "kernel_drop") },
+		"stopped by magic": func(m map[string]any) { obj(m, "run")["stopped_by"] = "magic" },
+	}
+	for name, mutate := range mutations {
+		t.Run(name, func(t *testing.T) {
+			var m map[string]any
+			if err := json.Unmarshal(raw, &m); err != nil {
+				t.Fatal(err)
+			}
+			mutate(m)
+			data, _ := json.Marshal(m)
+			if err := validate(s, data); err == nil {
+				t.Errorf("the schema accepts a report with %s", name)
+			}
+		})
+	}
+}
+
+func obj(m map[string]any, key string) map[string]any { return m[key].(map[string]any) }
+
+func first(m map[string]any, key string) map[string]any { return m[key].([]any)[0].(map[string]any) }
+
+// TestSchemaCoversModel: every JSON name of the Go model is in the schema, at the same
+// place, and the schema has no name the model does not write. A field added to the model
+// without the schema fails here, even before a recorded report holds it.
+func TestSchemaCoversModel(t *testing.T) {
+	var doc map[string]any
+	if err := json.Unmarshal(Schema(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if v := obj(obj(doc, "properties"), "schema_version")["const"]; v != float64(SchemaVersion) {
+		t.Errorf("schema.json has schema_version %v, the code %d", v, SchemaVersion)
+	}
+	defs := obj(doc, "$defs")
+	var problems []string
+	var walk func(path string, typ reflect.Type, s map[string]any)
+	walk = func(path string, typ reflect.Type, s map[string]any) {
+		s = objectSchema(s, defs)
+		for typ.Kind() == reflect.Pointer {
+			typ = typ.Elem()
+		}
+		switch {
+		case typ == reflect.TypeFor[time.Time](), typ == reflect.TypeFor[netip.Addr](), typ == reflect.TypeFor[netip.AddrPort]():
+			return
+		case typ.Kind() == reflect.Slice:
+			if items, ok := s["items"].(map[string]any); ok {
+				walk(path+"[]", typ.Elem(), items)
+			} else if typ.Elem().Kind() == reflect.Struct {
+				problems = append(problems, path+": no items in the schema")
+			}
+			return
+		case typ.Kind() == reflect.Map:
+			if _, ok := s["additionalProperties"].(map[string]any); !ok {
+				problems = append(problems, path+": a map without additionalProperties in the schema")
+			}
+			return
+		case typ.Kind() != reflect.Struct:
+			return
+		}
+		props, _ := s["properties"].(map[string]any)
+		if props == nil {
+			problems = append(problems, path+": not an object with properties in the schema")
+			return
+		}
+		seen := map[string]bool{}
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			seen[name] = true
+			ps, ok := props[name].(map[string]any)
+			if !ok {
+				problems = append(problems, path+"."+name+": in the Go model, not in schema.json")
+				continue
+			}
+			walk(path+"."+name, f.Type, ps)
+		}
+		for name := range props {
+			if !seen[name] {
+				problems = append(problems, path+"."+name+": in schema.json, not in the Go model")
+			}
+		}
+	}
+	walk("report", reflect.TypeFor[Report](), doc)
+	sort.Strings(problems)
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
+
+// objectSchema follows $ref, and picks the non-null branch of a oneOf or anyOf.
+func objectSchema(s map[string]any, defs map[string]any) map[string]any {
+	for {
+		if ref, ok := s["$ref"].(string); ok && strings.HasPrefix(ref, "#/$defs/") {
+			s = defs[strings.TrimPrefix(ref, "#/$defs/")].(map[string]any)
+			continue
+		}
+		var branches []any
+		for _, k := range []string{"oneOf", "anyOf", "allOf"} {
+			if b, ok := s[k].([]any); ok {
+				branches = b
+			}
+		}
+		next := map[string]any(nil)
+		for _, b := range branches {
+			bm := b.(map[string]any)
+			if bm["type"] == "null" || bm["const"] != nil {
+				continue
+			}
+			next = bm
+		}
+		if next == nil || s["properties"] != nil || s["items"] != nil {
+			return s
+		}
+		s = next
+	}
+}
