@@ -46,6 +46,14 @@ var recorded = map[string]struct {
 	"flood":                                 {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
 	"forward_drop_rule":                     {verdict.Dropped, verdict.Forward, "NETFILTER_DROP"},
 	"forwarding_off":                        {verdict.Dropped, verdict.Routing, "IP_INADDRERRORS"},
+	"postrouting_drop_rule_v4":              {verdict.Dropped, verdict.Postrouting, "NETFILTER_DROP"},
+	"postrouting_drop_rule_v6":              {verdict.Dropped, verdict.Postrouting, "NETFILTER_DROP"},
+	"neighbour_failure_v4":                  {verdict.Dropped, verdict.Egress, "NEIGH_FAILED"},
+	"neighbour_failure_v6":                  {verdict.Dropped, verdict.Egress, "NOT_SPECIFIED"},
+	"qdisc_drop_v4":                         {verdict.Dropped, verdict.Egress, "QDISC_DROP"},
+	"qdisc_drop_v6":                         {verdict.Dropped, verdict.Egress, "QDISC_DROP"},
+	"bridge_family_drop":                    {verdict.Dropped, verdict.Ingress, "NETFILTER_DROP"},
+	"fates_differ":                          {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 }
 
 func readRecorded(t *testing.T, name string) *Report {
@@ -65,6 +73,11 @@ func readRecorded(t *testing.T, name string) *Report {
 // TestJudgeRecorded judges the recorded evidence again: the verdict logic must keep
 // getting the real cases right without root.
 func TestJudgeRecorded(t *testing.T) {
+	for _, name := range goldens(t) {
+		if _, ok := recorded[name]; !ok {
+			t.Errorf("recorded report %s has no expected verdict in the recorded table", name)
+		}
+	}
 	for name, want := range recorded {
 		t.Run(name, func(t *testing.T) {
 			r := readRecorded(t, name)
@@ -81,7 +94,7 @@ func TestJudgeRecorded(t *testing.T) {
 }
 
 // goldens lists the recorded reports in testdata/reports: every one is rendered, checked
-// against the schema and redacted, whether or not the verdict test above knows it yet.
+// against the schema and redacted, and must have its expected verdict above.
 func goldens(t *testing.T) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("..", "testdata", "reports", "*.json"))
