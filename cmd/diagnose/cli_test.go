@@ -68,7 +68,8 @@ func TestCLIHelpAndVersion(t *testing.T) {
 	if err := run(context.Background(), []string{"--help"}, nil, &stdout, &stderr); err != nil {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, want := range []string{"Usage: diagnose --flow ADDR:PORT", "Examples:", "-timeout", "Exit status"} {
+	for _, want := range []string{"Usage: diagnose --flow ADDR:PORT", "Examples:", "-timeout", "Exit status",
+		"a wizard asks for the flow", "--redact", "--yes, or\nwithout a terminal, it asks nothing"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("--help lacks %q:\n%s", want, stderr.String())
 		}
@@ -101,5 +102,19 @@ func TestOutputPaths(t *testing.T) {
 	o := &options{output: filepath.Join(dir, "r.json")}
 	if err := o.resolveFormat(false); err != nil || o.format != "json" {
 		t.Errorf("-o r.json: format %q, %v; want json", o.format, err)
+	}
+}
+
+// TestRedactFlag: --redact writes no capture file, whose packets hold the addresses the
+// report hides.
+func TestRedactFlag(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"--flow", "10.0.0.1:80", "--yes", "--redact", "-o", filepath.Join(dir, "r.md")}
+	o, err := parseOptions(args, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.redact || o.pcap != "" {
+		t.Errorf("--redact: redact %v, capture file %q; want no capture file", o.redact, o.pcap)
 	}
 }

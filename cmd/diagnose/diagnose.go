@@ -104,7 +104,21 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 	fmt.Fprintf(stderr, "diagnose: armed in %d ms: capturing %s on %s, tracing it through nftables and kfree_skb\n",
 		rep.Run.ArmedMS, o.flow, ifaceList(o.ifaces))
 
-	rep.Run.StoppedBy, rep.Run.ReproductionExit = capturePhase(ctx, o, countReached, stderr)
+	counts := []counter{
+		{"packets seen", capture.Packets},
+		{"traced", nil},
+		{"dropped", probe.Events},
+		{"path events", nil},
+	}
+	if tracer != nil {
+		counts[1].read = tracer.Traced
+	}
+	if pathProbe != nil {
+		counts[3].read = pathProbe.Events
+	}
+	prog := startProgress(stderr, stderrIsTerminal(stderr), o.timeout, counts)
+	rep.Run.StoppedBy, rep.Run.ReproductionExit = capturePhase(ctx, o, countReached, prog.Writer())
+	prog.Stop()
 
 	ev.Arrival = capture.Stop()
 	if tracer != nil {
@@ -130,6 +144,9 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 	rep.Verdict = verdict.Judge(ev)
 	rep.Stages = report.Stages{Arrival: ev.Arrival, Firewall: ev.Firewall, KernelDrop: ev.Kernel, Path: ev.Path, Host: ev.Host}
 	rep.Run.DurationMS = time.Since(started).Milliseconds()
+	if o.redact {
+		rep = report.Redact(rep)
+	}
 	if err := writeReport(o, rep, stdout); err != nil {
 		return err
 	}
@@ -198,6 +215,9 @@ func capturePhase(ctx context.Context, o *options, countReached <-chan struct{},
 	if len(o.command) > 0 {
 		cmd = exec.Command(o.command[0], o.command[1:]...)
 		cmd.Stdout, cmd.Stderr = stderr, stderr
+		// When its output goes through a pipe (progress on a terminal), a background child
+		// holding the pipe open must not keep the capture going after the command exits.
+		cmd.WaitDelay = grace
 		// Its own process group, so a timeout can end the whole reproduction.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		fmt.Fprintf(stderr, "diagnose: running the reproduction: %s\n", report.ShellJoin(o.command))

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -38,11 +40,36 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		fmt.Fprintf(stdout, "diagnose %s\n", version)
 		return nil
 	}
-	if err := consent(o, stdin, stderr); err != nil {
+	t := terminalOf(stdin, stderr)
+	if !o.given["flow"] {
+		// --yes and a missing terminal never reach survey.
+		if o.yes || t == nil {
+			return missingFlow(o.yes)
+		}
+		// Root first: questions answered for a run that cannot start are wasted.
+		if err := needRoot(); err != nil {
+			return err
+		}
+		if err := wizard(o, t, net.Interfaces, time.Now()); err != nil {
+			return err
+		}
+		// Ctrl-C between two questions reaches the signal handler, not survey.
+		if ctx.Err() != nil {
+			return usageErrorf("interrupted: nothing was installed")
+		}
+		args = o.commandLine()
+	} else if err := consent(o, t); err != nil {
 		return err
 	}
+	if err := needRoot(); err != nil {
+		return err
+	}
+	return diagnose(ctx, o, args, stdout, stderr)
+}
+
+func needRoot() error {
 	if os.Geteuid() != 0 {
 		return hostError(errors.New("need root: diagnose loads BPF programs (CAP_BPF, CAP_PERFMON), installs an nftables table (CAP_NET_ADMIN) and captures packets (CAP_NET_RAW); run it with sudo"))
 	}
-	return diagnose(ctx, o, args, stdout, stderr)
+	return nil
 }

@@ -27,17 +27,33 @@ type options struct {
 	yes      bool
 	command  []string
 	version  bool
+	redact   bool
 	flowSpec string
+	proto    evidence.Proto
+	// given holds the flags set on the command line: the wizard never asks for them again.
+	given map[string]bool
+	// flags is the command line before "--": the wizard adds its answers to it, so the
+	// report shows a command that repeats the run without questions.
+	flags []string
 }
 
 const usageText = `Usage: diagnose --flow ADDR:PORT [--proto tcp|udp] [--iface NAME] [--timeout DUR] [--count N]
-                [--format markdown|json] [-o FILE] [--force] [--yes] [-- COMMAND [ARG...]]
+                [--format markdown|json] [-o FILE] [--force] [--yes] [--redact] [-- COMMAND [ARG...]]
+       diagnose [OPTIONS]     on a terminal: asks for the flow and the rest
 
 diagnose finds where, and why, the kernel drops a flow's packets: it captures the flow,
 traces it through nftables and records every kernel drop of it, then writes a verdict
 report (Markdown for a ticket, JSON for machines).
 
+Without --flow, on a terminal, a wizard asks for the flow, the interface, consent to the
+temporary nftables table, how to reproduce the problem and where to save the report,
+skipping what the command line already says; at the end it prints the command that
+repeats the run without questions. With --flow it asks only for consent. With --yes, or
+without a terminal, it asks nothing and --flow is required.
+
 Examples:
+  # let the wizard ask for everything
+  diagnose
   # diagnose TCP port 80 of 198.51.100.2 while curl reproduces the problem
   diagnose --flow 198.51.100.2:80 --yes -- curl -sS http://198.51.100.2/
   # wait up to a minute while you reproduce it from elsewhere; save the report
@@ -60,7 +76,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.format, "format", "", "report `FORMAT`: markdown or json (default: from -o's extension, else markdown)")
 	fs.StringVar(&o.output, "o", "", "write the report to `FILE` (default: stdout) and the capture to FILE's name with .pcap")
 	fs.BoolVar(&o.force, "force", false, "overwrite the report and capture files if they exist")
-	fs.BoolVar(&o.yes, "yes", false, "consent to the temporary nftables trace table without asking")
+	fs.BoolVar(&o.yes, "yes", false, "consent to the temporary nftables trace table, and ask nothing")
+	fs.BoolVar(&o.redact, "redact", false, "replace addresses and host names in the report by stable pseudonyms (no .pcap is written)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	help := fs.Bool("help", false, "show this help")
 	fs.BoolVar(help, "h", false, "show this help")
@@ -77,6 +94,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	o.given = set
+	o.flags = args
 
 	if rest := fs.Args(); len(rest) > 0 {
 		// flag stops at "--" and drops it; anything else left over is a stray argument.
@@ -84,16 +103,19 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 			return nil, usageErrorf("unexpected argument %q: put the reproduction command after --", rest[0])
 		}
 		o.command = rest
+		o.flags = args[:len(args)-len(rest)-1]
+	} else if n := len(args); n > 0 && args[n-1] == "--" {
+		o.flags = args[:n-1]
 	}
-	if o.flowSpec == "" {
-		return nil, usageErrorf("--flow is required: the flow to diagnose as ADDR:PORT, e.g. --flow 10.0.0.1:80")
-	}
-	p, err := evidence.ParseProto(*proto)
-	if err != nil {
+	var err error
+	if o.proto, err = evidence.ParseProto(*proto); err != nil {
 		return nil, usageErrorf("--proto: %v", err)
 	}
-	if o.flow, err = evidence.ParseFlow(o.flowSpec, p); err != nil {
-		return nil, usageErrorf("--flow: %v", err)
+	// A missing --flow is for run to decide: the wizard asks for it on a terminal.
+	if set["flow"] {
+		if o.flow, err = evidence.ParseFlow(o.flowSpec, o.proto); err != nil {
+			return nil, usageErrorf("--flow: %v", err)
+		}
 	}
 	if *iface != "" {
 		for _, name := range strings.Split(*iface, ",") {
@@ -118,11 +140,56 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, err
 	}
 	if len(o.command) > 0 {
-		if _, err := exec.LookPath(o.command[0]); err != nil {
-			return nil, usageErrorf("reproduction command %q not found: give a program on PATH or a path to it", o.command[0])
+		if err := checkCommand(o.command); err != nil {
+			return nil, usageErrorf("%v", err)
 		}
 	}
 	return o, nil
+}
+
+// missingFlow is the usage error when --flow is missing and nobody can be asked for it.
+func missingFlow(yes bool) error {
+	why := "there is no terminal to ask on"
+	if yes {
+		why = "--yes asks nothing"
+	}
+	return usageErrorf("--flow is required: the flow to diagnose as ADDR:PORT, e.g. --flow 10.0.0.1:80 (%s)", why)
+}
+
+// checkCommand refuses a reproduction command that cannot start.
+func checkCommand(command []string) error {
+	if len(command) == 0 || command[0] == "" {
+		return errors.New("no command given")
+	}
+	if _, err := exec.LookPath(command[0]); err != nil {
+		return fmt.Errorf("reproduction command %q not found: give a program on PATH or a path to it", command[0])
+	}
+	return nil
+}
+
+// commandLine is the command line that repeats this run without questions: the flags
+// given, the wizard's answers, then the reproduction command.
+func (o *options) commandLine() []string {
+	line := append([]string{}, o.flags...)
+	if !o.given["flow"] && o.flowSpec != "" {
+		line = append(line, "--flow", o.flowSpec)
+	}
+	if !o.given["iface"] && len(o.ifaces) > 0 {
+		line = append(line, "--iface", strings.Join(o.ifaces, ","))
+	}
+	if !o.given["o"] && o.output != "" {
+		line = append(line, "-o", o.output)
+		if o.force && !o.given["force"] {
+			line = append(line, "--force")
+		}
+	}
+	if !o.given["yes"] && o.yes {
+		line = append(line, "--yes")
+	}
+	if len(o.command) > 0 {
+		line = append(append(line, "--"), o.command...)
+	}
+	return line
 }
 
 var errHelp = errors.New("help shown")
@@ -172,17 +239,41 @@ func (o *options) resolveFormat(given bool) error {
 	return nil
 }
 
+// pcapPath is where the capture goes next to the report: FILE's name with .pcap. --redact
+// writes none: the packets hold the addresses the report hides.
+func (o *options) pcapPath() string {
+	if o.output == "" || o.redact {
+		return ""
+	}
+	pcap := strings.TrimSuffix(o.output, filepath.Ext(o.output)) + ".pcap"
+	if pcap == o.output {
+		pcap = o.output + ".pcap"
+	}
+	return pcap
+}
+
+// existing lists the files -o would overwrite: the report and the capture.
+func (o *options) existing() []string {
+	var paths []string
+	for _, path := range []string{o.output, o.pcapPath()} {
+		if st, err := os.Stat(path); path != "" && err == nil && !st.IsDir() {
+			paths = append(paths, path)
+		}
+	}
+	return paths
+}
+
 // checkOutput refuses, before anything is armed, to overwrite files or write where it
 // cannot: a run should not end with a report that has nowhere to go.
 func (o *options) checkOutput() error {
+	o.pcap = o.pcapPath()
 	if o.output == "" {
 		return nil
 	}
-	o.pcap = strings.TrimSuffix(o.output, filepath.Ext(o.output)) + ".pcap"
-	if o.pcap == o.output {
-		o.pcap = o.output + ".pcap"
-	}
 	for _, path := range []string{o.output, o.pcap} {
+		if path == "" {
+			continue
+		}
 		st, err := os.Stat(path)
 		switch {
 		case err == nil && st.IsDir():

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// Addresses of the bench's two namespaces, from the documentation ranges: traffic only
+// ever goes between namespaces the bench made. The same as stages/testns, which the
+// bench cannot use outside a test.
+const (
+	clientV4 = "198.51.100.1"
+	serverV4 = "198.51.100.2"
+	iface    = "veth0"
+)
+
+// namePrefix starts the names of the bench's namespaces: pmb-c-PID, pmb-s-PID.
+const namePrefix = "pmb-"
+
+// lab is two namespaces joined by veth0, client .1 and server .2. Close removes them.
+type lab struct {
+	client, server string
+	made           []string
+}
+
+func newLab() (_ *lab, err error) {
+	pid := os.Getpid()
+	l := &lab{client: fmt.Sprintf("%sc-%d", namePrefix, pid), server: fmt.Sprintf("%ss-%d", namePrefix, pid)}
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+	for _, ns := range []string{l.client, l.server} {
+		if err := runCmd("ip", "netns", "add", ns); err != nil {
+			return nil, err
+		}
+		l.made = append(l.made, ns)
+	}
+	if err := runCmd("ip", "link", "add", iface, "netns", l.client, "type", "veth", "peer", "name", iface, "netns", l.server); err != nil {
+		return nil, err
+	}
+	for ns, addr := range map[string]string{l.client: clientV4, l.server: serverV4} {
+		for _, args := range [][]string{
+			{"ip", "link", "set", "lo", "up"},
+			{"ip", "link", "set", iface, "up"},
+			{"ip", "addr", "add", addr + "/24", "dev", iface},
+		} {
+			if err := runCmd(append([]string{"ip", "netns", "exec", ns}, args...)...); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return l, nil
+}
+
+// Close removes the namespaces, and with them the veth pair and anything inside.
+func (l *lab) Close() error {
+	var errs []error
+	for _, ns := range l.made {
+		errs = append(errs, runCmd("ip", "netns", "del", ns))
+	}
+	l.made = nil
+	return errors.Join(errs...)
+}
+
+// runCmd runs a command and returns its output in the error when it fails.
+func runCmd(args ...string) error {
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// macOf returns the hardware address of interface name in namespace ns.
+func macOf(ns, name string) ([6]byte, error) {
+	var mac [6]byte
+	err := inNetns(ns, func() error {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return err
+		}
+		if len(ifi.HardwareAddr) != 6 {
+			return fmt.Errorf("%s has no Ethernet address", name)
+		}
+		copy(mac[:], ifi.HardwareAddr)
+		return nil
+	})
+	if err != nil {
+		return mac, fmt.Errorf("address of %s in %s: %w", name, ns, err)
+	}
+	return mac, nil
+}

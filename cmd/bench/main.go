@@ -1,0 +1,541 @@
+// Command bench measures diagnose against the tools it replaces, on this machine, in one
+// go: how long each takes to arm, how much an unrelated flood of kernel drops slows down
+// while each traces, and diagnose's own CPU and memory under that flood. It prints the
+// machine and a Markdown table.
+//
+// It needs root, ip (iproute2), bpftrace and perf (linux-perf); it makes two network
+// namespaces joined by a veth pair (198.51.100.0/24) and removes them, and every process it
+// starts, when it ends, fails or is interrupted.
+//
+//	go run ./cmd/bench [-diagnose ./diagnose] [-runs 5] [-repeats 3] [-window 5s]
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/packetmortem/packetmortem/report"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == helperArg {
+		os.Exit(runHelper(os.Args[2:], os.Stderr))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// config is what the flags set.
+type config struct {
+	diagnose string
+	runs     int
+	repeats  int
+	window   time.Duration
+	warmup   time.Duration
+	senders  int
+	raw      bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.diagnose, "diagnose", "", "the diagnose binary to measure (default: build ./cmd/diagnose)")
+	fs.IntVar(&c.runs, "runs", 5, "time-to-armed runs per tool (the median is shown)")
+	fs.IntVar(&c.repeats, "repeats", 3, "flood windows per tracer (the median is shown)")
+	fs.DurationVar(&c.window, "window", 5*time.Second, "length of one flood measurement")
+	fs.DurationVar(&c.warmup, "warmup", time.Second, "flood time before each measurement")
+	fs.IntVar(&c.senders, "senders", runtime.NumCPU(), "flood senders, one thread each")
+	fs.BoolVar(&c.raw, "raw", true, "flood from packet sockets (cheaper per drop than UDP sockets)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 || c.runs < 1 || c.repeats < 1 || c.window < 100*time.Millisecond || c.senders < 1 {
+		return nil, fmt.Errorf("bad arguments %q", args)
+	}
+	return c, nil
+}
+
+// Ports of the bench: the flood's closed port, and the closed ports of the flows diagnose
+// watches meanwhile (nothing is sent to those).
+const (
+	floodPort = 9
+	armPort   = 7001
+	quietPort = 7002
+)
+
+// The one-liners diagnose is compared with: every kfree_skb on the host, printed.
+const (
+	bpftraceProbe = `tracepoint:skb:kfree_skb { printf("%p %d\n", args->location, args->reason); }`
+	bpftraceArmed = `BEGIN { printf("pmbench-begin %lld\n", nsecs); exit(); } ` + bpftraceProbe
+)
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if err := checkHost(); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "pmbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if cfg.diagnose == "" {
+		cfg.diagnose = filepath.Join(tmp, "diagnose")
+		fmt.Fprintln(stderr, "bench: building diagnose")
+		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", cfg.diagnose, "github.com/packetmortem/packetmortem/cmd/diagnose")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("build diagnose: %w\n%s", err, out)
+		}
+	} else if cfg.diagnose, err = filepath.Abs(cfg.diagnose); err != nil {
+		return err
+	}
+	unmount, err := ensureTracefs()
+	if err != nil {
+		return err
+	}
+	defer unmount()
+
+	l, err := newLab()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	b := &bench{cfg: cfg, lab: l, tmp: tmp, log: stderr}
+	start := time.Now()
+	res := &results{Machine: machine(), Versions: versions(cfg.diagnose)}
+	if err := b.timeToArmed(ctx, res); err != nil {
+		return err
+	}
+	if err := b.overhead(ctx, res); err != nil {
+		return err
+	}
+	res.Took = time.Since(start)
+	res.print(stdout, cfg)
+	return nil
+}
+
+// checkHost says what is missing before anything is made.
+func checkHost() error {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (BPF, namespaces, perf -a): run it with sudo")
+	}
+	var missing []string
+	for cmd, pkg := range map[string]string{"ip": "iproute2", "bpftrace": "bpftrace", "perf": "linux-perf"} {
+		if _, err := exec.LookPath(cmd); err != nil {
+			missing = append(missing, fmt.Sprintf("%s (package %s)", cmd, pkg))
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("missing %s: install with `apt-get install bpftrace linux-perf iproute2`", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// ensureTracefs mounts tracefs where perf looks for it, when it is not there, and returns
+// what undoes that.
+func ensureTracefs() (func(), error) {
+	const dir = "/sys/kernel/tracing"
+	if _, err := os.Stat(dir + "/events"); err == nil {
+		return func() {}, nil
+	}
+	if err := syscall.Mount("nodev", dir, "tracefs", 0, ""); err != nil {
+		return nil, fmt.Errorf("perf needs tracefs: mount -t tracefs nodev %s: %w", dir, err)
+	}
+	return func() { _ = syscall.Unmount(dir, 0) }, nil
+}
+
+// versions names what is measured: diagnose's version line, bpftrace's and perf's.
+func versions(diagnose string) []string {
+	var v []string
+	for _, argv := range [][]string{{diagnose, "--version"}, {"bpftrace", "--version"}, {"perf", "version"}} {
+		out, err := exec.Command(argv[0], argv[1:]...).Output()
+		line := strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+		if err != nil || line == "" {
+			line = argv[0] + " (version unknown)"
+		}
+		v = append(v, line)
+	}
+	return v
+}
+
+type bench struct {
+	cfg *config
+	lab *lab
+	tmp string
+	log io.Writer
+}
+
+// results is what the table shows.
+type results struct {
+	Machine  string
+	Versions []string
+	// Armed: per tool, each run's time from launch until it traces.
+	Armed       map[string][]time.Duration
+	ArmedReport []time.Duration // what diagnose itself says (report's armed_ms)
+	// Rates: per tracer, each window's drops per second.
+	Rates map[string][]float64
+	// Diag is each diagnose window.
+	Diag []measured
+	// Foreign lists the windows during which someone else's tracing programs were loaded.
+	Foreign []string
+	// Programs is diagnose's programs over a window with BPF statistics on, during which
+	// the flood made ProgramsDrops drops.
+	Programs      []progRun
+	ProgramsDrops uint64
+	Took          time.Duration
+}
+
+// Tracer names, in table order.
+const (
+	none     = "none"
+	diagnose = "diagnose"
+	bpftrace = "bpftrace"
+	perf     = "perf"
+)
+
+var tracers = []string{none, diagnose, bpftrace, perf}
+
+func (b *bench) diagnoseArgs(port int, out string, workload []string) []string {
+	return append([]string{b.cfg.diagnose, "--flow", fmt.Sprintf("%s:%d", serverV4, port), "--proto", "udp",
+		"--yes", "--format", "json", "-o", out, "--force", "--timeout", "5m", "--"}, workload...)
+}
+
+// timeToArmed launches each tool cfg.runs times on an idle machine and times it from the
+// fork until it traces: diagnose and perf until the workload they start once armed runs,
+// bpftrace until its BEGIN probe fires (after every other probe is attached).
+func (b *bench) timeToArmed(ctx context.Context, res *results) error {
+	res.Armed = map[string][]time.Duration{}
+	stamp, err := helperCommand("stamp")
+	if err != nil {
+		return err
+	}
+	perfData := filepath.Join(b.tmp, "armed.perf.data")
+	for i := range b.cfg.runs {
+		fmt.Fprintf(b.log, "bench: time to armed, run %d of %d\n", i+1, b.cfg.runs)
+		// diagnose, as a user runs it: in the namespace of the flow.
+		out := filepath.Join(b.tmp, "armed.json")
+		p, err := startProc(diagnose, b.lab.server, b.diagnoseArgs(armPort, out, stamp), nil)
+		if err != nil {
+			return err
+		}
+		d, err := p.stamp(30 * time.Second)
+		if err == nil {
+			err = p.wait(30 * time.Second)
+		}
+		if err != nil {
+			p.kill()
+			return fmt.Errorf("diagnose: %w\n%s", err, p.output())
+		}
+		res.Armed[diagnose] = append(res.Armed[diagnose], d)
+		if rep, err := readReport(out); err == nil {
+			res.ArmedReport = append(res.ArmedReport, time.Duration(rep.Run.ArmedMS)*time.Millisecond)
+		}
+
+		p, err = startProc(bpftrace, "", []string{"bpftrace", "-e", bpftraceArmed}, nil)
+		if err != nil {
+			return err
+		}
+		line, _, err := p.waitLine("pmbench-begin ", 60*time.Second)
+		if err == nil {
+			err = p.wait(30 * time.Second)
+		}
+		if err != nil {
+			p.kill()
+			return fmt.Errorf("bpftrace: %w", err)
+		}
+		ns, err := strconv.ParseInt(strings.TrimPrefix(line, "pmbench-begin "), 10, 64)
+		if err != nil {
+			return fmt.Errorf("bpftrace: bad BEGIN line %q", line)
+		}
+		res.Armed[bpftrace] = append(res.Armed[bpftrace], time.Duration(ns)-p.launched)
+
+		p, err = startProc(perf, "", append([]string{"perf", "record", "-e", "skb:kfree_skb", "-a", "-o", perfData, "--"}, stamp...), nil)
+		if err != nil {
+			return err
+		}
+		d, err = p.stamp(60 * time.Second)
+		if err == nil {
+			err = p.wait(60 * time.Second)
+		}
+		if err != nil {
+			p.kill()
+			return fmt.Errorf("perf: %w\n%s", err, p.output())
+		}
+		res.Armed[perf] = append(res.Armed[perf], d)
+		os.Remove(perfData)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// overhead measures the flood's drops per second with no tracer and with each tracer,
+// cfg.repeats windows each, the tracers in turn so that a drift of the machine spreads over
+// all of them. Each tracer arms on an idle machine; then the flood runs cfg.warmup, and
+// Udp NoPorts of the server namespace is read over cfg.window. A last diagnose window runs
+// with BPF statistics on, to say which of its programs the time goes to (statistics cost
+// time themselves, so no rate is taken from it).
+func (b *bench) overhead(ctx context.Context, res *results) error {
+	res.Rates = map[string][]float64{}
+	counter, err := openNoPorts(b.lab.server)
+	if err != nil {
+		return err
+	}
+	defer counter.Close()
+	spec, err := b.floodSpec()
+	if err != nil {
+		return err
+	}
+	for i := range b.cfg.repeats {
+		for _, tr := range tracers {
+			fmt.Fprintf(b.log, "bench: flood %d of %d, tracer %s\n", i+1, b.cfg.repeats, tr)
+			w, err := b.traced(ctx, tr, counter, spec, false)
+			if err != nil {
+				return err
+			}
+			res.Rates[tr] = append(res.Rates[tr], w.rate)
+			if len(w.foreign) > 0 {
+				res.Foreign = append(res.Foreign, fmt.Sprintf("%s window %d: %s", tr, i+1, strings.Join(w.foreign, ", ")))
+			}
+			if tr == diagnose {
+				res.Diag = append(res.Diag, w)
+			}
+		}
+	}
+	fmt.Fprintln(b.log, "bench: flood with BPF statistics, tracer diagnose")
+	w, err := b.traced(ctx, diagnose, counter, spec, true)
+	if err != nil {
+		return err
+	}
+	res.Programs, res.ProgramsDrops = w.programs, w.drops
+	return nil
+}
+
+// measured is one flood window.
+type measured struct {
+	rate  float64 // drops per second
+	drops uint64
+	// The tracer's, diagnose only: utime+stime over the window and over its whole run
+	// (wait4, the workload included: a helper that sleeps), VmHWM at the end of the window,
+	// and wait4's maxrss (the whole run, report included).
+	cpu, cpuRun time.Duration
+	hwm, maxRSS uint64
+	seen, match uint64 // diagnose's kfree_skb counters: every drop, the flow's
+	foreign     []string
+	programs    []progRun // with statistics on: the tracer's programs over the window
+}
+
+// traced runs one window with tracer tr (none: no tracer) armed on an idle machine.
+func (b *bench) traced(ctx context.Context, tr string, counter *noPorts, spec floodSpec, stats bool) (measured, error) {
+	var m measured
+	hold, err := helperCommand("stamp", "10m")
+	if err != nil {
+		return m, err
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return m, err
+	}
+	defer devnull.Close()
+	perfData := filepath.Join(b.tmp, "flood.perf.data")
+	defer os.Remove(perfData)
+	out := filepath.Join(b.tmp, "flood.json")
+
+	before, err := tracingPrograms()
+	if err != nil {
+		return m, err
+	}
+	var p *proc
+	switch tr {
+	case diagnose:
+		p, err = startProc(tr, b.lab.server, b.diagnoseArgs(quietPort, out, hold), nil)
+	case bpftrace:
+		// -c starts the workload after BEGIN, once every probe is attached.
+		p, err = startProc(tr, "", []string{"bpftrace", "-e", bpftraceProbe, "-c", strings.Join(hold, " ")}, devnull)
+	case perf:
+		p, err = startProc(tr, "", append([]string{"perf", "record", "-e", "skb:kfree_skb", "-a", "-o", perfData, "--"}, hold...), devnull)
+	}
+	if err != nil {
+		return m, err
+	}
+	if p != nil {
+		defer p.kill()
+		if _, err := p.stamp(60 * time.Second); err != nil {
+			return m, err
+		}
+	}
+	armed, err := tracingPrograms()
+	if err != nil {
+		return m, err
+	}
+	mine := without(armed, before)
+	var statsOn io.Closer
+	if stats {
+		if statsOn, err = enableStats(); err != nil {
+			return m, err
+		}
+		defer statsOn.Close()
+	}
+
+	f, err := startFlood(spec)
+	if err != nil {
+		return m, err
+	}
+	flooding := true
+	defer func() {
+		if flooding {
+			_ = f.Stop()
+		}
+	}()
+	if err := sleep(ctx, b.cfg.warmup); err != nil {
+		return m, err
+	}
+	n0, err := counter.Read()
+	if err != nil {
+		return m, err
+	}
+	t0 := time.Now()
+	var cpu0 time.Duration
+	if p != nil {
+		if cpu0, err = cpuTime(p.cmd.Process.Pid); err != nil {
+			return m, fmt.Errorf("%s: %w", p.name, err)
+		}
+	}
+	var stats0 map[ebpf.ProgramID]progRun
+	if stats {
+		stats0 = progStats(mine)
+	}
+	if err := sleep(ctx, b.cfg.window); err != nil {
+		return m, err
+	}
+	n1, err := counter.Read()
+	if err != nil {
+		return m, err
+	}
+	elapsed := time.Since(t0)
+	if stats {
+		m.programs = delta(stats0, progStats(mine))
+	}
+	if p != nil {
+		cpu1, err := cpuTime(p.cmd.Process.Pid)
+		if err != nil {
+			return m, fmt.Errorf("%s: %w", p.name, err)
+		}
+		m.cpu = cpu1 - cpu0
+		mem, err := readMemory(p.cmd.Process.Pid)
+		if err != nil {
+			return m, fmt.Errorf("%s: %w", p.name, err)
+		}
+		m.hwm = mem.HWM
+	}
+	end, err := tracingPrograms()
+	if err != nil {
+		return m, err
+	}
+	for _, name := range without(end, mine) {
+		m.foreign = append(m.foreign, name)
+	}
+	slices.Sort(m.foreign)
+	m.foreign = slices.Compact(m.foreign)
+	flooding = false
+	if err := f.Stop(); err != nil {
+		return m, err
+	}
+	m.drops = n1 - n0
+	m.rate = float64(m.drops) / elapsed.Seconds()
+	if p == nil {
+		return m, nil
+	}
+
+	// Ctrl-C, as a user ends a capture: diagnose writes its report, perf its file.
+	if err := p.stop(60 * time.Second); err != nil && tr == diagnose {
+		return m, fmt.Errorf("diagnose after Ctrl-C: %w\n%s", err, p.output())
+	}
+	if tr != diagnose {
+		return m, nil
+	}
+	if m.cpuRun, m.maxRSS, err = p.usage(); err != nil {
+		return m, err
+	}
+	rep, err := readReport(out)
+	if err != nil {
+		return m, fmt.Errorf("diagnose's report: %w", err)
+	}
+	if k := rep.Stages.KernelDrop; k != nil {
+		m.seen, m.match = k.Seen, k.Matched
+	}
+	return m, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func readReport(path string) (*report.Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return report.Read(f)
+}
+
+// median of a non-empty slice (the mean of the middle two for an even length).
+func median[T cmp.Ordered](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// floodSpec is the bench's flood: from the client namespace to the server's closed port.
+func (b *bench) floodSpec() (floodSpec, error) {
+	mac, err := macOf(b.lab.server, iface)
+	if err != nil {
+		return floodSpec{}, err
+	}
+	return floodSpec{
+		From:    b.lab.client,
+		Src:     netip.AddrPortFrom(netip.MustParseAddr(clientV4), floodPort),
+		Dst:     netip.AddrPortFrom(netip.MustParseAddr(serverV4), floodPort),
+		Senders: b.cfg.senders,
+		Raw:     b.cfg.raw,
+		Iface:   iface,
+		DstMAC:  mac,
+	}, nil
+}

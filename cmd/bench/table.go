@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// print writes the machine and the results as Markdown, ready for the README.
+func (r *results) print(w io.Writer, cfg *config) {
+	fmt.Fprintf(w, "Machine: %s\n", r.Machine)
+	fmt.Fprintf(w, "Tools: %s\n\n", strings.Join(r.Versions, "; "))
+
+	fmt.Fprintf(w, "Time to armed, from launch until tracing, on an idle machine (median of %d runs; min-max):\n\n", cfg.runs)
+	fmt.Fprintln(w, "| tool | armed after | range |")
+	fmt.Fprintln(w, "|---|---|---|")
+	armedRow := func(label string, xs []time.Duration) {
+		if len(xs) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "| %s | %s | %s-%s |\n", label, ms(median(xs)), ms(slices.Min(xs)), ms(slices.Max(xs)))
+	}
+	armedRow("`diagnose --flow ADDR:PORT --yes -- CMD` (until CMD starts)", r.Armed[diagnose])
+	armedRow("`bpftrace -e 'tracepoint:skb:kfree_skb { printf(...) }'` (until BEGIN fires)", r.Armed[bpftrace])
+	armedRow("`perf record -e skb:kfree_skb -a -- CMD` (until CMD starts)", r.Armed[perf])
+	if len(r.ArmedReport) > 0 {
+		fmt.Fprintf(w, "\ndiagnose's own `armed in` (the report's armed_ms): median %s.\n", ms(median(r.ArmedReport)))
+	}
+
+	fmt.Fprintf(w, "\nOverhead: an unrelated UDP flood to a closed port between two namespaces (%d sender threads, "+
+		"one NO_SOCKET drop each datagram), drops per second from the kernel's Udp NoPorts; "+
+		"%s windows after %s of warm-up, median of %d:\n\n", cfg.senders, cfg.window, cfg.warmup, cfg.repeats)
+	fmt.Fprintln(w, "| tracer | drops/s | vs no tracer | windows |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	base := 0.0
+	if xs := r.Rates[none]; len(xs) > 0 {
+		base = median(xs)
+	}
+	labels := map[string]string{
+		none:     "none",
+		diagnose: "diagnose, diagnosing another flow",
+		bpftrace: "bpftrace one-liner printing every kfree_skb (to /dev/null)",
+		perf:     "`perf record -e skb:kfree_skb -a`",
+	}
+	for _, tr := range tracers {
+		xs := r.Rates[tr]
+		if len(xs) == 0 {
+			continue
+		}
+		m := median(xs)
+		ratio := "n/a"
+		if base > 0 {
+			ratio = fmt.Sprintf("%.3f (%s)", m/base, pct(m/base-1))
+		}
+		each := make([]string, len(xs))
+		for i, x := range xs {
+			each[i] = kilo(x)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", labels[tr], kilo(m), ratio, strings.Join(each, ", "))
+	}
+
+	if len(r.Diag) > 0 {
+		get := func(f func(measured) uint64) uint64 {
+			xs := make([]uint64, len(r.Diag))
+			for i, m := range r.Diag {
+				xs[i] = f(m)
+			}
+			return median(xs)
+		}
+		cpu := time.Duration(get(func(m measured) uint64 { return uint64(m.cpu) }))
+		fmt.Fprintf(w, "\ndiagnose under the flood (median of %d windows):\n\n", len(r.Diag))
+		fmt.Fprintln(w, "| | |")
+		fmt.Fprintln(w, "|---|---|")
+		fmt.Fprintf(w, "| CPU during a %s window (utime+stime, /proc/PID/stat) | %s (%.1f%% of one core) |\n",
+			cfg.window, ms(cpu), 100*cpu.Seconds()/cfg.window.Seconds())
+		fmt.Fprintf(w, "| CPU over the whole run, report included (wait4) | %s |\n", ms(time.Duration(get(func(m measured) uint64 { return uint64(m.cpuRun) }))))
+		fmt.Fprintf(w, "| peak RSS until the end of the window (VmHWM) | %s |\n", mib(get(func(m measured) uint64 { return m.hwm })))
+		fmt.Fprintf(w, "| peak RSS over the whole run, report included (wait4 maxrss) | %s |\n", mib(get(func(m measured) uint64 { return m.maxRSS })))
+		fmt.Fprintf(w, "| kfree_skb events: seen in the kernel, passed to user space | %s, %d |\n",
+			count(get(func(m measured) uint64 { return m.seen })), get(func(m measured) uint64 { return m.match }))
+	}
+
+	if len(r.Programs) > 0 && r.ProgramsDrops > 0 {
+		fmt.Fprintf(w, "\nWhere diagnose's kernel time goes: its BPF programs over one more %s window with BPF statistics on "+
+			"(%s flood drops; the statistics slow it, so no rate is taken from it):\n\n", cfg.window, count(r.ProgramsDrops))
+		fmt.Fprintln(w, "| program | runs per drop | ns per run | ns per drop |")
+		fmt.Fprintln(w, "|---|---|---|---|")
+		var total time.Duration
+		for _, p := range r.Programs {
+			if p.Runs == 0 {
+				continue
+			}
+			total += p.Runtime
+			fmt.Fprintf(w, "| %s | %.2f | %.0f | %.0f |\n", p.Name, float64(p.Runs)/float64(r.ProgramsDrops),
+				float64(p.Runtime)/float64(p.Runs), float64(p.Runtime)/float64(r.ProgramsDrops))
+		}
+		fmt.Fprintf(w, "| all | | | %.0f |\n", float64(total)/float64(r.ProgramsDrops))
+		if xs := r.Rates[none]; len(xs) > 0 {
+			fmt.Fprintf(w, "\nWith no tracer a flood drop costs about %.0f ns of CPU (%d CPUs busy / %s drops/s); "+
+				"the programs' time excludes the trampolines that call them, the capture's socket filter and the nftables trace chain.\n",
+				float64(runtime.NumCPU())*1e9/median(xs), runtime.NumCPU(), kilo(median(xs)))
+		}
+	}
+	if len(r.Foreign) > 0 {
+		fmt.Fprintf(w, "\nCaution: someone else's tracing programs were loaded during %d windows, so those rates are low: %s.\n",
+			len(r.Foreign), strings.Join(r.Foreign, "; "))
+	}
+	fmt.Fprintf(w, "\nThe bench took %s.\n", r.Took.Round(time.Second))
+}
+
+func ms(d time.Duration) string {
+	if d < 10*time.Millisecond {
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%d ms", d.Round(time.Millisecond).Milliseconds())
+}
+
+// count writes a large count in thousands or millions.
+func count(n uint64) string {
+	if n >= 10_000_000 {
+		return fmt.Sprintf("%.1fM", float64(n)/1e6)
+	}
+	if n >= 10_000 {
+		return fmt.Sprintf("%.0fk", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// kilo writes a rate in thousands: 312k.
+func kilo(x float64) string { return fmt.Sprintf("%.0fk", x/1000) }
+
+// pct writes a change as a signed percentage: -3.2%, +0.4%.
+func pct(x float64) string { return fmt.Sprintf("%+.1f%%", 100*x) }

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for the progress goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func fastProgress(t *testing.T) {
+	oldRedraw, oldPlain := redrawEvery, plainEvery
+	redrawEvery, plainEvery = 10*time.Millisecond, 10*time.Millisecond
+	t.Cleanup(func() { redrawEvery, plainEvery = oldRedraw, oldPlain })
+}
+
+// TestProgressPlain: without a terminal a line only when a count changed, no escapes,
+// and one final line.
+func TestProgressPlain(t *testing.T) {
+	fastProgress(t)
+	var packets, drops atomic.Int64
+	var out syncBuffer
+	p := startProgress(&out, false, 30*time.Second, []counter{
+		{"packets seen", func() int { return int(packets.Load()) }},
+		{"traced", nil},
+		{"dropped", func() int { return int(drops.Load()) }},
+	})
+	if p.Writer() != &out {
+		t.Error("without a terminal the reproduction's output must go to stderr itself")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if s := out.String(); s != "" {
+		t.Errorf("printed while nothing changed: %q", s)
+	}
+	packets.Store(3)
+	drops.Store(1)
+	time.Sleep(100 * time.Millisecond)
+	p.Stop()
+	p.Stop()
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "diagnose: 0s of 30s: 3 packets seen, 1 dropped") ||
+		!strings.HasPrefix(lines[1], "diagnose: captured for ") || !strings.HasSuffix(lines[1], ": 3 packets seen, 1 dropped") {
+		t.Errorf("want one line for the change and one at the end, got:\n%s", out.String())
+	}
+	if strings.ContainsAny(out.String(), "\r\x1b") {
+		t.Errorf("escape sequences in a log: %q", out.String())
+	}
+}
+
+// TestProgressTerminal: one line redrawn in place, cleared before the reproduction's
+// output, left on screen with the final counts.
+func TestProgressTerminal(t *testing.T) {
+	fastProgress(t)
+	var packets atomic.Int64
+	var out syncBuffer
+	p := startProgress(&out, true, 20*time.Second, []counter{{"packets seen", func() int { return int(packets.Load()) }}})
+	time.Sleep(50 * time.Millisecond)
+	w := p.Writer()
+	if _, err := w.Write([]byte("curl: (7) connection refused\n")); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = w.Write([]byte("no newline"))
+	packets.Store(2)
+	time.Sleep(50 * time.Millisecond)
+	p.Stop()
+	s := out.String()
+	if !strings.Contains(s, clearLine+"curl: (7) connection refused\n") {
+		t.Errorf("the progress line was not cleared before the command's output:\n%q", s)
+	}
+	if !strings.Contains(s, "no newline\n"+clearLine) {
+		t.Errorf("progress drawn on the same line as the command's output:\n%q", s)
+	}
+	if !strings.Contains(s, clearLine+"diagnose: capturing ") {
+		t.Errorf("no progress line redrawn in place:\n%q", s)
+	}
+	last := s[strings.LastIndex(s, clearLine):]
+	if !strings.HasPrefix(last, clearLine+"diagnose: captured ") || !strings.HasSuffix(last, "of 20s: 2 packets seen\n") {
+		t.Errorf("final line %q", last)
+	}
+}
