@@ -31,5 +31,5 @@ check-generate: generate ## fail if the committed BPF objects are not what gener
 bench: build ## measure time to armed and overhead
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./cmd/diagnose/
 
-deps: ## install what the tests and the demo need (iproute2, nftables, tshark), as root
+deps: ## install what the tests and the demo need (iproute2, nftables, tshark, ethtool, tmux), as root
 	./.ci/deps

@@ -50,7 +50,11 @@ func (r *Report) arrival(m *mdWriter) {
 		}
 	}
 	if a.PcapPath != "" {
-		m.p("Capture file: %s", code(a.PcapPath))
+		line := "Capture file: " + code(a.PcapPath)
+		if r.Run.Pcapng != "" {
+			line += ", and with each packet's fate as its comment: " + code(r.Run.Pcapng)
+		}
+		m.p("%s", line)
 		m.p("")
 	}
 }

@@ -51,6 +51,8 @@ type Run struct {
 	ArmedMS int64 `json:"armed_ms"`
 	// StoppedBy says what ended the capture: command, timeout, count, signal.
 	StoppedBy string `json:"stopped_by"`
+	// Pcapng is the capture with each packet's fate as its comment, when -o wrote one.
+	Pcapng string `json:"pcapng,omitempty"`
 	// Installed lists the temporary kernel objects and whether each was removed.
 	Installed []Installed `json:"installed"`
 	Notes     []string    `json:"notes,omitempty"`

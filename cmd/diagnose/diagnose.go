@@ -142,6 +142,14 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 	ev.Host = host.Stop(ctx, peers, ifaces)
 
 	rep.Verdict = verdict.Judge(ev)
+	if ev.Arrival.PcapPath != "" {
+		// The fates are known only now: the pcapng is the capture again, annotated.
+		if err := arrival.WritePcapng(ev.Arrival.PcapPath, o.pcapngPath(), o.force, capture.Interfaces(), verdict.Comments(ev)); err != nil {
+			rep.Run.Notes = append(rep.Run.Notes, fmt.Sprintf("the annotated capture was not written: %v", err))
+		} else {
+			rep.Run.Pcapng = o.pcapngPath()
+		}
+	}
 	rep.Stages = report.Stages{Arrival: ev.Arrival, Firewall: ev.Firewall, KernelDrop: ev.Kernel, Path: ev.Path, Host: ev.Host}
 	rep.Run.DurationMS = time.Since(started).Milliseconds()
 	if o.redact {

@@ -376,6 +376,21 @@ func TestE2EOutputFiles(t *testing.T) {
 	if st, err := os.Stat(pcap); err != nil || st.Size() <= 24 {
 		t.Errorf("capture file: %v (want packets in it)", err)
 	}
+	// The annotated capture, read back as Wireshark users will: each packet says its fate.
+	pcapng := filepath.Join(dir, "report.pcapng")
+	if rep.Run.Pcapng != pcapng {
+		t.Errorf("annotated capture %q, want %q", rep.Run.Pcapng, pcapng)
+	}
+	if _, err := exec.LookPath("tshark"); err == nil || os.Getenv("CI") == "true" {
+		out, err := exec.Command("tshark", "-r", pcapng, "-T", "fields", "-e", "frame.comment").Output()
+		if err != nil {
+			t.Fatalf("tshark -r %s: %v\n%s", pcapng, err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) < 2 || !strings.Contains(lines[0], "arrived on "+testns.Iface) || !strings.Contains(lines[0], "NO_SOCKET") {
+			t.Errorf("tshark read these comments, want each packet's arrival and NO_SOCKET drop:\n%s", out)
+		}
+	}
 	cmd := exec.Command("ip", append(args, "true")...)
 	if err := cmd.Run(); exitStatus(err) != exitUsage {
 		t.Errorf("second run over an existing report: %v, want exit %d", err, exitUsage)

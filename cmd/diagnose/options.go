@@ -74,7 +74,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "stop capturing after `DUR`")
 	fs.IntVar(&o.count, "count", 0, "stop after `N` matching packets (default: no limit)")
 	fs.StringVar(&o.format, "format", "", "report `FORMAT`: markdown or json (default: from -o's extension, else markdown)")
-	fs.StringVar(&o.output, "o", "", "write the report to `FILE` (default: stdout) and the capture to FILE's name with .pcap")
+	fs.StringVar(&o.output, "o", "", "write the report to `FILE` (default: stdout) and the capture to FILE's name with .pcap and .pcapng (each packet with its fate)")
 	fs.BoolVar(&o.force, "force", false, "overwrite the report and capture files if they exist")
 	fs.BoolVar(&o.yes, "yes", false, "consent to the temporary nftables trace table, and ask nothing")
 	fs.BoolVar(&o.redact, "redact", false, "replace addresses and host names in the report by stable pseudonyms (no .pcap is written)")
@@ -252,10 +252,18 @@ func (o *options) pcapPath() string {
 	return pcap
 }
 
-// existing lists the files -o would overwrite: the report and the capture.
+// pcapngPath is where the capture goes again with each packet's fate as its comment.
+func (o *options) pcapngPath() string {
+	if pcap := o.pcapPath(); pcap != "" {
+		return pcap + "ng"
+	}
+	return ""
+}
+
+// existing lists the files -o would overwrite: the report and the captures.
 func (o *options) existing() []string {
 	var paths []string
-	for _, path := range []string{o.output, o.pcapPath()} {
+	for _, path := range []string{o.output, o.pcapPath(), o.pcapngPath()} {
 		if st, err := os.Stat(path); path != "" && err == nil && !st.IsDir() {
 			paths = append(paths, path)
 		}
@@ -270,7 +278,7 @@ func (o *options) checkOutput() error {
 	if o.output == "" {
 		return nil
 	}
-	for _, path := range []string{o.output, o.pcap} {
+	for _, path := range []string{o.output, o.pcap, o.pcapngPath()} {
 		if path == "" {
 			continue
 		}
