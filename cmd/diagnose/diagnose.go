@@ -96,6 +96,11 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 	}
 	defer capture.Close()
 	rep.Run.ArmedMS = time.Since(started).Milliseconds()
+	// A test hook: the leave-the-host-as-found tests prove that a panic after arming still
+	// releases every kernel object.
+	if os.Getenv("PACKETMORTEM_TEST_PANIC") == "armed" {
+		panic("test panic after arming")
+	}
 
 	table := "nftables trace table"
 	if tracer != nil {

@@ -28,7 +28,14 @@ func main() {
 }
 
 // run is the whole program; it returns errors that carry their exit status.
-func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.Writer) (err error) {
+	// A panic unwinds through the stages' deferred Closes first, so the kernel objects are
+	// released; what reaches the user is one line, not a goroutine dump.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error: %v (please report it with the command line)", p)
+		}
+	}()
 	o, err := parseOptions(args, stderr)
 	if errors.Is(err, errHelp) {
 		return nil
