@@ -88,14 +88,22 @@ func (r *results) print(w io.Writer, cfg *config) {
 			"(%s flood drops; the statistics slow it, so no rate is taken from it):\n\n", cfg.window, count(r.ProgramsDrops))
 		fmt.Fprintln(w, "| program | runs per drop | ns per run | ns per drop |")
 		fmt.Fprintln(w, "|---|---|---|---|")
-		var total time.Duration
+		var total, rest time.Duration
+		var others []string
 		for _, p := range r.Programs {
-			if p.Runs == 0 {
+			total += p.Runtime
+			perDrop := float64(p.Runtime) / float64(r.ProgramsDrops)
+			if p.Runs == 0 || perDrop < 1 {
+				// Programs the flood does not run (the flow's socket events): not worth a row.
+				rest += p.Runtime
+				others = append(others, p.Name)
 				continue
 			}
-			total += p.Runtime
 			fmt.Fprintf(w, "| %s | %.2f | %.0f | %.0f |\n", p.Name, float64(p.Runs)/float64(r.ProgramsDrops),
-				float64(p.Runtime)/float64(p.Runs), float64(p.Runtime)/float64(r.ProgramsDrops))
+				float64(p.Runtime)/float64(p.Runs), perDrop)
+		}
+		if len(others) > 0 {
+			fmt.Fprintf(w, "| others (%s) | | | %.0f |\n", strings.Join(others, ", "), float64(rest)/float64(r.ProgramsDrops))
 		}
 		fmt.Fprintf(w, "| all | | | %.0f |\n", float64(total)/float64(r.ProgramsDrops))
 		if xs := r.Rates[none]; len(xs) > 0 {

@@ -256,7 +256,6 @@ func waitFor(t *testing.T, l *lineLog, text string) {
 	}
 }
 
-
 // TestE2EBadInterfaces: interfaces that do not exist or are down get one line that says
 // which ones can be used, exit 2, and nothing left behind.
 func TestE2EBadInterfaces(t *testing.T) {
