@@ -40,8 +40,12 @@ type Probe struct {
 	own   uint64
 	notes []string
 
-	done    chan struct{} // closed when the reader returns; nil until it starts
-	matched atomic.Int64
+	done chan struct{} // closed when the reader returns; nil until it starts
+
+	reasonsLoaded chan struct{} // closed when reasons and reasonsErr are set
+	reasons       *Reasons
+	reasonsErr    error
+	matched       atomic.Int64
 
 	mu       sync.Mutex // guards the reader's results below
 	events   []bpf.KdropEvent
@@ -114,6 +118,13 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 	}
 	p.done = make(chan struct{})
 	go p.read()
+	// Naming reasons reads the kernel's BTF (about 0.2 s): do it while the capture runs,
+	// not when the user waits for the report.
+	p.reasonsLoaded = make(chan struct{})
+	go func() {
+		defer close(p.reasonsLoaded)
+		p.reasons, p.reasonsErr = LoadReasons()
+	}()
 	return p, nil
 }
 
@@ -230,7 +241,8 @@ func (p *Probe) describe(kd *evidence.KernelDrop) {
 		ifname: ifaceName,
 	}
 	var err error
-	if n.reasons, err = LoadReasons(); err != nil {
+	<-p.reasonsLoaded
+	if n.reasons, err = p.reasons, p.reasonsErr; err != nil {
 		kd.Notes = append(kd.Notes, fmt.Sprintf("drop reasons are numbers: %v", err))
 	} else {
 		kd.ReasonsFromBTF = true
