@@ -28,8 +28,8 @@ generate: ## rebuild the BPF objects in bpf/ (needs clang-14, llvm-strip and lib
 check-generate: generate ## fail if the committed BPF objects are not what generate makes
 	git diff --exit-code -- bpf/
 
-bench: build ## measure time to armed and overhead
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./cmd/diagnose/
+bench: build ## as root: time to armed, overhead under a flood, CPU and memory, against bpftrace and perf
+	$(GO) run ./cmd/bench -diagnose ./diagnose
 
 deps: ## install what the tests and the demo need (iproute2, nftables, tshark, ethtool, tmux), as root
 	./.ci/deps

@@ -2,11 +2,11 @@ package kdrop
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -39,29 +39,41 @@ func LoadSymbols() (*Symbols, error) {
 }
 
 // ParseSymbols reads the kallsyms format, "ADDR TYPE NAME [MODULE]" per line, keeping
-// text symbols: a stack frame or a call site is always in code.
+// text symbols: a stack frame or a call site is always in code. It parses bytes in place:
+// kallsyms has ~200k lines, and a string per field would be most of diagnose's memory.
 func ParseSymbols(r io.Reader) (*Symbols, error) {
 	s := &Symbols{}
 	nonzero := false
+	modules := map[string]string{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 3 {
+		line := sc.Bytes()
+		sp := bytes.IndexByte(line, ' ')
+		if sp <= 0 || len(line) < sp+4 || line[sp+2] != ' ' {
 			continue
 		}
-		addr, err := strconv.ParseUint(fields[0], 16, 64)
-		if err != nil {
-			return nil, fmt.Errorf("parse kernel symbols: bad address in %q", sc.Text())
+		addr, ok := parseHex(line[:sp])
+		if !ok {
+			return nil, fmt.Errorf("parse kernel symbols: bad address in %q", line)
 		}
-		switch fields[1] {
-		case "t", "T", "w", "W":
+		switch line[sp+1] {
+		case 't', 'T', 'w', 'W':
 		default:
 			continue
 		}
-		sym := symbol{addr: addr, name: fields[2]}
-		if len(fields) > 3 {
-			sym.module = strings.Trim(fields[3], "[]")
+		name, module := line[sp+3:], []byte(nil)
+		if i := bytes.IndexAny(name, " \t"); i >= 0 {
+			name, module = name[:i], bytes.Trim(name[i+1:], " \t[]")
+		}
+		sym := symbol{addr: addr, name: string(name)}
+		if len(module) > 0 {
+			m, ok := modules[string(module)]
+			if !ok {
+				m = string(module)
+				modules[m] = m
+			}
+			sym.module = m
 		}
 		if addr != 0 {
 			nonzero = true
@@ -82,6 +94,27 @@ func ParseSymbols(r io.Reader) (*Symbols, error) {
 	sort.SliceStable(s.syms, func(i, j int) bool { return s.syms[i].addr < s.syms[j].addr })
 	s.syms = dedupe(s.syms)
 	return s, nil
+}
+
+func parseHex(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uint64(c)
+	}
+	return v, true
 }
 
 // dedupe keeps one name per address. Aliases share addresses (_text, _stext); a name

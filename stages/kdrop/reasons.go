@@ -95,40 +95,41 @@ func coreReasonName(enumName string) (string, bool) {
 	return name, true
 }
 
+// subsystemEnums are the enums that name each subsystem's reasons, by subsystem. They are
+// looked up by name: walking every type of the kernel's BTF to find them costs ~47 MiB of
+// garbage, most of diagnose's peak memory.
+var subsystemEnums = map[string][]string{
+	"MAC80211_UNUSABLE": {"mac80211_drop_reason"},
+	"MAC80211_MONITOR":  {"mac80211_drop_reason"},
+	"OPENVSWITCH":       {"ovs_drop_reason"},
+	"QDISC":             {"qdisc_drop_reason"},
+}
+
 // addSubsystemEnums names subsystem reasons that a built-in subsystem defines in this
-// BTF: an enum is taken as a subsystem's when every value but its __ markers carries that
+// BTF: an enum counts as the subsystem's when every value but its __ markers carries that
 // subsystem's bits. Modules have their own BTF; their reasons print as SUBSYS:code.
 func (r *Reasons) addSubsystemEnums(spec *btf.Spec) {
-	if len(r.subsystems) == 0 {
-		return
-	}
-	for typ, err := range spec.All() {
-		if err != nil {
-			return
-		}
-		e, ok := typ.(*btf.Enum)
-		if !ok || e.Name == "skb_drop_reason" || len(e.Values) == 0 {
-			continue
-		}
-		var sub uint32
-		found := map[uint32]string{}
-		for _, v := range e.Values {
-			if strings.HasPrefix(v.Name, "__") {
+	for sub, subName := range r.subsystems {
+		candidates := append([]string{strings.ToLower(subName) + "_drop_reason"}, subsystemEnums[subName]...)
+		for _, enumName := range candidates {
+			var e *btf.Enum
+			if spec.TypeByName(enumName, &e) != nil || len(e.Values) == 0 {
 				continue
 			}
-			s := uint32(v.Value>>subsysShift) & 0xffff
-			if v.Value > 0xffffffff || s == 0 || (sub != 0 && s != sub) {
-				found = nil
-				break
+			found := map[uint32]string{}
+			for _, v := range e.Values {
+				if strings.HasPrefix(v.Name, "__") {
+					continue
+				}
+				if v.Value > 0xffffffff || uint32(v.Value>>subsysShift)&0xffff != sub {
+					found = nil
+					break
+				}
+				found[uint32(v.Value)] = v.Name
 			}
-			sub = s
-			found[uint32(v.Value)] = v.Name
-		}
-		if _, known := r.subsystems[sub]; !known || len(found) == 0 {
-			continue
-		}
-		for code, name := range found {
-			r.names[code] = name
+			for code, name := range found {
+				r.names[code] = name
+			}
 		}
 	}
 }

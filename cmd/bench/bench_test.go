@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+)
+
+// The tests in this file need no privilege.
+
+const snmp = `Ip: Forwarding DefaultTTL InReceives
+Ip: 2 64 1834
+Icmp: InMsgs InErrors
+Icmp: 3 0
+Udp: InDatagrams NoPorts InErrors RcvbufErrors
+Udp: 10 123456789 0 0
+UdpLite: InDatagrams NoPorts InErrors
+UdpLite: 0 7 0
+`
+
+func TestSNMPCounter(t *testing.T) {
+	if n, err := snmpCounter([]byte(snmp), "Udp", "NoPorts"); err != nil || n != 123456789 {
+		t.Errorf("Udp NoPorts = %d, %v; want 123456789", n, err)
+	}
+	// UdpLite's NoPorts is not Udp's.
+	if n, err := snmpCounter([]byte(snmp), "UdpLite", "NoPorts"); err != nil || n != 7 {
+		t.Errorf("UdpLite NoPorts = %d, %v; want 7", n, err)
+	}
+	for _, c := range []struct{ text, group, name string }{
+		{snmp, "Tcp", "InSegs"},
+		{snmp, "Udp", "Nothing"},
+		{"Udp: InDatagrams NoPorts\nUdp: 1\n", "Udp", "NoPorts"},
+		{"Udp: InDatagrams NoPorts\n", "Udp", "NoPorts"},
+	} {
+		if n, err := snmpCounter([]byte(c.text), c.group, c.name); err == nil {
+			t.Errorf("%s %s in %q = %d, want an error", c.group, c.name, c.text, n)
+		}
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// The command name may hold spaces and parentheses: fields count from the last ')'.
+	line := "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 9 0 123 456 789\n"
+	if d, err := parseStatCPU([]byte(line)); err != nil || d != 2*time.Second {
+		t.Errorf("cpu = %s, %v; want 2s (150+50 ticks)", d, err)
+	}
+	for _, bad := range []string{"4242 no parens", "4242 (x) S 1 2", "4242 (x) S 1 2 3 4 5 6 7 8 9 10 u s"} {
+		if _, err := parseStatCPU([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestParseStatus(t *testing.T) {
+	status := "Name:\tdiagnose\nVmPeak:\t 1300000 kB\nVmHWM:\t   65536 kB\nVmRSS:\t   40960 kB\nThreads:\t7\n"
+	m, err := parseStatus([]byte(status))
+	if err != nil || m.HWM != 64<<20 || m.RSS != 40<<20 {
+		t.Errorf("status = %+v, %v; want HWM 64 MiB, RSS 40 MiB", m, err)
+	}
+	// A kernel thread, or a zombie, has no memory lines.
+	if _, err := parseStatus([]byte("Name:\tkthreadd\nState:\tS\n")); err == nil {
+		t.Error("no VmRSS: no error")
+	}
+	if _, err := parseStatus([]byte("VmHWM:\t12 MB\nVmRSS:\t1 kB\n")); err == nil {
+		t.Error("a unit other than kB: no error")
+	}
+}
+
+func TestUDPPacket(t *testing.T) {
+	src := netip.MustParseAddrPort("198.51.100.1:40000")
+	dst := netip.MustParseAddrPort("198.51.100.2:9")
+	p := udpPacket(src, dst, "hello")
+	if len(p) != 20+8+5 {
+		t.Fatalf("length %d", len(p))
+	}
+	// A correct IPv4 header sums to 0xffff in one's complement, its checksum included.
+	var sum uint32
+	for i := 0; i < 20; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(p[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	if sum != 0xffff {
+		t.Errorf("IPv4 header checksum is wrong: sum %#x", sum)
+	}
+	if p[0] != 0x45 || p[9] != 17 || binary.BigEndian.Uint16(p[2:]) != uint16(len(p)) {
+		t.Errorf("IPv4 header % x", p[:20])
+	}
+	if !bytes.Equal(p[12:16], []byte{198, 51, 100, 1}) || !bytes.Equal(p[16:20], []byte{198, 51, 100, 2}) {
+		t.Errorf("addresses % x", p[12:20])
+	}
+	if binary.BigEndian.Uint16(p[20:]) != 40000 || binary.BigEndian.Uint16(p[22:]) != 9 ||
+		binary.BigEndian.Uint16(p[24:]) != 13 || binary.BigEndian.Uint16(p[26:]) != 0 {
+		t.Errorf("UDP header % x: want ports 40000 -> 9, length 13, no checksum", p[20:28])
+	}
+	if string(p[28:]) != "hello" {
+		t.Errorf("payload %q", p[28:])
+	}
+}
+
+func TestMedian(t *testing.T) {
+	if m := median([]float64{3, 1, 2}); m != 2 {
+		t.Errorf("median = %v", m)
+	}
+	xs := []time.Duration{5, 1, 4, 2, 3}
+	if m := median(xs); m != 3 || xs[0] != 5 {
+		t.Errorf("median = %v, input %v (must not be sorted in place)", m, xs)
+	}
+}
+
+func TestHelperStamp(t *testing.T) {
+	var out bytes.Buffer
+	before := monotonic()
+	if code := runHelper([]string{"stamp"}, &out); code != 0 {
+		t.Fatalf("stamp: exit %d: %s", code, out.String())
+	}
+	line := strings.TrimSpace(out.String())
+	ns, err := strconv.ParseInt(strings.TrimPrefix(line, stampPrefix), 10, 64)
+	if !strings.HasPrefix(line, stampPrefix) || err != nil {
+		t.Fatalf("stamp wrote %q", line)
+	}
+	if d := time.Duration(ns); d < before || d > monotonic() {
+		t.Errorf("stamp %s is not between %s and now", d, before)
+	}
+}
+
+func TestHelperBadArguments(t *testing.T) {
+	for _, args := range [][]string{nil, {"stamp", "soon"}, {"send", "ns", "198.51.100.2:9", "x", "1s"}, {"send", "ns", "[2001:db8::2]:9", "1", "1s"}, {"dance"}} {
+		if code := runHelper(args, io.Discard); code != 2 {
+			t.Errorf("helper %q: exit %d, want 2", args, code)
+		}
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	c, err := parseFlags([]string{"-runs", "3", "-window", "2s", "-diagnose", "./diagnose"}, io.Discard)
+	if err != nil || c.runs != 3 || c.window != 2*time.Second || c.repeats != 3 || c.diagnose != "./diagnose" || !c.raw {
+		t.Errorf("config %+v, %v", c, err)
+	}
+	for _, bad := range [][]string{{"-runs", "0"}, {"-window", "1ms"}, {"extra"}, {"-nope"}} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestDelta(t *testing.T) {
+	before := map[ebpf.ProgramID]progRun{1: {"a", 10, 100}, 2: {"b", 0, 0}}
+	after := map[ebpf.ProgramID]progRun{1: {"a", 30, 300}, 2: {"b", 5, 1000}, 3: {"a", 1, 10}}
+	got := delta(before, after)
+	if len(got) != 2 || got[0] != (progRun{"b", 5, 1000}) || got[1] != (progRun{"a", 21, 210}) {
+		t.Errorf("delta = %+v; want b then a (costliest first), a's two programs added up", got)
+	}
+}
+
+func TestPrint(t *testing.T) {
+	r := &results{
+		Machine:  "Some CPU, 2 cores, 24 GiB, Linux 6.18 x86_64",
+		Versions: []string{"diagnose v1", "bpftrace v0.17.0", "perf version 6.1"},
+		Armed: map[string][]time.Duration{
+			diagnose: {30 * time.Millisecond, 28 * time.Millisecond, 35 * time.Millisecond},
+			bpftrace: {2 * time.Second, time.Second, 3 * time.Second},
+			perf:     {200 * time.Millisecond},
+		},
+		ArmedReport: []time.Duration{25 * time.Millisecond},
+		Rates:       map[string][]float64{none: {400e3, 410e3, 390e3}, diagnose: {380e3}, bpftrace: {200e3}, perf: {300e3}},
+		Diag:        []measured{{cpu: 50 * time.Millisecond, cpuRun: 300 * time.Millisecond, hwm: 40 << 20, maxRSS: 60 << 20, seen: 2_000_000}},
+		Programs:    []progRun{{"route_btf", 5_000_000, time.Second}, {"copied_btf", 3, 300}},
+		Foreign:     []string{"none window 2: kfree_skb_btf"},
+		Took:        100 * time.Second,
+	}
+	r.ProgramsDrops = 1_000_000
+	var out bytes.Buffer
+	r.print(&out, &config{runs: 3, repeats: 3, window: 5 * time.Second, warmup: time.Second, senders: 2})
+	for _, want := range []string{
+		"Machine: Some CPU, 2 cores",
+		"| `diagnose --flow ADDR:PORT --yes -- CMD` (until CMD starts) | 30 ms | 28 ms-35 ms |",
+		"(until BEGIN fires) | 2000 ms | 1000 ms-3000 ms |",
+		"median 25 ms",
+		"| none | 400k | 1.000 (+0.0%) | 400k, 410k, 390k |",
+		"| diagnose, diagnosing another flow | 380k | 0.950 (-5.0%) | 380k |",
+		"| CPU during a 5s window (utime+stime, /proc/PID/stat) | 50 ms (1.0% of one core) |",
+		"| peak RSS over the whole run, report included (wait4 maxrss) | 60.0 MiB |",
+		"| kfree_skb events: seen in the kernel, passed to user space | 2000k, 0 |",
+		"| route_btf | 5.00 | 200 | 1000 |",
+		"| others (copied_btf) | | | 0 |",
+		"Caution: someone else's tracing programs were loaded during 1 windows",
+		"The bench took 1m40s.",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestLoadVerdict(t *testing.T) {
+	if s := loadVerdict(150e3, 100e3, nil); !strings.Contains(s, "cannot make that many") {
+		t.Errorf("slow machine: %s", s)
+	}
+	if s := loadVerdict(400e3, 100e3, []string{"b", "a", "b"}); !strings.Contains(s, "diagnose cost 75%") || !strings.Contains(s, "a, b)") {
+		t.Errorf("slow diagnose: %s", s)
+	}
+}
