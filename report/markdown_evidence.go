@@ -165,6 +165,11 @@ func (r *Report) firewall(m *mdWriter) {
 		m.p("")
 		return
 	}
+	if fw.Skipped != "" {
+		m.p("Not traced: %s.", text(fw.Skipped))
+		m.p("")
+		return
+	}
 	if fw.Error != "" {
 		m.p("Trace error: %s", text(fw.Error))
 		m.p("")

@@ -54,6 +54,7 @@ var recorded = map[string]struct {
 	"qdisc_drop_v6":                         {verdict.Dropped, verdict.Egress, "QDISC_DROP"},
 	"bridge_family_drop":                    {verdict.Dropped, verdict.Ingress, "NETFILTER_DROP"},
 	"fates_differ":                          {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"no_chains":                             {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
 }
 
 func readRecorded(t *testing.T, name string) *Report {

@@ -68,13 +68,16 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 		return fmt.Errorf("host state: %w", err)
 	}
 
-	tracer, err := nftrace.Start(ctx, nftrace.Config{Flow: o.flow, NetnsFd: -1})
-	var fwErr error
-	if err != nil {
+	var tracer *nftrace.Tracer
+	var fwSkipped *evidence.Firewall
+	nfcfg := nftrace.Config{Flow: o.flow, NetnsFd: -1}
+	if has, err := nftrace.HasChains(nfcfg); err == nil && !has {
+		fwSkipped = &evidence.Firewall{Skipped: "this network namespace has no nftables chain, so nftables cannot drop the flow here"}
+	} else if tracer, err = nftrace.Start(ctx, nfcfg); err != nil {
 		if !errors.Is(err, nftrace.ErrUnsupported) {
 			return stageError("firewall stage", err)
 		}
-		fwErr = err
+		fwSkipped = &evidence.Firewall{Error: err.Error()}
 		fmt.Fprintf(stderr, "diagnose: firewall stage unavailable, going on without it: %v\n", err)
 	} else {
 		defer tracer.Close()
@@ -106,8 +109,12 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 	if tracer != nil {
 		table = "nftables trace table (owned by diagnose's netlink socket: the kernel removes it even if diagnose is killed)"
 	}
-	fmt.Fprintf(stderr, "diagnose: armed in %d ms: capturing %s on %s, tracing it through nftables and kfree_skb\n",
-		rep.Run.ArmedMS, o.flow, ifaceList(o.ifaces))
+	through := "nftables and kfree_skb"
+	if tracer == nil {
+		through = "kfree_skb (no nftables chain to trace)"
+	}
+	fmt.Fprintf(stderr, "diagnose: armed in %d ms: capturing %s on %s, tracing it through %s\n",
+		rep.Run.ArmedMS, o.flow, ifaceList(o.ifaces), through)
 
 	counts := []counter{
 		{"packets seen", capture.Packets},
@@ -130,7 +137,7 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 		ev.Firewall = tracer.Stop()
 		rep.Run.Installed = append(rep.Run.Installed, report.Installed{What: table + " " + ev.Firewall.Table, Removed: ev.Firewall.Removed})
 	} else {
-		ev.Firewall = &evidence.Firewall{Error: fwErr.Error()}
+		ev.Firewall = fwSkipped
 	}
 	ev.Kernel = probe.Stop()
 	rep.Run.Installed = append(rep.Run.Installed,

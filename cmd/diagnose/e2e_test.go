@@ -301,6 +301,8 @@ func (s *scenario) listen(t *testing.T) func() {
 
 func TestE2EKill9LeavesNoTable(t *testing.T) {
 	s := newScenario(t, "k9", false, "tcp")
+	// With no chain at all diagnose installs no table: give it a ruleset to trace.
+	s.nft(t, s.pair.Server, "table inet user {\n\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n\t}\n}")
 	cmd := exec.Command("ip", "netns", "exec", s.pair.Server, binary, "--flow", s.flowArg(), "--yes", "--timeout", "60s")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -477,5 +479,16 @@ func waitArmed(t *testing.T, stderr io.Reader) {
 	case <-armed:
 	case <-time.After(20 * time.Second):
 		t.Fatal("diagnose did not arm within 20s")
+	}
+}
+
+// TestE2ENoChainsNoTable: a namespace without any nftables chain gets no trace table, and
+// the report says why.
+func TestE2ENoChainsNoTable(t *testing.T) {
+	s := newScenario(t, "nch", false, "tcp")
+	rep := s.diagnose(t, "no_chains", s.fromClient(connect))
+	expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")
+	if fw := rep.Stages.Firewall; fw == nil || fw.Skipped == "" || fw.Installed {
+		t.Errorf("firewall %+v: want it skipped, with why", fw)
 	}
 }

@@ -90,6 +90,9 @@ type Firewall struct {
 	// Omitted counts trace events of the flow not kept because the trace reached its
 	// size limit (a flood); the traces kept are the first ones.
 	Omitted uint64 `json:"omitted,omitempty"`
+	// Skipped says why no trace table was installed: with no nftables chain in the
+	// namespace nothing there can drop a packet, and tracing would only cost every packet.
+	Skipped string `json:"skipped,omitempty"`
 	Error   string `json:"error,omitempty"`
 }
 
