@@ -55,6 +55,7 @@ var recorded = map[string]struct {
 	"bridge_family_drop":                    {verdict.Dropped, verdict.Ingress, "NETFILTER_DROP"},
 	"fates_differ":                          {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"no_chains":                             {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
+	"multicast_rpf":                         {verdict.Dropped, verdict.MulticastRPF, "NOT_SPECIFIED"},
 }
 
 func readRecorded(t *testing.T, name string) *Report {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	bin "encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -428,4 +430,81 @@ func TestE2EFatesDiffer(t *testing.T) {
 	if !strings.Contains(rep.Verdict.Summary, "fates differ") || !strings.Contains(rep.Verdict.Summary, "SYN(s) got through") {
 		t.Errorf("summary does not say the SYN got through and the data did not: %s", rep.Verdict.Summary)
 	}
+}
+
+// TestE2EMulticastRPF: the server routes multicast; its forwarding cache expects the
+// client's group traffic on another interface, so what arrives on veth0 fails the
+// multicast reverse-path check.
+func TestE2EMulticastRPF(t *testing.T) {
+	s := newScenario(t, "mcr", false, "udp")
+	s.third(t)
+	const group = "239.1.2.3"
+	s.pair.InClient(t, "ip", "route", "add", "239.0.0.0/8", "dev", testns.Iface)
+	var mrouter int
+	testns.Do(t, s.pair.Server, func() {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_IGMP)
+		if err != nil {
+			t.Errorf("igmp socket: %v", err)
+			return
+		}
+		mrouter = fd
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, mrtInit, 1); err != nil {
+			t.Errorf("MRT_INIT: %v", err)
+			return
+		}
+		for vif, name := range []string{testns.Iface, "veth1"} {
+			ifi, err := net.InterfaceByName(name)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			// struct vifctl: vifi, flags (VIFF_USE_IFINDEX), threshold, rate, ifindex, remote.
+			v := make([]byte, 16)
+			bin.LittleEndian.PutUint16(v[0:], uint16(vif))
+			v[2], v[3] = 0x8, 1
+			bin.LittleEndian.PutUint32(v[8:], uint32(ifi.Index))
+			if err := setsockoptBytes(fd, mrtAddVif, v); err != nil {
+				t.Errorf("MRT_ADD_VIF %s: %v", name, err)
+				return
+			}
+		}
+		// struct mfcctl: origin, group, parent vif 1 (veth1): traffic of the client is
+		// expected there, not on veth0.
+		m := make([]byte, 60)
+		copy(m[0:], net.ParseIP(testns.ClientV4).To4())
+		copy(m[4:], net.ParseIP(group).To4())
+		bin.LittleEndian.PutUint16(m[8:], 1)
+		m[10+0] = 1 // forward to vif 0 with TTL threshold 1
+		if err := setsockoptBytes(fd, mrtAddMfc, m); err != nil {
+			t.Errorf("MRT_ADD_MFC: %v", err)
+		}
+	})
+	if mrouter == 0 || t.Failed() {
+		t.FailNow()
+	}
+	defer unix.Close(mrouter)
+	flow := fmt.Sprintf("%s:%d", group, s.port)
+	repro := []string{"ip", "netns", "exec", s.pair.Client, "bash", "-c", fmt.Sprintf("for i in 1 2 3; do echo x > /dev/udp/%s/%d; sleep 0.2; done", group, s.port)}
+	rep := s.diagnoseIn(t, s.pair.Server, flow, "multicast_rpf", repro)
+	if rep.Verdict.Outcome != verdict.Dropped || rep.Verdict.Stage != verdict.MulticastRPF {
+		t.Fatalf("verdict %s/%s: %s, want dropped in multicast_rpf", rep.Verdict.Outcome, rep.Verdict.Stage, rep.Verdict.Summary)
+	}
+	if !strings.Contains(rep.Verdict.Fix, "ip mroute show") || !strings.Contains(rep.Verdict.Fix, testns.Iface) {
+		t.Errorf("fix does not point at the multicast route and the interface: %s", rep.Verdict.Fix)
+	}
+}
+
+// Multicast routing socket options (linux/mroute.h).
+const (
+	mrtInit   = 200
+	mrtAddVif = 202
+	mrtAddMfc = 204
+)
+
+func setsockoptBytes(fd, opt int, b []byte) error {
+	_, _, errno := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.IPPROTO_IP, uintptr(opt), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }

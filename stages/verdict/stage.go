@@ -108,7 +108,7 @@ var functionStages = map[string]Stage{
 	"ip_rcv_finish_core": Routing, "ip_rcv_finish": Routing, "ip_route_input": Routing, "ip_route_input_slow": Routing,
 	"ip_route_input_noref": Routing, "fib_validate_source": Routing, "__fib_validate_source": Routing, "ip6_route_input": Routing,
 	"ip_error": Routing, "ip6_pkt_drop": Routing, "ip6_pkt_discard": Routing, "ip_rt_bug": Routing, "ip6_rcv_finish": Routing,
-	"ip_mr_input": MulticastRPF, "ip6_mr_input": MulticastRPF, "ip_mc_input": MulticastRPF, "ip6_mc_input": MulticastRPF,
+	"ip_mr_input": MulticastRPF, "ip_mr_forward": MulticastRPF, "ip6_mr_input": MulticastRPF, "ip_mc_input": MulticastRPF, "ip6_mc_input": MulticastRPF,
 	"ip_local_deliver": Input, "ip_local_deliver_finish": Input, "ip_protocol_deliver_rcu": Socket, "ip6_input": Input, "ip6_protocol_deliver_rcu": Socket,
 	"ip_forward": Forward, "ip6_forward": Forward, "ip_forward_finish": Forward,
 	"tcp_v4_rcv": Socket, "tcp_v6_rcv": Socket, "tcp_": Socket, "udp_": Socket, "__udp4_lib_rcv": Socket, "__udp6_lib_rcv": Socket,

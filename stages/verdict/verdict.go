@@ -278,6 +278,9 @@ func explain(v *Verdict, ev *evidence.Evidence, d *evidence.Drop) {
 		// The kernel gives no reason here, but the function tells what failed.
 		e, known = lookup(as)
 		v.Notes = append(v.Notes, fmt.Sprintf("the kernel gives no reason for this drop; %s is where it frees packets for %s, so that is explained", v.Function, as))
+	} else if fe, ok := functionExplained[v.Function]; ok && reason == "NOT_SPECIFIED" {
+		e, known = fe, true
+		v.Notes = append(v.Notes, fmt.Sprintf("the kernel gives no reason for this drop; it is explained from %s, the function that dropped it", v.Function))
 	}
 	where := ""
 	if d != nil && d.Iface != "" {
@@ -609,6 +612,15 @@ var unspecifiedAs = map[string]string{
 	"neigh_timer_handler": "NEIGH_FAILED",
 	"ip6_pkt_drop":        "IP_INNOROUTES",
 	"ip_error":            "IP_INNOROUTES",
+}
+
+// functionExplained explains drops without a reason at functions whose drops have no
+// reason of their own in the kernel's enum.
+var functionExplained = map[string]explanation{
+	"ip_mr_input": {MulticastRPF, "multicast routing refused the packet: the multicast forwarding cache expects this source's traffic for the group on another interface (the multicast reverse-path check), or no interface takes it",
+		func(f facts) string {
+			return fmt.Sprintf("compare the (source, group) entry's incoming interface with %s, where the packet arrived: `ip mroute show`; fix the multicast routing daemon's RPF interface or the unicast route back to %s it follows", f.iface, f.src)
+		}},
 }
 
 // baseFunction removes the compiler's clone suffixes (.constprop.0, .isra.0, .part.0, .cold):
