@@ -273,3 +273,15 @@ func TestE2EBadInterfaces(t *testing.T) {
 		before.compare(t, dumpHost(t, s.pair.Server))
 	}
 }
+
+// TestE2ENoBTF: on a kernel without BTF diagnose cannot relocate its programs; it says so
+// in one line and exits 3. The kernel's BTF is hidden under a private mount to get there.
+func TestE2ENoBTF(t *testing.T) {
+	testns.RequirePrivileges(t)
+	script := `mount -t tmpfs none /sys/kernel/btf && exec "$0" --flow 127.0.0.1:9 --yes --timeout 1s -- true`
+	out, err := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, binary).CombinedOutput()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if exitStatus(err) != exitHost || len(lines) != 1 || !strings.Contains(lines[0], "BTF") {
+		t.Errorf("without BTF: exit %d\n%s\nwant exit %d and one line about BTF", exitStatus(err), out, exitHost)
+	}
+}
