@@ -59,6 +59,8 @@ struct packet {
 /* An IPv6 header chain longer than this is not worth the instructions. */
 #define MAX_IPV6_EXT 4
 
+#include "prefilter.h"
+
 static __always_inline void set_v4_mapped(__u64 dst[2], const __u8 a[4])
 {
 	__u8 *b = (__u8 *)dst;
@@ -291,18 +293,16 @@ static __always_inline void set_netns(struct sk_buff *skb, struct sock *rx_sk, s
 	}
 }
 
-static __always_inline void handle(void *ctx, struct sk_buff *skb, __u64 location, __u32 reason,
-				   struct sock *rx_sk)
+/* report parses a packet that passed the prefilter, if any, and sends its event when it is
+ * the flow's. Kept out of line of handle's fast path: nothing here runs for a packet the
+ * prefilter rejected. */
+static __always_inline void report(void *ctx, struct counters *c, struct sk_buff *skb, __u64 location,
+				   __u32 reason, struct sock *rx_sk)
 {
-	__u32 zero = 0;
-	struct counters *c = bpf_map_lookup_elem(&totals, &zero);
 	struct packet p = {};
 	struct event *e;
 	long n;
 
-	if (!c)
-		return;
-	c->seen++;
 	if (!parse(skb, &p) || !matches(&p))
 		return;
 	c->matched++;
@@ -329,6 +329,22 @@ static __always_inline void handle(void *ctx, struct sk_buff *skb, __u64 locatio
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* handle counts every drop; btf says skb is a tp_btf argument, whose fields the prefilter
+ * reads with plain loads (the classic tracepoint's is a bare address: probe reads only). */
+static __always_inline void handle(void *ctx, struct sk_buff *skb, __u64 location, __u32 reason,
+				   struct sock *rx_sk, bool btf)
+{
+	__u32 zero = 0;
+	struct counters *c = bpf_map_lookup_elem(&totals, &zero);
+
+	if (!c)
+		return;
+	c->seen++;
+	if (btf && !maybe_flow_skb(skb))
+		return;
+	report(ctx, c, skb, location, reason, rx_sk);
+}
+
 /* tp_btf arguments follow the tracepoint's prototype, which grew: reason in 5.17, rx_sk in
  * 6.12. Reading an argument the kernel does not pass fails verification, so each is read
  * only when the tracepoint's record has the field; the loader turns the test into a
@@ -344,7 +360,7 @@ int kfree_skb_btf(__u64 *ctx)
 		reason = (__u32)ctx[2];
 	if (bpf_core_field_exists(rec->rx_sk))
 		rx_sk = (struct sock *)ctx[3];
-	handle(ctx, (struct sk_buff *)ctx[0], ctx[1], reason, rx_sk);
+	handle(ctx, (struct sk_buff *)ctx[0], ctx[1], reason, rx_sk, true);
 	return 0;
 }
 
@@ -358,6 +374,6 @@ int kfree_skb_tp(struct trace_event_raw_kfree_skb *rec)
 		reason = rec->reason;
 	if (bpf_core_field_exists(rec->rx_sk))
 		rx_sk = rec->rx_sk;
-	handle(rec, rec->skbaddr, (__u64)rec->location, reason, rx_sk);
+	handle(rec, rec->skbaddr, (__u64)rec->location, reason, rx_sk, false);
 	return 0;
 }

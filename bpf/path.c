@@ -84,6 +84,8 @@ struct packet {
 #define OFFSET_UNSET ((__u16)~0U)
 #define MAX_IPV6_EXT 4
 
+#include "prefilter.h"
+
 /* ---- Packet headers. The same parsing as kdrop.c, plus the receive-time offsets. ---- */
 
 static __always_inline void set_v4_mapped(__u64 dst[2], const __u8 a[4])
@@ -472,18 +474,13 @@ static __always_inline void put_packet(struct event *e, const struct packet *p)
 
 /* ---- net:netif_receive_skb ---- */
 
-static __always_inline void on_receive(struct sk_buff *skb)
+/* on_received reports a packet that passed on_receive's prefilter, if any. */
+static __always_inline void on_received(struct sk_buff *skb, struct counters *c, struct rx_packet *rx)
 {
-	__u32 zero = 0;
-	struct counters *c = seen(POINT_RECEIVE);
-	struct rx_packet *rx = bpf_map_lookup_elem(&rx_current, &zero);
 	struct net_device *dev;
 	struct packet p = {};
 	struct event *e;
 
-	if (!c || !rx)
-		return;
-	rx->matched = 0;
 	if (!parse(skb, &p, true) || !matches(&p))
 		return;
 	dev = BPF_CORE_READ(skb, dev);
@@ -505,17 +502,33 @@ static __always_inline void on_receive(struct sk_buff *skb)
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* on_receive: btf says skb is a tp_btf argument, which the prefilter reads with plain loads. */
+static __always_inline void on_receive(struct sk_buff *skb, bool btf)
+{
+	__u32 zero = 0;
+	struct counters *c = seen(POINT_RECEIVE);
+	struct rx_packet *rx = bpf_map_lookup_elem(&rx_current, &zero);
+
+	if (!c || !rx)
+		return;
+	if (rx->matched)
+		rx->matched = 0;
+	if (btf && !maybe_flow_received(skb))
+		return;
+	on_received(skb, c, rx);
+}
+
 SEC("tp_btf/netif_receive_skb")
 int receive_btf(__u64 *ctx)
 {
-	on_receive((struct sk_buff *)ctx[0]);
+	on_receive((struct sk_buff *)ctx[0], true);
 	return 0;
 }
 
 SEC("tracepoint/net/netif_receive_skb")
 int receive_tp(struct trace_event_raw_net_dev_template *rec)
 {
-	on_receive(rec->skbaddr);
+	on_receive(rec->skbaddr, false);
 	return 0;
 }
 
@@ -611,19 +624,48 @@ static __always_inline void finish_lookup(struct event *e)
 	bpf_ringbuf_submit(e, 0);
 }
 
-SEC("tp_btf/fib_table_lookup")
-int route_btf(__u64 *ctx)
+/* rx_flow says whether the packet netif_receive_skb saw last on this CPU is the flow's. */
+static __always_inline bool rx_flow(void)
 {
-	struct flowi4 *flp = (struct flowi4 *)ctx[1];
+	__u32 zero = 0;
+	struct rx_packet *rx = bpf_map_lookup_elem(&rx_current, &zero);
+
+	return rx && rx->matched;
+}
+
+/* route_maybe_flow is match_lookup's prefilter for an IPv4 lookup, on the flowi4 a tp_btf
+ * program reads with plain loads. Both ways match_lookup matches need one end to be the
+ * flow's address (a lookup's own, or one it shares with the received flow packet), then
+ * either ports (the flow's, with its protocol) or the received packet being the flow's. */
+static __always_inline bool route_maybe_flow(struct flowi4 *flp)
+{
+	__u32 f = flow_v4();
+	__be16 sport, dport;
+	__u8 proto;
+
+	if (flp->saddr != f && flp->daddr != f)
+		return false;
+	if (!flow_is_v4())
+		return false;
+	sport = flp->uli.ports.sport;
+	dport = flp->uli.ports.dport;
+	proto = flp->__fl_common.flowic_proto;
+	if (sport || dport)
+		return proto == flow_proto && (sport == flow_port || dport == flow_port);
+	if (proto && proto != flow_proto)
+		return false;
+	return rx_flow();
+}
+
+/* route_report is route_btf past the prefilter. */
+static __always_inline int route_report(__u64 *ctx, struct counters *c, struct flowi4 *flp)
+{
 	struct fib_nh_common *nhc = (struct fib_nh_common *)ctx[2];
-	struct counters *c = seen(POINT_ROUTE);
 	struct net_device *dev = 0;
 	struct lookup l = {};
 	struct event *e;
 	__be32 a;
 
-	if (!c || !flp)
-		return 0;
 	a = BPF_CORE_READ(flp, saddr);
 	set_v4_mapped(l.p.saddr, (__u8 *)&a);
 	a = BPF_CORE_READ(flp, daddr);
@@ -657,6 +699,17 @@ int route_btf(__u64 *ctx)
 	}
 	finish_lookup(e);
 	return 0;
+}
+
+SEC("tp_btf/fib_table_lookup")
+int route_btf(__u64 *ctx)
+{
+	struct flowi4 *flp = (struct flowi4 *)ctx[1];
+	struct counters *c = seen(POINT_ROUTE);
+
+	if (!c || !flp || !route_maybe_flow(flp))
+		return 0;
+	return route_report(ctx, c, flp);
 }
 
 SEC("tracepoint/fib/fib_table_lookup")
@@ -916,7 +969,7 @@ int copied_tp(struct trace_event_raw_skb_copy_datagram_iovec *rec)
 /* A reset answers a packet (skb: the packet that caused it, as received; sk may be NULL,
  * a request or a timewait socket) or ends a connection (skb NULL: the socket's ends,
  * local as source). */
-static __always_inline void on_reset(struct sock *sk, struct sk_buff *skb, __u32 reason)
+static __always_inline void on_reset(struct sock *sk, struct sk_buff *skb, __u32 reason, bool btf)
 {
 	struct counters *c = seen(POINT_RESET);
 	struct packet p = {};
@@ -926,7 +979,7 @@ static __always_inline void on_reset(struct sock *sk, struct sk_buff *skb, __u32
 	if (!c)
 		return;
 	if (skb) {
-		if (!parse(skb, &p, false) || !matches(&p))
+		if ((btf && !maybe_flow_skb(skb)) || !parse(skb, &p, false) || !matches(&p))
 			return;
 		e = reserve(c, POINT_RESET, MATCH_HEADERS);
 		if (!e)
@@ -954,7 +1007,7 @@ int reset_btf(__u64 *ctx)
 
 	if (bpf_core_field_exists(rec->reason))
 		reason = (__u32)ctx[2];
-	on_reset((struct sock *)ctx[0], (struct sk_buff *)ctx[1], reason);
+	on_reset((struct sock *)ctx[0], (struct sk_buff *)ctx[1], reason, true);
 	return 0;
 }
 
@@ -965,14 +1018,14 @@ int reset_tp(struct trace_event_raw_tcp_send_reset *rec)
 
 	if (bpf_core_field_exists(rec->reason))
 		reason = rec->reason;
-	on_reset((struct sock *)rec->skaddr, (struct sk_buff *)rec->skbaddr, reason);
+	on_reset((struct sock *)rec->skaddr, (struct sk_buff *)rec->skbaddr, reason, false);
 	return 0;
 }
 
 /* ---- icmp:icmp_send (IPv4 only: ICMPv6 errors have no tracepoint) ---- */
 
 /* The packet that caused the error, as received. */
-static __always_inline void on_icmp(struct sk_buff *skb, int type, int code)
+static __always_inline void on_icmp(struct sk_buff *skb, int type, int code, bool btf)
 {
 	struct counters *c = seen(POINT_ICMP);
 	struct packet p = {};
@@ -980,7 +1033,7 @@ static __always_inline void on_icmp(struct sk_buff *skb, int type, int code)
 
 	if (!c || !skb)
 		return;
-	if (!parse(skb, &p, false) || !matches(&p))
+	if ((btf && !maybe_flow_skb(skb)) || !parse(skb, &p, false) || !matches(&p))
 		return;
 	e = reserve(c, POINT_ICMP, MATCH_HEADERS);
 	if (!e)
@@ -995,13 +1048,13 @@ static __always_inline void on_icmp(struct sk_buff *skb, int type, int code)
 SEC("tp_btf/icmp_send")
 int icmp_btf(__u64 *ctx)
 {
-	on_icmp((struct sk_buff *)ctx[0], (int)ctx[1], (int)ctx[2]);
+	on_icmp((struct sk_buff *)ctx[0], (int)ctx[1], (int)ctx[2], true);
 	return 0;
 }
 
 SEC("tracepoint/icmp/icmp_send")
 int icmp_tp(struct trace_event_raw_icmp_send *rec)
 {
-	on_icmp((struct sk_buff *)rec->skbaddr, rec->type, rec->code);
+	on_icmp((struct sk_buff *)rec->skbaddr, rec->type, rec->code, false);
 	return 0;
 }
