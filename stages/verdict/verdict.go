@@ -81,6 +81,7 @@ func Judge(ev *evidence.Evidence) Verdict {
 	}
 
 	v.Fates = fates(ev, local, fwDrop)
+	noRoute := noRouteOut(ev)
 	switch {
 	case len(local) > 0:
 		judgeDrop(&v, ev, local, fwDrop)
@@ -101,8 +102,8 @@ func Judge(ev *evidence.Evidence) Verdict {
 		v.Netfilter = &Hook{Family: fwDrop.family, Hook: fwDrop.hook}
 		v.Notes = append(v.Notes, "no kernel drop event was recorded for this drop; the verdict rests on the nftables trace")
 		explain(&v, ev, nil)
-	case noRouteOut(ev) != nil:
-		judgeNoRoute(&v, ev, noRouteOut(ev))
+	case noRoute != nil:
+		judgeNoRoute(&v, ev, noRoute)
 	case ev.Arrival == nil || ev.Arrival.Error != "" && arrivedIn == 0:
 		v.Outcome, v.Stage = Inconclusive, Arrival
 		v.Summary = fmt.Sprintf("Inconclusive: the capture did not run, so diagnose cannot tell whether %s reached this host.", ev.Flow)
