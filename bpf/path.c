@@ -22,12 +22,6 @@
 /* bpf_probe_read_kernel is a GPL-only helper. */
 char LICENSE[] SEC("license") = "GPL";
 
-/* The flow, written by the loader before the programs are loaded, as in kdrop.c. */
-volatile const __u8 flow_addr[16] __attribute__((aligned(8))); /* IPv4 as ::ffff:a.b.c.d */
-volatile const __u16 flow_port; /* network byte order */
-volatile const __u8 flow_proto; /* IPPROTO_TCP or IPPROTO_UDP */
-volatile const __u8 flow_family; /* 4 or 6 */
-
 /* Only here to put struct event (and the enums it uses) in the object's BTF for bpf2go. */
 const struct event *const event_btf __attribute__((unused)) = 0;
 
@@ -70,37 +64,9 @@ struct {
 	__type(value, struct rx_packet);
 } rx_current SEC(".maps");
 
-/* The headers of one packet (or the ends of one socket), ports in network byte order. */
-struct packet {
-	__u64 saddr[2];
-	__u64 daddr[2];
-	__be16 sport;
-	__be16 dport;
-	__u8 family;
-	__u8 proto;
-	__u8 tcp_flags;
-};
+#include "flow.h"
 
-#define OFFSET_UNSET ((__u16)~0U)
-#define MAX_IPV6_EXT 4
-
-#include "prefilter.h"
-
-/* ---- Packet headers. The same parsing as kdrop.c, plus the receive-time offsets. ---- */
-
-static __always_inline void set_v4_mapped(__u64 dst[2], const __u8 a[4])
-{
-	__u8 *b = (__u8 *)dst;
-
-	dst[0] = 0;
-	dst[1] = 0;
-	b[10] = 0xff;
-	b[11] = 0xff;
-	b[12] = a[0];
-	b[13] = a[1];
-	b[14] = a[2];
-	b[15] = a[3];
-}
+/* ---- Addresses and sockets. ---- */
 
 static __always_inline bool is_v4_mapped(const __u64 a[2])
 {
@@ -117,214 +83,9 @@ static __always_inline bool is_unspecified(const __u64 a[2])
 	return a[0] == 0 && (w[2] == 0 || w[2] == bpf_htonl(0x0000ffff)) && w[3] == 0;
 }
 
-static __always_inline __u8 ip_version(unsigned char *head, __u32 off, __u16 ethertype)
-{
-	__u8 first = 0;
-
-	if (bpf_probe_read_kernel(&first, sizeof(first), head + off))
-		return 0;
-	switch (first >> 4) {
-	case 4:
-		return (ethertype == 0 || ethertype == ETH_P_IP) && (first & 0xf) >= 5 ? 4 : 0;
-	case 6:
-		return ethertype == 0 || ethertype == ETH_P_IPV6 ? 6 : 0;
-	}
-	return 0;
-}
-
-/* l3_from_mac finds the IP header behind the Ethernet header and one VLAN tag. */
-static __always_inline __u8 l3_from_mac(unsigned char *head, __u16 mh, __u32 *off)
-{
-	struct eth_hdr eth;
-	struct vlan_tag tag;
-	__u16 ethertype;
-	__u32 l3;
-	__u8 v;
-
-	if (mh == OFFSET_UNSET)
-		return 0;
-	if (bpf_probe_read_kernel(&eth, sizeof(eth), head + mh))
-		return 0;
-	l3 = mh + sizeof(eth);
-	ethertype = bpf_ntohs(eth.proto);
-	if (ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD) {
-		if (bpf_probe_read_kernel(&tag, sizeof(tag), head + l3))
-			return 0;
-		l3 += sizeof(tag);
-		ethertype = bpf_ntohs(tag.proto);
-	}
-	if (ethertype != ETH_P_IP && ethertype != ETH_P_IPV6)
-		return 0;
-	v = ip_version(head, l3, ethertype);
-	if (v)
-		*off = l3;
-	return v;
-}
-
-static __always_inline bool ip_ethertype(__u16 ethertype)
-{
-	return ethertype == 0 || ethertype == ETH_P_IP || ethertype == ETH_P_IPV6 ||
-	       ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD;
-}
-
-/* find_l3 is kdrop.c's: network_header first, the MAC header second. */
-static __always_inline __u8 find_l3(struct sk_buff *skb, unsigned char *head, __u32 *off)
-{
-	__u16 nh = BPF_CORE_READ(skb, network_header);
-	__u16 ethertype = bpf_ntohs(BPF_CORE_READ(skb, protocol));
-	__u8 v;
-
-	if (!ip_ethertype(ethertype))
-		return 0;
-	if (nh != OFFSET_UNSET) {
-		v = ip_version(head, nh, ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD ? 0 : ethertype);
-		if (v) {
-			*off = nh;
-			return v;
-		}
-	}
-	return l3_from_mac(head, BPF_CORE_READ(skb, mac_header), off);
-}
-
-/* find_l3_received is find_l3 at netif_receive_skb, which fires before
- * __netif_receive_skb_core resets network_header: until then it holds whatever the
- * sender's stack (veth) or nothing (a NIC's fresh buffer) left there. eth_type_trans has
- * pulled the Ethernet header, so skb->data is the network header, or a VLAN tag the device
- * did not strip; the MAC header, which eth_type_trans set, is the second chance. */
-static __always_inline __u8 find_l3_received(struct sk_buff *skb, unsigned char *head, __u32 *off)
-{
-	unsigned char *data = BPF_CORE_READ(skb, data);
-	__u16 ethertype = bpf_ntohs(BPF_CORE_READ(skb, protocol));
-	struct vlan_tag tag;
-	__u64 l3;
-	__u8 v;
-
-	if (!ip_ethertype(ethertype))
-		return 0;
-	if (data > head && data - head < OFFSET_UNSET) {
-		l3 = data - head;
-		if (ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD) {
-			if (bpf_probe_read_kernel(&tag, sizeof(tag), data))
-				return 0;
-			l3 += sizeof(tag);
-			ethertype = bpf_ntohs(tag.proto);
-		}
-		v = ip_version(head, l3, ethertype);
-		if (v) {
-			*off = l3;
-			return v;
-		}
-	}
-	return l3_from_mac(head, BPF_CORE_READ(skb, mac_header), off);
-}
-
-static __always_inline __u32 parse_ipv4(unsigned char *head, __u32 l3, struct packet *p)
-{
-	struct ipv4_hdr ip;
-
-	if (bpf_probe_read_kernel(&ip, sizeof(ip), head + l3))
-		return 0;
-	if (bpf_ntohs(ip.frag_off) & 0x1fff)
-		return 0;
-	p->family = 4;
-	p->proto = ip.protocol;
-	set_v4_mapped(p->saddr, ip.saddr);
-	set_v4_mapped(p->daddr, ip.daddr);
-	return l3 + (ip.version_ihl & 0xf) * 4;
-}
-
-static __always_inline __u32 parse_ipv6(unsigned char *head, __u32 l3, struct packet *p)
-{
-	struct ipv6_hdr ip;
-	struct ipv6_opt_hdr opt;
-	__be16 frag_off;
-	__u32 off = l3 + sizeof(ip);
-	__u8 next;
-
-	if (bpf_probe_read_kernel(&ip, sizeof(ip), head + l3))
-		return 0;
-	__builtin_memcpy(p->saddr, ip.saddr, 16);
-	__builtin_memcpy(p->daddr, ip.daddr, 16);
-	p->family = 6;
-	next = ip.nexthdr;
-
-#pragma unroll
-	for (int i = 0; i < MAX_IPV6_EXT; i++) {
-		if (next == IPPROTO_TCP || next == IPPROTO_UDP)
-			break;
-		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
-		    next != IPPROTO_FRAGMENT && next != IPPROTO_AH)
-			return 0;
-		if (bpf_probe_read_kernel(&opt, sizeof(opt), head + off))
-			return 0;
-		if (next == IPPROTO_FRAGMENT) {
-			if (bpf_probe_read_kernel(&frag_off, sizeof(frag_off), head + off + 2))
-				return 0;
-			if (bpf_ntohs(frag_off) & 0xfff8)
-				return 0;
-			off += 8;
-		} else if (next == IPPROTO_AH) {
-			off += (opt.hdrlen + 2) * 4;
-		} else {
-			off += (opt.hdrlen + 1) * 8;
-		}
-		next = opt.nexthdr;
-	}
-	if (next != IPPROTO_TCP && next != IPPROTO_UDP)
-		return 0;
-	p->proto = next;
-	return off;
-}
-
-/* parse fills p from skb's headers; received says the skb is at netif_receive_skb. */
-static __always_inline bool parse(struct sk_buff *skb, struct packet *p, bool received)
-{
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	struct l4_ports ports;
-	__u32 l3 = 0, l4;
-	__u8 v;
-
-	if (!head)
-		return false;
-	v = received ? find_l3_received(skb, head, &l3) : find_l3(skb, head, &l3);
-	if (v == 4)
-		l4 = parse_ipv4(head, l3, p);
-	else if (v == 6)
-		l4 = parse_ipv6(head, l3, p);
-	else
-		return false;
-	if (!l4 || (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP))
-		return false;
-	if (bpf_probe_read_kernel(&ports, sizeof(ports), head + l4))
-		return false;
-	p->sport = ports.sport;
-	p->dport = ports.dport;
-	if (p->proto == IPPROTO_TCP)
-		bpf_probe_read_kernel(&p->tcp_flags, 1, head + l4 + TCP_FLAGS_OFFSET);
-	return true;
-}
-
-/* ---- The flow. ---- */
-
-static __always_inline bool is_flow_addr(const __u64 a[2])
-{
-	const volatile __u64 *f = (const volatile __u64 *)flow_addr;
-
-	return a[0] == f[0] && a[1] == f[1];
-}
-
 static __always_inline bool same_addr(const __u64 a[2], const __u64 b[2])
 {
 	return a[0] == b[0] && a[1] == b[1];
-}
-
-/* Either end is the flow's address and port, with the protocol equal: "host A and port P". */
-static __always_inline bool matches(const struct packet *p)
-{
-	if (p->family != flow_family || p->proto != flow_proto)
-		return false;
-	return (p->sport == flow_port && is_flow_addr(p->saddr)) ||
-	       (p->dport == flow_port && is_flow_addr(p->daddr));
 }
 
 /* sock_packet fills p with a socket's ends, the local one as source. proto 0 reads the
@@ -376,26 +137,6 @@ static __always_inline bool sock_matches(const struct packet *p, __u16 family)
 }
 
 /* ---- Namespaces and devices. ---- */
-
-static __always_inline __u32 net_inum(struct net *net)
-{
-	return net ? BPF_CORE_READ(net, ns.inum) : 0;
-}
-
-/* Without CONFIG_NET_NS possible_net_t is empty: every namespace reads as 0, unknown. */
-static __always_inline __u32 dev_netns(struct net_device *dev)
-{
-	if (!dev || !bpf_core_field_exists(dev->nd_net.net))
-		return 0;
-	return net_inum(BPF_CORE_READ(dev, nd_net.net));
-}
-
-static __always_inline __u32 sk_netns(struct sock *sk)
-{
-	if (!sk || !bpf_core_field_exists(sk->__sk_common.skc_net.net))
-		return 0;
-	return net_inum(BPF_CORE_READ(sk, __sk_common.skc_net.net));
-}
 
 static __always_inline __u32 task_netns(void)
 {

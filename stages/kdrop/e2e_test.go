@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,14 +36,7 @@ func startProbe(t *testing.T, cfg Config, attachers ...attacher) *Probe {
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-		if err := p.Close(); err != nil {
-			t.Errorf("second close: %v", err)
-		}
-	})
+	testns.CloseOnCleanup(t, p)
 	return p
 }
 
@@ -104,18 +94,6 @@ func logEvidence(t *testing.T, p *Probe, kd *evidence.KernelDrop) {
 	}
 }
 
-// waitEvents waits until the reader has seen n events, so Events is tested too.
-func waitEvents(t *testing.T, p *Probe, n int) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for p.Events() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("Events() = %d after 2s, want %d", p.Events(), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // A packet to a port nothing listens on is dropped with NO_SOCKET by the protocol's
 // receive function, in the server's namespace.
 func TestNoSocket(t *testing.T) {
@@ -140,7 +118,7 @@ func TestNoSocket(t *testing.T) {
 			links := kernelFDs()["anon_inode:bpf_link"]
 			begin := time.Now()
 			send(t, pair.Client, tc.proto, dst, true)
-			waitEvents(t, p, 1)
+			testns.WaitEvents(t, p, 1)
 			kd := p.Stop()
 			logEvidence(t, p, kd)
 			if got := kernelFDs()["anon_inode:bpf_link"]; got != links-1 {
@@ -281,34 +259,14 @@ func TestUnderIPNetnsExec(t *testing.T) {
 	for _, mode := range []string{"auto", "classic"} {
 		t.Run(mode, func(t *testing.T) {
 			dst := netip.AddrPortFrom(netip.MustParseAddr(testns.ServerV4), testns.Port())
-			out := filepath.Join(t.TempDir(), "evidence.json")
-			cmd := exec.Command("ip", "netns", "exec", pair.Server, os.Args[0], "-test.run=^TestChild$", "-test.v")
-			cmd.Env = append(os.Environ(), childEnv+"="+mode, "KDROP_CLIENT="+pair.Client,
-				"KDROP_PORT="+strconv.Itoa(int(dst.Port())), "KDROP_OUT="+out)
-			log, err := cmd.CombinedOutput()
-			t.Logf("child:\n%s", log)
-			if err != nil {
-				t.Fatalf("child: %v", err)
-			}
 			var res childResult
-			b, err := os.ReadFile(out)
-			if err == nil {
-				err = json.Unmarshal(b, &res)
-			}
-			if err != nil {
-				t.Fatalf("child result: %v", err)
-			}
-			if res.Error != "" {
-				t.Fatalf("child: %s", res.Error)
-			}
+			testns.RunChild(t, pair.Server, testns.ChildArgs{Mode: mode, Client: pair.Client, Port: dst.Port()}, &res)
+			res.Check(t)
 			want := attachBTF
 			if mode == "classic" {
 				want = attachTracepoint
 			}
 			checkTCPNoSocket(t, res.Evidence, dst, server, want)
-			if res.TracefsVisible {
-				t.Error("tracefs mount visible in the process's mount namespace: the private mount leaked")
-			}
 			// Inside the diagnosed namespace, interfaces have names.
 			if d := flowDrops(res.Evidence, dst); len(d) > 0 && d[0].Iface != testns.Iface {
 				t.Errorf("iface %q, want %s", d[0].Iface, testns.Iface)
@@ -317,47 +275,36 @@ func TestUnderIPNetnsExec(t *testing.T) {
 	}
 }
 
-const childEnv = "KDROP_CHILD"
-
 type childResult struct {
-	Evidence       *evidence.KernelDrop
-	TracefsVisible bool
-	Error          string
+	testns.ChildResult
+	Evidence *evidence.KernelDrop
 }
 
 // TestChild is TestUnderIPNetnsExec's other half, run by it inside the server namespace.
 func TestChild(t *testing.T) {
-	mode := os.Getenv(childEnv)
-	switch mode {
-	case "":
-		t.Skip("run by TestUnderIPNetnsExec and TestUnprivileged")
-	case "unprivileged":
+	args := testns.Child(t)
+	switch args.Mode {
+	case testns.Unprivileged:
 		flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: 9, Proto: evidence.TCP}
 		p, err := Start(context.Background(), Config{Flow: flow})
 		p.Close()
-		t.Logf("ErrPrivilege: %v\nerror: %v", errors.Is(err, ErrPrivilege), err)
+		testns.LogStartError(t, err, ErrPrivilege)
 		return
 	}
 	var res childResult
-	defer func() {
-		b, _ := json.Marshal(res)
-		if err := os.WriteFile(os.Getenv("KDROP_OUT"), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}()
+	defer testns.WriteChildResult(t, &res)
 	if tracefsMounted() {
 		res.Error = "tracefs is mounted under ip netns exec: the test proves nothing"
 		return
 	}
-	port, _ := strconv.Atoi(os.Getenv("KDROP_PORT"))
-	dst := netip.AddrPortFrom(netip.MustParseAddr(testns.ServerV4), uint16(port))
+	dst := netip.AddrPortFrom(netip.MustParseAddr(testns.ServerV4), args.Port)
 	attachers := []attacher{attachTPBTF, attachClassic}
-	if mode == "classic" {
+	if args.Mode == "classic" {
 		attachers = []attacher{attachClassic}
 	}
 	p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.TCP}, Netns: ownNetns()}, attachers...)
 	res.TracefsVisible = tracefsMounted()
-	send(t, os.Getenv("KDROP_CLIENT"), evidence.TCP, dst, true)
+	send(t, args.Client, evidence.TCP, dst, true)
 	res.Evidence = p.Stop()
 }
 
@@ -368,21 +315,7 @@ func TestBurst(t *testing.T) {
 	dst := netip.AddrPortFrom(netip.MustParseAddr(testns.ServerV4), testns.Port())
 	p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.UDP}, Netns: server})
 	const n = MaxDrops + 100
-	testns.Do(t, pair.Client, func() {
-		// Unconnected: ICMP errors do not fail the next write.
-		c, err := net.ListenPacket("udp4", ":0")
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer c.Close()
-		for i := 0; i < n; i++ {
-			if _, err := c.WriteTo([]byte("x"), net.UDPAddrFromAddrPort(dst)); err != nil {
-				t.Errorf("write %d: %v", i, err)
-				return
-			}
-		}
-	})
+	testns.SendDatagrams(t, pair.Client, dst, n)
 	// No waiting: veth delivers within the sending call, so every drop is in the ring
 	// buffer now, and Stop must read them all.
 	kd := p.Stop()
@@ -440,52 +373,12 @@ func TestStartFails(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), "kernel drop probe on kfree_skb: attach tp_btf/kfree_skb: operation not permitted (") {
 		t.Errorf("message %q", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := Start(ctx, Config{Flow: flow}); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled start: %v", err)
-	}
-	if _, err := Start(context.Background(), Config{}); err == nil {
-		t.Error("empty flow accepted")
-	}
-	var none *Probe
-	if err := none.Close(); err != nil {
-		t.Errorf("nil Close: %v", err)
-	}
+	testns.CheckStartEdges(t, Start, Config{Flow: flow})
 }
 
 // Without privileges Start fails with ErrPrivilege and the fix, on the real kernel.
 func TestUnprivileged(t *testing.T) {
-	testns.RequirePrivileges(t)
-	// The test binary sits in a directory only root may enter: copy it where nobody can.
-	dir, err := os.MkdirTemp("", "kdrop-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	bin := filepath.Join(dir, "kdrop.test")
-	b, err := os.ReadFile(os.Args[0])
-	if err == nil {
-		err = os.WriteFile(bin, b, 0o755)
-	}
-	if err == nil {
-		err = os.Chmod(dir, 0o755)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-test.run=^TestChild$", "-test.v")
-	cmd.Env = append(os.Environ(), childEnv+"=unprivileged")
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
-	t.Logf("child as nobody:\n%s", out)
-	if err != nil {
-		t.Fatalf("child: %v", err)
-	}
-	if !strings.Contains(string(out), "ErrPrivilege: true") || !strings.Contains(string(out), "run as root") {
-		t.Error("unprivileged Start did not fail with ErrPrivilege and the fix")
-	}
+	testns.RunUnprivileged(t)
 }
 
 // The program finds the ports behind IPv4 options and IPv6 extension headers.

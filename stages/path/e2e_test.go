@@ -8,11 +8,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,14 +42,7 @@ func startProbe(t *testing.T, cfg Config, attachers ...attacher) *Probe {
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-		if err := p.Close(); err != nil {
-			t.Errorf("second close: %v", err)
-		}
-	})
+	testns.CloseOnCleanup(t, p)
 	return p
 }
 
@@ -83,18 +73,6 @@ func stop(t *testing.T, p *Probe) *evidence.Path {
 		t.Errorf("lost %d events", ev.Lost)
 	}
 	return ev
-}
-
-// waitEvents waits until the reader has read n events, so Events is tested too.
-func waitEvents(t *testing.T, p *Probe, n int) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for p.Events() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("Events() = %d after 2s, want %d", p.Events(), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // events returns the events at point, in namespace netns, for which ok is true.
@@ -250,7 +228,7 @@ func TestTCPRefused(t *testing.T) {
 			p := startProbe(t, Config{Flow: evidence.Flow{Addr: tc.server, Port: dst.Port(), Proto: evidence.TCP}, Netns: server}, tc.attachers...)
 			begin := time.Now()
 			connectRefused(t, pair.Client, dst)
-			waitEvents(t, p, 3) // the SYN received, its lookup, the reset
+			testns.WaitEvents(t, p, 3) // the SYN received, its lookup, the reset
 			path := stop(t, p)
 			for _, a := range path.Attached {
 				if !strings.HasPrefix(a, tc.attach) {
@@ -518,21 +496,7 @@ func TestAttachFailures(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), "path probe: no tracepoint attached: attach tp_btf/netif_receive_skb: operation not permitted (") {
 		t.Errorf("message %q", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := Start(ctx, Config{Flow: flow}); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled start: %v", err)
-	}
-	if _, err := Start(context.Background(), Config{}); err == nil {
-		t.Error("empty flow accepted")
-	}
-	var none *Probe
-	if err := none.Close(); err != nil {
-		t.Errorf("nil Close: %v", err)
-	}
-	if err := none.Close(); err != nil {
-		t.Errorf("nil Close: %v", err)
-	}
+	testns.CheckStartEdges(t, Start, Config{Flow: flow})
 }
 
 // Users run diagnose under `ip netns exec`, where /sys is a fresh sysfs without tracefs.
@@ -544,29 +508,9 @@ func TestUnderIPNetnsExec(t *testing.T) {
 	for _, mode := range []string{"auto", "classic"} {
 		t.Run(mode, func(t *testing.T) {
 			dst := netip.AddrPortFrom(serverV4, testns.Port())
-			out := filepath.Join(t.TempDir(), "evidence.json")
-			cmd := exec.Command("ip", "netns", "exec", pair.Server, os.Args[0], "-test.run=^TestChild$", "-test.v")
-			cmd.Env = append(os.Environ(), childEnv+"="+mode, "PATH_CLIENT="+pair.Client,
-				"PATH_PORT="+strconv.Itoa(int(dst.Port())), "PATH_OUT="+out)
-			log, err := cmd.CombinedOutput()
-			t.Logf("child:\n%s", log)
-			if err != nil {
-				t.Fatalf("child: %v", err)
-			}
 			var res childResult
-			b, err := os.ReadFile(out)
-			if err == nil {
-				err = json.Unmarshal(b, &res)
-			}
-			if err != nil {
-				t.Fatalf("child result: %v", err)
-			}
-			if res.Error != "" {
-				t.Fatalf("child: %s", res.Error)
-			}
-			if res.TracefsVisible {
-				t.Error("tracefs mount visible in the process's mount namespace: the private mount leaked")
-			}
+			testns.RunChild(t, pair.Server, testns.ChildArgs{Mode: mode, Client: pair.Client, Port: dst.Port()}, &res)
+			res.Check(t)
 			path := res.Path
 			prefix := map[string]string{"auto": "tp_btf/", "classic": "tracepoint/"}[mode]
 			if len(path.Attached) != 7 || !strings.HasPrefix(path.Attached[0], prefix) {
@@ -584,47 +528,36 @@ func TestUnderIPNetnsExec(t *testing.T) {
 	}
 }
 
-const childEnv = "PATH_CHILD"
-
 type childResult struct {
-	Path           *evidence.Path
-	TracefsVisible bool
-	Error          string
+	testns.ChildResult
+	Path *evidence.Path
 }
 
 // TestChild is TestUnderIPNetnsExec's other half, run by it inside the server namespace.
 func TestChild(t *testing.T) {
-	mode := os.Getenv(childEnv)
-	switch mode {
-	case "":
-		t.Skip("run by TestUnderIPNetnsExec and TestUnprivileged")
-	case "unprivileged":
+	args := testns.Child(t)
+	switch args.Mode {
+	case testns.Unprivileged:
 		flow := evidence.Flow{Addr: serverV4, Port: 9, Proto: evidence.TCP}
 		p, err := Start(context.Background(), Config{Flow: flow})
 		p.Close()
-		t.Logf("ErrPrivilege: %v\nerror: %v", errors.Is(err, ErrPrivilege), err)
+		testns.LogStartError(t, err, ErrPrivilege)
 		return
 	}
 	var res childResult
-	defer func() {
-		b, _ := json.Marshal(res)
-		if err := os.WriteFile(os.Getenv("PATH_OUT"), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}()
+	defer testns.WriteChildResult(t, &res)
 	if kdrop.TracefsMounted() {
 		res.Error = "tracefs is mounted under ip netns exec: the test proves nothing"
 		return
 	}
-	port, _ := strconv.Atoi(os.Getenv("PATH_PORT"))
-	dst := netip.AddrPortFrom(serverV4, uint16(port))
+	dst := netip.AddrPortFrom(serverV4, args.Port)
 	attachers := []attacher{attachBTF, attachClassic}
-	if mode == "classic" {
+	if args.Mode == "classic" {
 		attachers = []attacher{attachClassic}
 	}
 	p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.TCP}, Netns: kdrop.OwnNetns()}, attachers...)
 	res.TracefsVisible = kdrop.TracefsMounted()
-	connectRefused(t, os.Getenv("PATH_CLIENT"), dst)
+	connectRefused(t, args.Client, dst)
 	res.Path = p.Stop()
 }
 
@@ -635,21 +568,7 @@ func TestBurst(t *testing.T) {
 	dst := netip.AddrPortFrom(serverV4, testns.Port())
 	p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.UDP}, Netns: server})
 	const n = MaxEvents + 100
-	testns.Do(t, pair.Client, func() {
-		// Unconnected: ICMP errors do not fail the next write.
-		c, err := net.ListenPacket("udp4", ":0")
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer c.Close()
-		for i := 0; i < n; i++ {
-			if _, err := c.WriteTo([]byte("x"), net.UDPAddrFromAddrPort(dst)); err != nil {
-				t.Errorf("write %d: %v", i, err)
-				return
-			}
-		}
-	})
+	testns.SendDatagrams(t, pair.Client, dst, n)
 	// No waiting: veth delivers within the sending call, so every event is in the ring
 	// buffer now, and Stop must read them all.
 	path := p.Stop()
@@ -678,34 +597,5 @@ func TestBurst(t *testing.T) {
 
 // Without privileges Start fails with ErrPrivilege and the fix, on the real kernel.
 func TestUnprivileged(t *testing.T) {
-	testns.RequirePrivileges(t)
-	// The test binary sits in a directory only root may enter: copy it where nobody can.
-	dir, err := os.MkdirTemp("", "path-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	bin := filepath.Join(dir, "path.test")
-	b, err := os.ReadFile(os.Args[0])
-	if err == nil {
-		err = os.WriteFile(bin, b, 0o755)
-	}
-	if err == nil {
-		err = os.Chmod(dir, 0o755)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-test.run=^TestChild$", "-test.v")
-	cmd.Env = append(os.Environ(), childEnv+"=unprivileged")
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
-	t.Logf("child as nobody:\n%s", out)
-	if err != nil {
-		t.Fatalf("child: %v", err)
-	}
-	if !strings.Contains(string(out), "ErrPrivilege: true") || !strings.Contains(string(out), "run as root") {
-		t.Error("unprivileged Start did not fail with ErrPrivilege and the fix")
-	}
+	testns.RunUnprivileged(t)
 }

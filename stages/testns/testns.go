@@ -7,6 +7,8 @@ package testns
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -135,6 +137,26 @@ func Do(t testing.TB, ns string, fn func()) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// SendDatagrams sends n one-byte UDP datagrams from namespace ns to dst, from one
+// unconnected socket: ICMP errors do not fail the next write.
+func SendDatagrams(t testing.TB, ns string, dst netip.AddrPort, n int) {
+	t.Helper()
+	Do(t, ns, func() {
+		c, err := net.ListenPacket("udp4", ":0")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		for i := 0; i < n; i++ {
+			if _, err := c.WriteTo([]byte("x"), net.UDPAddrFromAddrPort(dst)); err != nil {
+				t.Errorf("write %d: %v", i, err)
+				return
+			}
+		}
+	})
 }
 
 // Inode returns the inode of namespace ns, the number kfree_skb events carry.
