@@ -153,10 +153,15 @@ type attachment struct {
 	name  string // how: "tp_btf/netif_receive_skb", "tracepoint/net/netif_receive_skb"
 	prog  *ebpf.Program
 	link  link.Link
+	// shed says why the link was detached during the capture (see shed.go), "" if not.
+	shed string
 }
 
 func (a *attachment) Close() error {
-	err := a.link.Close()
+	var err error
+	if a.shed == "" {
+		err = a.link.Close()
+	}
 	a.prog.Close()
 	return err
 }

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
@@ -62,6 +63,9 @@ type Probe struct {
 
 	done chan struct{} // closed when the reader returns; nil until it starts
 	read atomic.Int64
+
+	started  time.Time
+	stopShed chan struct{} // ends shedLoop; nil until it starts
 
 	mu  sync.Mutex // guards the reader's results below
 	agg aggregate
@@ -138,6 +142,9 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 	}
 	p.done = make(chan struct{})
 	go p.readEvents()
+	p.started = time.Now()
+	p.stopShed = make(chan struct{})
+	go p.shedLoop(p.stopShed)
 	return p, nil
 }
 
@@ -192,16 +199,26 @@ func (p *Probe) Stop() *evidence.Path {
 		return cmp.Compare(slices.Index(pathOrder, x.Point), slices.Index(pathOrder, y.Point))
 	})
 	p.stopped = path
+	if p.stopShed != nil {
+		close(p.stopShed)
+		p.stopShed = nil
+	}
 	if len(p.points) == 0 || p.closed {
 		path.Error = "path probe was closed before it was stopped"
 		return path
 	}
 	for _, a := range p.points {
 		path.Attached = append(path.Attached, a.name)
+		if a.shed != "" {
+			path.Notes = append(path.Notes, fmt.Sprintf("%s %s: the flow's later packets there are not shown", a.point.tracepoint(), a.shed))
+		}
 	}
 
 	// Detach before draining, so that the drain ends: nothing is added behind it.
 	for _, a := range p.points {
+		if a.shed != "" {
+			continue
+		}
 		if err := a.link.Close(); err != nil {
 			path.Notes = append(path.Notes, fmt.Sprintf("detach %s: %v", a.name, err))
 		}
@@ -270,6 +287,10 @@ func (p *Probe) Close() error {
 		return nil
 	}
 	p.closed = true
+	if p.stopShed != nil {
+		close(p.stopShed)
+		p.stopShed = nil
+	}
 	var errs []error
 	if p.rd != nil {
 		// Ends the reader: Read returns ErrClosed.
