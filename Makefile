@@ -11,7 +11,7 @@ help: ## list the targets
 build: ## build the static binary ./diagnose (CGO_ENABLED=0, no clang needed)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o diagnose ./cmd/diagnose
 
-test: ## run every test; as root the end-to-end tests run too (CI=true makes them mandatory)
+test: deps ## run every test; as root the end-to-end tests run too (CI=true makes them mandatory)
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/diagnose
 	$(GO) test -count=1 -timeout 15m ./...
