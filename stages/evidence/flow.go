@@ -69,6 +69,20 @@ func (f Flow) Matches(proto uint8, src, dst netip.AddrPort) bool {
 		(dst.Addr().Unmap() == f.Addr && dst.Port() == f.Port)
 }
 
+// Check says what a flow built in code (not parsed) lacks: every stage needs an address,
+// a port and tcp or udp.
+func (f Flow) Check() error {
+	switch {
+	case !f.Addr.IsValid():
+		return errors.New("flow has no address")
+	case f.Port == 0:
+		return errors.New("flow has no port")
+	case f.Proto != TCP && f.Proto != UDP:
+		return fmt.Errorf("flow protocol %q is not tcp or udp", f.Proto)
+	}
+	return nil
+}
+
 // ErrFlowSyntax is wrapped by every ParseFlow error, so callers can map it to a usage error.
 var ErrFlowSyntax = errors.New("bad flow")
 

@@ -101,3 +101,19 @@ func FuzzParseFlow(f *testing.F) {
 		}
 	})
 }
+
+func TestFlowCheck(t *testing.T) {
+	ok := Flow{Addr: netip.MustParseAddr("198.51.100.2"), Port: 80, Proto: TCP}
+	if err := ok.Check(); err != nil {
+		t.Errorf("%v: %v", ok, err)
+	}
+	for want, f := range map[string]Flow{
+		"no address": {Port: 80, Proto: TCP},
+		"no port":    {Addr: ok.Addr, Proto: UDP},
+		"not tcp":    {Addr: ok.Addr, Port: 80, Proto: "sctp"},
+	} {
+		if err := f.Check(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Check(%+v) = %v, want an error about %s", f, err, want)
+		}
+	}
+}

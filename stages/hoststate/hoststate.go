@@ -82,8 +82,8 @@ func Start(ctx context.Context, cfg Config) (*Snapshot, error) {
 
 func start(ctx context.Context, cfg Config, p paths) (*Snapshot, error) {
 	f := cfg.Flow
-	if !f.Addr.IsValid() || f.Port == 0 || (f.Proto != evidence.TCP && f.Proto != evidence.UDP) {
-		return nil, fmt.Errorf("host state: incomplete flow %v", f)
+	if err := f.Check(); err != nil {
+		return nil, fmt.Errorf("host state: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -86,7 +86,7 @@ type Tracer struct {
 // Start subscribes to trace events, installs the trace table and returns once packets of
 // the flow are being traced. On error everything made so far is released.
 func Start(ctx context.Context, cfg Config) (*Tracer, error) {
-	if err := validFlow(cfg.Flow); err != nil {
+	if err := cfg.Flow.Check(); err != nil {
 		return nil, fmt.Errorf("nftrace: %w", err)
 	}
 	t := &Tracer{flow: cfg.Flow, table: defaultTableName()}

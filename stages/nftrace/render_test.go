@@ -316,7 +316,7 @@ func TestFlowRules(t *testing.T) {
 			}
 		}
 	}
-	if err := validFlow(evidence.Flow{Addr: netip.MustParseAddr("198.51.100.2"), Proto: evidence.TCP}); err == nil {
+	if err := (evidence.Flow{Addr: netip.MustParseAddr("198.51.100.2"), Proto: evidence.TCP}).Check(); err == nil {
 		t.Errorf("flow without port accepted")
 	}
 }

@@ -2,7 +2,6 @@ package nftrace
 
 import (
 	"encoding/binary"
-	"fmt"
 	"os"
 	"strconv"
 
@@ -97,18 +96,4 @@ func traceChains(t *nftables.Table) []*nftables.Chain {
 		{Name: chainOutput, Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookOutput,
 			Priority: nftables.ChainPriorityRef(tracePriority), Policy: &accept},
 	}
-}
-
-// validFlow checks what the trace rules need of a flow.
-func validFlow(f evidence.Flow) error {
-	if !f.Addr.IsValid() {
-		return fmt.Errorf("flow has no address")
-	}
-	if f.Port == 0 {
-		return fmt.Errorf("flow has no port")
-	}
-	if f.Proto != evidence.TCP && f.Proto != evidence.UDP {
-		return fmt.Errorf("flow protocol %q is not tcp or udp", f.Proto)
-	}
-	return nil
 }

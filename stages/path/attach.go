@@ -91,19 +91,9 @@ func newLoader(f evidence.Flow) (*loader, error) {
 	if err := spec.Assign(&vars); err != nil {
 		return nil, fmt.Errorf("load path BPF object: %w", err)
 	}
-	port := [2]byte{byte(f.Port >> 8), byte(f.Port)} // network byte order, as in the header
-	for _, set := range []struct {
-		v   *ebpf.VariableSpec
-		val any
-	}{
-		{vars.FlowAddr, f.Addr.As16()},
-		{vars.FlowPort, port},
-		{vars.FlowProto, f.Proto.Number()},
-		{vars.FlowFamily, uint8(f.Family())},
-	} {
-		if err := set.v.Set(set.val); err != nil {
-			return nil, fmt.Errorf("set %s of path BPF object: %w", set.v.Name, err)
-		}
+	flow := bpf.FlowVars{Addr: vars.FlowAddr, Port: vars.FlowPort, Proto: vars.FlowProto, Family: vars.FlowFamily}
+	if err := flow.Set(f.Addr, f.Port, f.Proto.Number()); err != nil {
+		return nil, fmt.Errorf("path BPF object: %w", err)
 	}
 	l := &loader{spec: spec, cache: btf.NewCache()}
 	onlyMaps := spec.Copy()

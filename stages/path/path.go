@@ -87,8 +87,8 @@ func Start(ctx context.Context, cfg Config) (*Probe, error) {
 }
 
 func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err error) {
-	if !cfg.Flow.Addr.IsValid() || cfg.Flow.Port == 0 || (cfg.Flow.Proto != evidence.TCP && cfg.Flow.Proto != evidence.UDP) {
-		return nil, fmt.Errorf("path probe: incomplete flow %v", cfg.Flow)
+	if err := cfg.Flow.Check(); err != nil {
+		return nil, fmt.Errorf("path probe: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
