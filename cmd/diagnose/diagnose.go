@@ -140,23 +140,38 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 		ev.Firewall = fwSkipped
 	}
 	ev.Kernel = probe.Stop()
-	rep.Run.Installed = append(rep.Run.Installed,
-		report.Installed{What: "BPF program on skb:kfree_skb (" + ev.Kernel.Attach + ")", Removed: true})
 	if pathProbe != nil {
 		ev.Path = pathProbe.Stop()
-		rep.Run.Installed = append(rep.Run.Installed,
-			report.Installed{What: fmt.Sprintf("BPF programs on %d path tracepoints", len(ev.Path.Attached)), Removed: true})
 	} else {
 		ev.Path = &evidence.Path{Error: pathErr.Error()}
 	}
-	rep.Run.Installed = append(rep.Run.Installed, report.Installed{What: "AF_PACKET capture socket", Removed: true})
+	// Released now rather than by the defers at exit, and checked: the report says what was
+	// removed because it was measured, not assumed.
+	bpfErr := errors.Join(probe.Close(), pathProbe.Close())
+	bpfLeft := openBPFObjects()
+	bpfRemoved := bpfErr == nil && bpfLeft == 0
+	if !bpfRemoved {
+		rep.Run.Notes = append(rep.Run.Notes, fmt.Sprintf("releasing the BPF programs: %d still open, %v (they go when diagnose exits)", bpfLeft, bpfErr))
+	}
+	rep.Run.Installed = append(rep.Run.Installed,
+		report.Installed{What: "BPF program on skb:kfree_skb (" + ev.Kernel.Attach + ")", Removed: bpfRemoved})
+	if pathProbe != nil {
+		rep.Run.Installed = append(rep.Run.Installed,
+			report.Installed{What: fmt.Sprintf("BPF programs on %d path tracepoints", len(ev.Path.Attached)), Removed: bpfRemoved})
+	}
+	names := capture.Interfaces()
+	capErr := capture.Close()
+	if capErr != nil {
+		rep.Run.Notes = append(rep.Run.Notes, fmt.Sprintf("closing the capture socket: %v", capErr))
+	}
+	rep.Run.Installed = append(rep.Run.Installed, report.Installed{What: "AF_PACKET capture socket", Removed: capErr == nil})
 	peers, ifaces := peersOf(ev)
 	ev.Host = host.Stop(ctx, peers, ifaces)
 
 	rep.Verdict = verdict.Judge(ev)
 	if ev.Arrival.PcapPath != "" {
 		// The fates are known only now: the pcapng is the capture again, annotated.
-		if err := arrival.WritePcapng(ev.Arrival.PcapPath, o.pcapngPath(), o.force, capture.Interfaces(), verdict.Comments(ev)); err != nil {
+		if err := arrival.WritePcapng(ev.Arrival.PcapPath, o.pcapngPath(), o.force, names, verdict.Comments(ev)); err != nil {
 			rep.Run.Notes = append(rep.Run.Notes, fmt.Sprintf("the annotated capture was not written: %v", err))
 		} else {
 			rep.Run.Pcapng = o.pcapngPath()

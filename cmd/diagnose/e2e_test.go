@@ -164,6 +164,11 @@ func expect(t *testing.T, rep *report.Report, outcome verdict.Outcome, stage ver
 	if v.Summary == "" || v.Fix == "" {
 		t.Errorf("verdict has no summary or fix: %+v", v)
 	}
+	for _, in := range rep.Run.Installed {
+		if !in.Removed {
+			t.Errorf("diagnose reports %s left behind", in.What)
+		}
+	}
 	t.Logf("verdict: %s", v.Summary)
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -37,4 +38,17 @@ func hostInfo(ns evidence.Netns) report.Host {
 		h.Kernel = unix.ByteSliceToString(u.Release[:]) + " " + unix.ByteSliceToString(u.Machine[:])
 	}
 	return h
+}
+
+// openBPFObjects counts the BPF programs and links this process still holds.
+func openBPFObjects() int {
+	n := 0
+	entries, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range entries {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err == nil && (strings.HasPrefix(target, "anon_inode:bpf-prog") || strings.HasPrefix(target, "anon_inode:bpf_link")) {
+			n++
+		}
+	}
+	return n
 }
