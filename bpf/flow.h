@@ -13,6 +13,8 @@ volatile const __u8 flow_addr[16] __attribute__((aligned(8))); /* IPv4 as ::ffff
 volatile const __u16 flow_port; /* network byte order */
 volatile const __u8 flow_proto; /* IPPROTO_TCP or IPPROTO_UDP */
 volatile const __u8 flow_family; /* 4 or 6 */
+/* Tests set it to take the prefilter's probe-read path where bpf_rdonly_cast exists. */
+volatile const bool flow_probe_read;
 
 /* The headers of one packet (or the ends of one socket), ports in network byte order. */
 struct packet {
@@ -193,8 +195,7 @@ static __always_inline __u32 parse_ipv6(unsigned char *head, __u32 l3, struct pa
 	for (int i = 0; i < MAX_IPV6_EXT; i++) {
 		if (next == IPPROTO_TCP || next == IPPROTO_UDP)
 			break;
-		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
-		    next != IPPROTO_FRAGMENT && next != IPPROTO_AH)
+		if (!ipv6_ext(next))
 			return 0;
 		if (bpf_probe_read_kernel(&opt, sizeof(opt), head + off))
 			return 0;

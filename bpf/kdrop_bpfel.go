@@ -53,15 +53,16 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	KdropMapEvents       = "events"
-	KdropMapTotals       = "totals"
-	KdropProgKfreeSkbBtf = "kfree_skb_btf"
-	KdropProgKfreeSkbTp  = "kfree_skb_tp"
-	KdropVarEventBtf     = "event_btf"
-	KdropVarFlowAddr     = "flow_addr"
-	KdropVarFlowFamily   = "flow_family"
-	KdropVarFlowPort     = "flow_port"
-	KdropVarFlowProto    = "flow_proto"
+	KdropMapEvents        = "events"
+	KdropMapTotals        = "totals"
+	KdropProgKfreeSkbBtf  = "kfree_skb_btf"
+	KdropProgKfreeSkbTp   = "kfree_skb_tp"
+	KdropVarEventBtf      = "event_btf"
+	KdropVarFlowAddr      = "flow_addr"
+	KdropVarFlowFamily    = "flow_family"
+	KdropVarFlowPort      = "flow_port"
+	KdropVarFlowProbeRead = "flow_probe_read"
+	KdropVarFlowProto     = "flow_proto"
 )
 
 // LoadKdrop returns the embedded CollectionSpec for Kdrop.
@@ -122,11 +123,12 @@ type KdropMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type KdropVariableSpecs struct {
-	EventBtf   *ebpf.VariableSpec `ebpf:"event_btf"`
-	FlowAddr   *ebpf.VariableSpec `ebpf:"flow_addr"`
-	FlowFamily *ebpf.VariableSpec `ebpf:"flow_family"`
-	FlowPort   *ebpf.VariableSpec `ebpf:"flow_port"`
-	FlowProto  *ebpf.VariableSpec `ebpf:"flow_proto"`
+	EventBtf      *ebpf.VariableSpec `ebpf:"event_btf"`
+	FlowAddr      *ebpf.VariableSpec `ebpf:"flow_addr"`
+	FlowFamily    *ebpf.VariableSpec `ebpf:"flow_family"`
+	FlowPort      *ebpf.VariableSpec `ebpf:"flow_port"`
+	FlowProbeRead *ebpf.VariableSpec `ebpf:"flow_probe_read"`
+	FlowProto     *ebpf.VariableSpec `ebpf:"flow_proto"`
 }
 
 // KdropObjects contains all objects after they have been loaded into the kernel.
@@ -164,11 +166,12 @@ func (m *KdropMaps) Close() error {
 //
 // It can be passed to LoadKdropObjects or ebpf.CollectionSpec.LoadAndAssign.
 type KdropVariables struct {
-	EventBtf   *ebpf.Variable `ebpf:"event_btf"`
-	FlowAddr   *ebpf.Variable `ebpf:"flow_addr"`
-	FlowFamily *ebpf.Variable `ebpf:"flow_family"`
-	FlowPort   *ebpf.Variable `ebpf:"flow_port"`
-	FlowProto  *ebpf.Variable `ebpf:"flow_proto"`
+	EventBtf      *ebpf.Variable `ebpf:"event_btf"`
+	FlowAddr      *ebpf.Variable `ebpf:"flow_addr"`
+	FlowFamily    *ebpf.Variable `ebpf:"flow_family"`
+	FlowPort      *ebpf.Variable `ebpf:"flow_port"`
+	FlowProbeRead *ebpf.Variable `ebpf:"flow_probe_read"`
+	FlowProto     *ebpf.Variable `ebpf:"flow_proto"`
 }
 
 // KdropPrograms contains all programs after they have been loaded into the kernel.

@@ -123,6 +123,7 @@ const (
 	PathVarFlowAddr      = "flow_addr"
 	PathVarFlowFamily    = "flow_family"
 	PathVarFlowPort      = "flow_port"
+	PathVarFlowProbeRead = "flow_probe_read"
 	PathVarFlowProto     = "flow_proto"
 )
 
@@ -199,11 +200,12 @@ type PathMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PathVariableSpecs struct {
-	EventBtf   *ebpf.VariableSpec `ebpf:"event_btf"`
-	FlowAddr   *ebpf.VariableSpec `ebpf:"flow_addr"`
-	FlowFamily *ebpf.VariableSpec `ebpf:"flow_family"`
-	FlowPort   *ebpf.VariableSpec `ebpf:"flow_port"`
-	FlowProto  *ebpf.VariableSpec `ebpf:"flow_proto"`
+	EventBtf      *ebpf.VariableSpec `ebpf:"event_btf"`
+	FlowAddr      *ebpf.VariableSpec `ebpf:"flow_addr"`
+	FlowFamily    *ebpf.VariableSpec `ebpf:"flow_family"`
+	FlowPort      *ebpf.VariableSpec `ebpf:"flow_port"`
+	FlowProbeRead *ebpf.VariableSpec `ebpf:"flow_probe_read"`
+	FlowProto     *ebpf.VariableSpec `ebpf:"flow_proto"`
 }
 
 // PathObjects contains all objects after they have been loaded into the kernel.
@@ -243,11 +245,12 @@ func (m *PathMaps) Close() error {
 //
 // It can be passed to LoadPathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PathVariables struct {
-	EventBtf   *ebpf.Variable `ebpf:"event_btf"`
-	FlowAddr   *ebpf.Variable `ebpf:"flow_addr"`
-	FlowFamily *ebpf.Variable `ebpf:"flow_family"`
-	FlowPort   *ebpf.Variable `ebpf:"flow_port"`
-	FlowProto  *ebpf.Variable `ebpf:"flow_proto"`
+	EventBtf      *ebpf.Variable `ebpf:"event_btf"`
+	FlowAddr      *ebpf.Variable `ebpf:"flow_addr"`
+	FlowFamily    *ebpf.Variable `ebpf:"flow_family"`
+	FlowPort      *ebpf.Variable `ebpf:"flow_port"`
+	FlowProbeRead *ebpf.Variable `ebpf:"flow_probe_read"`
+	FlowProto     *ebpf.Variable `ebpf:"flow_proto"`
 }
 
 // PathPrograms contains all programs after they have been loaded into the kernel.

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/bpf"
-	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
 // How the program is attached, as evidence.KernelDrop.Attach reports it.
@@ -45,7 +44,8 @@ func (a *attachment) Close() error {
 type attacher func(*ebpf.CollectionSpec) (*attachment, error)
 
 // specFor loads the program spec with the flow's constants set.
-func specFor(f evidence.Flow) (*ebpf.CollectionSpec, error) {
+func specFor(cfg Config) (*ebpf.CollectionSpec, error) {
+	f := cfg.Flow
 	spec, err := bpf.LoadKdrop()
 	if err != nil {
 		return nil, fmt.Errorf("load kdrop BPF object: %w", err)
@@ -54,7 +54,8 @@ func specFor(f evidence.Flow) (*ebpf.CollectionSpec, error) {
 	if err := spec.Assign(&vars); err != nil {
 		return nil, fmt.Errorf("load kdrop BPF object: %w", err)
 	}
-	flow := bpf.FlowVars{Addr: vars.FlowAddr, Port: vars.FlowPort, Proto: vars.FlowProto, Family: vars.FlowFamily}
+	flow := bpf.FlowVars{Addr: vars.FlowAddr, Port: vars.FlowPort, Proto: vars.FlowProto, Family: vars.FlowFamily,
+		ProbeRead: vars.FlowProbeRead, ForceProbeRead: cfg.probeRead}
 	if err := flow.Set(f.Addr, f.Port, f.Proto.Number()); err != nil {
 		return nil, fmt.Errorf("kdrop BPF object: %w", err)
 	}

@@ -26,6 +26,13 @@ import (
 // skip without it, except under CI=true, where they fail instead.
 
 // startProbe starts a probe that the test closes, checking it releases every object.
+// readPaths are the prefilter's two ways of reading headers: bpf_rdonly_cast where the
+// kernel has it, bpf_probe_read_kernel before 6.2. Tests of what passes the filter run both.
+var readPaths = []struct {
+	name      string
+	probeRead bool
+}{{"cast", false}, {"probe-read", true}}
+
 func startProbe(t *testing.T, cfg Config, attachers ...attacher) *Probe {
 	t.Helper()
 	checkReleased(t)
@@ -111,62 +118,64 @@ func TestNoSocket(t *testing.T) {
 		{"tcp6", evidence.TCP, testns.ServerV6, testns.ClientV6, []string{"tcp_v6_rcv"}},
 		{"udp6", evidence.UDP, testns.ServerV6, testns.ClientV6, []string{"__udp6_lib_rcv", "udpv6_rcv"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dst := netip.AddrPortFrom(netip.MustParseAddr(tc.server), testns.Port())
-			flow := evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: tc.proto}
-			p := startProbe(t, Config{Flow: flow, Netns: server})
-			links := kernelFDs()["anon_inode:bpf_link"]
-			begin := time.Now()
-			send(t, pair.Client, tc.proto, dst, true)
-			testns.WaitEvents(t, p, 1)
-			kd := p.Stop()
-			logEvidence(t, p, kd)
-			if got := kernelFDs()["anon_inode:bpf_link"]; got != links-1 {
-				t.Errorf("after Stop %d bpf links open, want %d: Stop must detach", got, links-1)
-			}
-			if again := p.Stop(); again != kd {
-				t.Error("second Stop returned different evidence")
-			}
+		for _, rp := range readPaths {
+			t.Run(tc.name+"/"+rp.name, func(t *testing.T) {
+				dst := netip.AddrPortFrom(netip.MustParseAddr(tc.server), testns.Port())
+				flow := evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: tc.proto}
+				p := startProbe(t, Config{Flow: flow, Netns: server, probeRead: rp.probeRead})
+				links := kernelFDs()["anon_inode:bpf_link"]
+				begin := time.Now()
+				send(t, pair.Client, tc.proto, dst, true)
+				testns.WaitEvents(t, p, 1)
+				kd := p.Stop()
+				logEvidence(t, p, kd)
+				if got := kernelFDs()["anon_inode:bpf_link"]; got != links-1 {
+					t.Errorf("after Stop %d bpf links open, want %d: Stop must detach", got, links-1)
+				}
+				if again := p.Stop(); again != kd {
+					t.Error("second Stop returned different evidence")
+				}
 
-			if kd.Attach != attachBTF || kd.Error != "" || !kd.ReasonsFromBTF {
-				t.Errorf("attach %q error %q reasons from BTF %v", kd.Attach, kd.Error, kd.ReasonsFromBTF)
-			}
-			if kd.Matched < 1 || kd.Lost != 0 || kd.Seen < kd.Matched || int(kd.Matched) != len(kd.Drops) {
-				t.Errorf("seen %d matched %d lost %d drops %d", kd.Seen, kd.Matched, kd.Lost, len(kd.Drops))
-			}
-			drops := flowDrops(kd, dst)
-			i := slices.IndexFunc(drops, func(d evidence.Drop) bool { return d.Reason == "NO_SOCKET" })
-			if i < 0 {
-				t.Fatalf("no NO_SOCKET drop to %v", dst)
-			}
-			d := drops[i]
-			if !slices.Contains(tc.function, d.Function) || !strings.HasPrefix(d.Location, d.Function+"+0x") {
-				t.Errorf("function %q location %q, want one of %q", d.Function, d.Location, tc.function)
-			}
-			if !hasFrame(d.Stack, d.Function) || !strings.HasPrefix(d.Stack[0], d.Function+"+0x") {
-				t.Errorf("stack %q: want %s first, no tracing frame before it", d.Stack, d.Function)
-			}
-			if d.Netns != server || d.NetnsName != pair.Server || d.Elsewhere {
-				t.Errorf("netns %d %q elsewhere %v, want the server's %d", d.Netns, d.NetnsName, d.Elsewhere, server)
-			}
-			// The test runs outside the server's namespace: its ifindex is not ours to name.
-			if d.Ifindex == 0 || d.Iface != "" {
-				t.Errorf("ifindex %d iface %q", d.Ifindex, d.Iface)
-			}
-			if d.Src.Addr() != netip.MustParseAddr(tc.client) || d.Src.Port() == 0 {
-				t.Errorf("src %v, want %s:ephemeral", d.Src, tc.client)
-			}
-			wantFlags := ""
-			if tc.proto == evidence.TCP {
-				wantFlags = "S"
-			}
-			if d.Flags != wantFlags {
-				t.Errorf("flags %q, want %q", d.Flags, wantFlags)
-			}
-			if d.Time.Before(begin.Add(-time.Second)) || d.Time.After(time.Now().Add(time.Second)) {
-				t.Errorf("time %v not around %v", d.Time, begin)
-			}
-		})
+				if kd.Attach != attachBTF || kd.Error != "" || !kd.ReasonsFromBTF {
+					t.Errorf("attach %q error %q reasons from BTF %v", kd.Attach, kd.Error, kd.ReasonsFromBTF)
+				}
+				if kd.Matched < 1 || kd.Lost != 0 || kd.Seen < kd.Matched || int(kd.Matched) != len(kd.Drops) {
+					t.Errorf("seen %d matched %d lost %d drops %d", kd.Seen, kd.Matched, kd.Lost, len(kd.Drops))
+				}
+				drops := flowDrops(kd, dst)
+				i := slices.IndexFunc(drops, func(d evidence.Drop) bool { return d.Reason == "NO_SOCKET" })
+				if i < 0 {
+					t.Fatalf("no NO_SOCKET drop to %v", dst)
+				}
+				d := drops[i]
+				if !slices.Contains(tc.function, d.Function) || !strings.HasPrefix(d.Location, d.Function+"+0x") {
+					t.Errorf("function %q location %q, want one of %q", d.Function, d.Location, tc.function)
+				}
+				if !hasFrame(d.Stack, d.Function) || !strings.HasPrefix(d.Stack[0], d.Function+"+0x") {
+					t.Errorf("stack %q: want %s first, no tracing frame before it", d.Stack, d.Function)
+				}
+				if d.Netns != server || d.NetnsName != pair.Server || d.Elsewhere {
+					t.Errorf("netns %d %q elsewhere %v, want the server's %d", d.Netns, d.NetnsName, d.Elsewhere, server)
+				}
+				// The test runs outside the server's namespace: its ifindex is not ours to name.
+				if d.Ifindex == 0 || d.Iface != "" {
+					t.Errorf("ifindex %d iface %q", d.Ifindex, d.Iface)
+				}
+				if d.Src.Addr() != netip.MustParseAddr(tc.client) || d.Src.Port() == 0 {
+					t.Errorf("src %v, want %s:ephemeral", d.Src, tc.client)
+				}
+				wantFlags := ""
+				if tc.proto == evidence.TCP {
+					wantFlags = "S"
+				}
+				if d.Flags != wantFlags {
+					t.Errorf("flags %q, want %q", d.Flags, wantFlags)
+				}
+				if d.Time.Before(begin.Add(-time.Second)) || d.Time.After(time.Now().Add(time.Second)) {
+					t.Errorf("time %v not around %v", d.Time, begin)
+				}
+			})
+		}
 	}
 }
 
@@ -175,22 +184,26 @@ func TestNoSocket(t *testing.T) {
 func TestFilter(t *testing.T) {
 	pair := testns.NewPair(t, "kf")
 	server := testns.Inode(t, pair.Server)
-	port := testns.Port()
-	other := testns.Port()
-	serverAddr := netip.MustParseAddr(testns.ServerV4)
-	p := startProbe(t, Config{Flow: evidence.Flow{Addr: serverAddr, Port: port, Proto: evidence.TCP}, Netns: server})
+	for _, rp := range readPaths {
+		t.Run(rp.name, func(t *testing.T) {
+			port := testns.Port()
+			other := testns.Port()
+			serverAddr := netip.MustParseAddr(testns.ServerV4)
+			p := startProbe(t, Config{Flow: evidence.Flow{Addr: serverAddr, Port: port, Proto: evidence.TCP}, Netns: server, probeRead: rp.probeRead})
 
-	send(t, pair.Client, evidence.TCP, netip.AddrPortFrom(serverAddr, other), true)
-	send(t, pair.Client, evidence.UDP, netip.AddrPortFrom(serverAddr, port), true)
-	send(t, pair.Server, evidence.TCP, netip.AddrPortFrom(netip.MustParseAddr(testns.ClientV4), port), true)
-	send(t, pair.Client, evidence.TCP, netip.AddrPortFrom(netip.MustParseAddr(testns.ServerV6), port), true)
-	kd := p.Stop()
-	logEvidence(t, p, kd)
-	if kd.Matched != 0 || len(kd.Drops) != 0 {
-		t.Errorf("matched %d, drops %+v: other flows leaked through the filter", kd.Matched, kd.Drops)
-	}
-	if kd.Seen < 4 {
-		t.Errorf("seen %d, want at least the 4 drops sent", kd.Seen)
+			send(t, pair.Client, evidence.TCP, netip.AddrPortFrom(serverAddr, other), true)
+			send(t, pair.Client, evidence.UDP, netip.AddrPortFrom(serverAddr, port), true)
+			send(t, pair.Server, evidence.TCP, netip.AddrPortFrom(netip.MustParseAddr(testns.ClientV4), port), true)
+			send(t, pair.Client, evidence.TCP, netip.AddrPortFrom(netip.MustParseAddr(testns.ServerV6), port), true)
+			kd := p.Stop()
+			logEvidence(t, p, kd)
+			if kd.Matched != 0 || len(kd.Drops) != 0 {
+				t.Errorf("matched %d, drops %+v: other flows leaked through the filter", kd.Matched, kd.Drops)
+			}
+			if kd.Seen < 4 {
+				t.Errorf("seen %d, want at least the 4 drops sent", kd.Seen)
+			}
+		})
 	}
 }
 
@@ -403,37 +416,39 @@ func TestHeaderVariants(t *testing.T) {
 			return unix.SetsockoptString(fd, unix.IPPROTO_IPV6, unix.IPV6_DSTOPTS, padN)
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dst := netip.AddrPortFrom(netip.MustParseAddr(tc.server), testns.Port())
-			p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.UDP}, Netns: server})
-			testns.Do(t, pair.Client, func() {
-				var family int
-				var sa unix.Sockaddr
-				if dst.Addr().Is4() {
-					family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()}
-				} else {
-					family, sa = unix.AF_INET6, &unix.SockaddrInet6{Port: int(dst.Port()), Addr: dst.Addr().As16()}
-				}
-				fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer unix.Close(fd)
-				if err := tc.opts(fd); err != nil {
-					t.Errorf("set options: %v", err)
-					return
-				}
-				if err := unix.Sendto(fd, []byte("x"), 0, sa); err != nil {
-					t.Errorf("send: %v", err)
+		for _, rp := range readPaths {
+			t.Run(tc.name+"/"+rp.name, func(t *testing.T) {
+				dst := netip.AddrPortFrom(netip.MustParseAddr(tc.server), testns.Port())
+				p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.UDP}, Netns: server, probeRead: rp.probeRead})
+				testns.Do(t, pair.Client, func() {
+					var family int
+					var sa unix.Sockaddr
+					if dst.Addr().Is4() {
+						family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()}
+					} else {
+						family, sa = unix.AF_INET6, &unix.SockaddrInet6{Port: int(dst.Port()), Addr: dst.Addr().As16()}
+					}
+					fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer unix.Close(fd)
+					if err := tc.opts(fd); err != nil {
+						t.Errorf("set options: %v", err)
+						return
+					}
+					if err := unix.Sendto(fd, []byte("x"), 0, sa); err != nil {
+						t.Errorf("send: %v", err)
+					}
+				})
+				kd := p.Stop()
+				logEvidence(t, p, kd)
+				drops := flowDrops(kd, dst)
+				if len(drops) != 1 || drops[0].Reason != "NO_SOCKET" || drops[0].Src.Port() == 0 {
+					t.Errorf("drops to %v: %+v", dst, drops)
 				}
 			})
-			kd := p.Stop()
-			logEvidence(t, p, kd)
-			drops := flowDrops(kd, dst)
-			if len(drops) != 1 || drops[0].Reason != "NO_SOCKET" || drops[0].Src.Port() == 0 {
-				t.Errorf("drops to %v: %+v", dst, drops)
-			}
-		})
+		}
 	}
 }

@@ -29,6 +29,8 @@ type Config struct {
 	Flow evidence.Flow
 	// Netns is the inode of the namespace being diagnosed: drops elsewhere are marked so.
 	Netns uint64
+
+	probeRead bool // tests: the prefilter older kernels run (bpf.FlowVars.ForceProbeRead)
 }
 
 // Probe is the attached program and the reader of its events.
@@ -86,7 +88,7 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, classify("remove memlock rlimit for BPF maps", err)
 	}
-	spec, err := specFor(cfg.Flow)
+	spec, err := specFor(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -82,7 +82,8 @@ type loader struct {
 }
 
 // newLoader creates the shared maps, with the flow's constants in .rodata.
-func newLoader(f evidence.Flow) (*loader, error) {
+func newLoader(cfg Config) (*loader, error) {
+	f := cfg.Flow
 	spec, err := bpf.LoadPath()
 	if err != nil {
 		return nil, fmt.Errorf("load path BPF object: %w", err)
@@ -91,7 +92,8 @@ func newLoader(f evidence.Flow) (*loader, error) {
 	if err := spec.Assign(&vars); err != nil {
 		return nil, fmt.Errorf("load path BPF object: %w", err)
 	}
-	flow := bpf.FlowVars{Addr: vars.FlowAddr, Port: vars.FlowPort, Proto: vars.FlowProto, Family: vars.FlowFamily}
+	flow := bpf.FlowVars{Addr: vars.FlowAddr, Port: vars.FlowPort, Proto: vars.FlowProto, Family: vars.FlowFamily,
+		ProbeRead: vars.FlowProbeRead, ForceProbeRead: cfg.probeRead}
 	if err := flow.Set(f.Addr, f.Port, f.Proto.Number()); err != nil {
 		return nil, fmt.Errorf("path BPF object: %w", err)
 	}

@@ -352,32 +352,36 @@ func TestUDPRefused(t *testing.T) {
 		{"v4", serverV4, clientV4},
 		{"v6", serverV6, clientV6},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dst := netip.AddrPortFrom(tc.server, testns.Port())
-			p := startProbe(t, Config{Flow: evidence.Flow{Addr: tc.server, Port: dst.Port(), Proto: evidence.UDP}, Netns: server})
-			udpRefused(t, pair.Client, dst)
-			path := stop(t, p)
-			for _, a := range path.Attached {
-				if strings.Contains(a, "inet_sock_set_state") || strings.Contains(a, "tcp_send_reset") {
-					t.Errorf("attached %s for a UDP flow", a)
+		// Both ways the receive prefilter reads headers: bpf_rdonly_cast (6.2+) and the
+		// probe read older kernels take.
+		for _, probeRead := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/probe-read=%v", tc.name, probeRead), func(t *testing.T) {
+				dst := netip.AddrPortFrom(tc.server, testns.Port())
+				p := startProbe(t, Config{Flow: evidence.Flow{Addr: tc.server, Port: dst.Port(), Proto: evidence.UDP}, Netns: server, probeRead: probeRead})
+				udpRefused(t, pair.Client, dst)
+				path := stop(t, p)
+				for _, a := range path.Attached {
+					if strings.Contains(a, "inet_sock_set_state") || strings.Contains(a, "tcp_send_reset") {
+						t.Errorf("attached %s for a UDP flow", a)
+					}
 				}
-			}
-			from := func(e evidence.PathEvent) bool { return e.Dst == dst && e.Src.Addr() == tc.client }
-			want(t, path, "the datagram", evidence.PointReceive, server, from)
-			want(t, path, "the datagram's route", evidence.PointRoute, server, func(e evidence.PathEvent) bool {
-				return from(e) && e.Err == 0 && e.Iif == testns.Iface
+				from := func(e evidence.PathEvent) bool { return e.Dst == dst && e.Src.Addr() == tc.client }
+				want(t, path, "the datagram", evidence.PointReceive, server, from)
+				want(t, path, "the datagram's route", evidence.PointRoute, server, func(e evidence.PathEvent) bool {
+					return from(e) && e.Err == 0 && e.Iif == testns.Iface
+				})
+				if tc.server.Is4() {
+					icmp := want(t, path, "port unreachable", evidence.PointICMP, server, from)
+					if icmp.ICMPType != 3 || icmp.ICMPCode != 3 || icmp.Iface != testns.Iface || icmp.Elsewhere {
+						t.Errorf("icmp: type %d code %d iface %q elsewhere %v", icmp.ICMPType, icmp.ICMPCode, icmp.Iface, icmp.Elsewhere)
+					}
+				} else if !slices.ContainsFunc(path.Missing, func(m evidence.MissingPoint) bool {
+					return m.Point == evidence.PointICMP && strings.Contains(m.Why, "ICMPv6")
+				}) {
+					t.Errorf("missing %+v does not say ICMPv6 errors are not traced", path.Missing)
+				}
 			})
-			if tc.server.Is4() {
-				icmp := want(t, path, "port unreachable", evidence.PointICMP, server, from)
-				if icmp.ICMPType != 3 || icmp.ICMPCode != 3 || icmp.Iface != testns.Iface || icmp.Elsewhere {
-					t.Errorf("icmp: type %d code %d iface %q elsewhere %v", icmp.ICMPType, icmp.ICMPCode, icmp.Iface, icmp.Elsewhere)
-				}
-			} else if !slices.ContainsFunc(path.Missing, func(m evidence.MissingPoint) bool {
-				return m.Point == evidence.PointICMP && strings.Contains(m.Why, "ICMPv6")
-			}) {
-				t.Errorf("missing %+v does not say ICMPv6 errors are not traced", path.Missing)
-			}
-		})
+		}
 	}
 }
 
@@ -408,10 +412,16 @@ func TestUDPDelivered(t *testing.T) {
 
 // Other flows are seen and left out: another port, another protocol, another address.
 func TestFilter(t *testing.T) {
+	for _, probeRead := range []bool{false, true} {
+		t.Run(fmt.Sprintf("probe-read=%v", probeRead), func(t *testing.T) { testFilter(t, probeRead) })
+	}
+}
+
+func testFilter(t *testing.T, probeRead bool) {
 	pair := testns.NewPair(t, "pf")
 	server := testns.Inode(t, pair.Server)
 	port, other := testns.Port(), testns.Port()
-	p := startProbe(t, Config{Flow: evidence.Flow{Addr: serverV4, Port: port, Proto: evidence.TCP}, Netns: server})
+	p := startProbe(t, Config{Flow: evidence.Flow{Addr: serverV4, Port: port, Proto: evidence.TCP}, Netns: server, probeRead: probeRead})
 	connectRefused(t, pair.Client, netip.AddrPortFrom(serverV4, other))
 	udpRefused(t, pair.Client, netip.AddrPortFrom(serverV4, port))
 	connectRefused(t, pair.Client, netip.AddrPortFrom(serverV6, port))

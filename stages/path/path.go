@@ -48,6 +48,8 @@ type Config struct {
 	Flow evidence.Flow
 	// Netns is the inode of the namespace being diagnosed: events elsewhere are marked so.
 	Netns uint64
+
+	probeRead bool // tests: the prefilter older kernels run (bpf.FlowVars.ForceProbeRead)
 }
 
 // Probe is the attached programs and the reader of their events.
@@ -106,7 +108,7 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, kdrop.Classify("remove memlock rlimit for BPF maps", err)
 	}
-	l, err := newLoader(cfg.Flow)
+	l, err := newLoader(cfg)
 	if err != nil {
 		return nil, err
 	}
