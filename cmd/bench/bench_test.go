@@ -142,7 +142,7 @@ func TestHelperBadArguments(t *testing.T) {
 
 func TestParseFlags(t *testing.T) {
 	c, err := parseFlags([]string{"-runs", "3", "-window", "2s", "-diagnose", "./diagnose"}, io.Discard)
-	if err != nil || c.runs != 3 || c.window != 2*time.Second || c.repeats != 3 || c.diagnose != "./diagnose" || !c.raw {
+	if err != nil || c.runs != 3 || c.window != 2*time.Second || c.repeats != 12 || c.settle != time.Second || c.diagnose != "./diagnose" || !c.raw {
 		t.Errorf("config %+v, %v", c, err)
 	}
 	for _, bad := range [][]string{{"-runs", "0"}, {"-window", "1ms"}, {"extra"}, {"-nope"}} {
@@ -171,22 +171,33 @@ func TestPrint(t *testing.T) {
 			perf:     {200 * time.Millisecond},
 		},
 		ArmedReport: []time.Duration{25 * time.Millisecond},
-		Rates:       map[string][]float64{none: {400e3, 410e3, 390e3}, diagnose: {380e3}, bpftrace: {200e3}, perf: {300e3}},
-		Diag:        []measured{{cpu: 50 * time.Millisecond, cpuRun: 300 * time.Millisecond, hwm: 40 << 20, maxRSS: 60 << 20, seen: 2_000_000}},
-		Programs:    []progRun{{"route_btf", 5_000_000, time.Second}, {"copied_btf", 3, 300}},
-		Foreign:     []string{"none window 2: kfree_skb_btf"},
-		Took:        100 * time.Second,
+		Here: overhead{
+			Rates:   map[string][]float64{none: {400e3, 410e3, 390e3}, diagnose: {380e3, 390e3}, tapFloor: {390e3}, bpftrace: {200e3}, perf: {300e3}},
+			Ratios:  map[string][]float64{diagnose: {0.95, 0.96}, tapFloor: {0.97}, bpftrace: {0.5}, perf: {0.75}},
+			Foreign: []string{"no-tracer window 2: kfree_skb_btf"},
+		},
+		Elsewhere: overhead{
+			Rates:  map[string][]float64{none: {500e3, 520e3}, diagnose: {490e3}},
+			Ratios: map[string][]float64{diagnose: {0.98}},
+		},
+		Diag:     []measured{{cpu: 50 * time.Millisecond, cpuRun: 300 * time.Millisecond, hwm: 40 << 20, maxRSS: 60 << 20, seen: 2_000_000}},
+		Programs: []progRun{{"route_btf", 5_000_000, time.Second}, {"copied_btf", 3, 300}},
+		Took:     100 * time.Second,
 	}
 	r.ProgramsDrops = 1_000_000
 	var out bytes.Buffer
-	r.print(&out, &config{runs: 3, repeats: 3, window: 5 * time.Second, warmup: time.Second, senders: 2})
+	r.print(&out, &config{runs: 3, repeats: 3, window: 5 * time.Second, warmup: time.Second, settle: time.Second, senders: 2})
 	for _, want := range []string{
 		"Machine: Some CPU, 2 cores",
 		"| `diagnose --flow ADDR:PORT --yes -- CMD` (until CMD starts) | 30 ms | 28 ms-35 ms |",
 		"(until BEGIN fires) | 2000 ms | 1000 ms-3000 ms |",
 		"median 25 ms",
-		"| none | 400k | 1.000 (+0.0%) | 400k, 410k, 390k |",
-		"| diagnose, diagnosing another flow | 380k | 0.950 (-5.0%) | 380k |",
+		"| none | 400k | 1.000 | windows from 390k to 410k |",
+		"| floor: a packet socket on diagnose's namespace whose filter refuses every packet (any AF_PACKET capture's least cost) | 390k | 0.970 (-3.0%) | 0.970 |",
+		"| none | 520k | 1.000 | windows from 500k to 520k |",
+		"| diagnose, diagnosing another flow | 490k | 0.980 (-2.0%) | 0.980 |",
+		"| diagnose, diagnosing another flow | 390k | 0.960 (-4.0%) | 0.950, 0.960 |",
+		"| `perf record -e skb:kfree_skb -a` | 300k | 0.750 (-25.0%) | 0.750 |",
 		"| CPU during a 5s window (utime+stime, /proc/PID/stat) | 50 ms (1.0% of one core) |",
 		"| peak RSS over the whole run, report included (wait4 maxrss) | 60.0 MiB |",
 		"| kfree_skb events: seen in the kernel, passed to user space | 2000k, 0 |",

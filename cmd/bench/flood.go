@@ -173,6 +173,13 @@ func (f *flood) send(fd int, to unsafe.Pointer, toLen uint32, datagram []byte, d
 	runtime.KeepAlive(to)
 }
 
+// Err is the first error a sender hit, which ended it; nil while every sender runs.
+func (f *flood) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
 // Stop ends the senders and returns the first error one of them hit.
 func (f *flood) Stop() error {
 	f.stop.Store(true)

@@ -31,6 +31,7 @@ func helperCommand(args ...string) ([]string, error) {
 //
 //	stamp [HOLD]                       write "pmbench-stamp NS" to stderr; then stay HOLD long
 //	send NETNS ADDR:PORT COUNT EVERY   send COUNT UDP datagrams from NETNS, EVERY apart
+//	floor tap-floor|kfree-floor HOLD   arm a floor, write the stamp, hold it HOLD long
 func runHelper(args []string, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, "helper: no command")
@@ -54,6 +55,13 @@ func runHelper(args []string, stderr io.Writer) int {
 			time.Sleep(hold)
 		}
 		return 0
+	case args[0] == "floor" && len(args) == 3:
+		hold, err := time.ParseDuration(args[2])
+		if err != nil {
+			fmt.Fprintln(stderr, "helper floor:", err)
+			return 2
+		}
+		return runFloor(args[1], hold, stderr)
 	case args[0] == "send" && len(args) == 5:
 		to, err1 := netip.ParseAddrPort(args[2])
 		count, err2 := strconv.Atoi(args[3])

@@ -9,27 +9,36 @@ import (
 	"strings"
 )
 
-// Addresses of the bench's two namespaces, from the documentation ranges: traffic only
-// ever goes between namespaces the bench made. The same as stages/testns, which the
-// bench cannot use outside a test.
+// The bench's two pairs of namespaces, from the documentation ranges: traffic only ever
+// goes between namespaces the bench made. The first is where diagnose runs and its flow
+// lives (the addresses of stages/testns, which the bench cannot use outside a test); the
+// second carries a flood elsewhere on the host, to its own addresses.
 const (
-	clientV4 = "198.51.100.1"
-	serverV4 = "198.51.100.2"
-	iface    = "veth0"
+	clientV4      = "198.51.100.1"
+	serverV4      = "198.51.100.2"
+	otherClientV4 = "203.0.113.1"
+	otherServerV4 = "203.0.113.2"
+	iface         = "veth0"
 )
 
-// namePrefix starts the names of the bench's namespaces: pmb-c-PID, pmb-s-PID.
+// namePrefix starts the names of the bench's namespaces: pmb-c-PID, pmb-s-PID, and
+// pmb-oc-PID, pmb-os-PID for the other pair.
 const namePrefix = "pmb-"
 
-// lab is two namespaces joined by veth0, client .1 and server .2. Close removes them.
+// lab is two namespaces joined by veth0. Close removes them.
 type lab struct {
-	client, server string
-	made           []string
+	client, server     string
+	clientIP, serverIP string
+	made               []string
 }
 
-func newLab() (_ *lab, err error) {
+// newLab makes a pair named after tag, the client at client and the server at server (/24).
+func newLab(tag, client, server string) (_ *lab, err error) {
 	pid := os.Getpid()
-	l := &lab{client: fmt.Sprintf("%sc-%d", namePrefix, pid), server: fmt.Sprintf("%ss-%d", namePrefix, pid)}
+	l := &lab{
+		client: fmt.Sprintf("%s%sc-%d", namePrefix, tag, pid), server: fmt.Sprintf("%s%ss-%d", namePrefix, tag, pid),
+		clientIP: client, serverIP: server,
+	}
 	defer func() {
 		if err != nil {
 			l.Close()
@@ -44,7 +53,7 @@ func newLab() (_ *lab, err error) {
 	if err := runCmd("ip", "link", "add", iface, "netns", l.client, "type", "veth", "peer", "name", iface, "netns", l.server); err != nil {
 		return nil, err
 	}
-	for ns, addr := range map[string]string{l.client: clientV4, l.server: serverV4} {
+	for ns, addr := range map[string]string{l.client: client, l.server: server} {
 		for _, args := range [][]string{
 			{"ip", "link", "set", "lo", "up"},
 			{"ip", "link", "set", iface, "up"},

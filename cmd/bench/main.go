@@ -7,7 +7,7 @@
 // namespaces joined by a veth pair (198.51.100.0/24) and removes them, and every process it
 // starts, when it ends, fails or is interrupted.
 //
-//	go run ./cmd/bench [-diagnose ./diagnose] [-runs 5] [-repeats 3] [-window 5s]
+//	go run ./cmd/bench [-diagnose ./diagnose] [-runs 5] [-repeats 12] [-window 1s]
 package main
 
 import (
@@ -54,6 +54,7 @@ type config struct {
 	repeats  int
 	window   time.Duration
 	warmup   time.Duration
+	settle   time.Duration
 	senders  int
 	raw      bool
 }
@@ -64,9 +65,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.diagnose, "diagnose", "", "the diagnose binary to measure (default: build ./cmd/diagnose)")
 	fs.IntVar(&c.runs, "runs", 5, "time-to-armed runs per tool (the median is shown)")
-	fs.IntVar(&c.repeats, "repeats", 3, "flood windows per tracer (the median is shown)")
-	fs.DurationVar(&c.window, "window", 5*time.Second, "length of one flood measurement")
-	fs.DurationVar(&c.warmup, "warmup", time.Second, "flood time before each measurement")
+	fs.IntVar(&c.repeats, "repeats", 12, "flood windows per tracer (the median is shown)")
+	fs.DurationVar(&c.window, "window", time.Second, "length of one flood measurement")
+	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "flood time before the first window")
+	fs.DurationVar(&c.settle, "settle", time.Second, "pause after a tracer arms and after it ends, before the next window")
 	fs.IntVar(&c.senders, "senders", runtime.NumCPU(), "flood senders, one thread each")
 	fs.BoolVar(&c.raw, "raw", true, "flood from packet sockets (cheaper per drop than UDP sockets)")
 	if err := fs.Parse(args); err != nil {
@@ -122,18 +124,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer unmount()
 
-	l, err := newLab()
+	l, err := newLab("", clientV4, serverV4)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	b := &bench{cfg: cfg, lab: l, tmp: tmp, log: stderr}
+	other, err := newLab("o", otherClientV4, otherServerV4)
+	if err != nil {
+		return err
+	}
+	defer other.Close()
+	b := &bench{cfg: cfg, lab: l, other: other, tmp: tmp, log: stderr}
 	start := time.Now()
 	res := &results{Machine: machine(), Versions: versions(cfg.diagnose)}
 	if err := b.timeToArmed(ctx, res); err != nil {
 		return err
 	}
-	if err := b.overhead(ctx, res); err != nil {
+	if err := b.measureOverhead(ctx, res); err != nil {
 		return err
 	}
 	res.Took = time.Since(start)
@@ -188,9 +195,11 @@ func versions(diagnose string) []string {
 
 type bench struct {
 	cfg *config
-	lab *lab
-	tmp string
-	log io.Writer
+	lab *lab // diagnose's namespace is lab.server
+	// other is a second pair, whose flood passes none of diagnose's namespace.
+	other *lab
+	tmp   string
+	log   io.Writer
 }
 
 // results is what the table shows.
@@ -200,12 +209,11 @@ type results struct {
 	// Armed: per tool, each run's time from launch until it traces.
 	Armed       map[string][]time.Duration
 	ArmedReport []time.Duration // what diagnose itself says (report's armed_ms)
-	// Rates: per tracer, each window's drops per second.
-	Rates map[string][]float64
-	// Diag is each diagnose window.
+	// Here is the flood through diagnose's namespace; Elsewhere the flood between the
+	// other pair, diagnose and the flood then sharing only the host.
+	Here, Elsewhere overhead
+	// Diag is each diagnose window of Here.
 	Diag []measured
-	// Foreign lists the windows during which someone else's tracing programs were loaded.
-	Foreign []string
 	// Programs is diagnose's programs over a window with BPF statistics on, during which
 	// the flood made ProgramsDrops drops.
 	Programs      []progRun
@@ -213,15 +221,36 @@ type results struct {
 	Took          time.Duration
 }
 
+// overhead is what one flood measured.
+type overhead struct {
+	// Rates: per tracer, each window's drops per second.
+	Rates map[string][]float64
+	// Ratios: per tracer, each window's rate over the mean of the no-tracer windows beside it.
+	Ratios map[string][]float64
+	// Foreign lists the windows during which someone else's tracing programs were loaded.
+	Foreign []string
+}
+
 // Tracer names, in table order.
 const (
 	none     = "none"
 	diagnose = "diagnose"
-	bpftrace = "bpftrace"
-	perf     = "perf"
+	// The floors: what diagnose's two hooks on every packet cost at the least, whatever a
+	// tool does in them. tapFloor is a packet socket on diagnose's namespace whose filter
+	// refuses every packet at its first instruction; kfreeFloor an empty program on
+	// tp_btf/kfree_skb.
+	tapFloor   = "tap-floor"
+	kfreeFloor = "kfree-floor"
+	bpftrace   = "bpftrace"
+	perf       = "perf"
 )
 
-var tracers = []string{none, diagnose, bpftrace, perf}
+// tracers are compared under the flood through diagnose's namespace; elsewhereTracers under
+// the flood elsewhere, where the others cost what they cost here (they trace the whole host).
+var (
+	tracers          = []string{diagnose, tapFloor, kfreeFloor, bpftrace, perf}
+	elsewhereTracers = []string{diagnose}
+)
 
 func (b *bench) diagnoseArgs(port int, out string, workload []string) []string {
 	return append([]string{b.cfg.diagnose, "--flow", fmt.Sprintf("%s:%d", serverV4, port), "--proto", "udp",
@@ -298,46 +327,105 @@ func (b *bench) timeToArmed(ctx context.Context, res *results) error {
 	return nil
 }
 
-// overhead measures the flood's drops per second with no tracer and with each tracer,
-// cfg.repeats windows each, the tracers in turn so that a drift of the machine spreads over
-// all of them. Each tracer arms on an idle machine; then the flood runs cfg.warmup, and
-// Udp NoPorts of the server namespace is read over cfg.window. A last diagnose window runs
-// with BPF statistics on, to say which of its programs the time goes to (statistics cost
-// time themselves, so no rate is taken from it).
-func (b *bench) overhead(ctx context.Context, res *results) error {
-	res.Rates = map[string][]float64{}
-	counter, err := openNoPorts(b.lab.server)
-	if err != nil {
+// measureOverhead measures what each tracer costs an unrelated flood, twice: with the flood
+// through diagnose's namespace (its capture sees every packet of it), and with the flood
+// between two other namespaces (only the kfree_skb program sees it). A last diagnose window
+// under the first flood runs with BPF statistics on, to say which of its programs the time
+// goes to (statistics cost time themselves, so no rate is taken from it).
+func (b *bench) measureOverhead(ctx context.Context, res *results) error {
+	stats := func(f *flood, counter *noPorts) error {
+		fmt.Fprintln(b.log, "bench: window with BPF statistics, tracer diagnose")
+		w, err := b.traced(ctx, diagnose, counter, f, true)
+		if err != nil {
+			return err
+		}
+		res.Programs, res.ProgramsDrops = w.programs, w.drops
+		return nil
+	}
+	var err error
+	if res.Here, err = b.overheadOf(ctx, b.lab, tracers, &res.Diag, stats); err != nil {
 		return err
+	}
+	res.Elsewhere, err = b.overheadOf(ctx, b.other, elsewhereTracers, nil, nil)
+	return err
+}
+
+// overheadOf floods l's server from its client and measures each tracer in turn. One flood
+// runs from start to end, and windows with no tracer and with a tracer alternate: none,
+// diagnose, none, the next tracer, none... Each tracer window is compared with the mean of
+// the two no-tracer windows beside it. On a virtual machine the flood's rate drifts by 10%
+// and more over seconds, with the neighbours' load: separate floods per tracer measured that
+// drift as much as the tracers, while adjacent windows share it. Each tracer arms while the
+// flood runs and the flood settles (cfg.settle) before its window: arming's own CPU and
+// diagnose's shedding are not what is measured. After a tracer ends, the host settles again
+// (its programs are freed after an RCU grace period) before the next no-tracer window.
+// diag, when not nil, gets each diagnose window; last, when not nil, runs before the flood
+// stops.
+func (b *bench) overheadOf(ctx context.Context, l *lab, trs []string, diag *[]measured, last func(*flood, *noPorts) error) (o overhead, err error) {
+	o.Rates = map[string][]float64{}
+	o.Ratios = map[string][]float64{}
+	counter, err := openNoPorts(l.server)
+	if err != nil {
+		return o, err
 	}
 	defer counter.Close()
-	spec, err := b.floodSpec()
+	spec, err := floodSpecOf(l, b.cfg)
 	if err != nil {
-		return err
+		return o, err
 	}
+	fmt.Fprintf(b.log, "bench: flood %s -> %s starts\n", l.client, l.server)
+	f, err := startFlood(spec)
+	if err != nil {
+		return o, err
+	}
+	defer func() {
+		if stopErr := f.Stop(); err == nil {
+			err = stopErr
+		}
+	}()
+	if err := sleep(ctx, b.cfg.warmup); err != nil {
+		return o, err
+	}
+	before, err := b.traced(ctx, none, counter, f, false)
+	if err != nil {
+		return o, err
+	}
+	o.addNone(before)
 	for i := range b.cfg.repeats {
-		for _, tr := range tracers {
-			fmt.Fprintf(b.log, "bench: flood %d of %d, tracer %s\n", i+1, b.cfg.repeats, tr)
-			w, err := b.traced(ctx, tr, counter, spec, false)
+		for _, tr := range trs {
+			fmt.Fprintf(b.log, "bench: window %d of %d, tracer %s\n", i+1, b.cfg.repeats, tr)
+			w, err := b.traced(ctx, tr, counter, f, false)
 			if err != nil {
-				return err
+				return o, err
 			}
-			res.Rates[tr] = append(res.Rates[tr], w.rate)
+			after, err := b.traced(ctx, none, counter, f, false)
+			if err != nil {
+				return o, err
+			}
+			o.addNone(after)
+			o.Rates[tr] = append(o.Rates[tr], w.rate)
+			o.Ratios[tr] = append(o.Ratios[tr], w.rate/((before.rate+after.rate)/2))
 			if len(w.foreign) > 0 {
-				res.Foreign = append(res.Foreign, fmt.Sprintf("%s window %d: %s", tr, i+1, strings.Join(w.foreign, ", ")))
+				o.Foreign = append(o.Foreign, fmt.Sprintf("%s window %d: %s", tr, i+1, strings.Join(w.foreign, ", ")))
 			}
-			if tr == diagnose {
-				res.Diag = append(res.Diag, w)
+			if tr == diagnose && diag != nil {
+				*diag = append(*diag, w)
 			}
+			before = after
 		}
 	}
-	fmt.Fprintln(b.log, "bench: flood with BPF statistics, tracer diagnose")
-	w, err := b.traced(ctx, diagnose, counter, spec, true)
-	if err != nil {
-		return err
+	if last != nil {
+		err = last(f, counter)
 	}
-	res.Programs, res.ProgramsDrops = w.programs, w.drops
-	return nil
+	return o, err
+}
+
+// addNone keeps a no-tracer window and the tracing programs that were loaded during it.
+func (o *overhead) addNone(m measured) {
+	o.Rates[none] = append(o.Rates[none], m.rate)
+	if len(m.foreign) > 0 {
+		o.Foreign = append(o.Foreign, fmt.Sprintf("no-tracer window %d: %s", len(o.Rates[none]), strings.Join(m.foreign, ", ")))
+	}
 }
 
 // measured is one flood window.
@@ -354,8 +442,10 @@ type measured struct {
 	programs    []progRun // with statistics on: the tracer's programs over the window
 }
 
-// traced runs one window with tracer tr (none: no tracer) armed on an idle machine.
-func (b *bench) traced(ctx context.Context, tr string, counter *noPorts, spec floodSpec, stats bool) (measured, error) {
+// traced measures one window of the running flood f with tracer tr (none: no tracer): it
+// arms the tracer, lets the host settle, counts the drops over cfg.window, ends the tracer
+// and lets the host settle again.
+func (b *bench) traced(ctx context.Context, tr string, counter *noPorts, f *flood, stats bool) (measured, error) {
 	var m measured
 	hold, err := helperCommand("stamp", "10m")
 	if err != nil {
@@ -383,6 +473,11 @@ func (b *bench) traced(ctx context.Context, tr string, counter *noPorts, spec fl
 		p, err = startProc(tr, "", []string{"bpftrace", "-e", bpftraceProbe, "-c", strings.Join(hold, " ")}, devnull)
 	case perf:
 		p, err = startProc(tr, "", append([]string{"perf", "record", "-e", "skb:kfree_skb", "-a", "-o", perfData, "--"}, hold...), devnull)
+	case tapFloor, kfreeFloor:
+		var floor []string
+		if floor, err = helperCommand("floor", tr, "10m"); err == nil {
+			p, err = startProc(tr, b.lab.server, floor, nil)
+		}
 	}
 	if err != nil {
 		return m, err
@@ -390,6 +485,9 @@ func (b *bench) traced(ctx context.Context, tr string, counter *noPorts, spec fl
 	if p != nil {
 		defer p.kill()
 		if _, err := p.stamp(60 * time.Second); err != nil {
+			return m, err
+		}
+		if err := sleep(ctx, b.cfg.settle); err != nil {
 			return m, err
 		}
 	}
@@ -406,19 +504,6 @@ func (b *bench) traced(ctx context.Context, tr string, counter *noPorts, spec fl
 		defer statsOn.Close()
 	}
 
-	f, err := startFlood(spec)
-	if err != nil {
-		return m, err
-	}
-	flooding := true
-	defer func() {
-		if flooding {
-			_ = f.Stop()
-		}
-	}()
-	if err := sleep(ctx, b.cfg.warmup); err != nil {
-		return m, err
-	}
 	n0, err := counter.Read()
 	if err != nil {
 		return m, err
@@ -442,6 +527,11 @@ func (b *bench) traced(ctx context.Context, tr string, counter *noPorts, spec fl
 		return m, err
 	}
 	elapsed := time.Since(t0)
+	if err := f.Err(); err != nil {
+		return m, err
+	}
+	m.drops = n1 - n0
+	m.rate = float64(m.drops) / elapsed.Seconds()
 	if stats {
 		m.programs = delta(stats0, progStats(mine))
 	}
@@ -466,12 +556,6 @@ func (b *bench) traced(ctx context.Context, tr string, counter *noPorts, spec fl
 	}
 	slices.Sort(m.foreign)
 	m.foreign = slices.Compact(m.foreign)
-	flooding = false
-	if err := f.Stop(); err != nil {
-		return m, err
-	}
-	m.drops = n1 - n0
-	m.rate = float64(m.drops) / elapsed.Seconds()
 	if p == nil {
 		return m, nil
 	}
@@ -479,6 +563,9 @@ func (b *bench) traced(ctx context.Context, tr string, counter *noPorts, spec fl
 	// Ctrl-C, as a user ends a capture: diagnose writes its report, perf its file.
 	if err := p.stop(60 * time.Second); err != nil && tr == diagnose {
 		return m, fmt.Errorf("diagnose after Ctrl-C: %w\n%s", err, p.output())
+	}
+	if err := sleep(ctx, b.cfg.settle); err != nil {
+		return m, err
 	}
 	if tr != diagnose {
 		return m, nil
@@ -516,25 +603,25 @@ func readReport(path string) (*report.Report, error) {
 	return report.Read(f)
 }
 
-// median of a non-empty slice (the mean of the middle two for an even length).
+// median of a non-empty slice (the upper of the middle two for an even length).
 func median[T cmp.Ordered](xs []T) T {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
 }
 
-// floodSpec is the bench's flood: from the client namespace to the server's closed port.
-func (b *bench) floodSpec() (floodSpec, error) {
-	mac, err := macOf(b.lab.server, iface)
+// floodSpecOf is a flood from l's client namespace to its server's closed port.
+func floodSpecOf(l *lab, cfg *config) (floodSpec, error) {
+	mac, err := macOf(l.server, iface)
 	if err != nil {
 		return floodSpec{}, err
 	}
 	return floodSpec{
-		From:    b.lab.client,
-		Src:     netip.AddrPortFrom(netip.MustParseAddr(clientV4), floodPort),
-		Dst:     netip.AddrPortFrom(netip.MustParseAddr(serverV4), floodPort),
-		Senders: b.cfg.senders,
-		Raw:     b.cfg.raw,
+		From:    l.client,
+		Src:     netip.AddrPortFrom(netip.MustParseAddr(l.clientIP), floodPort),
+		Dst:     netip.AddrPortFrom(netip.MustParseAddr(l.serverIP), floodPort),
+		Senders: cfg.senders,
+		Raw:     cfg.raw,
 		Iface:   iface,
 		DstMAC:  mac,
 	}, nil

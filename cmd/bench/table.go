@@ -30,37 +30,17 @@ func (r *results) print(w io.Writer, cfg *config) {
 		fmt.Fprintf(w, "\ndiagnose's own `armed in` (the report's armed_ms): median %s.\n", ms(median(r.ArmedReport)))
 	}
 
-	fmt.Fprintf(w, "\nOverhead: an unrelated UDP flood to a closed port between two namespaces (%d sender threads, "+
-		"one NO_SOCKET drop each datagram), drops per second from the kernel's Udp NoPorts; "+
-		"%s windows after %s of warm-up, median of %d:\n\n", cfg.senders, cfg.window, cfg.warmup, cfg.repeats)
-	fmt.Fprintln(w, "| tracer | drops/s | vs no tracer | windows |")
-	fmt.Fprintln(w, "|---|---|---|---|")
-	base := 0.0
-	if xs := r.Rates[none]; len(xs) > 0 {
-		base = median(xs)
-	}
-	labels := map[string]string{
-		none:     "none",
-		diagnose: "diagnose, diagnosing another flow",
-		bpftrace: "bpftrace one-liner printing every kfree_skb (to /dev/null)",
-		perf:     "`perf record -e skb:kfree_skb -a`",
-	}
-	for _, tr := range tracers {
-		xs := r.Rates[tr]
-		if len(xs) == 0 {
-			continue
-		}
-		m := median(xs)
-		ratio := "n/a"
-		if base > 0 {
-			ratio = fmt.Sprintf("%.3f (%s)", m/base, pct(m/base-1))
-		}
-		each := make([]string, len(xs))
-		for i, x := range xs {
-			each[i] = kilo(x)
-		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", labels[tr], kilo(m), ratio, strings.Join(each, ", "))
-	}
+	fmt.Fprintf(w, "\nOverhead: a flood of unrelated UDP datagrams to a closed port between two namespaces (%d sender threads, "+
+		"one NO_SOCKET drop each datagram) runs throughout; drops per second from the kernel's Udp NoPorts over %s windows. "+
+		"Windows with no tracer and with each tracer alternate (a tracer arms, then %s passes before its window), and each "+
+		"tracer window is compared with the mean of the no-tracer windows beside it, which share the machine's drift; "+
+		"median of %d.\n\n", cfg.senders, cfg.window, cfg.settle, cfg.repeats)
+	fmt.Fprintln(w, "The flood through the namespace diagnose runs in (its capture sees every packet of it):")
+	fmt.Fprintln(w)
+	r.Here.print(w, tracers)
+	fmt.Fprintln(w, "\nThe flood between two other namespaces (diagnose's namespace sees none of it; its kfree_skb program sees every drop of the host):")
+	fmt.Fprintln(w)
+	r.Elsewhere.print(w, elsewhereTracers)
 
 	if len(r.Diag) > 0 {
 		get := func(f func(measured) uint64) uint64 {
@@ -106,17 +86,47 @@ func (r *results) print(w io.Writer, cfg *config) {
 			fmt.Fprintf(w, "| others (%s) | | | %.0f |\n", strings.Join(others, ", "), float64(rest)/float64(r.ProgramsDrops))
 		}
 		fmt.Fprintf(w, "| all | | | %.0f |\n", float64(total)/float64(r.ProgramsDrops))
-		if xs := r.Rates[none]; len(xs) > 0 {
+		if xs := r.Here.Rates[none]; len(xs) > 0 {
 			fmt.Fprintf(w, "\nWith no tracer a flood drop costs about %.0f ns of CPU (%d CPUs busy / %s drops/s); "+
 				"the programs' time excludes the trampolines that call them, the capture's socket filter and the nftables trace chain.\n",
 				float64(runtime.NumCPU())*1e9/median(xs), runtime.NumCPU(), kilo(median(xs)))
 		}
 	}
-	if len(r.Foreign) > 0 {
+	if foreign := append(slices.Clone(r.Here.Foreign), r.Elsewhere.Foreign...); len(foreign) > 0 {
 		fmt.Fprintf(w, "\nCaution: someone else's tracing programs were loaded during %d windows, so those rates are low: %s.\n",
-			len(r.Foreign), strings.Join(r.Foreign, "; "))
+			len(foreign), strings.Join(foreign, "; "))
 	}
 	fmt.Fprintf(w, "\nThe bench took %s.\n", r.Took.Round(time.Second))
+}
+
+// labels name the tracers in the tables.
+var labels = map[string]string{
+	diagnose:   "diagnose, diagnosing another flow",
+	tapFloor:   "floor: a packet socket on diagnose's namespace whose filter refuses every packet (any AF_PACKET capture's least cost)",
+	kfreeFloor: "floor: an empty BPF program on tp_btf/kfree_skb (any kfree_skb tracer's least cost)",
+	bpftrace:   "bpftrace one-liner printing every kfree_skb (to /dev/null)",
+	perf:       "`perf record -e skb:kfree_skb -a`",
+}
+
+// print writes one flood's table: the no-tracer windows, then each tracer of trs.
+func (o overhead) print(w io.Writer, trs []string) {
+	fmt.Fprintln(w, "| tracer | drops/s | vs no tracer | each window vs its neighbours |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	if xs := o.Rates[none]; len(xs) > 0 {
+		fmt.Fprintf(w, "| none | %s | 1.000 | windows from %s to %s |\n", kilo(median(xs)), kilo(slices.Min(xs)), kilo(slices.Max(xs)))
+	}
+	for _, tr := range trs {
+		xs, ratios := o.Rates[tr], o.Ratios[tr]
+		if len(xs) == 0 || len(ratios) == 0 {
+			continue
+		}
+		m := median(ratios)
+		each := make([]string, len(ratios))
+		for i, x := range ratios {
+			each[i] = fmt.Sprintf("%.3f", x)
+		}
+		fmt.Fprintf(w, "| %s | %s | %.3f (%s) | %s |\n", labels[tr], kilo(median(xs)), m, pct(m-1), strings.Join(each, ", "))
+	}
 }
 
 func ms(d time.Duration) string {

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// runFloor arms one floor (tapFloor or kfreeFloor), writes the stamp line, and holds it
+// until SIGINT, SIGTERM, hold or its parent's end.
+func runFloor(which string, hold time.Duration, stderr io.Writer) int {
+	var armed io.Closer
+	var err error
+	switch which {
+	case tapFloor:
+		armed, err = armTap()
+	case kfreeFloor:
+		armed, err = armKfree()
+	default:
+		err = fmt.Errorf("no floor %q", which)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "helper floor:", err)
+		return 1
+	}
+	defer armed.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(stderr, "%s%d\n", stampPrefix, monotonic().Nanoseconds())
+	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGTERM), 0, 0, 0)
+	if os.Getppid() == 1 {
+		return 0
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(hold):
+	}
+	return 0
+}
+
+// fdCloser closes a file descriptor.
+type fdCloser int
+
+func (fd fdCloser) Close() error { return unix.Close(int(fd)) }
+
+// armTap opens what any AF_PACKET capture of the namespace opens, as diagnose's does: a
+// cooked packet socket of every protocol on every interface, whose classic filter here
+// refuses each packet at its first instruction. What it costs is the tap itself: the
+// kernel hands every packet to the socket and runs the filter.
+func armTap() (io.Closer, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+	if err != nil {
+		return nil, fmt.Errorf("packet socket: %w", err)
+	}
+	// The filter goes on before the bind: a bound socket queues packets until it has one.
+	refuse := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: 1, Filter: &refuse[0]}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("attach the filter: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL)}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bind the packet socket: %w", err)
+	}
+	return fdCloser(fd), nil
+}
+
+// kfreeProgram is attached and its program, closed together.
+type kfreeProgram struct {
+	prog *ebpf.Program
+	link link.Link
+}
+
+func (k kfreeProgram) Close() error {
+	err := k.link.Close()
+	k.prog.Close()
+	return err
+}
+
+// armKfree attaches a program that returns at once to tp_btf/kfree_skb, as diagnose's is:
+// what it costs is the tracepoint calling a BPF program on every drop of the host.
+func armKfree() (io.Closer, error) {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "kfree_floor",
+		Type:         ebpf.Tracing,
+		AttachType:   ebpf.AttachTraceRawTp,
+		AttachTo:     "kfree_skb",
+		License:      "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load the empty kfree_skb program: %w", err)
+	}
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		prog.Close()
+		return nil, fmt.Errorf("attach the empty kfree_skb program: %w", err)
+	}
+	return kfreeProgram{prog, l}, nil
+}
