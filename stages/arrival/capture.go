@@ -22,7 +22,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -51,9 +50,6 @@ type Config struct {
 	OnPacket func(evidence.Packet)
 }
 
-// rcvBuf is the capture socket's receive buffer: room for bursts while the reader decodes.
-const rcvBuf = 8 << 20
-
 // Capture is a running capture. Its socket belongs to the network namespace Start ran in.
 type Capture struct {
 	cfg    Config
@@ -61,6 +57,7 @@ type Capture struct {
 	ifaces []string // as captured on; nil for all
 
 	file *os.File // the packet socket, non-blocking, in the runtime's poller
+	ring *ring    // its receive ring; the reader's until done is closed
 	pcap *pcapFile
 	done chan struct{} // closed when the reader returns
 	// stopCtx unregisters the context watcher.
@@ -139,15 +136,8 @@ func Start(ctx context.Context, cfg Config) (_ *Capture, err error) {
 		&unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}); err != nil {
 		return nil, fmt.Errorf("attach capture filter (%d instructions): %w", len(filter), err)
 	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
-		return nil, fmt.Errorf("enable PACKET_AUXDATA: %w", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
-		return nil, fmt.Errorf("enable SO_TIMESTAMPNS: %w", err)
-	}
-	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
-		// Without CAP_NET_ADMIN the kernel caps it at net.core.rmem_max: best effort.
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf)
+	if c.ring, err = newRing(fd); err != nil {
+		return nil, err
 	}
 
 	if cfg.PcapPath != "" {
@@ -226,98 +216,51 @@ func (c *Capture) wake() {
 }
 
 // read runs until Stop or ctx: it waits in the runtime's poller (epoll, no busy loop) for the
-// socket to be readable, reads everything queued, and, once woken to stop, drains what is
-// still queued before returning.
+// ring to hold a packet (the kernel wakes the socket for each one), reads everything there,
+// and, once woken to stop, reads what is still there before returning.
 func (c *Capture) read(raw interface {
 	Read(func(uintptr) bool) error
 	Control(func(uintptr)) error
 }) {
 	defer close(c.done)
-	r := reader{c: c, buf: make([]byte, kernelSnap), oob: make([]byte, 256)}
 	err := raw.Read(func(fd uintptr) bool {
-		// false: queue empty, wait for the poller; true: Read returns (a real error).
-		return !r.drain(int(fd))
+		c.drain(int(fd))
+		return false // wait for the next packet
 	})
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = raw.Control(func(fd uintptr) {
-			r.drain(int(fd))
+			c.drain(int(fd))
 		})
-	}
-	if err == nil {
-		err = r.err
 	}
 	if err != nil {
 		c.errs = append(c.errs, fmt.Sprintf("read packet socket: %v", err))
 	}
 }
 
-type reader struct {
-	c        *Capture
-	buf, oob []byte
-	err      error
-}
-
-// drain reads the packets queued on fd until none is left; it reports false when a read
-// failed with an error other than "nothing queued" (kept in r.err).
-func (r *reader) drain(fd int) bool {
+// drain records every packet in the ring.
+func (c *Capture) drain(fd int) {
 	for {
-		n, oobn, _, from, err := unix.Recvmsg(fd, r.buf, r.oob, 0)
-		switch err {
-		case nil:
-		case unix.EAGAIN:
-			return true
-		case unix.EINTR, unix.ENETDOWN:
-			// ENETDOWN: the interface went away while a packet was queued; skip it.
-			continue
-		default:
-			r.err = err
-			return false
+		f, ok := c.ring.take()
+		if !ok {
+			return
 		}
-		if sa, ok := from.(*unix.SockaddrLinklayer); ok {
-			r.c.handle(r.buf[:n], r.oob[:oobn], sa, fd)
-		}
+		c.handle(f, fd)
+		c.ring.release(f)
 	}
 }
 
 // handle records one packet the filter accepted.
-func (c *Capture) handle(data, oob []byte, sa *unix.SockaddrLinklayer, fd int) {
-	t, origLen := time.Time{}, len(data)
-	if msgs, err := unix.ParseSocketControlMessage(oob); err == nil {
-		for _, m := range msgs {
-			switch {
-			case m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS &&
-				len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})):
-				if ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0])); ts.Sec != 0 || ts.Nsec != 0 {
-					t = time.Unix(ts.Unix())
-				}
-			case m.Header.Level == unix.SOL_PACKET && m.Header.Type == unix.PACKET_AUXDATA &&
-				len(m.Data) >= int(unsafe.Sizeof(unix.TpacketAuxdata{})):
-				aux := (*unix.TpacketAuxdata)(unsafe.Pointer(&m.Data[0]))
-				origLen = int(aux.Len)
-			}
-		}
-	}
-	if t.IsZero() {
-		t = time.Now()
-	}
-	link := linkInfo{
-		ethertype: ntohs(sa.Protocol),
-		ifindex:   sa.Ifindex,
-		hatype:    sa.Hatype,
-		pkttype:   sa.Pkttype,
-		halen:     sa.Halen,
-		addr:      sa.Addr,
-	}
-	h, _ := decode(data, link.ethertype, c.proto)
+func (c *Capture) handle(f frame, fd int) {
+	h, _ := decode(f.data, f.link.ethertype, c.proto)
 	p := evidence.Packet{
-		Time:      t,
-		Iface:     c.ifname(sa.Ifindex, fd),
-		Direction: direction(sa.Pkttype),
+		Time:      f.time,
+		Iface:     c.ifname(f.link.ifindex, fd),
+		Direction: direction(f.link.pkttype),
 		Src:       h.src,
 		Dst:       h.dst,
 		Flags:     h.flags,
-		Length:    origLen,
-		PktType:   pktTypeName(sa.Pkttype),
+		Length:    f.origLen,
+		PktType:   pktTypeName(f.link.pkttype),
 	}
 	k := countKey{p.Iface, p.Direction}
 	n := c.counts[k]
@@ -326,7 +269,7 @@ func (c *Capture) handle(data, oob []byte, sa *unix.SockaddrLinklayer, fd int) {
 		c.counts[k] = n
 	}
 	n.Packets++
-	n.Bytes += origLen
+	n.Bytes += f.origLen
 	if p.Direction == evidence.Out {
 		c.out++
 	} else {
@@ -336,7 +279,7 @@ func (c *Capture) handle(data, oob []byte, sa *unix.SockaddrLinklayer, fd int) {
 		c.got = append(c.got, p)
 	}
 	if c.pcap != nil {
-		c.pcap.write(t, link, data, origLen)
+		c.pcap.write(f.time, f.link, f.data, f.origLen)
 	}
 	c.packets.Add(1)
 	if c.cfg.OnPacket != nil {
@@ -437,6 +380,10 @@ func (c *Capture) stop() {
 		}
 		a.PcapPath = c.pcap.path
 	}
+	// The reader is done with the ring: unmap it before the socket goes.
+	if err := c.ring.close(); err != nil {
+		c.errs = append(c.errs, fmt.Sprintf("unmap the capture ring: %v", err))
+	}
 	c.closeErr = c.file.Close()
 	a.Error = strings.Join(c.errs, "; ")
 	c.result = a
@@ -457,6 +404,7 @@ func (c *Capture) release() {
 	if c.pcap != nil {
 		c.pcap.discard()
 	}
+	_ = c.ring.close()
 	if c.file != nil {
 		c.file.Close()
 	}

@@ -581,24 +581,41 @@ func TestCaptureLateInterface(t *testing.T) {
 
 // TestStopDrains holds the reader in OnPacket while more packets queue up, then stops:
 // Stop must return only after reading them.
+// stall holds the reader in OnPacket on the first packet, until release.
+type stall struct {
+	entered, released chan struct{}
+	once              sync.Once
+}
+
+func newStall() *stall { return &stall{entered: make(chan struct{}), released: make(chan struct{})} }
+
+func (s *stall) onPacket(evidence.Packet) {
+	s.once.Do(func() {
+		close(s.entered)
+		<-s.released
+	})
+}
+
+// wait returns once the reader is held.
+func (s *stall) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no packet reached OnPacket")
+	}
+}
+
+func (s *stall) release() { close(s.released) }
+
 func TestStopDrains(t *testing.T) {
 	checkFDs(t)
 	p := testns.NewPair(t, "ar")
 	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: testns.Port(), Proto: evidence.UDP}
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	c := start(t, p.Server, Config{Flow: flow, OnPacket: func(evidence.Packet) {
-		once.Do(func() {
-			close(entered)
-			<-release
-		})
-	}})
+	stall := newStall()
+	c := start(t, p.Server, Config{Flow: flow, OnPacket: stall.onPacket})
 	sendUDP(t, p.Client, testns.ServerV4, flow.Port)
-	select {
-	case <-entered:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no packet reached OnPacket")
-	}
+	stall.wait(t)
 	for range 5 {
 		sendUDP(t, p.Client, testns.ServerV4, flow.Port)
 	}
@@ -606,7 +623,7 @@ func TestStopDrains(t *testing.T) {
 	stopped := make(chan *evidence.Arrival)
 	go func() { stopped <- c.Stop() }()
 	time.Sleep(50 * time.Millisecond)
-	close(release)
+	stall.release()
 	a := <-stopped
 	if a.In != 6 {
 		t.Errorf("Stop returned %d packets in, want 6", a.In)

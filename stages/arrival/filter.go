@@ -9,11 +9,12 @@ import (
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
-// Snaplen is the most bytes of a packet the pcap keeps, link header included (as tcpdump's
-// default); the filter keeps kernelSnap bytes from the network header on.
+// Snaplen is the most bytes of a packet the pcap keeps, link header included: what a frame
+// of the capture ring holds (kernelSnap bytes from the network header on), and the
+// SLL2 header.
 const (
-	Snaplen    = 262144
-	kernelSnap = Snaplen - sll2Len
+	kernelSnap = ringFrameSize - ringNetOffset
+	Snaplen    = kernelSnap + sll2Len
 )
 
 // maxExtHeaders is how many IPv6 extension headers the filter walks (the loop is unrolled).
