@@ -3,9 +3,9 @@
 // while each traces, and diagnose's own CPU and memory under that flood. It prints the
 // machine and a Markdown table.
 //
-// It needs root, ip (iproute2), bpftrace and perf (linux-perf); it makes two network
-// namespaces joined by a veth pair (198.51.100.0/24) and removes them, and every process it
-// starts, when it ends, fails or is interrupted.
+// It needs root, ip (iproute2), bpftrace and perf (linux-perf); it makes two pairs of network
+// namespaces, each joined by a veth pair (198.51.100.0/24, 203.0.113.0/24), and removes them,
+// and every process it starts, when it ends, fails or is interrupted.
 //
 //	go run ./cmd/bench [-diagnose ./diagnose] [-runs 5] [-repeats 12] [-window 1s]
 package main
