@@ -1,12 +1,12 @@
 /* prefilter: the cheap first look at a packet, for the tp_btf programs that run for every
  * packet on the host (kfree_skb, netif_receive_skb). It reads the sk_buff's fields with
  * plain loads (the verifier allows them from a tp_btf argument, a PTR_TO_BTF_ID), and the IP
- * header and the ports through bpf_rdonly_cast with plain loads too (6.2+; about 25 ns less per
- * packet than a helper call, measured on 6.18) or else with one bpf_probe_read_kernel, then
- * compares protocol, port and address. It answers false only for a packet the full parse (parse and matches in
- * flow.h) would reject too; for anything it does not decide (IP options, IPv6
- * extension headers, VLAN tags, a header that is not where network_header says), it
- * answers true and the full parse decides, so that what is reported never changes.
+ * header and the ports through bpf_rdonly_cast with plain loads too (6.2+; about 25 ns less
+ * per packet than a helper call, measured on 6.18) or else with one bpf_probe_read_kernel,
+ * then compares protocol, port and address. It answers false only for a packet the full
+ * parse (parse and matches in flow.h) would reject too; for anything it does not decide (IP
+ * options, IPv6 extension headers, VLAN tags, a header that is not where network_header
+ * says), it answers true and the full parse decides, so that what is reported never changes.
  *
  * Included by flow.h, after the flow_* constants and OFFSET_UNSET. */
 #ifndef PREFILTER_H
