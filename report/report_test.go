@@ -173,3 +173,16 @@ func TestShellJoin(t *testing.T) {
 		t.Errorf("ShellJoin = %s\nwant       %s", got, want)
 	}
 }
+
+// Packets the capture lost are said, with why, next to what it captured.
+func TestMarkdownCaptureLoss(t *testing.T) {
+	r := readRecorded(t, "input_drop_rule_v4")
+	r.Stages.Arrival.SocketDrops = 3
+	var buf bytes.Buffer
+	if err := r.WriteMarkdown(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if want := "The capture lost 3 packets of the flow: its ring was full"; !strings.Contains(buf.String(), want) {
+		t.Errorf("the Markdown does not say %q:\n%s", want, buf.String())
+	}
+}
