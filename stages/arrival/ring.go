@@ -13,8 +13,8 @@ import (
 // fills (PACKET_RX_RING), not with recvmsg. In the ring each packet carries the time the
 // kernel took it, for the accepted packets only. recvmsg would need SO_TIMESTAMPNS for
 // that, which turns on the timestamping of every packet the whole host receives
-// (net_enable_timestamp): measured by `make bench` at 1-3% of a flood's rate, in every
-// namespace, for a capture that keeps none of those packets.
+// (net_enable_timestamp): it cost a flood 1-3% of its rate on the project's machine, in
+// every namespace, for a capture that keeps none of those packets.
 
 const (
 	// ringFrameSize holds one packet: its ring header, its address, then up to
