@@ -33,6 +33,31 @@ var readPaths = []struct {
 	probeRead bool
 }{{"cast", false}, {"probe-read", true}}
 
+// The two read paths are two programs on this kernel: were bpf_rdonly_cast not resolved,
+// the "cast" runs would test the probe read twice. The verifier drops the branch the
+// load-time constant rules out, so the loaded programs differ in length.
+func TestReadPathsDiffer(t *testing.T) {
+	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: testns.Port(), Proto: evidence.UDP}
+	lengths := map[bool]int{}
+	for _, rp := range readPaths {
+		p := startProbe(t, Config{Flow: flow, probeRead: rp.probeRead}, attachTPBTF)
+		info, err := p.att.prog.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		insns, err := info.Instructions()
+		if err != nil {
+			t.Fatalf("%s: read the loaded program: %v", rp.name, err)
+		}
+		lengths[rp.probeRead] = len(insns)
+		t.Logf("%s: %d instructions", rp.name, len(insns))
+		p.Close()
+	}
+	if lengths[false] == lengths[true] {
+		t.Errorf("the cast and probe-read programs are both %d instructions long: the cast path is not taken", lengths[false])
+	}
+}
+
 func startProbe(t *testing.T, cfg Config, attachers ...attacher) *Probe {
 	t.Helper()
 	checkReleased(t)
