@@ -1,13 +1,22 @@
 // Package arrival answers the first question of a diagnosis: did the flow's packets reach an
 // interface of this host at all, in which direction, and how many?
 //
-// It captures the flow with one AF_PACKET socket in the current network namespace: cooked
-// (SOCK_DGRAM), bound to every protocol (ETH_P_ALL) on every interface or on one, with a
-// classic BPF filter (Filter) attached in the kernel so only the flow's packets are queued.
-// The cooked socket hands over packets from their network header on any link type and
-// reports, per packet, the interface index and the packet type (PACKET_OUTGOING is "out").
-// Packets are decoded into evidence.Packet, counted per interface and direction, and
-// optionally written to a pcap file with LINUX_SLL2 link headers.
+// It captures the flow in the current network namespace in one of two ways (Config.Method):
+//
+//   - tcx (tcx.go, bpf/capture.c; Linux 6.6+): a BPF program on the ingress and egress of
+//     each interface (ingress only on loopback) selects the flow's packets in the kernel and
+//     copies them to a perf buffer. Interfaces made during the capture are attached as they
+//     appear. It is the default: it costs a flood through the namespace about half of what
+//     a packet tap does.
+//   - the packet socket: one AF_PACKET socket, cooked (SOCK_DGRAM), bound to every
+//     protocol (ETH_P_ALL) on every interface or on one, with a classic BPF filter (Filter)
+//     attached in the kernel so only the flow's packets are queued to its ring. It needs
+//     nothing but CAP_NET_RAW, and takes over where tcx cannot run.
+//
+// Both select the same packets and hand them over from the network header on, with the
+// interface index and the packet type (PACKET_OUTGOING is "out"). Packets are decoded into
+// evidence.Packet, counted per interface and direction, and optionally written to a pcap
+// file with LINUX_SLL2 link headers.
 package arrival
 
 import (
@@ -48,6 +57,11 @@ type Config struct {
 	// OnPacket, if set, is called for every packet of the flow, from the reader goroutine.
 	// It must return quickly and must not call Stop or Close.
 	OnPacket func(evidence.Packet)
+	// Method is how packets are captured: MethodAuto (tcx programs where the kernel has
+	// tcx, else the packet socket), MethodTCX or MethodSocket.
+	Method string
+	// perCPU overrides the tcx capture's perf buffer size per CPU: tests fill it.
+	perCPU int
 }
 
 // Capture is a running capture. Its socket belongs to the network namespace Start ran in.
@@ -56,10 +70,14 @@ type Capture struct {
 	proto  uint8
 	ifaces []string // as captured on; nil for all
 
-	file *os.File // the packet socket, non-blocking, in the runtime's poller
-	ring *ring    // its receive ring; the reader's until done is closed
-	pcap *pcapFile
-	done chan struct{} // closed when the reader returns
+	// Either the tcx programs or the packet socket and its ring.
+	tcx        *tcxSource
+	method     string   // as the evidence names it
+	methodNote string   // why the packet socket, when tcx was asked for but not taken
+	file       *os.File // the packet socket, non-blocking, in the runtime's poller
+	ring       *ring    // its receive ring; the reader's until done is closed
+	pcap       *pcapFile
+	done       chan struct{} // closed when the reader returns
 	// stopCtx unregisters the context watcher.
 	stopCtx func() bool
 
@@ -117,6 +135,29 @@ func Start(ctx context.Context, cfg Config) (_ *Capture, err error) {
 			c.release()
 		}
 	}()
+	if cfg.PcapPath != "" {
+		if c.pcap, err = createPcap(cfg.PcapPath, cfg.Overwrite); err != nil {
+			return nil, err
+		}
+	}
+	switch cfg.Method {
+	case MethodAuto, MethodTCX:
+		t, err := startTCX(cfg.Flow, indexes, c.names, cfg.perCPU)
+		if err == nil {
+			c.tcx, c.method = t, methodTCXName
+			go c.readTCX()
+			c.stopCtx = context.AfterFunc(ctx, c.wake)
+			return c, nil
+		}
+		if cfg.Method == MethodTCX {
+			return nil, err
+		}
+		c.methodNote = fmt.Sprintf("captured with a packet socket, not tcx: %v", err)
+	case MethodSocket:
+	default:
+		return nil, fmt.Errorf("no capture method %q (tcx or socket)", cfg.Method)
+	}
+	c.method = methodSocketName
 	// Protocol 0: the socket receives nothing until bind, so no unfiltered packet is queued
 	// before the filter is attached.
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
@@ -138,12 +179,6 @@ func Start(ctx context.Context, cfg Config) (_ *Capture, err error) {
 	}
 	if c.ring, err = newRing(fd); err != nil {
 		return nil, err
-	}
-
-	if cfg.PcapPath != "" {
-		if c.pcap, err = createPcap(cfg.PcapPath, cfg.Overwrite); err != nil {
-			return nil, err
-		}
 	}
 
 	bindIndex := 0
@@ -210,9 +245,22 @@ func list(names []string) string {
 }
 
 // wake ends the reader's wait: a read deadline in the past makes the poller return at once,
-// even if the reader has not started waiting yet.
+// even if the reader has not started waiting yet; a flushed perf reader returns what it
+// holds, then ErrFlushed.
 func (c *Capture) wake() {
+	if c.tcx != nil {
+		_ = c.tcx.rd.Flush()
+		return
+	}
 	_ = c.file.SetReadDeadline(time.Unix(1, 0))
+}
+
+// readTCX is read for the tcx capture.
+func (c *Capture) readTCX() {
+	defer close(c.done)
+	if err := c.tcx.read(func(f frame) { c.handle(f, -1) }); err != nil {
+		c.errs = append(c.errs, err.Error())
+	}
 }
 
 // read runs until Stop or ctx: it waits in the runtime's poller (epoll, no busy loop) for the
@@ -288,11 +336,15 @@ func (c *Capture) handle(f frame, fd int) {
 }
 
 // ifname names an interface. Interfaces created after Start are looked up with SIOCGIFNAME
-// on the packet socket itself, which answers for the socket's network namespace whatever
-// namespace the reader's thread is in.
+// on the packet socket itself (fd), which answers for the socket's network namespace
+// whatever namespace the reader's thread is in; the tcx capture (fd -1) asks its watcher,
+// which learns an interface's name before it attaches to it.
 func (c *Capture) ifname(index, fd int) string {
 	if name, ok := c.names[index]; ok {
 		return name
+	}
+	if c.tcx != nil {
+		return c.tcx.ifname(index) // not kept: a late interface's name may come later
 	}
 	name := fmt.Sprintf("if%d", index)
 	if ifr, err := unix.NewIfreq(""); err == nil {
@@ -341,19 +393,38 @@ func (c *Capture) Stop() *evidence.Arrival {
 
 func (c *Capture) stop() {
 	c.stopCtx()
+	if c.tcx != nil {
+		// Detached first: nothing arrives after the flush.
+		if err := c.tcx.stop(); err != nil {
+			c.errs = append(c.errs, fmt.Sprintf("detach the capture: %v", err))
+		}
+	}
 	c.wake()
 	<-c.done
 
 	a := &evidence.Arrival{
-		Ifaces:  c.ifaces,
-		Packets: c.got,
-		In:      c.in,
-		Out:     c.out,
+		Ifaces:     c.ifaces,
+		Method:     c.method,
+		MethodNote: c.methodNote,
+		Packets:    c.got,
+		In:         c.in,
+		Out:        c.out,
 	}
 	if a.Packets == nil {
 		a.Packets = []evidence.Packet{}
 	}
-	if raw, err := c.file.SyscallConn(); err == nil {
+	if c.tcx != nil {
+		if len(c.tcx.skipped) > 0 {
+			a.MethodNote = "not captured, made during the capture: " + strings.Join(c.tcx.skipped, ", ")
+		}
+		// The programs count a packet the perf buffer had no room for; the reader meets
+		// the same loss as LostSamples. Either may be behind the other, never ahead.
+		if n, err := c.tcx.counters(); err == nil {
+			a.SocketDrops = max(n.Lost, c.tcx.lost)
+		} else {
+			c.errs = append(c.errs, err.Error())
+		}
+	} else if raw, err := c.file.SyscallConn(); err == nil {
 		_ = raw.Control(func(fd uintptr) {
 			// PACKET_STATISTICS resets on every read: this is the only one, taken after the
 			// last packet was read.
@@ -380,11 +451,15 @@ func (c *Capture) stop() {
 		}
 		a.PcapPath = c.pcap.path
 	}
-	// The reader is done with the ring: unmap it before the socket goes.
-	if err := c.ring.close(); err != nil {
-		c.errs = append(c.errs, fmt.Sprintf("unmap the capture ring: %v", err))
+	if c.tcx != nil {
+		c.closeErr = c.tcx.close()
+	} else {
+		// The reader is done with the ring: unmap it before the socket goes.
+		if err := c.ring.close(); err != nil {
+			c.errs = append(c.errs, fmt.Sprintf("unmap the capture ring: %v", err))
+		}
+		c.closeErr = c.file.Close()
 	}
-	c.closeErr = c.file.Close()
 	a.Error = strings.Join(c.errs, "; ")
 	c.result = a
 }
@@ -404,6 +479,7 @@ func (c *Capture) release() {
 	if c.pcap != nil {
 		c.pcap.discard()
 	}
+	_ = c.tcx.close()
 	_ = c.ring.close()
 	if c.file != nil {
 		c.file.Close()

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/kdrop"
 	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
@@ -29,6 +30,9 @@ func start(t *testing.T, ns string, cfg Config) *Capture {
 		c   *Capture
 		err error
 	)
+	if cfg.Method == MethodAuto {
+		cfg.Method = testMethod
+	}
 	testns.Do(t, ns, func() { c, err = Start(context.Background(), cfg) })
 	if err != nil {
 		t.Fatalf("Start(%s): %v", cfg.Flow, err)
@@ -342,28 +346,33 @@ func TestStartErrors(t *testing.T) {
 	}
 }
 
-// TestPrivilege drops CAP_NET_RAW on a locked thread and expects ErrPrivilege.
+// TestPrivilege drops the capabilities the method needs on a locked thread and expects the
+// privilege error that says which: CAP_NET_RAW for the packet socket, CAP_BPF for tcx.
 func TestPrivilege(t *testing.T) {
 	testns.RequirePrivileges(t)
 	checkFDs(t)
+	caps, want, name := []int{unix.CAP_NET_RAW}, ErrPrivilege, "CAP_NET_RAW"
+	if testMethod == MethodTCX {
+		caps, want, name = []int{unix.CAP_BPF, unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN}, kdrop.ErrPrivilege, "CAP_BPF"
+	}
 	errc := make(chan error, 1)
 	go func() {
 		// The thread is never unlocked: it dies with the goroutine and its lowered
 		// capabilities with it.
 		runtimeLockOSThread()
-		if err := dropCapNetRaw(); err != nil {
-			errc <- fmt.Errorf("drop CAP_NET_RAW: %w", err)
+		if err := dropCaps(caps...); err != nil {
+			errc <- fmt.Errorf("drop %s: %w", name, err)
 			return
 		}
-		c, err := Start(context.Background(), Config{Flow: tcp4})
+		c, err := Start(context.Background(), Config{Flow: tcp4, Method: testMethod})
 		if err == nil {
 			c.Close()
 		}
 		errc <- err
 	}()
 	err := <-errc
-	if !errors.Is(err, ErrPrivilege) || !strings.Contains(err.Error(), "CAP_NET_RAW") {
-		t.Errorf("Start without CAP_NET_RAW: %v; want ErrPrivilege", err)
+	if !errors.Is(err, want) || !strings.Contains(err.Error(), name) {
+		t.Errorf("Start without %s: %v; want %v", name, err, want)
 	}
 }
 

@@ -1,7 +1,9 @@
 package arrival
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"testing"
 
@@ -10,6 +12,13 @@ import (
 	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
+// testMethod is the capture method start gives the tests: tcx, and in a second run of the
+// test binary (methodEnv set), the packet socket. Both are named, not MethodAuto, so that a
+// fallback cannot have one method's run test the other.
+var testMethod = MethodTCX
+
+const methodEnv = "PACKETMORTEM_TEST_CAPTURE"
+
 func TestMain(m *testing.M) {
 	// Open the runtime's poller now: it keeps its own descriptors for good, which the
 	// descriptor leak checks must not count.
@@ -17,7 +26,20 @@ func TestMain(m *testing.M) {
 		r.Close()
 		w.Close()
 	}
-	os.Exit(testns.Main(m))
+	if os.Getenv(methodEnv) == MethodSocket {
+		testMethod = MethodSocket
+		os.Exit(testns.MainWithKernelFDs(m))
+	}
+	code := testns.MainWithKernelFDs(m)
+	fmt.Fprintln(os.Stderr, "arrival: the same tests again, capturing with the packet socket")
+	again := exec.Command(os.Args[0], os.Args[1:]...)
+	again.Env = append(os.Environ(), methodEnv+"="+MethodSocket)
+	again.Stdout, again.Stderr = os.Stdout, os.Stderr
+	if err := again.Run(); err != nil && code == 0 {
+		fmt.Fprintf(os.Stderr, "arrival: the packet socket's run: %v\n", err)
+		code = 1
+	}
+	os.Exit(code)
 }
 
 // checkFDs fails the test when it ends with more open descriptors than it started with.
@@ -47,15 +69,17 @@ func openFDs(t *testing.T) []string {
 
 func runtimeLockOSThread() { runtime.LockOSThread() }
 
-// dropCapNetRaw removes CAP_NET_RAW from the calling thread (capabilities are per thread):
+// dropCaps removes capabilities from the calling thread (capabilities are per thread):
 // lock the thread first and never unlock it.
-func dropCapNetRaw() error {
+func dropCaps(caps ...int) error {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return err
 	}
-	data[0].Effective &^= 1 << unix.CAP_NET_RAW
-	data[0].Permitted &^= 1 << unix.CAP_NET_RAW
+	for _, c := range caps {
+		data[c/32].Effective &^= 1 << (c % 32)
+		data[c/32].Permitted &^= 1 << (c % 32)
+	}
 	return unix.Capset(&hdr, &data[0])
 }

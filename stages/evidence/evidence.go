@@ -62,12 +62,17 @@ type IfaceCount struct {
 type Arrival struct {
 	// Ifaces are the interfaces captured on; empty means every interface ("any").
 	Ifaces []string `json:"ifaces"`
+	// Method is how the packets were captured: "tcx" (BPF programs on each interface) or
+	// "AF_PACKET socket"; MethodNote says why not tcx when it was not taken.
+	Method     string `json:"method,omitempty"`
+	MethodNote string `json:"method_note,omitempty"`
 	// Packets holds the first packets of the flow (at most MaxPackets); Counts covers all.
 	Packets []Packet     `json:"packets"`
 	Counts  []IfaceCount `json:"counts"`
 	In      int          `json:"in"`
 	Out     int          `json:"out"`
-	// SocketDrops are packets the capture socket itself lost (PACKET_STATISTICS).
+	// SocketDrops are packets of the flow the capture lost: the packet socket's ring or the
+	// tcx programs' perf buffer was full.
 	SocketDrops uint64 `json:"socket_drops"`
 	PcapPath    string `json:"pcap_path,omitempty"`
 	Error       string `json:"error,omitempty"`

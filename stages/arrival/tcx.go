@@ -1,0 +1,512 @@
+package arrival
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/perf"
+	"golang.org/x/sys/unix"
+
+	pmbpf "github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/kdrop"
+)
+
+// The capture's two ways to see packets (Config.Method). MethodAuto takes tcx where the
+// kernel and the interfaces allow it and the packet socket otherwise.
+const (
+	MethodAuto   = ""
+	MethodTCX    = "tcx"
+	MethodSocket = "socket"
+)
+
+// Names of the methods in the evidence.
+const (
+	methodTCXName    = "tcx"
+	methodSocketName = "AF_PACKET socket"
+)
+
+// errNoTCX is wrapped when the tcx capture cannot run here; MethodAuto then falls back.
+var errNoTCX = errors.New("no tcx capture")
+
+// Link types whose packets the tcx programs read: with an Ethernet header (Ethernet and
+// loopback; a VLAN tag the NIC did not strip makes skb->protocol 802.1Q, which neither
+// capture matches), and without any link header, the network header first (tun, WireGuard,
+// IPIP and SIT tunnels). Others (GRE, InfiniBand, PPP...) have headers of their own, which
+// the packet socket's cooked mode hides and these programs would not: the packet socket
+// takes over.
+var tcxLinkLen = map[uint16]uint8{
+	unix.ARPHRD_ETHER:    14,
+	unix.ARPHRD_LOOPBACK: 14,
+	unix.ARPHRD_NONE:     0,
+	unix.ARPHRD_TUNNEL:   0,
+	unix.ARPHRD_TUNNEL6:  0,
+	unix.ARPHRD_SIT:      0,
+}
+
+// tcxPerCPU is each CPU's perf buffer: 8 MiB over the machine, as the packet socket's
+// ring, at least 1 MiB per CPU.
+func tcxPerCPU() int {
+	n := 8 << 20 / max(runtime.NumCPU(), 1)
+	size := 1 << 20
+	for size < n {
+		size <<= 1
+	}
+	return size
+}
+
+// tcxSource is the capture on tcx: one instance of bpf/capture.c per link-header length,
+// sharing a perf buffer, attached to both directions of each interface captured on (on
+// loopback to ingress only: a packet over lo is counted once, as it is received, as the
+// packet socket's filter does).
+type tcxSource struct {
+	specs *ebpf.CollectionSpec
+	flow  evidence.Flow
+	objs  map[uint8]*pmbpf.CaptureObjects // by link_len
+	links []link.Link
+	rd    *perf.Reader
+	clock kdrop.MonoClock
+	lost  uint64   // LostSamples the reader met
+	w     *watcher // when capturing every interface
+
+	mu       sync.Mutex     // the watcher attaches while the reader names interfaces
+	types    map[int]uint16 // ifindex -> ARPHRD type
+	names    map[int]string
+	attached map[int]bool
+	stopped  bool
+	skipped  []string // interfaces made during the capture that it could not read
+}
+
+// startTCX loads and attaches the capture to the interfaces with these indexes (all of the
+// namespace when none), and opens its reader.
+func startTCX(flow evidence.Flow, indexes []int, names map[int]string, perCPU int) (_ *tcxSource, err error) {
+	t := &tcxSource{flow: flow, objs: map[uint8]*pmbpf.CaptureObjects{}, names: maps.Clone(names), attached: map[int]bool{}}
+	defer func() {
+		if err != nil {
+			t.close()
+		}
+	}()
+	all := len(indexes) == 0
+	if all {
+		// Listening before the interfaces are listed: one made in between is seen twice,
+		// never missed.
+		if t.w, err = watch(t.late); err != nil {
+			return nil, err
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.types, err = linkTypes(); err != nil {
+		return nil, err
+	}
+	if all {
+		for i := range t.types {
+			indexes = append(indexes, i)
+		}
+	}
+	for _, i := range indexes {
+		if _, ok := tcxLinkLen[t.types[i]]; !ok {
+			return nil, fmt.Errorf("%w: %s is of link type %d, which only the packet socket reads", errNoTCX, names[i], t.types[i])
+		}
+	}
+	if t.clock, err = kdrop.NewMonoClock(); err != nil {
+		return nil, err
+	}
+	if t.specs, err = pmbpf.LoadCapture(); err != nil {
+		return nil, fmt.Errorf("load the capture's BPF object: %w", err)
+	}
+	for _, i := range indexes {
+		if err := t.attach(i); err != nil {
+			return nil, err
+		}
+	}
+	if perCPU == 0 {
+		perCPU = tcxPerCPU()
+	}
+	if t.rd, err = perf.NewReaderWithOptions(t.anyObjs().Packets, perCPU, perf.ReaderOptions{}); err != nil {
+		return nil, kdrop.Classify("open the capture's perf buffer", err)
+	}
+	return t, nil
+}
+
+func (t *tcxSource) anyObjs() *pmbpf.CaptureObjects {
+	for _, o := range t.objs {
+		return o
+	}
+	return nil
+}
+
+// load returns the instance for a link-header length, loading it on first use; every
+// instance shares the first one's perf buffer and counters.
+func (t *tcxSource) load(linkLen uint8) (*pmbpf.CaptureObjects, error) {
+	if o, ok := t.objs[linkLen]; ok {
+		return o, nil
+	}
+	spec := t.specs.Copy()
+	vars := pmbpf.FlowVars{
+		Addr: spec.Variables[pmbpf.CaptureVarFlowAddr], Port: spec.Variables[pmbpf.CaptureVarFlowPort],
+		Proto: spec.Variables[pmbpf.CaptureVarFlowProto], Family: spec.Variables[pmbpf.CaptureVarFlowFamily],
+		ProbeRead: spec.Variables[pmbpf.CaptureVarFlowProbeRead],
+	}
+	if err := vars.Set(t.flow.Addr, t.flow.Port, t.flow.Proto.Number()); err != nil {
+		return nil, fmt.Errorf("capture program: %w", err)
+	}
+	if err := spec.Variables[pmbpf.CaptureVarLinkLen].Set(linkLen); err != nil {
+		return nil, fmt.Errorf("capture program: %w", err)
+	}
+	if err := spec.Variables[pmbpf.CaptureVarSnapNet].Set(uint32(kernelSnap)); err != nil {
+		return nil, fmt.Errorf("capture program: %w", err)
+	}
+	opts := &ebpf.CollectionOptions{}
+	if first := t.anyObjs(); first != nil {
+		opts.MapReplacements = map[string]*ebpf.Map{pmbpf.CaptureMapPackets: first.Packets, pmbpf.CaptureMapTotals: first.Totals}
+	}
+	o := &pmbpf.CaptureObjects{}
+	if err := spec.LoadAndAssign(o, opts); err != nil {
+		return nil, kdrop.Classify("load the capture's BPF programs", err)
+	}
+	t.objs[linkLen] = o
+	return o, nil
+}
+
+// late attaches the capture to an interface made while it runs (or one it already has,
+// which it skips).
+func (t *tcxSource) late(index int, typ uint16, name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped || t.attached[index] || t.specs == nil {
+		return
+	}
+	t.types[index] = typ
+	if name != "" {
+		t.names[index] = name
+	}
+	if _, ok := tcxLinkLen[typ]; !ok {
+		t.skipped = append(t.skipped, fmt.Sprintf("%s (link type %d, which only the packet socket reads)", t.name(index), typ))
+		t.attached[index] = true
+		return
+	}
+	if err := t.attach(index); err != nil {
+		t.skipped = append(t.skipped, fmt.Sprintf("%s (%v)", t.name(index), err))
+		t.attached[index] = true
+	}
+}
+
+// name names an interface; t.mu held.
+func (t *tcxSource) name(index int) string {
+	if n, ok := t.names[index]; ok {
+		return n
+	}
+	return fmt.Sprintf("if%d", index)
+}
+
+// ifname is name for the reader.
+func (t *tcxSource) ifname(index int) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.name(index)
+}
+
+// attach puts the capture on interface index: on ingress first of all tcx programs, so that
+// it sees what arrives before any program of the host's can drop it, as the packet taps
+// do; on egress last, after them, nearest to where the packet socket sees it leave.
+func (t *tcxSource) attach(index int) error {
+	o, err := t.load(tcxLinkLen[t.types[index]])
+	if err != nil {
+		return err
+	}
+	dirs := []struct {
+		prog   *ebpf.Program
+		at     ebpf.AttachType
+		anchor link.Anchor
+	}{
+		{o.CaptureIngress, ebpf.AttachTCXIngress, link.Head()},
+		{o.CaptureEgress, ebpf.AttachTCXEgress, link.Tail()},
+	}
+	if t.types[index] == unix.ARPHRD_LOOPBACK {
+		dirs = dirs[:1]
+	}
+	t.attached[index] = true
+	for _, d := range dirs {
+		l, err := link.AttachTCX(link.TCXOptions{Interface: index, Program: d.prog, Attach: d.at, Anchor: d.anchor})
+		if err != nil {
+			if errors.Is(err, ebpf.ErrNotSupported) {
+				return fmt.Errorf("%w: the kernel has no tcx (Linux 6.6+): %v", errNoTCX, err)
+			}
+			return kdrop.Classify(fmt.Sprintf("attach the capture to interface %d", index), err)
+		}
+		t.links = append(t.links, l)
+	}
+	return nil
+}
+
+// read delivers the flow's packets to handle until the reader is flushed or closed.
+func (t *tcxSource) read(handle func(frame)) error {
+	var rec perf.Record
+	for {
+		err := t.rd.ReadInto(&rec)
+		switch {
+		case errors.Is(err, perf.ErrFlushed), errors.Is(err, perf.ErrClosed):
+			return nil
+		case err != nil:
+			return fmt.Errorf("read the capture's perf buffer: %w", err)
+		}
+		t.lost += rec.LostSamples
+		if f, ok := t.frame(rec.RawSample); ok {
+			handle(f)
+		}
+	}
+}
+
+// frame turns a sample (capture_meta, then the packet from its link header) into what the
+// packet socket's ring would have handed over.
+func (t *tcxSource) frame(raw []byte) (frame, bool) {
+	var m pmbpf.CaptureCaptureMeta
+	size := int(unsafe.Sizeof(m))
+	if len(raw) < size {
+		return frame{}, false
+	}
+	m = *(*pmbpf.CaptureCaptureMeta)(unsafe.Pointer(&raw[0]))
+	pkt := raw[size:]
+	if int(m.Caplen) < len(pkt) {
+		pkt = pkt[:m.Caplen] // the sample is padded to 8 bytes
+	}
+	ll := int(m.LinkLen)
+	if len(pkt) < ll || int(m.Len) < ll {
+		return frame{}, false
+	}
+	t.mu.Lock()
+	hatype := t.types[int(m.Ifindex)]
+	t.mu.Unlock()
+	l := linkInfo{
+		ethertype: m.Protocol,
+		ifindex:   int(m.Ifindex),
+		hatype:    hatype,
+		pkttype:   m.PktType,
+	}
+	if ll == 14 {
+		// What the cooked socket reports as the packet's address: the Ethernet source.
+		l.halen = 6
+		copy(l.addr[:], pkt[6:12])
+	}
+	return frame{
+		time:    t.clock.WallTime(m.KtimeNs),
+		origLen: int(m.Len) - ll,
+		link:    l,
+		data:    pkt[ll:],
+	}, true
+}
+
+// stop detaches the programs, so that no packet comes after, and makes the reader return
+// once it has read what is already in the buffer.
+func (t *tcxSource) stop() error {
+	t.w.stop()
+	if t.w != nil && t.w.err != nil {
+		t.skipped = append(t.skipped, fmt.Sprintf("any (watching for new interfaces failed: %v)", t.w.err))
+		t.w.err = nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped = true
+	var errs []error
+	for _, l := range t.links {
+		errs = append(errs, l.Close())
+	}
+	t.links = nil
+	if t.rd != nil {
+		errs = append(errs, t.rd.Flush())
+	}
+	return errors.Join(errs...)
+}
+
+// counters sums the programs' per-CPU counters.
+func (t *tcxSource) counters() (pmbpf.CaptureCaptureCounters, error) {
+	var sum pmbpf.CaptureCaptureCounters
+	o := t.anyObjs()
+	if o == nil {
+		return sum, nil
+	}
+	var per []pmbpf.CaptureCaptureCounters
+	if err := o.Totals.Lookup(uint32(0), &per); err != nil {
+		return sum, fmt.Errorf("read the capture's counters: %w", err)
+	}
+	for _, c := range per {
+		sum.Seen += c.Seen
+		sum.Matched += c.Matched
+		sum.Lost += c.Lost
+	}
+	return sum, nil
+}
+
+// close releases every kernel object of the capture. Idempotent.
+func (t *tcxSource) close() error {
+	if t == nil {
+		return nil
+	}
+	errs := []error{t.stop()}
+	if t.rd != nil {
+		errs = append(errs, t.rd.Close())
+		t.rd = nil
+	}
+	for k, o := range t.objs {
+		errs = append(errs, o.Close())
+		delete(t.objs, k)
+	}
+	return errors.Join(errs...)
+}
+
+// linkTypes lists the namespace's interfaces with their ARPHRD types, which net.Interfaces
+// does not report.
+func linkTypes() (map[int]uint16, error) {
+	rib, err := syscall.NetlinkRIB(syscall.RTM_GETLINK, syscall.AF_UNSPEC)
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", os.NewSyscallError("netlinkrib", err))
+	}
+	msgs, err := syscall.ParseNetlinkMessage(rib)
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	types := map[int]uint16{}
+	for _, m := range msgs {
+		if m.Header.Type != syscall.RTM_NEWLINK || len(m.Data) < syscall.SizeofIfInfomsg {
+			continue
+		}
+		types[int(int32(binary.NativeEndian.Uint32(m.Data[4:8])))] = binary.NativeEndian.Uint16(m.Data[2:4])
+	}
+	return types, nil
+}
+
+// watcher attaches the capture to the interfaces made while it runs, as the packet socket
+// bound to every interface sees them. It listens to the namespace's link notifications from
+// a thread of its own in that namespace: the kernel resolves a tcx attachment's interface
+// index in the namespace of the thread that asks.
+type watcher struct {
+	nl, wakeR, wakeW int
+	done             chan struct{}
+	err              error // why it stopped watching early; read after done
+}
+
+// watch starts the watcher in the calling thread's network namespace; its socket listens
+// before the caller lists the interfaces, so that none is missed in between. seen attaches
+// an interface (index, ARPHRD type, name) unless already attached.
+func watch(seen func(index int, typ uint16, name string)) (_ *watcher, err error) {
+	w := &watcher{nl: -1, wakeR: -1, wakeW: -1, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			w.closeFDs()
+		}
+	}()
+	if w.nl, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE); err != nil {
+		return nil, fmt.Errorf("listen to new interfaces: %w", err)
+	}
+	if err := unix.Bind(w.nl, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_LINK}); err != nil {
+		return nil, fmt.Errorf("listen to new interfaces: %w", err)
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("listen to new interfaces: %w", err)
+	}
+	w.wakeR, w.wakeW = p[0], p[1]
+	ns, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open the capture's network namespace: %w", err)
+	}
+	go w.run(ns, seen)
+	return w, nil
+}
+
+func (w *watcher) run(ns int, seen func(int, uint16, string)) {
+	defer close(w.done)
+	// Never unlocked: the thread leaves the runtime with its namespace when this returns.
+	runtime.LockOSThread()
+	err := unix.Setns(ns, unix.CLONE_NEWNET)
+	unix.Close(ns)
+	if err != nil {
+		w.err = fmt.Errorf("enter the capture's network namespace: %w", err)
+		return
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		fds := []unix.PollFd{{Fd: int32(w.nl), Events: unix.POLLIN}, {Fd: int32(w.wakeR), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != nil && !errors.Is(err, unix.EINTR) {
+			w.err = err
+			return
+		}
+		if fds[1].Revents != 0 {
+			return
+		}
+		if fds[0].Revents == 0 {
+			continue
+		}
+		n, _, err := unix.Recvfrom(w.nl, buf, 0)
+		if err != nil {
+			if errors.Is(err, unix.ENOBUFS) {
+				continue // notifications lost: the next one still attaches its interface
+			}
+			w.err = err
+			return
+		}
+		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, m := range msgs {
+			if m.Header.Type != syscall.RTM_NEWLINK || len(m.Data) < syscall.SizeofIfInfomsg {
+				continue
+			}
+			index := int(int32(binary.NativeEndian.Uint32(m.Data[4:8])))
+			seen(index, binary.NativeEndian.Uint16(m.Data[2:4]), ifName(m))
+		}
+	}
+}
+
+// ifName reads IFLA_IFNAME from a link message.
+func ifName(m syscall.NetlinkMessage) string {
+	attrs, err := syscall.ParseNetlinkRouteAttr(&m)
+	if err != nil {
+		return ""
+	}
+	for _, a := range attrs {
+		if a.Attr.Type == syscall.IFLA_IFNAME {
+			return string(bytesBeforeNUL(a.Value))
+		}
+	}
+	return ""
+}
+
+func bytesBeforeNUL(b []byte) []byte {
+	for i, c := range b {
+		if c == 0 {
+			return b[:i]
+		}
+	}
+	return b
+}
+
+// stop ends the watcher and waits for it: no attachment starts after stop returns.
+func (w *watcher) stop() {
+	if w == nil || w.wakeW < 0 {
+		return
+	}
+	_, _ = unix.Write(w.wakeW, []byte{0})
+	<-w.done
+	w.closeFDs()
+}
+
+func (w *watcher) closeFDs() {
+	for _, fd := range []*int{&w.nl, &w.wakeR, &w.wakeW} {
+		if *fd >= 0 {
+			unix.Close(*fd)
+			*fd = -1
+		}
+	}
+}
