@@ -28,9 +28,12 @@ func (r *Report) arrival(m *mdWriter) {
 	if len(a.Ifaces) > 0 {
 		on = strings.Join(a.Ifaces, ", ")
 	}
+	if a.Method != "" {
+		on += " (" + a.Method + ")"
+	}
 	m.p("Captured on %s: %s in%s, %d out%s.", on, plural(a.In, "packet", "packets"), perIface(a.Counts, evidence.In), a.Out, perIface(a.Counts, evidence.Out))
 	if a.SocketDrops > 0 {
-		m.p("The capture lost %s of the flow: its ring was full while diagnose fell behind reading it.", plural(int(a.SocketDrops), "packet", "packets"))
+		m.p("The capture lost %s of the flow: its buffer was full while diagnose fell behind reading it.", plural(int(a.SocketDrops), "packet", "packets"))
 	}
 	m.p("")
 	if len(a.Packets) > 0 {

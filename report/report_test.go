@@ -182,7 +182,7 @@ func TestMarkdownCaptureLoss(t *testing.T) {
 	if err := r.WriteMarkdown(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if want := "The capture lost 3 packets of the flow: its ring was full"; !strings.Contains(buf.String(), want) {
+	if want := "The capture lost 3 packets of the flow: its buffer was full"; !strings.Contains(buf.String(), want) {
 		t.Errorf("the Markdown does not say %q:\n%s", want, buf.String())
 	}
 }

@@ -31,6 +31,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"--flow", "10.0.0.1:80", "--count", "0"}, "--count must be at least 1"},
 		{[]string{"--flow", "10.0.0.1:80", "--timeout", "0s"}, "--timeout must be positive"},
 		{[]string{"--flow", "10.0.0.1:80", "--format", "xml"}, "use markdown or json"},
+		{[]string{"--flow", "10.0.0.1:80", "--capture", "pcap"}, `--capture "pcap": want tcx, socket or auto`},
 		{[]string{"--flow", "10.0.0.1:80", "--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"--flow", "10.0.0.1:80", "stray"}, `unexpected argument "stray": put the reproduction command after --`},
 		{[]string{"--flow", "10.0.0.1:80", "-o", existing}, "exists: pass --force to overwrite it"},

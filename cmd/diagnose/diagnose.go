@@ -87,7 +87,7 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 	countReached := make(chan struct{})
 	var once sync.Once
 	capture, err := arrival.Start(ctx, arrival.Config{
-		Flow: o.flow, Ifaces: o.ifaces, PcapPath: o.pcap, Overwrite: o.force,
+		Flow: o.flow, Ifaces: o.ifaces, PcapPath: o.pcap, Overwrite: o.force, Method: o.capture,
 		OnPacket: func(evidence.Packet) {
 			if n := matched.Add(1); o.count > 0 && n >= int64(o.count) {
 				once.Do(func() { close(countReached) })
@@ -146,7 +146,16 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 		ev.Path = &evidence.Path{Error: pathErr.Error()}
 	}
 	// Released now rather than by the defers at exit, and checked: the report says what was
-	// removed because it was measured, not assumed.
+	// removed because it was measured, not assumed. The capture goes first: on tcx its
+	// programs are among the BPF objects counted.
+	names := capture.Interfaces()
+	capErr := capture.Close()
+	if capErr != nil {
+		rep.Run.Notes = append(rep.Run.Notes, fmt.Sprintf("closing the capture: %v", capErr))
+	}
+	if ev.Arrival.MethodNote != "" {
+		rep.Run.Notes = append(rep.Run.Notes, ev.Arrival.MethodNote)
+	}
 	bpfErr := errors.Join(probe.Close(), pathProbe.Close())
 	bpfLeft := openBPFObjects()
 	bpfRemoved := bpfErr == nil && bpfLeft == 0
@@ -159,12 +168,15 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 		rep.Run.Installed = append(rep.Run.Installed,
 			report.Installed{What: fmt.Sprintf("BPF programs on %d path tracepoints", len(ev.Path.Attached)), Removed: bpfRemoved})
 	}
-	names := capture.Interfaces()
-	capErr := capture.Close()
-	if capErr != nil {
-		rep.Run.Notes = append(rep.Run.Notes, fmt.Sprintf("closing the capture socket: %v", capErr))
+	what := "AF_PACKET capture socket"
+	if ev.Arrival.Method == arrival.MethodTCX {
+		what = "BPF capture programs on tcx"
+		capErr = errors.Join(capErr, bpfErr)
+		if bpfLeft > 0 {
+			capErr = errors.Join(capErr, fmt.Errorf("%d BPF objects still open", bpfLeft))
+		}
 	}
-	rep.Run.Installed = append(rep.Run.Installed, report.Installed{What: "AF_PACKET capture socket", Removed: capErr == nil})
+	rep.Run.Installed = append(rep.Run.Installed, report.Installed{What: what, Removed: capErr == nil})
 	peers, ifaces := peersOf(ev)
 	ev.Host = host.Stop(ctx, peers, ifaces)
 

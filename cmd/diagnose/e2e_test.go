@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/packetmortem/packetmortem/report"
+	"github.com/packetmortem/packetmortem/stages/arrival"
 	"github.com/packetmortem/packetmortem/stages/testns"
 	"github.com/packetmortem/packetmortem/stages/verdict"
 )
@@ -60,6 +62,8 @@ type scenario struct {
 	port  uint16
 	v6    bool
 	proto string
+	// capture is --capture's value; "" leaves the default, which must take tcx here.
+	capture string
 }
 
 func newScenario(t *testing.T, tag string, v6 bool, proto string) *scenario {
@@ -101,7 +105,11 @@ func (s *scenario) diagnose(t *testing.T, name string, repro []string) *report.R
 func (s *scenario) diagnoseIn(t *testing.T, ns, flow, name string, repro []string) *report.Report {
 	t.Helper()
 	args := []string{"netns", "exec", ns, binary, "--flow", flow, "--proto", s.proto,
-		"--yes", "--format", "json", "--timeout", "20s", "--"}
+		"--yes", "--format", "json", "--timeout", "20s"}
+	if s.capture != "" {
+		args = append(args, "--capture", s.capture)
+	}
+	args = append(args, "--")
 	cmd := exec.Command("ip", append(args, repro...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -120,6 +128,11 @@ func (s *scenario) diagnoseIn(t *testing.T, ns, flow, name string, repro []strin
 		}
 	}
 	checkNothingLeft(t, ns)
+	// This kernel has tcx: the default must take it, and --capture socket must not.
+	want := map[string]string{"": arrival.MethodTCX, arrival.MethodTCX: arrival.MethodTCX, arrival.MethodSocket: "AF_PACKET socket"}[s.capture]
+	if a := rep.Stages.Arrival; a == nil || a.Method != want || a.MethodNote != "" {
+		t.Errorf("capture method %+v, want %q and no note", a, want)
+	}
 	return rep
 }
 
@@ -272,6 +285,32 @@ func TestE2EHealthyListener(t *testing.T) {
 			t.Errorf("capture saw %d in, %d out; want both", rep.Stages.Arrival.In, rep.Stages.Arrival.Out)
 		}
 	})
+}
+
+// The packet socket, the fallback where tcx cannot run, captures the same: a healthy flow is
+// seen both ways and delivered, and a dropped one arrives and is dropped where it is.
+func TestE2ESocketCapture(t *testing.T) {
+	bothFamilies(t, func(t *testing.T, v6 bool) {
+		s := newScenario(t, "sck", v6, "tcp")
+		s.capture = arrival.MethodSocket
+		stop := s.listen(t)
+		defer stop()
+		rep := s.diagnose(t, "socket_capture_"+family(v6), s.fromClient(connect))
+		expect(t, rep, verdict.Delivered, verdict.Socket, "")
+		if rep.Stages.Arrival.In == 0 || rep.Stages.Arrival.Out == 0 {
+			t.Errorf("capture saw %d in, %d out; want both", rep.Stages.Arrival.In, rep.Stages.Arrival.Out)
+		}
+		if !slices.ContainsFunc(rep.Run.Installed, func(i report.Installed) bool { return i.What == "AF_PACKET capture socket" }) {
+			t.Errorf("installed %+v: no AF_PACKET capture socket", rep.Run.Installed)
+		}
+	})
+	s := newScenario(t, "sck", false, "udp")
+	s.capture = arrival.MethodSocket
+	rep := s.diagnose(t, "socket_capture_closed_port", s.fromClient(connect))
+	expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")
+	if rep.Stages.Arrival.In == 0 {
+		t.Error("the capture saw no datagram arrive")
+	}
 }
 
 // listen serves the flow's port in the server namespace: it reads what comes and closes.

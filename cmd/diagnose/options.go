@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/packetmortem/packetmortem/stages/arrival"
+
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
@@ -30,6 +32,7 @@ type options struct {
 	redact   bool
 	flowSpec string
 	proto    evidence.Proto
+	capture  string // arrival.Method*
 	// given holds the flags set on the command line: the wizard never asks for them again.
 	given map[string]bool
 	// flags is the command line before "--": the wizard adds its answers to it, so the
@@ -38,7 +41,8 @@ type options struct {
 }
 
 const usageText = `Usage: diagnose --flow ADDR:PORT [--proto tcp|udp] [--iface NAME] [--timeout DUR] [--count N]
-                [--format markdown|json] [-o FILE] [--force] [--yes] [--redact] [-- COMMAND [ARG...]]
+                [--format markdown|json] [-o FILE] [--force] [--yes] [--redact]
+                [--capture tcx|socket|auto] [-- COMMAND [ARG...]]
        diagnose [OPTIONS]     on a terminal: asks for the flow and the rest
 
 diagnose finds where, and why, the kernel drops a flow's packets: it captures the flow,
@@ -71,6 +75,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.flowSpec, "flow", "", "the flow: every packet to or from `ADDR:PORT` (IPv6 in brackets)")
 	proto := fs.String("proto", "tcp", "transport `PROTO`: tcp or udp")
 	iface := fs.String("iface", "", "capture only on these interfaces, comma-separated `NAMES` (default: every interface)")
+	fs.StringVar(&o.capture, "capture", "auto", "how to capture: `HOW` is tcx (BPF programs on each interface, Linux 6.6+), socket (an AF_PACKET socket) or auto (tcx where it works)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "stop capturing after `DUR`")
 	fs.IntVar(&o.count, "count", 0, "stop after `N` matching packets (default: no limit)")
 	fs.StringVar(&o.format, "format", "", "report `FORMAT`: markdown or json (default: from -o's extension, else markdown)")
@@ -126,6 +131,13 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		if len(o.ifaces) == 0 {
 			return nil, usageErrorf("--iface %q names no interface", *iface)
 		}
+	}
+	switch o.capture {
+	case "auto":
+		o.capture = arrival.MethodAuto
+	case arrival.MethodTCX, arrival.MethodSocket:
+	default:
+		return nil, usageErrorf("--capture %q: want tcx, socket or auto", o.capture)
 	}
 	if o.timeout <= 0 {
 		return nil, usageErrorf("--timeout must be positive, e.g. --timeout 30s")
