@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,12 +17,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// runFloor arms one floor (tapFloor or kfreeFloor), writes the stamp line, and holds it
+// runFloor arms one floor (tcxFloor, tapFloor or kfreeFloor), writes the stamp line, and holds it
 // until SIGINT, SIGTERM, hold or its parent's end.
 func runFloor(which string, hold time.Duration, stderr io.Writer) int {
 	var armed io.Closer
 	var err error
 	switch which {
+	case tcxFloor:
+		armed, err = armTCX()
 	case tapFloor:
 		armed, err = armTap()
 	case kfreeFloor:
@@ -106,4 +110,54 @@ func armKfree() (io.Closer, error) {
 		return nil, fmt.Errorf("attach the empty kfree_skb program: %w", err)
 	}
 	return kfreeProgram{prog, l}, nil
+}
+
+// closers closes each in turn.
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var errs []error
+	for i := len(cs) - 1; i >= 0; i-- {
+		errs = append(errs, cs[i].Close())
+	}
+	return errors.Join(errs...)
+}
+
+// armTCX attaches a program that returns at once (TCX_NEXT) where diagnose's capture
+// attaches its own: ingress and egress of each interface of the namespace, ingress only on
+// loopback. What it costs is tcx calling a BPF program on every packet.
+func armTCX() (_ io.Closer, err error) {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "tcx_floor",
+		Type:         ebpf.SchedCLS,
+		License:      "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, -1), asm.Return()},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load the empty tcx program: %w", err)
+	}
+	cs := closers{prog}
+	defer func() {
+		if err != nil {
+			cs.Close()
+		}
+	}()
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range ifs {
+		dirs := []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress}
+		if i.Flags&net.FlagLoopback != 0 {
+			dirs = dirs[:1]
+		}
+		for _, at := range dirs {
+			l, err := link.AttachTCX(link.TCXOptions{Program: prog, Attach: at, Interface: i.Index})
+			if err != nil {
+				return nil, fmt.Errorf("attach the empty tcx program to %s: %w", i.Name, err)
+			}
+			cs = append(cs, l)
+		}
+	}
+	return cs, nil
 }

@@ -53,5 +53,17 @@ func TestFloors(t *testing.T) {
 		if err := tap.Close(); err != nil {
 			t.Error(err)
 		}
+		before := names()
+		tcx, err := armTCX()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if got := names(); !slices.Contains(got, "tcx_floor") || slices.Contains(before, "tcx_floor") {
+			t.Errorf("programs %q: the empty tcx program is not loaded", got)
+		}
+		if err := tcx.Close(); err != nil {
+			t.Error(err)
+		}
 	})
 }

@@ -235,10 +235,14 @@ type overhead struct {
 const (
 	none     = "none"
 	diagnose = "diagnose"
+	// diagnoseSocket is diagnose capturing with its fallback, the packet socket.
+	diagnoseSocket = "diagnose-socket"
 	// The floors: what diagnose's two hooks on every packet cost at the least, whatever a
-	// tool does in them. tapFloor is a packet socket on diagnose's namespace whose filter
-	// refuses every packet at its first instruction; kfreeFloor an empty program on
-	// tp_btf/kfree_skb.
+	// tool does in them. tcxFloor is a program that returns at once on the ingress and
+	// egress of the namespace's interfaces, as diagnose's capture attaches; tapFloor a packet
+	// socket on diagnose's namespace whose filter refuses every packet at its first
+	// instruction (the fallback's hook); kfreeFloor an empty program on tp_btf/kfree_skb.
+	tcxFloor   = "tcx-floor"
 	tapFloor   = "tap-floor"
 	kfreeFloor = "kfree-floor"
 	bpftrace   = "bpftrace"
@@ -248,7 +252,7 @@ const (
 // tracers are compared under the flood through diagnose's namespace; elsewhereTracers under
 // the flood elsewhere, where the others cost what they cost here (they trace the whole host).
 var (
-	tracers          = []string{diagnose, tapFloor, kfreeFloor, bpftrace, perf}
+	tracers          = []string{diagnose, diagnoseSocket, tcxFloor, tapFloor, kfreeFloor, bpftrace, perf}
 	elsewhereTracers = []string{diagnose}
 )
 
@@ -468,12 +472,16 @@ func (b *bench) traced(ctx context.Context, tr string, counter *noPorts, f *floo
 	switch tr {
 	case diagnose:
 		p, err = startProc(tr, b.lab.server, b.diagnoseArgs(quietPort, out, hold), nil)
+	case diagnoseSocket:
+		args := b.diagnoseArgs(quietPort, out, hold)
+		args = append([]string{args[0], "--capture", "socket"}, args[1:]...)
+		p, err = startProc(tr, b.lab.server, args, nil)
 	case bpftrace:
 		// -c starts the workload after BEGIN, once every probe is attached.
 		p, err = startProc(tr, "", []string{"bpftrace", "-e", bpftraceProbe, "-c", strings.Join(hold, " ")}, devnull)
 	case perf:
 		p, err = startProc(tr, "", append([]string{"perf", "record", "-e", "skb:kfree_skb", "-a", "-o", perfData, "--"}, hold...), devnull)
-	case tapFloor, kfreeFloor:
+	case tcxFloor, tapFloor, kfreeFloor:
 		var floor []string
 		if floor, err = helperCommand("floor", tr, "10m"); err == nil {
 			p, err = startProc(tr, b.lab.server, floor, nil)

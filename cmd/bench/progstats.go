@@ -14,9 +14,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tracingTypes are the program types that run on kernel events: a tracer's, anyone's.
+// tracingTypes are the program types that run on kernel events or on every packet of an
+// interface (tc, as diagnose's capture): a tracer's, anyone's.
 var tracingTypes = []ebpf.ProgramType{ebpf.Tracing, ebpf.TracePoint, ebpf.RawTracepoint,
-	ebpf.RawTracepointWritable, ebpf.Kprobe, ebpf.PerfEvent}
+	ebpf.RawTracepointWritable, ebpf.Kprobe, ebpf.PerfEvent, ebpf.SchedCLS}
 
 // tracingPrograms lists the tracing programs loaded now, by ID, with their names. They
 // tell which programs a tracer loaded (those new since its launch), and whether someone

@@ -88,7 +88,7 @@ func (r *results) print(w io.Writer, cfg *config) {
 		fmt.Fprintf(w, "| all | | | %.0f |\n", float64(total)/float64(r.ProgramsDrops))
 		if xs := r.Here.Rates[none]; len(xs) > 0 {
 			fmt.Fprintf(w, "\nWith no tracer a flood drop costs about %.0f ns of CPU (%d CPUs busy / %s drops/s); "+
-				"the programs' time excludes the trampolines that call them, the capture's socket filter and the nftables trace chain.\n",
+				"the programs' time excludes the hooks that call them (tracepoint trampolines, tcx) and the nftables trace chain.\n",
 				float64(runtime.NumCPU())*1e9/median(xs), runtime.NumCPU(), kilo(median(xs)))
 		}
 	}
@@ -101,11 +101,13 @@ func (r *results) print(w io.Writer, cfg *config) {
 
 // labels name the tracers in the tables.
 var labels = map[string]string{
-	diagnose:   "diagnose, diagnosing another flow",
-	tapFloor:   "floor: a packet socket on diagnose's namespace whose filter refuses every packet (any AF_PACKET capture's least cost)",
-	kfreeFloor: "floor: an empty BPF program on tp_btf/kfree_skb (any kfree_skb tracer's least cost)",
-	bpftrace:   "bpftrace one-liner printing every kfree_skb (to /dev/null)",
-	perf:       "`perf record -e skb:kfree_skb -a`",
+	diagnose:       "diagnose, diagnosing another flow (capture on tcx)",
+	diagnoseSocket: "diagnose --capture socket (the fallback: an AF_PACKET capture)",
+	tcxFloor:       "floor: an empty tcx program on both directions of each interface of diagnose's namespace (any tcx capture's least cost)",
+	tapFloor:       "floor: a packet socket on diagnose's namespace whose filter refuses every packet (any AF_PACKET capture's least cost)",
+	kfreeFloor:     "floor: an empty BPF program on tp_btf/kfree_skb (any kfree_skb tracer's least cost)",
+	bpftrace:       "bpftrace one-liner printing every kfree_skb (to /dev/null)",
+	perf:           "`perf record -e skb:kfree_skb -a`",
 }
 
 // print writes one flood's table: the no-tracer windows, then each tracer of trs.
