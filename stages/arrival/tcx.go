@@ -124,8 +124,10 @@ func startTCX(flow evidence.Flow, indexes []int, names map[int]string, perCPU in
 	if t.specs, err = pmbpf.LoadCapture(); err != nil {
 		return nil, fmt.Errorf("load the capture's BPF object: %w", err)
 	}
+	// The reader opens before the first attachment: a packet the programs copy before it
+	// would be counted lost.
 	for _, i := range indexes {
-		if err := t.attach(i); err != nil {
+		if _, err := t.load(tcxLinkLen[t.types[i]]); err != nil {
 			return nil, err
 		}
 	}
@@ -134,6 +136,11 @@ func startTCX(flow evidence.Flow, indexes []int, names map[int]string, perCPU in
 	}
 	if t.rd, err = perf.NewReaderWithOptions(t.anyObjs().Packets, perCPU, perf.ReaderOptions{}); err != nil {
 		return nil, kdrop.Classify("open the capture's perf buffer", err)
+	}
+	for _, i := range indexes {
+		if err := t.attach(i); err != nil {
+			return nil, err
+		}
 	}
 	return t, nil
 }
