@@ -1,0 +1,144 @@
+package arrival
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/testns"
+)
+
+// openTun makes a tun device named name in namespace ns: IP packets with no link header
+// (ARPHRD_NONE), or linkType when not 0 (TUNSETLINK, before it is up). Writing to the
+// returned file is the device receiving a packet. The device goes with the file, which the
+// test's cleanup closes.
+func openTun(t *testing.T, ns, name string, linkType int) *os.File {
+	t.Helper()
+	var f *os.File
+	testns.Do(t, ns, func() {
+		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Errorf("open /dev/net/tun: %v", err)
+			return
+		}
+		f = os.NewFile(uintptr(fd), "tun "+name)
+		ifr, err := unix.NewIfreq(name)
+		if err == nil {
+			ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+			err = unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr)
+		}
+		if err == nil && linkType != 0 {
+			err = unix.IoctlSetInt(fd, unix.TUNSETLINK, linkType)
+		}
+		if err != nil {
+			t.Errorf("make tun device %s: %v", name, err)
+		}
+	})
+	if t.Failed() {
+		if f != nil {
+			f.Close()
+		}
+		t.FailNow()
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// A device with no link header (tun, WireGuard, IP tunnels) is captured in both directions,
+// its packets decoded from their first byte, and written to the pcap as IP.
+func TestCaptureTun(t *testing.T) {
+	checkFDs(t)
+	p := testns.NewPair(t, "ar")
+	tun := openTun(t, p.Server, "tun0", 0)
+	p.InServer(t, "ip", "addr", "add", "203.0.113.2/24", "dev", "tun0")
+	p.InServer(t, "ip", "link", "set", "tun0", "up")
+	far, here := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2")
+	port := testns.Port()
+	flow := evidence.Flow{Addr: far, Port: port, Proto: evidence.UDP}
+	pcap := filepath.Join(t.TempDir(), "tun.pcap")
+	c := start(t, p.Server, Config{Flow: flow, PcapPath: pcap})
+	const in, out = 3, 2
+	for i := range in {
+		if _, err := tun.Write(ipv4(far, here, ipUDP, v4opts{}, udpDgram(port, 9, byte(i)))); err != nil {
+			t.Fatalf("write to tun0: %v", err)
+		}
+	}
+	testns.SendDatagrams(t, p.Server, netip.AddrPortFrom(far, port), out)
+	waitPackets(t, c, in+out)
+	a := c.Stop()
+	want := []evidence.IfaceCount{
+		{Iface: "tun0", Direction: evidence.In, Packets: in, Bytes: in * 29},
+		{Iface: "tun0", Direction: evidence.Out, Packets: out, Bytes: out * 29},
+	}
+	if !slices.Equal(a.Counts, want) {
+		t.Errorf("counts %+v, want %+v", a.Counts, want)
+	}
+	if len(a.Packets) != in+out || a.Packets[0].Src != netip.AddrPortFrom(far, port) || a.Packets[0].Dst != netip.AddrPortFrom(here, 9) {
+		t.Errorf("packets %+v, want the first from %s:%d to %s:9", a.Packets, far, port, here)
+	}
+	// Packet types: 0 host (in), 4 outgoing.
+	lines := tshark(t, pcap, "sll.pkttype", "ip.src", "udp.srcport", "udp.dstport")
+	if len(lines) != in+out {
+		t.Fatalf("tshark reads %q, want %d packets", lines, in+out)
+	}
+	for i, l := range lines {
+		f := strings.Split(l, "|")
+		ps := strconv.Itoa(int(port))
+		if i < in && (f[0] != "0" || f[1] != far.String() || f[2] != ps) || i >= in && (f[0] != "4" || f[1] != here.String() || f[3] != ps) {
+			t.Errorf("packet %d reads %q in the pcap", i, l)
+		}
+	}
+}
+
+// An interface of a link type the tcx programs do not read (here a tun device made to say
+// ARPHRD_IPGRE) makes the default take the packet socket, and say why; asking for tcx is an
+// error then, and leaving that interface out of the capture brings tcx back.
+func TestCaptureFallsBackToSocket(t *testing.T) {
+	checkFDs(t)
+	p := testns.NewPair(t, "ar")
+	openTun(t, p.Server, "odd0", unix.ARPHRD_IPGRE)
+	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: testns.Port(), Proto: evidence.UDP}
+	startIn := func(cfg Config) (c *Capture, err error) {
+		testns.Do(t, p.Server, func() { c, err = Start(context.Background(), cfg) })
+		return c, err
+	}
+
+	c, err := startIn(Config{Flow: flow, Method: MethodAuto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testns.SendDatagrams(t, p.Client, netip.AddrPortFrom(flow.Addr, flow.Port), 2)
+	waitPackets(t, c, 2)
+	a := c.Stop()
+	if err := c.Close(); err != nil {
+		t.Error(err)
+	}
+	if a.Method != methodSocketName || !strings.Contains(a.MethodNote, "odd0") || !strings.Contains(a.MethodNote, "link type 778") || a.In != 2 {
+		t.Errorf("method %q, note %q, in %d: want the packet socket, a note naming odd0 and its link type, 2 in", a.Method, a.MethodNote, a.In)
+	}
+
+	if c, err := startIn(Config{Flow: flow, Method: MethodTCX}); !errors.Is(err, errNoTCX) {
+		c.Close()
+		t.Errorf("tcx asked for: %v, want errNoTCX", err)
+	}
+
+	c, err = startIn(Config{Flow: flow, Method: MethodAuto, Ifaces: []string{testns.Iface}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Stop(); a.Method != methodTCXName || a.MethodNote != "" {
+		t.Errorf("on %s only: method %q, note %q; want tcx", testns.Iface, a.Method, a.MethodNote)
+	}
+	if err := c.Close(); err != nil {
+		t.Error(err)
+	}
+}
