@@ -344,7 +344,11 @@ func (c *Capture) ifname(index, fd int) string {
 		return name
 	}
 	if c.tcx != nil {
-		return c.tcx.ifname(index) // not kept: a late interface's name may come later
+		name, ok := c.tcx.ifname(index)
+		if ok {
+			c.names[index] = name // for Interfaces, which names the pcapng's interfaces
+		}
+		return name
 	}
 	name := fmt.Sprintf("if%d", index)
 	if ifr, err := unix.NewIfreq(""); err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -585,6 +586,11 @@ func TestCaptureLateInterface(t *testing.T) {
 	}
 	if len(a.Packets) != evidence.MaxPackets {
 		t.Errorf("%d packets kept, want %d", len(a.Packets), evidence.MaxPackets)
+	}
+	// The pcapng names its interfaces from these.
+	names := c.Interfaces()
+	if !slices.Contains(slices.Collect(maps.Values(names)), "late0") || !slices.Contains(slices.Collect(maps.Values(names)), "late1") {
+		t.Errorf("interfaces %v lack late0 and late1", names)
 	}
 }
 

@@ -216,11 +216,12 @@ func (t *tcxSource) name(index int) string {
 	return fmt.Sprintf("if%d", index)
 }
 
-// ifname is name for the reader.
-func (t *tcxSource) ifname(index int) string {
+// ifname is name for the reader, and whether the name is known.
+func (t *tcxSource) ifname(index int) (string, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.name(index)
+	_, ok := t.names[index]
+	return t.name(index), ok
 }
 
 // attach puts the capture on interface index: on ingress first of all tcx programs, so that
