@@ -543,8 +543,9 @@ func ifindexHere(t *testing.T, name string) int {
 }
 
 // TestCaptureLateInterface sends more than MaxPackets packets over a veth pair made after
-// Start: both ends are named (looked up in the socket's namespace from the reader, which
-// runs outside it), every packet is counted, the first MaxPackets are kept.
+// Start, then removes it: both ends are named (looked up in the capture's namespace from
+// the reader, which runs outside it), every packet is counted, the first MaxPackets are
+// kept.
 func TestCaptureLateInterface(t *testing.T) {
 	checkFDs(t)
 	p := testns.NewPair(t, "ar")
@@ -576,7 +577,13 @@ func TestCaptureLateInterface(t *testing.T) {
 		}
 	})
 	waitPackets(t, c, 2*n)
+	// An interface removed during the capture takes the capture's hold on it along:
+	// stopping and closing (start's cleanup) still succeed.
+	testns.Run(t, "ip", "-n", p.Server, "link", "del", "late0")
 	a := c.Stop()
+	if a.Error != "" {
+		t.Errorf("capture error after an interface went: %s", a.Error)
+	}
 	want := []evidence.IfaceCount{
 		{Iface: "late0", Direction: evidence.In, Packets: n, Bytes: n * 29},
 		{Iface: "late1", Direction: evidence.Out, Packets: n, Bytes: n * 29},

@@ -54,10 +54,11 @@ var tcxLinkLen = map[uint16]uint8{
 }
 
 // tcxPerCPU is each CPU's perf buffer: 8 MiB over the machine, as the packet socket's
-// ring, at least 1 MiB per CPU.
+// ring, in a power of two of at least 256 KiB per CPU (a flow's packets mostly come to one
+// CPU: that is its burst room; 16 of the largest packets the capture copies).
 func tcxPerCPU() int {
 	n := 8 << 20 / max(runtime.NumCPU(), 1)
-	size := 1 << 20
+	size := 256 << 10
 	for size < n {
 		size <<= 1
 	}
