@@ -31,6 +31,9 @@ func (r *Report) arrival(m *mdWriter) {
 	if a.Method != "" {
 		on += " (" + a.Method + ")"
 	}
+	if a.Seen > 0 {
+		on += fmt.Sprintf(", where %s of all flows passed", plural(int(a.Seen), "packet", "packets"))
+	}
 	m.p("Captured on %s: %s in%s, %d out%s.", on, plural(a.In, "packet", "packets"), perIface(a.Counts, evidence.In), a.Out, perIface(a.Counts, evidence.Out))
 	if a.SocketDrops > 0 {
 		m.p("The capture lost %s of the flow: its buffer was full while diagnose fell behind reading it.", plural(int(a.SocketDrops), "packet", "packets"))

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/packetmortem/packetmortem/stages/evidence"
 	"github.com/packetmortem/packetmortem/stages/verdict"
 )
 
@@ -183,6 +184,19 @@ func TestMarkdownCaptureLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := "The capture lost 3 packets of the flow: its buffer was full"; !strings.Contains(buf.String(), want) {
+		t.Errorf("the Markdown does not say %q:\n%s", want, buf.String())
+	}
+}
+
+// The capture line names the method and, on tcx, how much traffic it looked at.
+func TestMarkdownCaptureMethod(t *testing.T) {
+	r := readRecorded(t, "input_drop_rule_v4")
+	r.Stages.Arrival.Method, r.Stages.Arrival.Seen = evidence.CaptureTCX, 500
+	var buf bytes.Buffer
+	if err := r.WriteMarkdown(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Captured on every interface (tcx), where 500 packets of all flows passed: 3 packets in"; !strings.Contains(buf.String(), want) {
 		t.Errorf("the Markdown does not say %q:\n%s", want, buf.String())
 	}
 }

@@ -169,7 +169,7 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 			report.Installed{What: fmt.Sprintf("BPF programs on %d path tracepoints", len(ev.Path.Attached)), Removed: bpfRemoved})
 	}
 	what := "AF_PACKET capture socket"
-	if ev.Arrival.Method == arrival.MethodTCX {
+	if ev.Arrival.Method == evidence.CaptureTCX {
 		what = "BPF capture programs on tcx"
 		capErr = errors.Join(capErr, bpfErr)
 		if bpfLeft > 0 {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/packetmortem/packetmortem/report"
 	"github.com/packetmortem/packetmortem/stages/arrival"
+	"github.com/packetmortem/packetmortem/stages/evidence"
 	"github.com/packetmortem/packetmortem/stages/testns"
 	"github.com/packetmortem/packetmortem/stages/verdict"
 )
@@ -129,7 +130,7 @@ func (s *scenario) diagnoseIn(t *testing.T, ns, flow, name string, repro []strin
 	}
 	checkNothingLeft(t, ns)
 	// This kernel has tcx: the default must take it, and --capture socket must not.
-	want := map[string]string{"": arrival.MethodTCX, arrival.MethodTCX: arrival.MethodTCX, arrival.MethodSocket: "AF_PACKET socket"}[s.capture]
+	want := map[string]string{"": evidence.CaptureTCX, arrival.MethodTCX: evidence.CaptureTCX, arrival.MethodSocket: evidence.CaptureSocket}[s.capture]
 	if a := rep.Stages.Arrival; a == nil || a.Method != want || a.MethodNote != "" {
 		t.Errorf("capture method %+v, want %q and no note", a, want)
 	}
@@ -268,6 +269,12 @@ func TestE2ESenderEgressFirewall(t *testing.T) {
 	if rep.Stages.Arrival.In != 0 {
 		t.Errorf("arrival counted %d packets in", rep.Stages.Arrival.In)
 	}
+	// The tcx capture says whether it saw anything at all meanwhile.
+	notes := strings.Join(rep.Verdict.Notes, "\n")
+	if !strings.Contains(notes, "the capture was live") && !strings.Contains(notes, "no packet of any flow passed") {
+		t.Errorf("the verdict does not say whether the capture saw other traffic: %q", notes)
+	}
+	t.Logf("notes: %s", notes)
 	// The client's drop is visible host-wide; it must be attributed to the client namespace.
 	if len(rep.Verdict.Elsewhere) == 0 || rep.Verdict.Elsewhere[0].NetnsName != s.pair.Client || rep.Verdict.Elsewhere[0].Reason != "NETFILTER_DROP" {
 		t.Errorf("the drop in the client namespace is not reported as elsewhere: %+v", rep.Verdict.Elsewhere)

@@ -425,6 +425,7 @@ func (c *Capture) stop() {
 		// the same loss as LostSamples. Either may be behind the other, never ahead.
 		if n, err := c.tcx.counters(); err == nil {
 			a.SocketDrops = max(n.Lost, c.tcx.lost)
+			a.Seen = n.Seen
 		} else {
 			c.errs = append(c.errs, err.Error())
 		}

@@ -31,8 +31,8 @@ const (
 
 // Names of the methods in the evidence.
 const (
-	methodTCXName    = "tcx"
-	methodSocketName = "AF_PACKET socket"
+	methodTCXName    = evidence.CaptureTCX
+	methodSocketName = evidence.CaptureSocket
 )
 
 // errNoTCX is wrapped when the tcx capture cannot run here; MethodAuto then falls back.

@@ -59,13 +59,23 @@ type IfaceCount struct {
 }
 
 // Arrival is what the capture saw.
+// The capture methods, as Arrival.Method names them.
+const (
+	CaptureTCX    = "tcx"              // BPF programs on tcx, on each interface
+	CaptureSocket = "AF_PACKET socket" // a packet socket with a classic filter
+)
+
 type Arrival struct {
 	// Ifaces are the interfaces captured on; empty means every interface ("any").
 	Ifaces []string `json:"ifaces"`
-	// Method is how the packets were captured: "tcx" (BPF programs on each interface) or
-	// "AF_PACKET socket"; MethodNote says why not tcx when it was not taken.
+	// Method is how the packets were captured: CaptureTCX or CaptureSocket; MethodNote
+	// says why not tcx when it was not taken.
 	Method     string `json:"method,omitempty"`
 	MethodNote string `json:"method_note,omitempty"`
+	// Seen counts the packets of every flow that passed the tcx capture's programs: that
+	// the capture was live when it saw nothing of the flow. The packet socket's filter
+	// counts nothing: 0 then.
+	Seen uint64 `json:"seen,omitempty"`
 	// Packets holds the first packets of the flow (at most MaxPackets); Counts covers all.
 	Packets []Packet     `json:"packets"`
 	Counts  []IfaceCount `json:"counts"`

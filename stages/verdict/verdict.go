@@ -418,6 +418,19 @@ func judgeNotArrived(v *Verdict, ev *evidence.Evidence, sentOut int) {
 	}
 	v.Explanation = "the capture point sees packets before the kernel can drop them; nothing of the flow reached it"
 	v.Fix = "stop debugging this host: check the sender, its firewall, and the network path (routers, security groups) up to this host"
+	if a := ev.Arrival; a != nil && a.Method == evidence.CaptureTCX {
+		// The tcx capture counts every packet it looks at: whether the interfaces carried
+		// anything at all tells a quiet interface from a flow that goes elsewhere.
+		where := on
+		if len(a.Ifaces) == 0 {
+			where = "this network namespace's interfaces"
+		}
+		if a.Seen == 0 {
+			v.Notes = append(v.Notes, fmt.Sprintf("no packet of any flow passed %s during the capture: check that the flow is meant to come in here (the interface, the address, the network namespace diagnose ran in)", where))
+		} else if other := a.Seen - min(a.Seen, uint64(a.In+a.Out)); other > 0 {
+			v.Notes = append(v.Notes, fmt.Sprintf("the capture was live: %d packet(s) of other flows passed %s meanwhile", other, where))
+		}
+	}
 	if len(v.Elsewhere) > 0 {
 		e := v.Elsewhere[0]
 		name := fmt.Sprintf("namespace %d", e.Netns)

@@ -103,6 +103,28 @@ func TestJudge(t *testing.T) {
 	}
 }
 
+// The tcx capture's count of every packet it looked at tells a quiet interface from a
+// flow that goes elsewhere; the packet socket has no such count, and nothing is said.
+func TestJudgeNotArrivedLiveCapture(t *testing.T) {
+	for _, c := range []struct {
+		method string
+		seen   uint64
+		note   string
+	}{
+		{"tcx", 0, "no packet of any flow passed this network namespace's interfaces"},
+		{"tcx", 1234, "the capture was live: 1234 packet(s) of other flows passed this network namespace's interfaces"},
+		{"AF_PACKET socket", 0, ""},
+	} {
+		e := ev(0, 0, nil)
+		e.Arrival.Method, e.Arrival.Seen = c.method, c.seen
+		v := Judge(e)
+		notes := strings.Join(v.Notes, "\n")
+		if v.Outcome != NotArrived || c.note != "" && !strings.Contains(notes, c.note) || c.note == "" && strings.Contains(notes, "passed") {
+			t.Errorf("%s, seen %d: %s, notes %q; want not arrived, noting %q", c.method, c.seen, v.Outcome, notes, c.note)
+		}
+	}
+}
+
 func TestJudgeNotesLoss(t *testing.T) {
 	e := ev(1, 1, nil)
 	e.Kernel.Lost = 3
