@@ -3,8 +3,8 @@
 #ifndef CAPTURE_H
 #define CAPTURE_H
 
-/* capture_meta comes first in each perf sample; caplen bytes of the packet follow it, from
- * its link header on (link_len bytes of it: 14 on Ethernet and loopback, 0 on IP devices). */
+/* capture_meta comes first in each record; caplen bytes of the packet follow it, from its
+ * link header on (link_len bytes of it: 14 on Ethernet and loopback, 0 on IP devices). */
 struct capture_meta {
 	__u64 ktime_ns; /* bpf_ktime_get_ns: CLOCK_MONOTONIC */
 	__u32 len;      /* the packet's length from its link header on */
@@ -12,11 +12,23 @@ struct capture_meta {
 	__u32 ifindex;
 	__u16 protocol; /* skb->protocol, host byte order */
 	__u8 pkt_type;  /* PACKET_HOST, ... as the socket API numbers them; egress: PACKET_OUTGOING */
-	__u8 link_len;
+	__u8 link_len;  /* bytes before the network header */
 };
 
-/* Per CPU: every packet the programs ran for, and the flow's packets the perf buffer had no
- * room for (the reader counts its own losses too; these are the kernel's). */
+/* A longer link header than any device has (Ethernet with two VLAN tags is 22), and the
+ * most bytes of a packet copied from its network header on (the packet socket's ring frame
+ * held as many). */
+#define MAX_LINK_LEN 128
+#define CAPTURE_SNAP_MAX 16304
+
+/* capture_record is one packet in the ring buffer. */
+struct capture_record {
+	struct capture_meta meta;
+	__u8 data[MAX_LINK_LEN + CAPTURE_SNAP_MAX];
+};
+
+/* Per CPU: every packet the programs ran for, the flow's among them, and the flow's packets
+ * the ring buffer had no room for. */
 struct capture_counters {
 	__u64 seen;
 	__u64 matched;

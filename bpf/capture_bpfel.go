@@ -45,7 +45,6 @@ const (
 	CaptureVarFlowPort        = "flow_port"
 	CaptureVarFlowProbeRead   = "flow_probe_read"
 	CaptureVarFlowProto       = "flow_proto"
-	CaptureVarLinkLen         = "link_len"
 	CaptureVarSnapNet         = "snap_net"
 )
 
@@ -113,7 +112,6 @@ type CaptureVariableSpecs struct {
 	FlowPort       *ebpf.VariableSpec `ebpf:"flow_port"`
 	FlowProbeRead  *ebpf.VariableSpec `ebpf:"flow_probe_read"`
 	FlowProto      *ebpf.VariableSpec `ebpf:"flow_proto"`
-	LinkLen        *ebpf.VariableSpec `ebpf:"link_len"`
 	SnapNet        *ebpf.VariableSpec `ebpf:"snap_net"`
 }
 
@@ -158,7 +156,6 @@ type CaptureVariables struct {
 	FlowPort       *ebpf.Variable `ebpf:"flow_port"`
 	FlowProbeRead  *ebpf.Variable `ebpf:"flow_probe_read"`
 	FlowProto      *ebpf.Variable `ebpf:"flow_proto"`
-	LinkLen        *ebpf.Variable `ebpf:"link_len"`
 	SnapNet        *ebpf.Variable `ebpf:"snap_net"`
 }
 

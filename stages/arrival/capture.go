@@ -5,7 +5,7 @@
 //
 //   - tcx (tcx.go, bpf/capture.c; Linux 6.6+): a BPF program on the ingress and egress of
 //     each interface (ingress only on loopback) selects the flow's packets in the kernel and
-//     copies them to a perf buffer. Interfaces made during the capture are attached as they
+//     copies them to a ring buffer. Interfaces made during the capture are attached as they
 //     appear. It is the default: it costs a flood through the namespace about half of what
 //     a packet tap does.
 //   - the packet socket: one AF_PACKET socket, cooked (SOCK_DGRAM), bound to every
@@ -60,8 +60,8 @@ type Config struct {
 	// Method is how packets are captured: MethodAuto (tcx programs where the kernel has
 	// tcx, else the packet socket), MethodTCX or MethodSocket.
 	Method string
-	// perCPU overrides the tcx capture's perf buffer size per CPU: tests fill it.
-	perCPU int
+	// ringSize overrides the size of the tcx capture's ring buffer: tests fill it.
+	ringSize uint32
 }
 
 // Capture is a running capture. Its socket belongs to the network namespace Start ran in.
@@ -142,7 +142,7 @@ func Start(ctx context.Context, cfg Config) (_ *Capture, err error) {
 	}
 	switch cfg.Method {
 	case MethodAuto, MethodTCX:
-		t, err := startTCX(cfg.Flow, indexes, c.names, cfg.perCPU)
+		t, err := startTCX(cfg.Flow, indexes, c.names, cfg.ringSize)
 		if err == nil {
 			c.tcx, c.method = t, methodTCXName
 			go c.readTCX()
@@ -421,10 +421,9 @@ func (c *Capture) stop() {
 		if len(c.tcx.skipped) > 0 {
 			a.MethodNote = "not captured, made during the capture: " + strings.Join(c.tcx.skipped, ", ")
 		}
-		// The programs count a packet the perf buffer had no room for; the reader meets
-		// the same loss as LostSamples. Either may be behind the other, never ahead.
+		// The programs count a packet the ring buffer had no room for.
 		if n, err := c.tcx.counters(); err == nil {
-			a.SocketDrops = max(n.Lost, c.tcx.lost)
+			a.SocketDrops = n.Lost
 			a.Seen = n.Seen
 		} else {
 			c.errs = append(c.errs, err.Error())

@@ -44,15 +44,15 @@ func TestCaptureLongPacket(t *testing.T) {
 	}
 }
 
-// When the reader falls behind by more than the ring (or the perf buffer) holds, the packets
+// When the reader falls behind by more than the ring holds, the packets
 // the kernel could not queue are counted, and the count adds up with the packets read to what was sent.
 func TestCaptureRingFull(t *testing.T) {
 	checkFDs(t)
 	p := testns.NewPair(t, "ar")
 	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: testns.Port(), Proto: evidence.UDP}
 	stall := newStall()
-	// tcx: a perf buffer of one page per CPU holds about 50 of these packets.
-	c := start(t, p.Server, Config{Flow: flow, OnPacket: stall.onPacket, perCPU: 4096})
+	// tcx: a ring buffer of 64 KiB holds 3 records of the largest size.
+	c := start(t, p.Server, Config{Flow: flow, OnPacket: stall.onPacket, ringSize: 64 << 10})
 	dst := netip.AddrPortFrom(flow.Addr, flow.Port)
 	testns.SendDatagrams(t, p.Client, dst, 1)
 	stall.wait(t)

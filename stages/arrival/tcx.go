@@ -13,7 +13,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/perf"
+	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
 	pmbpf "github.com/packetmortem/packetmortem/bpf"
@@ -35,48 +35,17 @@ const (
 	methodSocketName = evidence.CaptureSocket
 )
 
-// errNoTCX is wrapped when the tcx capture cannot run here; MethodAuto then falls back.
+// errNoTCX is wrapped when the kernel has no tcx; MethodAuto then falls back.
 var errNoTCX = errors.New("no tcx capture")
 
-// Link types whose packets the tcx programs read: with an Ethernet header (Ethernet and
-// loopback; a VLAN tag the NIC did not strip makes skb->protocol 802.1Q, which neither
-// capture matches), and without any link header, the network header first (tun, WireGuard,
-// IPIP and SIT tunnels). Others (GRE, InfiniBand, PPP...) have headers of their own, which
-// the packet socket's cooked mode hides and these programs would not: the packet socket
-// takes over.
-var tcxLinkLen = map[uint16]uint8{
-	unix.ARPHRD_ETHER:    14,
-	unix.ARPHRD_LOOPBACK: 14,
-	unix.ARPHRD_NONE:     0,
-	unix.ARPHRD_TUNNEL:   0,
-	unix.ARPHRD_TUNNEL6:  0,
-	unix.ARPHRD_SIT:      0,
-}
-
-// tcxPerCPU is each CPU's perf buffer: 8 MiB over the machine, as the packet socket's
-// ring, in a power of two of at least 256 KiB per CPU (a flow's packets mostly come to one
-// CPU: that is its burst room; 16 of the largest packets the capture copies).
-func tcxPerCPU() int {
-	n := 8 << 20 / max(runtime.NumCPU(), 1)
-	size := 256 << 10
-	for size < n {
-		size <<= 1
-	}
-	return size
-}
-
-// tcxSource is the capture on tcx: one instance of bpf/capture.c per link-header length,
-// sharing a perf buffer, attached to both directions of each interface captured on (on
-// loopback to ingress only: a packet over lo is counted once, as it is received, as the
-// packet socket's filter does).
+// tcxSource is the capture on tcx: bpf/capture.c attached to both directions of each
+// interface captured on, whatever its link type (on loopback to ingress only: a packet over
+// lo is counted once, as it is received, as the packet socket's filter does).
 type tcxSource struct {
-	specs *ebpf.CollectionSpec
-	flow  evidence.Flow
-	objs  map[uint8]*pmbpf.CaptureObjects // by link_len
+	objs  *pmbpf.CaptureObjects
 	links []link.Link
-	rd    *perf.Reader
+	rd    *ringbuf.Reader
 	clock kdrop.MonoClock
-	lost  uint64   // LostSamples the reader met
 	w     *watcher // when capturing every interface
 
 	mu       sync.Mutex     // the watcher attaches while the reader names interfaces
@@ -89,8 +58,8 @@ type tcxSource struct {
 
 // startTCX loads and attaches the capture to the interfaces with these indexes (all of the
 // namespace when none), and opens its reader.
-func startTCX(flow evidence.Flow, indexes []int, names map[int]string, perCPU int) (_ *tcxSource, err error) {
-	t := &tcxSource{flow: flow, objs: map[uint8]*pmbpf.CaptureObjects{}, names: maps.Clone(names), attached: map[int]bool{}}
+func startTCX(flow evidence.Flow, indexes []int, names map[int]string, ringSize uint32) (_ *tcxSource, err error) {
+	t := &tcxSource{names: maps.Clone(names), attached: map[int]bool{}}
 	defer func() {
 		if err != nil {
 			t.close()
@@ -114,29 +83,14 @@ func startTCX(flow evidence.Flow, indexes []int, names map[int]string, perCPU in
 			indexes = append(indexes, i)
 		}
 	}
-	for _, i := range indexes {
-		if _, ok := tcxLinkLen[t.types[i]]; !ok {
-			return nil, fmt.Errorf("%w: %s is of link type %d, which only the packet socket reads", errNoTCX, names[i], t.types[i])
-		}
-	}
 	if t.clock, err = kdrop.NewMonoClock(); err != nil {
 		return nil, err
 	}
-	if t.specs, err = pmbpf.LoadCapture(); err != nil {
-		return nil, fmt.Errorf("load the capture's BPF object: %w", err)
+	if t.objs, err = loadCapture(flow, ringSize); err != nil {
+		return nil, err
 	}
-	// The reader opens before the first attachment: a packet the programs copy before it
-	// would be counted lost.
-	for _, i := range indexes {
-		if _, err := t.load(tcxLinkLen[t.types[i]]); err != nil {
-			return nil, err
-		}
-	}
-	if perCPU == 0 {
-		perCPU = tcxPerCPU()
-	}
-	if t.rd, err = perf.NewReaderWithOptions(t.anyObjs().Packets, perCPU, perf.ReaderOptions{}); err != nil {
-		return nil, kdrop.Classify("open the capture's perf buffer", err)
+	if t.rd, err = ringbuf.NewReader(t.objs.Packets); err != nil {
+		return nil, kdrop.Classify("open the capture's ring buffer", err)
 	}
 	for _, i := range indexes {
 		if err := t.attach(i); err != nil {
@@ -146,43 +100,31 @@ func startTCX(flow evidence.Flow, indexes []int, names map[int]string, perCPU in
 	return t, nil
 }
 
-func (t *tcxSource) anyObjs() *pmbpf.CaptureObjects {
-	for _, o := range t.objs {
-		return o
+// loadCapture loads bpf/capture.c for flow, with a ring buffer of ringSize bytes (0: the
+// object's 8 MiB).
+func loadCapture(flow evidence.Flow, ringSize uint32) (*pmbpf.CaptureObjects, error) {
+	spec, err := pmbpf.LoadCapture()
+	if err != nil {
+		return nil, fmt.Errorf("load the capture's BPF object: %w", err)
 	}
-	return nil
-}
-
-// load returns the instance for a link-header length, loading it on first use; every
-// instance shares the first one's perf buffer and counters.
-func (t *tcxSource) load(linkLen uint8) (*pmbpf.CaptureObjects, error) {
-	if o, ok := t.objs[linkLen]; ok {
-		return o, nil
+	if ringSize > 0 {
+		spec.Maps[pmbpf.CaptureMapPackets].MaxEntries = ringSize
 	}
-	spec := t.specs.Copy()
 	vars := pmbpf.FlowVars{
 		Addr: spec.Variables[pmbpf.CaptureVarFlowAddr], Port: spec.Variables[pmbpf.CaptureVarFlowPort],
 		Proto: spec.Variables[pmbpf.CaptureVarFlowProto], Family: spec.Variables[pmbpf.CaptureVarFlowFamily],
 		ProbeRead: spec.Variables[pmbpf.CaptureVarFlowProbeRead],
 	}
-	if err := vars.Set(t.flow.Addr, t.flow.Port, t.flow.Proto.Number()); err != nil {
-		return nil, fmt.Errorf("capture program: %w", err)
-	}
-	if err := spec.Variables[pmbpf.CaptureVarLinkLen].Set(linkLen); err != nil {
+	if err := vars.Set(flow.Addr, flow.Port, flow.Proto.Number()); err != nil {
 		return nil, fmt.Errorf("capture program: %w", err)
 	}
 	if err := spec.Variables[pmbpf.CaptureVarSnapNet].Set(uint32(kernelSnap)); err != nil {
 		return nil, fmt.Errorf("capture program: %w", err)
 	}
-	opts := &ebpf.CollectionOptions{}
-	if first := t.anyObjs(); first != nil {
-		opts.MapReplacements = map[string]*ebpf.Map{pmbpf.CaptureMapPackets: first.Packets, pmbpf.CaptureMapTotals: first.Totals}
-	}
 	o := &pmbpf.CaptureObjects{}
-	if err := spec.LoadAndAssign(o, opts); err != nil {
+	if err := spec.LoadAndAssign(o, nil); err != nil {
 		return nil, kdrop.Classify("load the capture's BPF programs", err)
 	}
-	t.objs[linkLen] = o
 	return o, nil
 }
 
@@ -191,17 +133,12 @@ func (t *tcxSource) load(linkLen uint8) (*pmbpf.CaptureObjects, error) {
 func (t *tcxSource) late(index int, typ uint16, name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.stopped || t.attached[index] || t.specs == nil {
+	if t.stopped || t.attached[index] || t.objs == nil {
 		return
 	}
 	t.types[index] = typ
 	if name != "" {
 		t.names[index] = name
-	}
-	if _, ok := tcxLinkLen[typ]; !ok {
-		t.skipped = append(t.skipped, fmt.Sprintf("%s (link type %d, which only the packet socket reads)", t.name(index), typ))
-		t.attached[index] = true
-		return
 	}
 	if err := t.attach(index); err != nil {
 		t.skipped = append(t.skipped, fmt.Sprintf("%s (%v)", t.name(index), err))
@@ -229,10 +166,7 @@ func (t *tcxSource) ifname(index int) (string, bool) {
 // it sees what arrives before any program of the host's can drop it, as the packet taps
 // do; on egress last, after them, nearest to where the packet socket sees it leave.
 func (t *tcxSource) attach(index int) error {
-	o, err := t.load(tcxLinkLen[t.types[index]])
-	if err != nil {
-		return err
-	}
+	o := t.objs
 	dirs := []struct {
 		prog   *ebpf.Program
 		at     ebpf.AttachType
@@ -260,23 +194,22 @@ func (t *tcxSource) attach(index int) error {
 
 // read delivers the flow's packets to handle until the reader is flushed or closed.
 func (t *tcxSource) read(handle func(frame)) error {
-	var rec perf.Record
+	var rec ringbuf.Record
 	for {
 		err := t.rd.ReadInto(&rec)
 		switch {
-		case errors.Is(err, perf.ErrFlushed), errors.Is(err, perf.ErrClosed):
+		case errors.Is(err, ringbuf.ErrFlushed), errors.Is(err, ringbuf.ErrClosed):
 			return nil
 		case err != nil:
-			return fmt.Errorf("read the capture's perf buffer: %w", err)
+			return fmt.Errorf("read the capture's ring buffer: %w", err)
 		}
-		t.lost += rec.LostSamples
 		if f, ok := t.frame(rec.RawSample); ok {
 			handle(f)
 		}
 	}
 }
 
-// frame turns a sample (capture_meta, then the packet from its link header) into what the
+// frame turns a record (capture_meta, then the packet from its link header) into what the
 // packet socket's ring would have handed over.
 func (t *tcxSource) frame(raw []byte) (frame, bool) {
 	var m pmbpf.CaptureCaptureMeta
@@ -287,7 +220,7 @@ func (t *tcxSource) frame(raw []byte) (frame, bool) {
 	m = *(*pmbpf.CaptureCaptureMeta)(unsafe.Pointer(&raw[0]))
 	pkt := raw[size:]
 	if int(m.Caplen) < len(pkt) {
-		pkt = pkt[:m.Caplen] // the sample is padded to 8 bytes
+		pkt = pkt[:m.Caplen] // the record has room for the longest packet
 	}
 	ll := int(m.LinkLen)
 	if len(pkt) < ll || int(m.Len) < ll {
@@ -302,7 +235,7 @@ func (t *tcxSource) frame(raw []byte) (frame, bool) {
 		hatype:    hatype,
 		pkttype:   m.PktType,
 	}
-	if ll == 14 {
+	if (hatype == unix.ARPHRD_ETHER || hatype == unix.ARPHRD_LOOPBACK) && ll >= 14 {
 		// What the cooked socket reports as the packet's address: the Ethernet source.
 		l.halen = 6
 		copy(l.addr[:], pkt[6:12])
@@ -340,7 +273,7 @@ func (t *tcxSource) stop() error {
 // counters sums the programs' per-CPU counters.
 func (t *tcxSource) counters() (pmbpf.CaptureCaptureCounters, error) {
 	var sum pmbpf.CaptureCaptureCounters
-	o := t.anyObjs()
+	o := t.objs
 	if o == nil {
 		return sum, nil
 	}
@@ -366,9 +299,9 @@ func (t *tcxSource) close() error {
 		errs = append(errs, t.rd.Close())
 		t.rd = nil
 	}
-	for k, o := range t.objs {
-		errs = append(errs, o.Close())
-		delete(t.objs, k)
+	if t.objs != nil {
+		errs = append(errs, t.objs.Close())
+		t.objs = nil
 	}
 	return errors.Join(errs...)
 }

@@ -8,15 +8,13 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	pmbpf "github.com/packetmortem/packetmortem/bpf"
 	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
 // The tcx programs take the same decisions as the packet socket's filter on every crafted
-// packet, through both ways they read headers: in place (link_len 14, with the slow path
-// behind it for options and extension headers) and with bpf_skb_load_bytes_relative only
-// (link_len 0, as on IP devices). The kernel runs them (BPF_PROG_TEST_RUN) on an Ethernet
-// frame whose type is the packet's skb->protocol.
+// packet, reading the common ones in place and the others (IP options, IPv6 extension
+// headers) with bpf_skb_load_bytes_relative. The kernel runs them (BPF_PROG_TEST_RUN) on an
+// Ethernet frame whose type is the packet's skb->protocol.
 func TestTCXFilterFrames(t *testing.T) {
 	testns.RequirePrivileges(t)
 	for _, c := range frameCases() {
@@ -24,12 +22,12 @@ func TestTCXFilterFrames(t *testing.T) {
 			continue // tcx is not attached to lo's egress
 		}
 		t.Run(c.name, func(t *testing.T) {
-			src := &tcxSource{flow: c.flow, objs: map[uint8]*pmbpf.CaptureObjects{}}
-			defer src.close()
-			var err error
-			if src.specs, err = pmbpf.LoadCapture(); err != nil {
+			o, err := loadCapture(c.flow, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
+			defer o.Close()
+			src := &tcxSource{objs: o}
 			proto := c.meta.proto
 			if proto == 0 && len(c.data) > 0 {
 				proto = map[byte]uint16{4: ethPIPv4, 6: ethPIPv6}[c.data[0]>>4]
@@ -38,35 +36,29 @@ func TestTCXFilterFrames(t *testing.T) {
 			frame[0], frame[6] = 0x02, 0x02 // unicast, locally administered
 			binary.BigEndian.PutUint16(frame[12:], proto)
 			frame = append(frame, c.data...)
-			for _, linkLen := range []uint8{14, 0} {
-				o, err := src.load(linkLen)
-				if err != nil {
-					t.Fatal(err)
-				}
-				before, err := src.counters()
-				if err != nil {
-					t.Fatal(err)
-				}
-				ret, err := o.CaptureIngress.Run(&ebpf.RunOptions{Data: frame})
-				if errors.Is(err, unix.EINVAL) && len(c.data) < 40 {
-					// The test run refuses packets shorter than their IP header; those
-					// received on a veth, TestKernelAgreesWithVM sends to the capture,
-					// tcx's included.
-					return
-				}
-				if err != nil {
-					t.Fatalf("test run: %v", err)
-				}
-				after, err := src.counters()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if int32(ret) != -1 {
-					t.Errorf("link_len %d: returned %d, want TCX_NEXT (-1): a capture must not change a packet's fate", linkLen, int32(ret))
-				}
-				if got := after.Matched > before.Matched; got != c.want || after.Seen != before.Seen+1 {
-					t.Errorf("link_len %d, %s: accept = %v (seen %d -> %d), want %v", linkLen, c.flow, got, before.Seen, after.Seen, c.want)
-				}
+			before, err := src.counters()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ret, err := o.CaptureIngress.Run(&ebpf.RunOptions{Data: frame})
+			if errors.Is(err, unix.EINVAL) && len(c.data) < 40 {
+				// The test run refuses packets shorter than their IP header; those
+				// received on a veth, TestKernelAgreesWithVM sends to the capture,
+				// tcx's included.
+				return
+			}
+			if err != nil {
+				t.Fatalf("test run: %v", err)
+			}
+			after, err := src.counters()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if int32(ret) != -1 {
+				t.Errorf("returned %d, want TCX_NEXT (-1): a capture must not change a packet's fate", int32(ret))
+			}
+			if got := after.Matched > before.Matched; got != c.want || after.Seen != before.Seen+1 {
+				t.Errorf("%s: accept = %v (seen %d -> %d), want %v", c.flow, got, before.Seen, after.Seen, c.want)
 			}
 		})
 	}

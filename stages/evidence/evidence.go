@@ -82,7 +82,7 @@ type Arrival struct {
 	In      int          `json:"in"`
 	Out     int          `json:"out"`
 	// SocketDrops are packets of the flow the capture lost: the packet socket's ring or the
-	// tcx programs' perf buffer was full.
+	// tcx programs' ring buffer was full.
 	SocketDrops uint64 `json:"socket_drops"`
 	PcapPath    string `json:"pcap_path,omitempty"`
 	Error       string `json:"error,omitempty"`
