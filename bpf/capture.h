@@ -21,8 +21,14 @@ struct capture_meta {
 #define MAX_LINK_LEN 128
 #define CAPTURE_SNAP_MAX 16304
 
-/* capture_record is one packet in the ring buffer. */
-struct capture_record {
+/* The records of the ring buffer, one per packet: for packets that fit a 1500-byte MTU, and
+ * for the longer ones. */
+struct capture_small {
+	struct capture_meta meta;
+	__u8 data[MAX_LINK_LEN + 1500];
+};
+
+struct capture_large {
 	struct capture_meta meta;
 	__u8 data[MAX_LINK_LEN + CAPTURE_SNAP_MAX];
 };

@@ -51,7 +51,7 @@ func TestCaptureRingFull(t *testing.T) {
 	p := testns.NewPair(t, "ar")
 	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: testns.Port(), Proto: evidence.UDP}
 	stall := newStall()
-	// tcx: a ring buffer of 64 KiB holds 3 records of the largest size.
+	// tcx: a ring buffer of 64 KiB holds 39 records of packets this small.
 	c := start(t, p.Server, Config{Flow: flow, OnPacket: stall.onPacket, ringSize: 64 << 10})
 	dst := netip.AddrPortFrom(flow.Addr, flow.Port)
 	testns.SendDatagrams(t, p.Client, dst, 1)

@@ -93,7 +93,8 @@ func startTCX(flow evidence.Flow, indexes []int, names map[int]string, ringSize 
 		return nil, kdrop.Classify("open the capture's ring buffer", err)
 	}
 	for _, i := range indexes {
-		if err := t.attach(i); err != nil {
+		// An interface removed since the listing has nothing left to capture.
+		if err := t.attach(i); err != nil && !errors.Is(err, unix.ENODEV) {
 			return nil, err
 		}
 	}
@@ -101,7 +102,7 @@ func startTCX(flow evidence.Flow, indexes []int, names map[int]string, ringSize 
 }
 
 // loadCapture loads bpf/capture.c for flow, with a ring buffer of ringSize bytes (0: the
-// object's 8 MiB).
+// object's 4 MiB).
 func loadCapture(flow evidence.Flow, ringSize uint32) (*pmbpf.CaptureObjects, error) {
 	spec, err := pmbpf.LoadCapture()
 	if err != nil {
@@ -140,9 +141,8 @@ func (t *tcxSource) late(index int, typ uint16, name string) {
 	if name != "" {
 		t.names[index] = name
 	}
-	if err := t.attach(index); err != nil {
+	if err := t.attach(index); err != nil && !errors.Is(err, unix.ENODEV) {
 		t.skipped = append(t.skipped, fmt.Sprintf("%s (%v)", t.name(index), err))
-		t.attached[index] = true
 	}
 }
 
@@ -185,7 +185,7 @@ func (t *tcxSource) attach(index int) error {
 			if errors.Is(err, ebpf.ErrNotSupported) {
 				return fmt.Errorf("%w: the kernel has no tcx (Linux 6.6+): %v", errNoTCX, err)
 			}
-			return kdrop.Classify(fmt.Sprintf("attach the capture to interface %d", index), err)
+			return kdrop.Classify(fmt.Sprintf("attach the capture to %s", t.name(index)), err)
 		}
 		t.links = append(t.links, l)
 	}
