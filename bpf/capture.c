@@ -116,6 +116,11 @@ static __always_inline enum look fast(struct __sk_buff *skb, __u16 proto, int ll
 
 		if ((void *)(l4 + 1) > end || ip->version_ihl != 0x45)
 			return SLOW;
+		/* Ports first: on a busy host most packets are other ports' (and in a packet of
+		 * another protocol or a later fragment, what sits there does not matter: the
+		 * checks below refuse it too). */
+		if (l4->sport != flow_port && l4->dport != flow_port)
+			return NO;
 		if (ip->protocol != flow_proto || (ip->frag_off & bpf_htons(0x1fff)))
 			return NO;
 		return v4_ends(l4->sport, *(__u32 *)ip->saddr, l4->dport, *(__u32 *)ip->daddr) ? YES : NO;

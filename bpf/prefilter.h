@@ -127,6 +127,14 @@ static __always_inline bool maybe_flow_cast(const unsigned char *p, __u16 ethert
 
 	switch (first >> 4) {
 	case 4:
+		if (first == 0x45 && (ethertype == 0 || ethertype == ETH_P_IP)) {
+			/* Ports first: on a busy host most drops are other ports'. In a packet of
+			 * another protocol or a later fragment what sits there does not matter:
+			 * v4_header refuses it too. */
+			l4 = bpf_rdonly_cast(p + 20, bpf_core_type_id_kernel(struct udphdr));
+			if (load16(l4, 0) != flow_port && load16(l4, 2) != flow_port)
+				return false;
+		}
 		v = v4_header(first, load8(ip, 9), load16(ip, 6), ethertype);
 		if (v != PORTS)
 			return v == MAYBE_FLOW;
