@@ -171,7 +171,6 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 	what := "AF_PACKET capture socket"
 	if ev.Arrival.Method == evidence.CaptureTCX {
 		what = "BPF capture programs on tcx"
-		capErr = errors.Join(capErr, bpfErr)
 		if bpfLeft > 0 {
 			capErr = errors.Join(capErr, fmt.Errorf("%d BPF objects still open", bpfLeft))
 		}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/packetmortem/packetmortem/stages/arrival"
-
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
