@@ -35,9 +35,6 @@ const (
 	methodSocketName = evidence.CaptureSocket
 )
 
-// errNoTCX is wrapped when the kernel has no tcx; MethodAuto then falls back.
-var errNoTCX = errors.New("no tcx capture")
-
 // tcxSource is the capture on tcx: bpf/capture.c attached to both directions of each
 // interface captured on, whatever its link type (on loopback to ingress only: a packet over
 // lo is counted once, as it is received, as the packet socket's filter does).
@@ -183,7 +180,7 @@ func (t *tcxSource) attach(index int) error {
 		l, err := link.AttachTCX(link.TCXOptions{Interface: index, Program: d.prog, Attach: d.at, Anchor: d.anchor})
 		if err != nil {
 			if errors.Is(err, ebpf.ErrNotSupported) {
-				return fmt.Errorf("%w: the kernel has no tcx (Linux 6.6+): %v", errNoTCX, err)
+				return fmt.Errorf("the kernel has no tcx (Linux 6.6+): %w", err)
 			}
 			return kdrop.Classify(fmt.Sprintf("attach the capture to %s", t.name(index)), err)
 		}
@@ -248,8 +245,8 @@ func (t *tcxSource) frame(raw []byte) (frame, bool) {
 	}, true
 }
 
-// stop detaches the programs, so that no packet comes after, and makes the reader return
-// once it has read what is already in the buffer.
+// stop detaches the programs, so that no packet comes after: what is in the ring by then
+// is what the reader reads before it returns (Capture.wake flushes it).
 func (t *tcxSource) stop() error {
 	t.w.stop()
 	if t.w != nil && t.w.err != nil {
@@ -264,9 +261,6 @@ func (t *tcxSource) stop() error {
 		errs = append(errs, l.Close())
 	}
 	t.links = nil
-	if t.rd != nil {
-		errs = append(errs, t.rd.Flush())
-	}
 	return errors.Join(errs...)
 }
 
@@ -319,12 +313,20 @@ func linkTypes() (map[int]uint16, error) {
 	}
 	types := map[int]uint16{}
 	for _, m := range msgs {
-		if m.Header.Type != syscall.RTM_NEWLINK || len(m.Data) < syscall.SizeofIfInfomsg {
-			continue
+		if index, typ, ok := linkOf(m); ok {
+			types[index] = typ
 		}
-		types[int(int32(binary.NativeEndian.Uint32(m.Data[4:8])))] = binary.NativeEndian.Uint16(m.Data[2:4])
 	}
 	return types, nil
+}
+
+// linkOf reads the interface index and ARPHRD type of an RTM_NEWLINK message (ifinfomsg:
+// family, pad, type, index...).
+func linkOf(m syscall.NetlinkMessage) (index int, typ uint16, ok bool) {
+	if m.Header.Type != syscall.RTM_NEWLINK || len(m.Data) < syscall.SizeofIfInfomsg {
+		return 0, 0, false
+	}
+	return int(int32(binary.NativeEndian.Uint32(m.Data[4:8]))), binary.NativeEndian.Uint16(m.Data[2:4]), true
 }
 
 // watcher attaches the capture to the interfaces made while it runs, as the packet socket
@@ -402,11 +404,9 @@ func (w *watcher) run(ns int, seen func(int, uint16, string)) {
 			continue
 		}
 		for _, m := range msgs {
-			if m.Header.Type != syscall.RTM_NEWLINK || len(m.Data) < syscall.SizeofIfInfomsg {
-				continue
+			if index, typ, ok := linkOf(m); ok {
+				seen(index, typ, ifName(m))
 			}
-			index := int(int32(binary.NativeEndian.Uint32(m.Data[4:8])))
-			seen(index, binary.NativeEndian.Uint16(m.Data[2:4]), ifName(m))
 		}
 	}
 }
