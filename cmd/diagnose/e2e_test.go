@@ -283,15 +283,21 @@ func TestE2ESenderEgressFirewall(t *testing.T) {
 
 func TestE2EHealthyListener(t *testing.T) {
 	bothFamilies(t, func(t *testing.T, v6 bool) {
-		s := newScenario(t, "ok", v6, "tcp")
-		stop := s.listen(t)
-		defer stop()
-		rep := s.diagnose(t, "healthy_listener_"+family(v6), s.fromClient(connect))
-		expect(t, rep, verdict.Delivered, verdict.Socket, "")
-		if rep.Stages.Arrival.In == 0 || rep.Stages.Arrival.Out == 0 {
-			t.Errorf("capture saw %d in, %d out; want both", rep.Stages.Arrival.In, rep.Stages.Arrival.Out)
-		}
+		healthy(t, newScenario(t, "ok", v6, "tcp"), "healthy_listener_"+family(v6))
 	})
+}
+
+// healthy diagnoses a flow a listener serves: delivered, seen both ways.
+func healthy(t *testing.T, s *scenario, name string) *report.Report {
+	t.Helper()
+	stop := s.listen(t)
+	defer stop()
+	rep := s.diagnose(t, name, s.fromClient(connect))
+	expect(t, rep, verdict.Delivered, verdict.Socket, "")
+	if rep.Stages.Arrival.In == 0 || rep.Stages.Arrival.Out == 0 {
+		t.Errorf("capture saw %d in, %d out; want both", rep.Stages.Arrival.In, rep.Stages.Arrival.Out)
+	}
+	return rep
 }
 
 // The packet socket, the fallback where tcx cannot run, captures the same: a healthy flow is
@@ -300,13 +306,7 @@ func TestE2ESocketCapture(t *testing.T) {
 	bothFamilies(t, func(t *testing.T, v6 bool) {
 		s := newScenario(t, "sck", v6, "tcp")
 		s.capture = arrival.MethodSocket
-		stop := s.listen(t)
-		defer stop()
-		rep := s.diagnose(t, "socket_capture_"+family(v6), s.fromClient(connect))
-		expect(t, rep, verdict.Delivered, verdict.Socket, "")
-		if rep.Stages.Arrival.In == 0 || rep.Stages.Arrival.Out == 0 {
-			t.Errorf("capture saw %d in, %d out; want both", rep.Stages.Arrival.In, rep.Stages.Arrival.Out)
-		}
+		rep := healthy(t, s, "socket_capture_"+family(v6))
 		if !slices.ContainsFunc(rep.Run.Installed, func(i report.Installed) bool { return i.What == "AF_PACKET capture socket" }) {
 			t.Errorf("installed %+v: no AF_PACKET capture socket", rep.Run.Installed)
 		}
