@@ -34,7 +34,18 @@ type Reasons struct {
 func LoadReasons() (*Reasons, error) {
 	spec, err := btf.LoadKernelSpec()
 	if err != nil {
-		return nil, classify("load kernel BTF", err)
+		return nil, ClassifyBTF(err)
+	}
+	return reasonsFromBTF(spec)
+}
+
+// LoadReasonsFile reads the reasons from a BTF file other than the running kernel's: the
+// enums recorded from other kernels (testdata/kernels), to check that every reason of
+// every kernel we know is explained, on any machine.
+func LoadReasonsFile(path string) (*Reasons, error) {
+	spec, err := btf.LoadSpec(path)
+	if err != nil {
+		return nil, fmt.Errorf("load BTF from %s: %w", path, err)
 	}
 	return reasonsFromBTF(spec)
 }

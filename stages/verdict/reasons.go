@@ -102,6 +102,9 @@ var reasons = map[string]explanation{
 	"IPV6_BAD_EXTHDR": {IPRcv, "a malformed or refused IPv6 extension header (a bad option, a forbidden routing header, or too many options)", func(f facts) string {
 		return fmt.Sprintf("capture on %s (`tcpdump -vvni %s ip6 and host %s`) and see which extension header the sender adds; the limits are `net.ipv6.max_hbh_opts_number` and `net.ipv6.max_dst_opts_number`", f.iface, f.iface, f.src)
 	}},
+	"IPV6_TOO_MANY_EXTHDRS": {Socket, "the packet chains more IPv6 extension headers than the kernel walks before its transport header (a fixed limit, 12 where this reason exists, against floods of tiny headers)", func(f facts) string {
+		return fmt.Sprintf("no setting raises the limit: see the chain with `tcpdump -vvni %s ip6 and host %s` and make the sender (a tunnel stack that nests headers, a test tool, or an attack) send fewer", f.iface, f.src)
+	}},
 	"UNHANDLED_PROTO": {Ingress, "nothing on this host handles the packet's protocol (its ethertype, or an unknown ICMP type)", func(f facts) string {
 		return fmt.Sprintf("see the ethertype with `tcpdump -eni %s`: a VLAN tag without its VLAN device, IPv6 not available, or a protocol this host does not run; create the device or load the protocol", f.iface)
 	}},
@@ -404,6 +407,9 @@ var reasons = map[string]explanation{
 	"SKB_UCOPY_FAULT": {Ingress, "copying the packet's data from user memory failed (a bad buffer written to a tun/tap device, or zero-copy pages that could not be copied)", func(f facts) string {
 		return fmt.Sprintf("the program writing to %s (a VPN or a VM monitor) passed a bad buffer, or memory ran short while copying: check that program and the host's memory", f.iface)
 	}},
+	"SKB_RX_HEADROOM": {Ingress, "the packet reached the receive path with less room in front of its headers than the kernel needed there, and making more room failed", func(f facts) string {
+		return fmt.Sprintf("the device or program that handed the packet to the stack on %s (a driver, a tunnel, a tun/tap writer, an XDP program that moved the packet's start) leaves too little headroom, and memory ran short for a copy: check `dmesg`, the driver (`ethtool -i %s`) and free memory, and report it with the driver's name", f.iface, f.iface)
+	}},
 	"PACKET_SOCK_ERROR": {Ingress, "a packet socket (tcpdump, a DHCP client, a capture) could not queue its copy: only that copy is lost, the flow's packet goes on", func(f facts) string {
 		return "not a drop of the flow: a capturing program reads too slowly; give it a bigger buffer (`tcpdump -B <KiB>`) if its copies matter"
 	}},
@@ -473,7 +479,7 @@ var stackRefined = map[string]bool{
 	"SOCKET_FILTER": true, "SECURITY_HOOK": true, "PACKET_SOCK_ERROR": true, "TAP_FILTER": true,
 	"TC_COOKIE_ERROR": true, "TC_CHAIN_NOTFOUND": true, "TC_RECLASSIFY_LOOP": true, "TC_ERROR": true,
 	"IP_INNOROUTES": true, "DUP_FRAG": true, "FRAG_REASM_TIMEOUT": true, "IP_TUNNEL_ECN": true,
-	"CPU_BACKLOG": true, "SKB_CSUM": true, "RECURSION_LIMIT": true,
+	"CPU_BACKLOG": true, "SKB_CSUM": true, "RECURSION_LIMIT": true, "SKB_RX_HEADROOM": true,
 }
 
 // refinedByStack tells whether the reason's stage in the table is only its most common

@@ -2,6 +2,7 @@ package verdict
 
 import (
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -97,21 +98,58 @@ func TestKernelReasonsExplained(t *testing.T) {
 	if err != nil {
 		skipOrFail(t, "read drop reasons from %s: %v", kernelBTF, err)
 	}
-	all := r.All()
+	checkAllExplained(t, "the running kernel", r.All())
+}
+
+// recordedKernels holds the drop-reason enums of the kernels we know (see
+// stages/kdrop/record_test.go), so that a reason missing for any of them fails on every
+// machine, not only on one that runs that kernel.
+const recordedKernels = "../../testdata/kernels"
+
+// TestRecordedKernelsExplained walks the whole enum of every recorded kernel; the oldest
+// and the newest kernel we test on must be among them.
+func TestRecordedKernelsExplained(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(recordedKernels, "*.btf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var releases []string
+	for _, path := range files {
+		release := strings.TrimSuffix(filepath.Base(path), ".btf")
+		releases = append(releases, release)
+		t.Run(release, func(t *testing.T) {
+			r, err := kdrop.LoadReasonsFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkAllExplained(t, release, r.All())
+		})
+	}
+	for _, want := range []string{"6.1.", "6.18."} {
+		if !slices.ContainsFunc(releases, func(r string) bool { return strings.HasPrefix(r, want) }) {
+			t.Errorf("no recorded kernel %sx in %s (have %q)", want, recordedKernels, releases)
+		}
+	}
+}
+
+// checkAllExplained fails on each reason of a kernel's enum that has no explanation, or a
+// malformed one.
+func checkAllExplained(t *testing.T, kernel string, all []string) {
+	t.Helper()
 	if len(all) < 60 {
-		t.Fatalf("only %d reasons in the kernel's enum: %v", len(all), all)
+		t.Fatalf("only %d reasons in the enum of %s: %v", len(all), kernel, all)
 	}
 	explained := 0
 	for _, name := range all {
 		e, ok := lookup(name)
 		if !ok {
-			t.Errorf("reason %s of the running kernel has no explanation", name)
+			t.Errorf("reason %s of %s has no explanation", name, kernel)
 			continue
 		}
 		explained++
 		checkExplanation(t, name, e)
 	}
-	t.Logf("%d of the running kernel's %d reasons explained", explained, len(all))
+	t.Logf("%d of the %d reasons of %s explained", explained, len(all), kernel)
 }
 
 // skipOrFail skips where the kernel has no BTF, except in CI, where it must.
