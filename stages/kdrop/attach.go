@@ -91,11 +91,11 @@ func load(spec *ebpf.CollectionSpec, name, prog string) (*attachment, error) {
 func attachTPBTF(spec *ebpf.CollectionSpec) (*attachment, error) {
 	a, err := load(spec, attachBTF, bpf.KdropProgKfreeSkbBtf)
 	if err != nil {
-		return nil, classify("load "+attachBTF, err)
+		return nil, classifyNeeds("load "+attachBTF, needsBTFTP, err)
 	}
 	if a.link, err = link.AttachTracing(link.TracingOptions{Program: a.prog, AttachType: ebpf.AttachTraceRawTp}); err != nil {
 		a.Close()
-		return nil, classify("attach "+attachBTF, err)
+		return nil, classifyNeeds("attach "+attachBTF, needsBTFTP, err)
 	}
 	return a, nil
 }
@@ -103,7 +103,7 @@ func attachTPBTF(spec *ebpf.CollectionSpec) (*attachment, error) {
 func attachClassic(spec *ebpf.CollectionSpec) (*attachment, error) {
 	a, err := load(spec, attachTracepoint, bpf.KdropProgKfreeSkbTp)
 	if err != nil {
-		return nil, classify("load "+attachTracepoint, err)
+		return nil, classifyNeeds("load "+attachTracepoint, needsBPFTP, err)
 	}
 	attach := func() error {
 		var err error
@@ -119,7 +119,7 @@ func attachClassic(spec *ebpf.CollectionSpec) (*attachment, error) {
 	}
 	if err != nil {
 		a.Close()
-		return nil, classify("attach "+attachTracepoint, err)
+		return nil, classifyNeeds("attach "+attachTracepoint, needsBPFTP, err)
 	}
 	return a, nil
 }

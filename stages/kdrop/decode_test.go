@@ -174,6 +174,18 @@ func TestClassify(t *testing.T) {
 	if !errors.Is(err, ErrUnsupported) || errors.Is(err, ErrPrivilege) {
 		t.Errorf("%v: not ErrUnsupported", err)
 	}
+	// A missing feature is named by the error or by the caller, never guessed: a missing
+	// kfunc on a kernel that has BPF and BTF must not blame its configuration.
+	kfunc := fmt.Errorf(`kfunc "bpf_cast_to_kern_ctx": %w`, ebpf.ErrNotSupported)
+	if err := classify("load the capture", kfunc); !errors.Is(err, ErrUnsupported) || err.Error() != `load the capture: kfunc "bpf_cast_to_kern_ctx": not supported` {
+		t.Errorf("missing kfunc: %v", err)
+	}
+	if err := classifyNeeds("load kernel BTF", needsBTF, ebpf.ErrNotSupported); !errors.Is(err, ErrUnsupported) || !strings.HasSuffix(err.Error(), "(the kernel needs BTF, CONFIG_DEBUG_INFO_BTF)") {
+		t.Errorf("missing BTF: %v", err)
+	}
+	if err := classify("create map", unix.ENOSYS); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "CONFIG_BPF_SYSCALL") {
+		t.Errorf("no bpf(): %v", err)
+	}
 	if err := classify("x", errors.New("boom")); errors.Is(err, ErrUnsupported) || errors.Is(err, ErrPrivilege) {
 		t.Errorf("%v classified", err)
 	}

@@ -30,16 +30,34 @@ func (e *kindError) Error() string   { return e.err.Error() }
 func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
 
 // classify wraps err with what it failed to do and, when it is a privilege or feature
-// problem, with the fix and the matching sentinel.
-func classify(what string, err error) error {
+// problem, with the fix and the matching sentinel. A missing feature is named by err
+// itself (cilium/ebpf says which kfunc, map type or attach type).
+func classify(what string, err error) error { return classifyNeeds(what, "", err) }
+
+// classifyNeeds is classify for a step whose missing feature the caller can name better
+// than err does: needs is what the kernel must have (its config options), said only when
+// the kernel reports the feature missing.
+func classifyNeeds(what, needs string, err error) error {
 	switch {
 	case isPermission(err):
 		return &kindError{ErrPrivilege, fmt.Errorf("%s: %w (%s)", what, err, privilegeHint())}
-	case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.ENOSYS):
-		return &kindError{ErrUnsupported, fmt.Errorf("%s: %w (the kernel needs CONFIG_BPF_SYSCALL, CONFIG_BPF_EVENTS and BTF, CONFIG_DEBUG_INFO_BTF)", what, err)}
+	case errors.Is(err, unix.ENOSYS):
+		return &kindError{ErrUnsupported, fmt.Errorf("%s: %w (the kernel has no bpf() system call: it needs CONFIG_BPF_SYSCALL)", what, err)}
+	case errors.Is(err, ebpf.ErrNotSupported) && needs != "":
+		return &kindError{ErrUnsupported, fmt.Errorf("%s: %w (the kernel needs %s)", what, err, needs)}
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return &kindError{ErrUnsupported, fmt.Errorf("%s: %w", what, err)}
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// What the kernel needs for the steps that classifyNeeds names.
+const (
+	needsBTF     = "BTF, CONFIG_DEBUG_INFO_BTF"
+	needsBPFTP   = "BPF programs on tracepoints, CONFIG_BPF_EVENTS"
+	needsBTFTP   = "BTF tracepoint programs (tp_btf, Linux 5.5+), CONFIG_BPF_EVENTS and CONFIG_DEBUG_INFO_BTF"
+	needsRingbuf = "BPF ring buffers (Linux 5.8+)"
+)
 
 func isPermission(err error) bool {
 	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.Is(err, os.ErrPermission)

@@ -10,6 +10,9 @@ import "time"
 // fix and ErrPrivilege or ErrUnsupported.
 func Classify(what string, err error) error { return classify(what, err) }
 
+// ClassifyBTF is Classify for loading the kernel's BTF.
+func ClassifyBTF(err error) error { return classifyNeeds("load kernel BTF", needsBTF, err) }
+
 // JoinErrors combines the errors of alternatives that all failed into one message that
 // matches every sentinel any of them matches.
 func JoinErrors(what string, errs ...error) error { return joinErrors(what, errs...) }

@@ -113,7 +113,7 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 	}
 
 	if p.rd, err = ringbuf.NewReader(p.att.maps.Events); err != nil {
-		return nil, classify("open kdrop ring buffer", err)
+		return nil, classifyNeeds("open kdrop ring buffer", needsRingbuf, err)
 	}
 	if p.clock, err = newMonoClock(); err != nil {
 		return nil, fmt.Errorf("read CLOCK_MONOTONIC: %w", err)

@@ -54,7 +54,7 @@ func (r *resetReasons) name(code uint32) string {
 func loadResetReasons() (*resetReasons, error) {
 	spec, err := btf.LoadKernelSpec()
 	if err != nil {
-		return nil, kdrop.Classify("load kernel BTF", err)
+		return nil, kdrop.ClassifyBTF(err)
 	}
 	return resetReasonsFromBTF(spec)
 }
