@@ -83,6 +83,10 @@ type Capture struct {
 
 	packets atomic.Int64
 
+	// picked holds the interfaces to capture on when the filter cannot test them all
+	// (inFilter); nil when the filter does.
+	picked map[int]bool
+
 	// Owned by the reader until done is closed.
 	names   map[int]string // ifindex -> name
 	got     []evidence.Packet
@@ -158,6 +162,12 @@ func Start(ctx context.Context, cfg Config) (_ *Capture, err error) {
 		return nil, fmt.Errorf("no capture method %q (tcx or socket)", cfg.Method)
 	}
 	c.method = methodSocketName
+	if !inFilter(indexes) {
+		c.picked = make(map[int]bool, len(indexes))
+		for _, i := range indexes {
+			c.picked[i] = true
+		}
+	}
 	// Protocol 0: the socket receives nothing until bind, so no unfiltered packet is queued
 	// before the filter is attached.
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
@@ -292,7 +302,9 @@ func (c *Capture) drain(fd int) {
 		if !ok {
 			return
 		}
-		c.handle(f, fd)
+		if c.picked == nil || c.picked[f.link.ifindex] {
+			c.handle(f, fd)
+		}
 		c.ring.release(f)
 	}
 }

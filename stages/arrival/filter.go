@@ -73,8 +73,22 @@ func Filter(flow evidence.Flow) ([]bpf.RawInstruction, error) {
 	return filterOn(flow, nil)
 }
 
-// filterOn is Filter restricted to the interfaces with these indexes (nil: all).
+// maxFilterIfaces is the most interfaces the filter tests itself. A classic filter counts
+// against net.core.optmem_max, which is 20480 bytes on older kernels (Debian 12's 6.1):
+// about 1,000 interfaces at two instructions each fill it, and the kernel refuses the
+// filter with ENOMEM. Beyond this many, the reader tests the interface instead
+// (inFilter).
+const maxFilterIfaces = 64
+
+// inFilter tells whether the filter tests these interfaces itself.
+func inFilter(ifindexes []int) bool { return len(ifindexes) <= maxFilterIfaces }
+
+// filterOn is Filter restricted to the interfaces with these indexes (nil: all), when it
+// can test that many (inFilter).
 func filterOn(flow evidence.Flow, ifindexes []int) ([]bpf.RawInstruction, error) {
+	if !inFilter(ifindexes) {
+		ifindexes = nil
+	}
 	ins, err := program(flow, ifindexes)
 	if err != nil {
 		return nil, err

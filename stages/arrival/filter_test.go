@@ -3,6 +3,11 @@ package arrival
 import (
 	"bytes"
 	"net/netip"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/gopacket/gopacket"
@@ -11,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
 // skbMeta is what the filter reads with ancillary loads instead of packet bytes.
@@ -241,32 +247,85 @@ func TestFilterInterfaces(t *testing.T) {
 
 // TestFilterSizes builds the largest programs the package can make and has the kernel
 // check them: attaching a classic filter to an ordinary socket needs no privilege.
+// smallestOptmem is the least net.core.optmem_max of the kernels we test on (Debian 12's
+// 6.1): a classic filter's size counts against it.
+const smallestOptmem = 20480
+
+// TestFilterSizes attaches every size of filter the capture builds, up to the interface
+// lists it stops testing in the filter, and more. As root it does so in a namespace of its
+// own whose net.core.optmem_max is the smallest we know, where the kernel has the setting
+// per namespace (6.9+); on older kernels the setting is global and is used as it is.
 func TestFilterSizes(t *testing.T) {
-	many := make([]int, 1000)
-	for i := range many {
-		many[i] = i + 1
-	}
-	for _, f := range []evidence.Flow{tcp4, udp6} {
-		for _, ifs := range [][]int{nil, {1}, many} {
-			raw, err := filterOn(f, ifs)
-			if err != nil {
-				t.Fatalf("%s on %d interfaces: %v", f, len(ifs), err)
-			}
-			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			prog := make([]unix.SockFilter, len(raw))
-			for i, r := range raw {
-				prog[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
-			}
-			err = unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]})
-			unix.Close(fd)
-			if err != nil {
-				t.Errorf("kernel refuses the filter for %s on %d interfaces (%d instructions): %v", f, len(ifs), len(raw), err)
-			}
-			t.Logf("%s, %d interfaces: %d instructions", f, len(ifs), len(raw))
+	attach := func() {
+		many := make([]int, 1000)
+		for i := range many {
+			many[i] = i + 1
 		}
+		for _, f := range []evidence.Flow{tcp4, udp6} {
+			for _, ifs := range [][]int{nil, {1}, many[:maxFilterIfaces], many} {
+				raw, err := filterOn(f, ifs)
+				if err != nil {
+					t.Fatalf("%s on %d interfaces: %v", f, len(ifs), err)
+				}
+				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				prog := make([]unix.SockFilter, len(raw))
+				for i, r := range raw {
+					prog[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+				}
+				err = unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]})
+				unix.Close(fd)
+				if err != nil {
+					t.Errorf("kernel refuses the filter for %s on %d interfaces (%d instructions): %v", f, len(ifs), len(raw), err)
+				}
+				t.Logf("%s, %d interfaces: %d instructions", f, len(ifs), len(raw))
+			}
+		}
+	}
+	if os.Geteuid() != 0 || testing.Short() {
+		attach()
+		return
+	}
+	ns := testns.Name("optmem")
+	testns.Run(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	testns.Do(t, ns, func() {
+		const optmem = "/proc/sys/net/core/optmem_max"
+		if err := os.WriteFile(optmem, []byte(strconv.Itoa(smallestOptmem)), 0); err != nil {
+			t.Logf("cannot set %s in a namespace (global before 6.9): %v", optmem, err)
+		}
+		b, _ := os.ReadFile(optmem)
+		t.Logf("net.core.optmem_max = %s", strings.TrimSpace(string(b)))
+		attach()
+	})
+}
+
+// Beyond maxFilterIfaces the filter leaves the interface test to the reader.
+func TestFilterInterfaceLimit(t *testing.T) {
+	ifs := make([]int, maxFilterIfaces+1)
+	for i := range ifs {
+		ifs[i] = i + 1
+	}
+	all, err := filterOn(tcp4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	most, err := filterOn(tcp4, ifs[:maxFilterIfaces])
+	if err != nil {
+		t.Fatal(err)
+	}
+	over, err := filterOn(tcp4, ifs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(most) <= len(all) || !slices.Equal(over, all) {
+		t.Errorf("filter sizes: all interfaces %d, %d interfaces %d, %d interfaces %d; want the last the same as the first",
+			len(all), maxFilterIfaces, len(most), len(ifs), len(over))
+	}
+	if !inFilter(ifs[:maxFilterIfaces]) || inFilter(ifs) {
+		t.Error("inFilter disagrees with filterOn")
 	}
 }
 

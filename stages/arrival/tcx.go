@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"runtime"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	ebpfasm "github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
@@ -62,6 +64,11 @@ func startTCX(flow evidence.Flow, indexes []int, names map[int]string, ringSize 
 			t.close()
 		}
 	}()
+	// Asked first: loading the capture needs kfuncs (6.2+) that a kernel without tcx may
+	// lack too, and that failure would hide the reason that matters.
+	if err := haveTCX(); err != nil {
+		return nil, err
+	}
 	all := len(indexes) == 0
 	if all {
 		// Listening before the interfaces are listed: one made in between is seen twice,
@@ -96,6 +103,35 @@ func startTCX(flow evidence.Flow, indexes []int, names map[int]string, ringSize 
 		}
 	}
 	return t, nil
+}
+
+// noTCX says what is missing when the kernel refuses tcx.
+const noTCX = "the kernel has no tcx (Linux 6.6+)"
+
+// haveTCX tells whether the kernel has tcx links, by attaching a program that does nothing
+// to an interface index that cannot exist: a kernel with tcx looks the interface up (ENODEV),
+// one without refuses the attach type first.
+func haveTCX() error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.SchedCLS,
+		License:      "GPL",
+		Instructions: ebpfasm.Instructions{ebpfasm.Mov.Imm(ebpfasm.R0, -1), ebpfasm.Return()}, // TCX_NEXT
+	})
+	if err != nil {
+		return kdrop.Classify("load a BPF program of type sched_cls", err)
+	}
+	defer prog.Close()
+	l, err := link.AttachTCX(link.TCXOptions{Interface: math.MaxInt32, Program: prog, Attach: ebpf.AttachTCXIngress})
+	switch {
+	case err == nil:
+		l.Close()
+		return errors.New("probe tcx: the kernel attached to an interface index that cannot exist")
+	case errors.Is(err, unix.ENODEV):
+		return nil
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return kdrop.Classify(noTCX, err)
+	}
+	return kdrop.Classify("probe tcx", err)
 }
 
 // loadCapture loads bpf/capture.c for flow, with a ring buffer of ringSize bytes (0: the
@@ -180,7 +216,7 @@ func (t *tcxSource) attach(index int) error {
 		l, err := link.AttachTCX(link.TCXOptions{Interface: index, Program: d.prog, Attach: d.at, Anchor: d.anchor})
 		if err != nil {
 			if errors.Is(err, ebpf.ErrNotSupported) {
-				return fmt.Errorf("the kernel has no tcx (Linux 6.6+): %w", err)
+				return kdrop.Classify(noTCX, err)
 			}
 			return kdrop.Classify(fmt.Sprintf("attach the capture to %s", t.name(index)), err)
 		}
