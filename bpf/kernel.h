@@ -236,11 +236,17 @@ enum sk_rst_reason {
 	SK_RST_REASON_NOT_SPECIFIED = 0,
 };
 
-/* reason arrived in 6.10. */
+/* tcp_send_reset's own record, with reason, arrived in 6.10; before, the event shares the
+ * record of its class, tcp_event_sk_skb. */
 struct trace_event_raw_tcp_send_reset {
 	const void *skbaddr;
 	const void *skaddr;
 	enum sk_rst_reason reason;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_tcp_event_sk_skb {
+	const void *skbaddr;
+	const void *skaddr;
 } __attribute__((preserve_access_index));
 
 struct trace_event_raw_icmp_send {

@@ -753,13 +753,17 @@ int reset_btf(__u64 *ctx)
 }
 
 SEC("tracepoint/tcp/tcp_send_reset")
-int reset_tp(struct trace_event_raw_tcp_send_reset *rec)
+int reset_tp(void *ctx)
 {
-	__u32 reason = 0;
+	if (bpf_core_type_exists(struct trace_event_raw_tcp_send_reset)) {
+		struct trace_event_raw_tcp_send_reset *rec = ctx;
 
-	if (bpf_core_field_exists(rec->reason))
-		reason = rec->reason;
-	on_reset((struct sock *)rec->skaddr, (struct sk_buff *)rec->skbaddr, reason, false);
+		on_reset((struct sock *)rec->skaddr, (struct sk_buff *)rec->skbaddr, rec->reason, false);
+	} else {
+		struct trace_event_raw_tcp_event_sk_skb *rec = ctx;
+
+		on_reset((struct sock *)rec->skaddr, (struct sk_buff *)rec->skbaddr, 0, false);
+	}
 	return 0;
 }
 

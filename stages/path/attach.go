@@ -22,20 +22,21 @@ type point struct {
 	event string        // and its name: "netif_receive_skb"
 	btf   string        // the tp_btf program
 	tp    string        // the classic tracepoint program
+	since string        // the first Linux release with the tracepoint, when newer than 6.1
 }
 
 // tracepoint is the tracepoint's full name, as perf and tracefs spell it.
 func (pt point) tracepoint() string { return pt.group + ":" + pt.event }
 
 var (
-	pointReceive   = point{bpf.PathPointPOINT_RECEIVE, evidence.PointReceive, "net", "netif_receive_skb", bpf.PathProgReceiveBtf, bpf.PathProgReceiveTp}
-	pointRoute     = point{bpf.PathPointPOINT_ROUTE, evidence.PointRoute, "fib", "fib_table_lookup", bpf.PathProgRouteBtf, bpf.PathProgRouteTp}
-	pointRoute6    = point{bpf.PathPointPOINT_ROUTE6, evidence.PointRoute, "fib6", "fib6_table_lookup", bpf.PathProgRoute6Btf, bpf.PathProgRoute6Tp}
-	pointSockState = point{bpf.PathPointPOINT_SOCK_STATE, evidence.PointSockState, "sock", "inet_sock_set_state", bpf.PathProgSockStateBtf, bpf.PathProgSockStateTp}
-	pointDataReady = point{bpf.PathPointPOINT_DATA_READY, evidence.PointDataReady, "sock", "sk_data_ready", bpf.PathProgDataReadyBtf, bpf.PathProgDataReadyTp}
-	pointCopied    = point{bpf.PathPointPOINT_COPIED, evidence.PointCopied, "skb", "skb_copy_datagram_iovec", bpf.PathProgCopiedBtf, bpf.PathProgCopiedTp}
-	pointReset     = point{bpf.PathPointPOINT_RESET, evidence.PointReset, "tcp", "tcp_send_reset", bpf.PathProgResetBtf, bpf.PathProgResetTp}
-	pointICMP      = point{bpf.PathPointPOINT_ICMP, evidence.PointICMP, "icmp", "icmp_send", bpf.PathProgIcmpBtf, bpf.PathProgIcmpTp}
+	pointReceive   = point{bpf.PathPointPOINT_RECEIVE, evidence.PointReceive, "net", "netif_receive_skb", bpf.PathProgReceiveBtf, bpf.PathProgReceiveTp, ""}
+	pointRoute     = point{bpf.PathPointPOINT_ROUTE, evidence.PointRoute, "fib", "fib_table_lookup", bpf.PathProgRouteBtf, bpf.PathProgRouteTp, ""}
+	pointRoute6    = point{bpf.PathPointPOINT_ROUTE6, evidence.PointRoute, "fib6", "fib6_table_lookup", bpf.PathProgRoute6Btf, bpf.PathProgRoute6Tp, ""}
+	pointSockState = point{bpf.PathPointPOINT_SOCK_STATE, evidence.PointSockState, "sock", "inet_sock_set_state", bpf.PathProgSockStateBtf, bpf.PathProgSockStateTp, ""}
+	pointDataReady = point{bpf.PathPointPOINT_DATA_READY, evidence.PointDataReady, "sock", "sk_data_ready", bpf.PathProgDataReadyBtf, bpf.PathProgDataReadyTp, "6.3"}
+	pointCopied    = point{bpf.PathPointPOINT_COPIED, evidence.PointCopied, "skb", "skb_copy_datagram_iovec", bpf.PathProgCopiedBtf, bpf.PathProgCopiedTp, ""}
+	pointReset     = point{bpf.PathPointPOINT_RESET, evidence.PointReset, "tcp", "tcp_send_reset", bpf.PathProgResetBtf, bpf.PathProgResetTp, ""}
+	pointICMP      = point{bpf.PathPointPOINT_ICMP, evidence.PointICMP, "icmp", "icmp_send", bpf.PathProgIcmpBtf, bpf.PathProgIcmpTp, ""}
 )
 
 // pointByID finds a point by its counters slot, for decoding.
@@ -71,6 +72,47 @@ func pointsFor(f evidence.Flow) (wanted []point, missing []evidence.MissingPoint
 			Why: "icmp:icmp_send traces IPv4 only, and the kernel has no tracepoint for ICMPv6 errors (icmpv6_send): an ICMPv6 error this host sends is not seen"})
 	}
 	return wanted, missing
+}
+
+// absent says why the kernel cannot have the point's tracepoint, "" when it may: every
+// tracepoint has a btf_trace_<event> type in the kernel's BTF, which tp_btf programs attach
+// by. Without BTF nothing is known and the attachers' errors tell.
+func absent(spec *btf.Spec, pt point) string {
+	if spec == nil {
+		return ""
+	}
+	var typ *btf.Typedef
+	if err := spec.TypeByName("btf_trace_"+pt.event, &typ); !errors.Is(err, btf.ErrNotFound) {
+		return ""
+	}
+	if pt.since != "" {
+		return fmt.Sprintf("this kernel has no tracepoint %s (it came with Linux %s)", pt.tracepoint(), pt.since)
+	}
+	return fmt.Sprintf("this kernel has no tracepoint %s", pt.tracepoint())
+}
+
+// resetsNeedSocket tells whether tcp:tcp_send_reset fires only for resets a socket sends:
+// before Linux 6.10 the reset answering a port nothing listens on (no socket) passed it by.
+// The tracepoint gained its reason argument (enum sk_rst_reason) with that change.
+func resetsNeedSocket(spec *btf.Spec) bool {
+	var typ *btf.Typedef
+	if spec == nil || spec.TypeByName("btf_trace_tcp_send_reset", &typ) != nil {
+		return false
+	}
+	ptr, ok := typ.Type.(*btf.Pointer)
+	if !ok {
+		return false
+	}
+	proto, ok := ptr.Target.(*btf.FuncProto)
+	if !ok {
+		return false
+	}
+	for _, p := range proto.Params {
+		if e, ok := btf.UnderlyingType(p.Type).(*btf.Enum); ok && e.Name == "sk_rst_reason" {
+			return false
+		}
+	}
+	return true
 }
 
 // loader loads one program at a time against maps created once, so that a program the

@@ -355,3 +355,39 @@ func TestResetReasons(t *testing.T) {
 		t.Errorf("no enum: %v", err)
 	}
 }
+
+// tracepointType is the btf_trace_<event> typedef a kernel with the tracepoint has, with
+// the given arguments after the context pointer.
+func tracepointType(event string, args ...btf.Type) *btf.Typedef {
+	params := []btf.FuncParam{{Name: "__data", Type: &btf.Pointer{Target: &btf.Void{}}}}
+	for i, a := range args {
+		params = append(params, btf.FuncParam{Name: fmt.Sprintf("arg%d", i), Type: a})
+	}
+	return &btf.Typedef{Name: "btf_trace_" + event, Type: &btf.Pointer{Target: &btf.FuncProto{Return: &btf.Void{}, Params: params}}}
+}
+
+// The tracepoints a kernel lacks are told from its BTF, with the release that brought them.
+func TestAbsentTracepoints(t *testing.T) {
+	sock := &btf.Pointer{Target: &btf.Struct{Name: "sock"}}
+	older := fakeBTF(t, tracepointType("netif_receive_skb", sock), tracepointType("tcp_send_reset", sock, sock))
+	if why := absent(older, pointReceive); why != "" {
+		t.Errorf("netif_receive_skb absent: %s", why)
+	}
+	if why := absent(older, pointDataReady); !strings.Contains(why, "sock:sk_data_ready") || !strings.Contains(why, "6.3") {
+		t.Errorf("sk_data_ready: %q, want it named absent, with its release", why)
+	}
+	if why := absent(older, pointSockState); why != "this kernel has no tracepoint sock:inet_sock_set_state" {
+		t.Errorf("inet_sock_set_state: %q", why)
+	}
+	if why := absent(nil, pointDataReady); why != "" {
+		t.Errorf("without BTF: %q, want nothing known", why)
+	}
+	if !resetsNeedSocket(older) {
+		t.Error("a tcp_send_reset without a reason argument is the one that needs a socket")
+	}
+	reason := &btf.Enum{Name: "sk_rst_reason", Size: 4, Values: []btf.EnumValue{{Name: "SK_RST_REASON_NOT_SPECIFIED"}}}
+	newer := fakeBTF(t, tracepointType("tcp_send_reset", sock, sock, reason))
+	if resetsNeedSocket(newer) || resetsNeedSocket(nil) {
+		t.Error("a tcp_send_reset with its reason argument (or an unknown one) needs no socket")
+	}
+}

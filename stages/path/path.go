@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 
@@ -116,10 +117,18 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 
 	wanted, skipped := pointsFor(cfg.Flow)
 	p.missing = append(p.missing, skipped...)
+	kernel, _ := btf.LoadKernelSpec()
 	var failures []error
 	for _, pt := range wanted {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if why := absent(kernel, pt); why != "" {
+			p.missing = append(p.missing, evidence.MissingPoint{Point: pt.name, Why: why})
+			continue
+		}
+		if pt == pointReset && resetsNeedSocket(kernel) {
+			p.notes = append(p.notes, "tcp:tcp_send_reset fires on this kernel only for resets a socket sends (before Linux 6.10): a reset answering a port nothing listens on is not counted there; the capture shows it")
 		}
 		a, tried := attachPoint(l, pt, attachers)
 		if a == nil {
