@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -84,7 +85,8 @@ func TestE2ENoRouteOnOutput(t *testing.T) {
 	})
 }
 
-// TestE2ETCIngressDrop: a tc (tcx) ingress program that drops everything on the server.
+// TestE2ETCIngressDrop: a tc ingress program that drops everything on the server: on tcx
+// where the kernel has it, else as a cls_bpf filter.
 func TestE2ETCIngressDrop(t *testing.T) {
 	bothFamilies(t, func(t *testing.T, v6 bool) {
 		s := newScenario(t, "tci", v6, "tcp")
@@ -96,22 +98,32 @@ func TestE2ETCIngressDrop(t *testing.T) {
 			t.Fatalf("load the tc program: %v", err)
 		}
 		defer prog.Close()
-		var l link.Link
+		tcx := testns.HasTCX()
+		if !tcx {
+			s.pair.InServer(t, "tc", "qdisc", "add", "dev", testns.Iface, "clsact")
+		}
 		testns.Do(t, s.pair.Server, func() {
 			ifi, err := net.InterfaceByName(testns.Iface)
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			l, err = link.AttachTCX(link.TCXOptions{Interface: ifi.Index, Program: prog, Attach: ebpf.AttachTCXIngress})
+			if !tcx {
+				if err := testns.AttachClsBPF(ifi.Index, true, prog, "drop_all.o:[tc]"); err != nil {
+					t.Errorf("attach cls_bpf ingress: %v", err)
+				}
+				return
+			}
+			l, err := link.AttachTCX(link.TCXOptions{Interface: ifi.Index, Program: prog, Attach: ebpf.AttachTCXIngress})
 			if err != nil {
 				t.Errorf("attach tcx ingress: %v", err)
+				return
 			}
+			t.Cleanup(func() { l.Close() })
 		})
-		if l == nil {
+		if t.Failed() {
 			t.FailNow()
 		}
-		defer l.Close()
 		// The program drops ARP and neighbour discovery too: give the client the
 		// server's address so its SYNs reach the program.
 		s.staticNeighbor(t)
@@ -143,18 +155,40 @@ func TestE2EMalformed(t *testing.T) {
 			// does, unless told not to.
 			s.pair.InServer(t, "ethtool", "-K", testns.Iface, "rx", "off")
 			mac := s.serverMAC(t)
+			// The reproduction only says diagnose is armed, then waits: the crafted packets
+			// are sent from the test.
+			repro, armed := whenArmed(t, "sleep", "1.5")
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				time.Sleep(300 * time.Millisecond)
+				<-armed
 				s.sendCrafted(t, mac, c.badIP)
 			}()
-			// The reproduction only waits: the crafted packets are sent from the test.
-			rep := s.diagnose(t, "malformed_"+c.name, []string{"sleep", "1.5"})
+			rep := s.diagnose(t, "malformed_"+c.name, repro)
 			<-done
 			expect(t, rep, verdict.Dropped, c.stage, c.reason)
 		})
 	}
+}
+
+// whenArmed returns a reproduction command that opens a FIFO once diagnose has armed every
+// stage and started it, then runs command; and a channel closed when that happens. Tests
+// that make the traffic themselves wait for it: arming takes a second or more in a slow VM.
+func whenArmed(t *testing.T, command ...string) ([]string, <-chan struct{}) {
+	t.Helper()
+	fifo := filepath.Join(t.TempDir(), "armed")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	armed := make(chan struct{})
+	go func() {
+		// Opening a FIFO for reading waits for a writer: the reproduction.
+		if f, err := os.Open(fifo); err == nil {
+			f.Close()
+			close(armed)
+		}
+	}()
+	return append([]string{"sh", "-c", `: > "$1"; shift; exec "$@"`, "sh", fifo}, command...), armed
 }
 
 // staticNeighbor gives the client a permanent neighbour entry for the server, so it sends
@@ -436,6 +470,7 @@ func TestE2EFatesDiffer(t *testing.T) {
 // client's group traffic on another interface, so what arrives on veth0 fails the
 // multicast reverse-path check.
 func TestE2EMulticastRPF(t *testing.T) {
+	testns.RequireKernelConfig(t, "CONFIG_IP_MROUTE")
 	s := newScenario(t, "mcr", false, "udp")
 	s.third(t)
 	const group = "239.1.2.3"

@@ -24,12 +24,7 @@ type tmuxScreen struct {
 // newTmux runs command (a shell command line) in a 200x50 tmux window.
 func newTmux(t *testing.T, command string) *tmuxScreen {
 	t.Helper()
-	if _, err := exec.LookPath("tmux"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("tmux is needed to drive the wizard in a terminal (.ci/deps installs it)")
-		}
-		t.Skip("tmux is needed to drive the wizard in a terminal")
-	}
+	testns.Tool(t, "tmux")
 	// Not in t.TempDir: a socket path must be short.
 	dir, err := os.MkdirTemp("", "pmt-tmux-")
 	if err != nil {

@@ -71,7 +71,7 @@ func sendUDP(t *testing.T, ns string, addr string, port uint16) {
 // tshark reads a pcap file and returns one line of fields per packet.
 func tshark(t *testing.T, path string, fields ...string) []string {
 	t.Helper()
-	bin := needTool(t, "tshark")
+	bin := testns.Tool(t, "tshark")
 	args := []string{"-r", path, "-T", "fields", "-E", "separator=|"}
 	for _, f := range fields {
 		args = append(args, "-e", f)

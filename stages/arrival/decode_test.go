@@ -3,7 +3,6 @@ package arrival
 import (
 	"bytes"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
 func TestDecode(t *testing.T) {
@@ -139,25 +139,10 @@ func TestPktType(t *testing.T) {
 	}
 }
 
-// needTool returns the path of a cross-checking tool, skipping the test without it unless
-// CI=true, where the tool must be installed.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not installed (CI must cross-check with it)", name)
-	}
-	t.Skipf("%s is not installed", name)
-	return ""
-}
-
 // TestPcapFlagsAgainstTcpdump writes crafted segments to a pcap file and has tcpdump print
 // them: its flags and ours must agree, and it must read the SLL2 headers.
 func TestPcapFlagsAgainstTcpdump(t *testing.T) {
-	tcpdump := needTool(t, "tcpdump")
+	tcpdump := testns.Tool(t, "tcpdump")
 	path := filepath.Join(t.TempDir(), "flags.pcap")
 	p, err := createPcap(path, false)
 	if err != nil {

@@ -14,7 +14,8 @@ import (
 
 // testMethod is the capture method start gives the tests: tcx, and in a second run of the
 // test binary (methodEnv set), the packet socket. Both are named, not MethodAuto, so that a
-// fallback cannot have one method's run test the other.
+// fallback cannot have one method's run test the other. A kernel without tcx (before 6.6)
+// has the packet socket's run only.
 var testMethod = MethodTCX
 
 const methodEnv = "PACKETMORTEM_TEST_CAPTURE"
@@ -27,6 +28,11 @@ func TestMain(m *testing.M) {
 		w.Close()
 	}
 	if os.Getenv(methodEnv) == MethodSocket {
+		testMethod = MethodSocket
+		os.Exit(testns.MainWithKernelFDs(m))
+	}
+	if !testns.HasTCX() {
+		fmt.Fprintf(os.Stderr, "arrival: kernel %s has no tcx (Linux 6.6+): the tests run once, capturing with the packet socket\n", testns.Release())
 		testMethod = MethodSocket
 		os.Exit(testns.MainWithKernelFDs(m))
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
 // record is one packet the capture wrote: what the packet socket reported and the bytes.
@@ -286,7 +287,7 @@ func TestPcapngNgReader(t *testing.T) {
 // packet type and comment.
 func TestPcapngTshark(t *testing.T) {
 	checkFDs(t)
-	tshark := needTool(t, "tshark")
+	tshark := testns.Tool(t, "tshark")
 	path, seen := writeCrafted(t)
 	cmd := exec.Command(tshark, "-r", path, "-T", "fields", "-E", "separator=|",
 		"-e", "frame.interface_name", "-e", "frame.packet_flags_direction", "-e", "sll.pkttype", "-e", "frame.comment")

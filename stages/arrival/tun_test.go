@@ -153,3 +153,38 @@ func TestCaptureFallsBackToSocket(t *testing.T) {
 		t.Errorf("tcx asked for: %v, want kdrop.ErrPrivilege", err)
 	}
 }
+
+// On a kernel without tcx (before 6.6; Debian 12's 6.1), the default captures with the
+// packet socket and says that tcx is what is missing, not a privilege or a kernel option;
+// asking for tcx is refused as unsupported.
+func TestCaptureWithoutTCX(t *testing.T) {
+	testns.RequirePrivileges(t)
+	if testns.HasTCX() {
+		t.Skipf("kernel %s has tcx: the fallback for its absence runs on one without (make vm-test boots 6.1)", testns.Release())
+	}
+	checkFDs(t)
+	p := testns.NewPair(t, "ar")
+	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: testns.Port(), Proto: evidence.UDP}
+	var c *Capture
+	var err error
+	testns.Do(t, p.Server, func() { c, err = Start(context.Background(), Config{Flow: flow, Method: MethodAuto}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	testns.SendDatagrams(t, p.Client, netip.AddrPortFrom(flow.Addr, flow.Port), 2)
+	waitPackets(t, c, 2)
+	a := c.Stop()
+	if a.Method != methodSocketName || !strings.Contains(a.MethodNote, "the kernel has no tcx (Linux 6.6+)") || strings.Contains(a.MethodNote, "CONFIG_") || a.In != 2 {
+		t.Errorf("method %q, note %q, in %d: want the packet socket, a note that the kernel has no tcx, 2 in", a.Method, a.MethodNote, a.In)
+	}
+	testns.Do(t, p.Server, func() {
+		var c *Capture
+		if c, err = Start(context.Background(), Config{Flow: flow, Method: MethodTCX}); err == nil {
+			c.Close()
+		}
+	})
+	if !errors.Is(err, kdrop.ErrUnsupported) || !strings.Contains(err.Error(), "no tcx") {
+		t.Errorf("tcx asked for: %v, want kdrop.ErrUnsupported saying the kernel has no tcx", err)
+	}
+}

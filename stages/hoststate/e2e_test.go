@@ -2,7 +2,6 @@ package hoststate
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -312,6 +311,8 @@ func kernelBefore(major, minor int) bool {
 // TestPrograms attaches a tcx program, a cls_bpf filter and a generic XDP program to veth0
 // in the server namespace and finds each with its hook and name.
 func TestPrograms(t *testing.T) {
+	// Without tcx (before 6.6) the ingress program goes on as a cls_bpf filter instead.
+	tcx := testns.HasTCX()
 	p := testns.NewPair(t, "hsp")
 	p.InServer(t, "tc", "qdisc", "add", "dev", testns.Iface, "clsact")
 	tcProg := loadProgram(t, ebpf.SchedCLS, "pmt_hs_tcx", 0)  // TC_ACT_OK
@@ -329,19 +330,24 @@ func TestPrograms(t *testing.T) {
 			t.Errorf("veth0: %v", err)
 			return
 		}
-		l, err := cilink.AttachTCX(cilink.TCXOptions{Interface: ifi.Index, Program: tcProg, Attach: ebpf.AttachTCXIngress})
-		if err != nil {
-			t.Errorf("attach tcx: %v", err)
+		if tcx {
+			l, err := cilink.AttachTCX(cilink.TCXOptions{Interface: ifi.Index, Program: tcProg, Attach: ebpf.AttachTCXIngress})
+			if err != nil {
+				t.Errorf("attach tcx: %v", err)
+				return
+			}
+			links = append(links, l)
+		} else if err := testns.AttachClsBPF(ifi.Index, true, tcProg, "pmt-test.o:[tcx]"); err != nil {
+			t.Errorf("attach cls_bpf ingress: %v", err)
 			return
 		}
-		links = append(links, l)
 		x, err := cilink.AttachXDP(cilink.XDPOptions{Program: xdpProg, Interface: ifi.Index, Flags: cilink.XDPGenericMode})
 		if err != nil {
 			t.Errorf("attach xdp: %v", err)
 			return
 		}
 		links = append(links, x)
-		if err := addClsBPF(ifi.Index, tcHIngress|tcHMinEgress, clsProg, "pmt-test.o:[tc]"); err != nil {
+		if err := testns.AttachClsBPF(ifi.Index, false, clsProg, "pmt-test.o:[tc]"); err != nil {
 			t.Errorf("attach cls_bpf: %v", err)
 		}
 	})
@@ -364,6 +370,9 @@ func TestPrograms(t *testing.T) {
 		{Iface: "veth0", Hook: "tc egress", Name: "pmt_hs_cls", ID: ids["pmt_hs_cls"]},
 		{Iface: "veth0", Hook: "tcx ingress", Name: "pmt_hs_tcx", ID: ids["pmt_hs_tcx"]},
 		{Iface: "veth0", Hook: "xdpgeneric", Name: "pmt_hs_xdp", ID: ids["pmt_hs_xdp"]},
+	}
+	if !tcx {
+		want[1].Hook = "tc ingress"
 	}
 	if fmt.Sprint(hs.Programs) != fmt.Sprint(want) {
 		t.Errorf("programs %+v, want %+v", hs.Programs, want)
@@ -410,43 +419,6 @@ func loadProgram(t *testing.T, typ ebpf.ProgramType, name string, ret int32) *eb
 	t.Cleanup(func() { prog.Close() })
 	return prog
 }
-
-// addClsBPF attaches prog as a direct-action cls_bpf filter under parent of interface
-// ifindex with RTM_NEWTFILTER, as `tc filter add ... bpf da` does.
-func addClsBPF(ifindex int, parent uint32, prog *ebpf.Program, name string) error {
-	c, err := netlink.Dial(unix.NETLINK_ROUTE, nil)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	tcm := make([]byte, sizeofTcMsg)
-	binary.NativeEndian.PutUint32(tcm[4:], uint32(ifindex))
-	binary.NativeEndian.PutUint32(tcm[12:], parent)
-	// tcm_info: priority 1 in the upper half, protocol ETH_P_ALL (big-endian) in the lower.
-	binary.NativeEndian.PutUint32(tcm[16:], 1<<16|uint32(htons(unix.ETH_P_ALL)))
-	opts := netlink.NewAttributeEncoder()
-	opts.Uint32(6, uint32(prog.FD())) // TCA_BPF_FD
-	opts.String(tcaBPFName, name)
-	opts.Uint32(8, 1) // TCA_BPF_FLAGS: TCA_BPF_FLAG_ACT_DIRECT
-	ob, err := opts.Encode()
-	if err != nil {
-		return err
-	}
-	ae := netlink.NewAttributeEncoder()
-	ae.String(unix.TCA_KIND, "bpf")
-	ae.Bytes(unix.TCA_OPTIONS|unix.NLA_F_NESTED, ob)
-	ab, err := ae.Encode()
-	if err != nil {
-		return err
-	}
-	_, err = c.Execute(netlink.Message{
-		Header: netlink.Header{Type: unix.RTM_NEWTFILTER, Flags: netlink.Request | netlink.Acknowledge | netlink.Create | netlink.Excl},
-		Data:   append(tcm, ab...),
-	})
-	return err
-}
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // TestCounters sends UDP datagrams to a closed port of the server between Start and Stop:
 // Udp NoPorts (and Udp6 NoPorts) move in the server's namespace.

@@ -430,11 +430,8 @@ func TestStartWithoutCapNetAdmin(t *testing.T) {
 		return
 	}
 	p := testns.NewPair(t, "nf")
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("needs setpriv to drop capabilities")
-	}
 	// Keep CAP_SYS_ADMIN (to enter the namespace), drop CAP_NET_ADMIN.
-	cmd := exec.Command("setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin", os.Args[0], "-test.run=^$")
+	cmd := exec.Command(testns.Tool(t, "setpriv"), "--inh-caps=-net_admin", "--bounding-set=-net_admin", os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+p.Server, flowEnv+"="+testns.ServerV4+":80", "PMT_NFTRACE_PRIVCHECK=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

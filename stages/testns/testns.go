@@ -197,3 +197,19 @@ func Main(m interface{ Run() int }) int {
 	}
 	return code
 }
+
+// Tool returns the path of a program a test calls (a cross-check such as tshark, a fixture
+// such as nft or tmux). Without it the test skips, except under CI=true, where .ci/deps
+// must have installed it and the test fails.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not installed: .ci/deps must install it (CI runs every test)", name)
+	}
+	t.Skipf("%s is not installed (make deps installs it)", name)
+	return ""
+}
