@@ -2,8 +2,10 @@
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
+SHELL   := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 
-.PHONY: help build test unit demo generate check-generate bench deps
+.PHONY: help build test unit vm-test demo generate check-generate bench deps
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -11,10 +13,14 @@ help: ## list the targets
 build: ## build the static binary ./diagnose (CGO_ENABLED=0, no clang needed)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o diagnose ./cmd/diagnose
 
-test: deps ## run every test; as root the end-to-end tests run too (CI=true makes them mandatory)
+test: ## run every test; as root the end-to-end tests run too (CI=true makes them mandatory); lists every skip and why
+	WITH_CLANG=1 ./.ci/deps
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/diagnose
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -timeout 15m -json ./... | $(GO) run .ci/testsum.go
+
+vm-test: ## as root: the end-to-end tests on Debian 12's own kernel (6.1), booted under qemu (.ci/vm)
+	./.ci/vm-test
 
 unit: ## run the tests that need no root
 	$(GO) test -count=1 -short ./...
@@ -31,5 +37,5 @@ check-generate: generate ## fail if the committed BPF objects are not what gener
 bench: build ## as root: time to armed, overhead under a flood, CPU and memory, against bpftrace and perf
 	$(GO) run ./cmd/bench -diagnose ./diagnose
 
-deps: ## install what the tests and the demo need (iproute2, nftables, tshark, ethtool, tmux), as root
+deps: ## install what the tests and the demo need (iproute2, nftables, tshark, tcpdump, ethtool, tmux), as root
 	./.ci/deps
