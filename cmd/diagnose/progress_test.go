@@ -37,10 +37,20 @@ func fastProgress(t *testing.T) {
 // and one final line.
 func TestProgressPlain(t *testing.T) {
 	fastProgress(t)
+	// Both counts change inside a tick, before it reads the second: changed from outside,
+	// a tick could read one count before the change and the other after it.
+	var advance atomic.Bool
 	var packets, drops atomic.Int64
+	readPackets := func() int {
+		if advance.CompareAndSwap(true, false) {
+			packets.Store(3)
+			drops.Store(1)
+		}
+		return int(packets.Load())
+	}
 	var out syncBuffer
 	p := startProgress(&out, false, 30*time.Second, []counter{
-		{"packets seen", func() int { return int(packets.Load()) }},
+		{"packets seen", readPackets},
 		{"traced", nil},
 		{"dropped", func() int { return int(drops.Load()) }},
 	})
@@ -51,8 +61,7 @@ func TestProgressPlain(t *testing.T) {
 	if s := out.String(); s != "" {
 		t.Errorf("printed while nothing changed: %q", s)
 	}
-	packets.Store(3)
-	drops.Store(1)
+	advance.Store(true)
 	time.Sleep(100 * time.Millisecond)
 	p.Stop()
 	p.Stop()

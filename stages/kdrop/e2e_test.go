@@ -38,6 +38,7 @@ var readPaths = []struct {
 // the load-time constant rules out, so the loaded programs differ in length. On a kernel
 // without it (before 6.2) the program takes the probe read whatever it is asked: one program.
 func TestReadPathsDiffer(t *testing.T) {
+	testns.RequirePrivileges(t)
 	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: testns.Port(), Proto: evidence.UDP}
 	lengths := map[bool]int{}
 	for _, rp := range readPaths {
