@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/report"
-	"github.com/packetmortem/packetmortem/stages/testns"
 	"github.com/packetmortem/packetmortem/stages/verdict"
 )
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packetmortem/packetmortem/stages/testns"
+	"github.com/packetmortem/packetmortem/internal/testns"
 )
 
 // The floors arm what they claim, and release it.

@@ -11,7 +11,7 @@ import (
 
 // The bench's two pairs of namespaces, from the documentation ranges: traffic only ever
 // goes between namespaces the bench made. The first is where diagnose runs and its flow
-// lives (the addresses of stages/testns, which the bench cannot use outside a test); the
+// lives (the addresses of internal/testns, which the bench cannot use outside a test); the
 // second carries a flood elsewhere on the host, to its own addresses.
 const (
 	clientV4      = "198.51.100.1"

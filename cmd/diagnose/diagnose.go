@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/packetmortem/packetmortem/internal/kerr"
 	"github.com/packetmortem/packetmortem/report"
 	"github.com/packetmortem/packetmortem/stages/arrival"
 	"github.com/packetmortem/packetmortem/stages/evidence"
@@ -54,7 +55,7 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 	pathProbe, err := path.Start(ctx, path.Config{Flow: o.flow, Netns: ev.Netns.Inode})
 	var pathErr error
 	if err != nil {
-		if errors.Is(err, path.ErrPrivilege) {
+		if errors.Is(err, kerr.ErrPrivilege) {
 			return stageError("path stage", err)
 		}
 		pathErr = err
@@ -74,7 +75,7 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 	if has, err := nftrace.HasChains(nfcfg); err == nil && !has {
 		fwSkipped = &evidence.Firewall{Skipped: "this network namespace has no nftables chain, so nftables cannot drop the flow here"}
 	} else if tracer, err = nftrace.Start(ctx, nfcfg); err != nil {
-		if !errors.Is(err, nftrace.ErrUnsupported) {
+		if !errors.Is(err, kerr.ErrUnsupported) {
 			return stageError("firewall stage", err)
 		}
 		fwSkipped = &evidence.Firewall{Error: err.Error()}
@@ -207,7 +208,7 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 // stageError maps a stage's failure to its exit status: a host that cannot run diagnose is
 // not an internal error.
 func stageError(stage string, err error) error {
-	for _, e := range []error{kdrop.ErrPrivilege, kdrop.ErrUnsupported, nftrace.ErrPrivilege, arrival.ErrPrivilege} {
+	for _, e := range []error{kerr.ErrPrivilege, kerr.ErrUnsupported} {
 		if errors.Is(err, e) {
 			return hostError(fmt.Errorf("%s: %w", stage, err))
 		}

@@ -19,10 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/report"
 	"github.com/packetmortem/packetmortem/stages/arrival"
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/testns"
 	"github.com/packetmortem/packetmortem/stages/verdict"
 )
 

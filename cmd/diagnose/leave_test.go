@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packetmortem/packetmortem/stages/testns"
+	"github.com/packetmortem/packetmortem/internal/testns"
 )
 
 // hostDump is everything diagnose might leave behind, host-wide and in the namespace it

@@ -24,7 +24,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"slices"
 	"strings"
@@ -34,14 +33,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/packetmortem/packetmortem/internal/kerr"
+	"github.com/packetmortem/packetmortem/internal/links"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
 var (
 	// ErrBadInterface is wrapped when a named interface does not exist or is down.
 	ErrBadInterface = errors.New("bad interface")
-	// ErrPrivilege is wrapped when the kernel refuses the packet socket.
-	ErrPrivilege = errors.New("need CAP_NET_RAW: run as root")
 )
 
 // Config says what to capture and where to write it.
@@ -111,9 +110,9 @@ func Start(ctx context.Context, cfg Config) (_ *Capture, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ifs, err := net.Interfaces()
+	ifs, err := links.List()
 	if err != nil {
-		return nil, fmt.Errorf("list interfaces: %w", err)
+		return nil, err
 	}
 	c := &Capture{
 		cfg:    cfg,
@@ -172,8 +171,8 @@ func Start(ctx context.Context, cfg Config) (_ *Capture, err error) {
 	// before the filter is attached.
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			return nil, fmt.Errorf("open packet socket: %v (%w)", err, ErrPrivilege)
+		if kerr.IsPermission(err) {
+			return nil, kerr.Denied("open packet socket", err, kerr.CapNetRaw)
 		}
 		return nil, fmt.Errorf("open packet socket: %w", err)
 	}
@@ -196,8 +195,8 @@ func Start(ctx context.Context, cfg Config) (_ *Capture, err error) {
 		bindIndex = indexes[0]
 	}
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: bindIndex}); err != nil {
-		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			return nil, fmt.Errorf("bind packet socket: %v (%w)", err, ErrPrivilege)
+		if kerr.IsPermission(err) {
+			return nil, kerr.Denied("bind packet socket", err, kerr.CapNetRaw)
 		}
 		return nil, fmt.Errorf("bind packet socket: %w", err)
 	}
@@ -211,16 +210,16 @@ func Start(ctx context.Context, cfg Config) (_ *Capture, err error) {
 }
 
 // pick resolves the interface names to indexes; nil means every interface.
-func (c *Capture) pick(names []string, ifs []net.Interface) ([]int, error) {
+func (c *Capture) pick(names []string, ifs []links.Link) ([]int, error) {
 	byName := func(name string) int {
-		return slices.IndexFunc(ifs, func(i net.Interface) bool { return i.Name == name })
+		return slices.IndexFunc(ifs, func(i links.Link) bool { return i.Name == name })
 	}
 	if len(names) == 0 || (len(names) == 1 && names[0] == "any" && byName("any") < 0) {
 		return nil, nil
 	}
 	var up []string
 	for _, i := range ifs {
-		if i.Flags&net.FlagUp != 0 {
+		if i.Flags&unix.IFF_UP != 0 {
 			up = append(up, i.Name)
 		}
 	}
@@ -233,7 +232,7 @@ func (c *Capture) pick(names []string, ifs []net.Interface) ([]int, error) {
 		switch {
 		case i < 0:
 			return nil, fmt.Errorf("%w %q: not in this network namespace (up: %s)", ErrBadInterface, name, list(up))
-		case ifs[i].Flags&net.FlagUp == 0:
+		case ifs[i].Flags&unix.IFF_UP == 0:
 			return nil, fmt.Errorf("%w %q: it is down; bring it up (ip link set %s up) or choose one that is up: %s",
 				ErrBadInterface, name, name, list(up))
 		}

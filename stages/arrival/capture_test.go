@@ -19,9 +19,9 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 	"golang.org/x/sys/unix"
 
+	"github.com/packetmortem/packetmortem/internal/kerr"
+	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/kdrop"
-	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
 // start runs Start in namespace ns and closes the capture when the test ends.
@@ -352,9 +352,9 @@ func TestStartErrors(t *testing.T) {
 func TestPrivilege(t *testing.T) {
 	testns.RequirePrivileges(t)
 	checkFDs(t)
-	caps, want, name := []int{unix.CAP_NET_RAW}, ErrPrivilege, "CAP_NET_RAW"
+	caps, want, name := []int{unix.CAP_NET_RAW}, kerr.ErrPrivilege, "CAP_NET_RAW"
 	if testMethod == MethodTCX {
-		caps, want, name = []int{unix.CAP_BPF, unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN}, kdrop.ErrPrivilege, "CAP_BPF"
+		caps, want, name = []int{unix.CAP_BPF, unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN}, kerr.ErrPrivilege, "CAP_BPF"
 	}
 	errc := make(chan error, 1)
 	go func() {

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/packetmortem/packetmortem/stages/testns"
+	"github.com/packetmortem/packetmortem/internal/testns"
 )
 
 // testMethod is the capture method start gives the tests: tcx, and in a second run of the

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
 // A packet longer than a ring frame keeps its first kernelSnap bytes and its length: the

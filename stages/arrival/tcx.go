@@ -1,12 +1,10 @@
 package arrival
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
 	"math"
-	"os"
 	"runtime"
 	"sync"
 	"syscall"
@@ -19,8 +17,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	pmbpf "github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/internal/bpfrt"
+	"github.com/packetmortem/packetmortem/internal/kerr"
+	"github.com/packetmortem/packetmortem/internal/ktime"
+	"github.com/packetmortem/packetmortem/internal/links"
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/kdrop"
 )
 
 // The capture's two ways to see packets (Config.Method). MethodAuto takes tcx where the
@@ -44,7 +45,7 @@ type tcxSource struct {
 	objs  *pmbpf.CaptureObjects
 	links []link.Link
 	rd    *ringbuf.Reader
-	clock kdrop.MonoClock
+	clock ktime.Mono
 	w     *watcher // when capturing every interface
 
 	mu       sync.Mutex     // the watcher attaches while the reader names interfaces
@@ -87,14 +88,14 @@ func startTCX(flow evidence.Flow, indexes []int, names map[int]string, ringSize 
 			indexes = append(indexes, i)
 		}
 	}
-	if t.clock, err = kdrop.NewMonoClock(); err != nil {
+	if t.clock, err = ktime.NewMono(); err != nil {
 		return nil, err
 	}
 	if t.objs, err = loadCapture(flow, ringSize); err != nil {
 		return nil, err
 	}
 	if t.rd, err = ringbuf.NewReader(t.objs.Packets); err != nil {
-		return nil, kdrop.Classify("open the capture's ring buffer", err)
+		return nil, kerr.BPF("open the capture's ring buffer", err)
 	}
 	for _, i := range indexes {
 		// An interface removed since the listing has nothing left to capture.
@@ -118,7 +119,7 @@ func haveTCX() error {
 		Instructions: ebpfasm.Instructions{ebpfasm.Mov.Imm(ebpfasm.R0, -1), ebpfasm.Return()}, // TCX_NEXT
 	})
 	if err != nil {
-		return kdrop.Classify("load a BPF program of type sched_cls", err)
+		return kerr.BPF("load a BPF program of type sched_cls", err)
 	}
 	defer prog.Close()
 	l, err := link.AttachTCX(link.TCXOptions{Interface: math.MaxInt32, Program: prog, Attach: ebpf.AttachTCXIngress})
@@ -129,9 +130,9 @@ func haveTCX() error {
 	case errors.Is(err, unix.ENODEV):
 		return nil
 	case errors.Is(err, ebpf.ErrNotSupported):
-		return kdrop.Classify(noTCX, err)
+		return kerr.BPF(noTCX, err)
 	}
-	return kdrop.Classify("probe tcx", err)
+	return kerr.BPF("probe tcx", err)
 }
 
 // loadCapture loads bpf/capture.c for flow, with a ring buffer of ringSize bytes (0: the
@@ -157,7 +158,7 @@ func loadCapture(flow evidence.Flow, ringSize uint32) (*pmbpf.CaptureObjects, er
 	}
 	o := &pmbpf.CaptureObjects{}
 	if err := spec.LoadAndAssign(o, nil); err != nil {
-		return nil, kdrop.Classify("load the capture's BPF programs", err)
+		return nil, kerr.BPF("load the capture's BPF programs", err)
 	}
 	return o, nil
 }
@@ -216,9 +217,9 @@ func (t *tcxSource) attach(index int) error {
 		l, err := link.AttachTCX(link.TCXOptions{Interface: index, Program: d.prog, Attach: d.at, Anchor: d.anchor})
 		if err != nil {
 			if errors.Is(err, ebpf.ErrNotSupported) {
-				return kdrop.Classify(noTCX, err)
+				return kerr.BPF(noTCX, err)
 			}
-			return kdrop.Classify(fmt.Sprintf("attach the capture to %s", t.name(index)), err)
+			return kerr.BPF(fmt.Sprintf("attach the capture to %s", t.name(index)), err)
 		}
 		t.links = append(t.links, l)
 	}
@@ -227,19 +228,15 @@ func (t *tcxSource) attach(index int) error {
 
 // read delivers the flow's packets to handle until the reader is flushed or closed.
 func (t *tcxSource) read(handle func(frame)) error {
-	var rec ringbuf.Record
-	for {
-		err := t.rd.ReadInto(&rec)
-		switch {
-		case errors.Is(err, ringbuf.ErrFlushed), errors.Is(err, ringbuf.ErrClosed):
-			return nil
-		case err != nil:
-			return fmt.Errorf("read the capture's ring buffer: %w", err)
-		}
-		if f, ok := t.frame(rec.RawSample); ok {
+	err := bpfrt.ReadRing(t.rd, func(raw []byte) {
+		if f, ok := t.frame(raw); ok {
 			handle(f)
 		}
+	})
+	if err != nil {
+		return fmt.Errorf("read the capture's ring buffer: %w", err)
 	}
+	return nil
 }
 
 // frame turns a record (capture_meta, then the packet from its link header) into what the
@@ -274,7 +271,7 @@ func (t *tcxSource) frame(raw []byte) (frame, bool) {
 		copy(l.addr[:], pkt[6:12])
 	}
 	return frame{
-		time:    t.clock.WallTime(m.KtimeNs),
+		time:    t.clock.Wall(m.KtimeNs),
 		origLen: int(m.Len) - ll,
 		link:    l,
 		data:    pkt[ll:],
@@ -302,19 +299,12 @@ func (t *tcxSource) stop() error {
 
 // counters sums the programs' per-CPU counters.
 func (t *tcxSource) counters() (pmbpf.CaptureCaptureCounters, error) {
-	var sum pmbpf.CaptureCaptureCounters
-	o := t.objs
-	if o == nil {
-		return sum, nil
+	if t.objs == nil {
+		return pmbpf.CaptureCaptureCounters{}, nil
 	}
-	var per []pmbpf.CaptureCaptureCounters
-	if err := o.Totals.Lookup(uint32(0), &per); err != nil {
+	sum, err := bpfrt.SumPerCPU[pmbpf.CaptureCaptureCounters](t.objs.Totals, 0)
+	if err != nil {
 		return sum, fmt.Errorf("read the capture's counters: %w", err)
-	}
-	for _, c := range per {
-		sum.Seen += c.Seen
-		sum.Matched += c.Matched
-		sum.Lost += c.Lost
 	}
 	return sum, nil
 }
@@ -339,30 +329,15 @@ func (t *tcxSource) close() error {
 // linkTypes lists the namespace's interfaces with their ARPHRD types, which net.Interfaces
 // does not report.
 func linkTypes() (map[int]uint16, error) {
-	rib, err := syscall.NetlinkRIB(syscall.RTM_GETLINK, syscall.AF_UNSPEC)
+	ifs, err := links.List()
 	if err != nil {
-		return nil, fmt.Errorf("list interfaces: %w", os.NewSyscallError("netlinkrib", err))
-	}
-	msgs, err := syscall.ParseNetlinkMessage(rib)
-	if err != nil {
-		return nil, fmt.Errorf("list interfaces: %w", err)
+		return nil, err
 	}
 	types := map[int]uint16{}
-	for _, m := range msgs {
-		if index, typ, ok := linkOf(m); ok {
-			types[index] = typ
-		}
+	for _, l := range ifs {
+		types[l.Index] = l.Type
 	}
 	return types, nil
-}
-
-// linkOf reads the interface index and ARPHRD type of an RTM_NEWLINK message (ifinfomsg:
-// family, pad, type, index...).
-func linkOf(m syscall.NetlinkMessage) (index int, typ uint16, ok bool) {
-	if m.Header.Type != syscall.RTM_NEWLINK || len(m.Data) < syscall.SizeofIfInfomsg {
-		return 0, 0, false
-	}
-	return int(int32(binary.NativeEndian.Uint32(m.Data[4:8]))), binary.NativeEndian.Uint16(m.Data[2:4]), true
 }
 
 // watcher attaches the capture to the interfaces made while it runs, as the packet socket
@@ -440,34 +415,14 @@ func (w *watcher) run(ns int, seen func(int, uint16, string)) {
 			continue
 		}
 		for _, m := range msgs {
-			if index, typ, ok := linkOf(m); ok {
-				seen(index, typ, ifName(m))
+			if m.Header.Type != unix.RTM_NEWLINK {
+				continue
+			}
+			if l, err := links.Decode(m.Data); err == nil {
+				seen(l.Index, l.Type, l.Name)
 			}
 		}
 	}
-}
-
-// ifName reads IFLA_IFNAME from a link message.
-func ifName(m syscall.NetlinkMessage) string {
-	attrs, err := syscall.ParseNetlinkRouteAttr(&m)
-	if err != nil {
-		return ""
-	}
-	for _, a := range attrs {
-		if a.Attr.Type == syscall.IFLA_IFNAME {
-			return string(bytesBeforeNUL(a.Value))
-		}
-	}
-	return ""
-}
-
-func bytesBeforeNUL(b []byte) []byte {
-	for i, c := range b {
-		if c == 0 {
-			return b[:i]
-		}
-	}
-	return b
 }
 
 // stop ends the watcher and waits for it: no attachment starts after stop returns.

@@ -13,9 +13,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/packetmortem/packetmortem/internal/kerr"
+	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/kdrop"
-	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
 // openTun makes a tun device named name in namespace ns: IP packets with no link header
@@ -148,9 +148,9 @@ func TestCaptureFallsBackToSocket(t *testing.T) {
 		t.Errorf("method %q, note %q, in %d: want the packet socket, a note that says tcx needs CAP_BPF, 2 in", a.Method, a.MethodNote, a.In)
 	}
 
-	if c, err := startIn(Config{Flow: flow, Method: MethodTCX}); !errors.Is(err, kdrop.ErrPrivilege) {
+	if c, err := startIn(Config{Flow: flow, Method: MethodTCX}); !errors.Is(err, kerr.ErrPrivilege) {
 		c.Close()
-		t.Errorf("tcx asked for: %v, want kdrop.ErrPrivilege", err)
+		t.Errorf("tcx asked for: %v, want kerr.ErrPrivilege", err)
 	}
 }
 
@@ -184,7 +184,7 @@ func TestCaptureWithoutTCX(t *testing.T) {
 			c.Close()
 		}
 	})
-	if !errors.Is(err, kdrop.ErrUnsupported) || !strings.Contains(err.Error(), "no tcx") {
-		t.Errorf("tcx asked for: %v, want kdrop.ErrUnsupported saying the kernel has no tcx", err)
+	if !errors.Is(err, kerr.ErrUnsupported) || !strings.Contains(err.Error(), "no tcx") {
+		t.Errorf("tcx asked for: %v, want kerr.ErrUnsupported saying the kernel has no tcx", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/packetmortem/packetmortem/internal/links"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
@@ -54,67 +55,24 @@ func loadMessages(t *testing.T, name string) []netlink.Message {
 // fresh namespace numbers them alike: lo 1, veth0 2.
 func names(t *testing.T) map[int]string {
 	t.Helper()
-	links, err := decodeLinks(loadMessages(t, "links"))
+	ifs, err := links.DecodeAll(loadMessages(t, "links"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := map[int]string{}
-	for _, l := range links {
+	for _, l := range ifs {
 		m[l.Index] = l.Name
 	}
 	return m
 }
 
-func TestDecodeLinks(t *testing.T) {
-	links, err := decodeLinks(loadMessages(t, "links"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, l := range links {
-		got = append(got, l.Name)
-		if len(l.XDP) != 0 {
-			t.Errorf("%s has XDP programs %+v, none were attached", l.Name, l.XDP)
-		}
-	}
-	if strings.Join(got, " ") != "lo veth0 veth1p veth1" {
-		t.Errorf("interfaces %q, want lo veth0 veth1p veth1 (by index)", got)
-	}
-
-	links, err = decodeLinks(loadMessages(t, "links_programs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(links) != 2 || links[1].Name != "veth0" || len(links[1].XDP) != 1 || links[1].XDP[0].Hook != "xdpgeneric" || links[1].XDP[0].ID == 0 {
-		t.Errorf("links with generic XDP on veth0: %+v", links)
-	}
-	if _, err := decodeLinks([]netlink.Message{{Header: netlink.Header{Type: unix.RTM_NEWLINK}, Data: []byte{0}}}); err == nil {
-		t.Errorf("short ifinfomsg: no error")
-	}
-}
-
-func TestDecodeStats64(t *testing.T) {
-	b := make([]byte, 25*8)
-	for i := range 25 {
-		binary.NativeEndian.PutUint64(b[i*8:], uint64(100+i))
-	}
-	want := linkStats{RxErrors: 104, TxErrors: 105, RxDropped: 106, TxDropped: 107, RxMissed: 115, RxNoHandler: 123}
-	if got := decodeStats64(b); got != want {
-		t.Errorf("stats %+v, want %+v", got, want)
-	}
-	// An older kernel's shorter structure: fields past its end read 0.
-	if got := decodeStats64(b[:23*8]); got.RxNoHandler != 0 || got.RxMissed != 115 {
-		t.Errorf("short stats %+v", got)
-	}
-}
-
 func TestIfaceDrops(t *testing.T) {
-	before := map[int]linkStats{2: {RxDropped: 5, TxErrors: 1}, 3: {RxDropped: 7}}
-	after := []link{
-		{Index: 2, Name: "veth0", Stats: linkStats{RxDropped: 8, TxErrors: 1}},
-		{Index: 3, Name: "veth1", Stats: linkStats{RxDropped: 7}},  // unchanged
-		{Index: 4, Name: "new0", Stats: linkStats{RxNoHandler: 2}}, // appeared during the run
-		{Index: 5, Name: "reset0", Stats: linkStats{RxDropped: 0}}, // nothing
+	before := map[int]links.Stats{2: {RxDropped: 5, TxErrors: 1}, 3: {RxDropped: 7}}
+	after := []links.Link{
+		{Index: 2, Name: "veth0", Stats: links.Stats{RxDropped: 8, TxErrors: 1}},
+		{Index: 3, Name: "veth1", Stats: links.Stats{RxDropped: 7}},  // unchanged
+		{Index: 4, Name: "new0", Stats: links.Stats{RxNoHandler: 2}}, // appeared during the run
+		{Index: 5, Name: "reset0", Stats: links.Stats{RxDropped: 0}}, // nothing
 	}
 	got := ifaceDrops(before, after)
 	want := []evidence.InterfaceDrops{{Iface: "new0", RxNoHandler: 2}, {Iface: "veth0", RxDropped: 3}}

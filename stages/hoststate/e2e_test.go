@@ -22,8 +22,9 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/packetmortem/packetmortem/internal/links"
+	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
 // End-to-end tests: they run as root in namespaces made by testns, skip locally without
@@ -144,7 +145,7 @@ func TestRPFilter(t *testing.T) {
 	if os.Getenv("PMT_RECORD") != "" {
 		testns.Do(t, p.Server, func() {
 			record(t, unix.NETLINK_ROUTE,
-				exchange{"links", "RTM_GETLINK dump of the server namespace of TestRPFilter", linkRequest()},
+				exchange{"links", "RTM_GETLINK dump of the server namespace of TestRPFilter", links.DumpRequest()},
 				exchange{"route_local_v4", "ip route get " + out.Query, routeRequest(routeQuery{Dst: flow.Addr})},
 				exchange{"route_back_v4", "ip route get " + back.Query, routeRequest(routeQuery{Dst: peers[0], Src: flow.Addr})})
 		})
@@ -318,9 +319,9 @@ func TestPrograms(t *testing.T) {
 	tcProg := loadProgram(t, ebpf.SchedCLS, "pmt_hs_tcx", 0)  // TC_ACT_OK
 	clsProg := loadProgram(t, ebpf.SchedCLS, "pmt_hs_cls", 0) // TC_ACT_OK
 	xdpProg := loadProgram(t, ebpf.XDP, "pmt_hs_xdp", 2)      // XDP_PASS
-	var links []cilink.Link
+	var attached []cilink.Link
 	t.Cleanup(func() {
-		for _, l := range links {
+		for _, l := range attached {
 			l.Close()
 		}
 	})
@@ -336,7 +337,7 @@ func TestPrograms(t *testing.T) {
 				t.Errorf("attach tcx: %v", err)
 				return
 			}
-			links = append(links, l)
+			attached = append(attached, l)
 		} else if err := testns.AttachClsBPF(ifi.Index, true, tcProg, "pmt-test.o:[tcx]"); err != nil {
 			t.Errorf("attach cls_bpf ingress: %v", err)
 			return
@@ -346,7 +347,7 @@ func TestPrograms(t *testing.T) {
 			t.Errorf("attach xdp: %v", err)
 			return
 		}
-		links = append(links, x)
+		attached = append(attached, x)
 		if err := testns.AttachClsBPF(ifi.Index, false, clsProg, "pmt-test.o:[tc]"); err != nil {
 			t.Errorf("attach cls_bpf: %v", err)
 		}
@@ -389,16 +390,16 @@ func TestPrograms(t *testing.T) {
 				return
 			}
 			record(t, unix.NETLINK_ROUTE,
-				exchange{"links_programs", "RTM_GETLINK dump with a generic XDP program on veth0", linkRequest()},
+				exchange{"links_programs", "RTM_GETLINK dump with a generic XDP program on veth0", links.DumpRequest()},
 				exchange{"tfilter_egress", "RTM_GETTFILTER dump of veth0's clsact egress with a cls_bpf filter", tcRequest(unix.RTM_GETTFILTER, ifi.Index, tcHIngress|tcHMinEgress)})
 		})
 	}
 
 	// Detached, they are gone.
-	for _, l := range links {
+	for _, l := range attached {
 		l.Close()
 	}
-	links = nil
+	attached = nil
 	p.InServer(t, "tc", "qdisc", "del", "dev", testns.Iface, "clsact")
 	hs = stopIn(t, p.Server, startIn(t, p.Server, flow), nil, nil)
 	if len(hs.Programs) != 0 {

@@ -24,6 +24,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/packetmortem/packetmortem/internal/links"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
@@ -52,7 +53,7 @@ type Snapshot struct {
 	softnet   uint64
 	softnetOK bool
 	// links holds interface counters by index; nil when the dump failed.
-	links map[int]linkStats
+	stats map[int]links.Stats // by interface index, at Start
 	errs  []string
 
 	stopped *evidence.HostState
@@ -105,14 +106,14 @@ func start(ctx context.Context, cfg Config, p paths) (*Snapshot, error) {
 		return s, nil
 	}
 	defer c.Close()
-	links, err := dumpLinks(c)
+	ifs, err := links.Dump(c)
 	if err != nil {
 		s.note("before", err)
 		return s, nil
 	}
-	s.links = map[int]linkStats{}
-	for _, l := range links {
-		s.links[l.Index] = l.Stats
+	s.stats = map[int]links.Stats{}
+	for _, l := range ifs {
+		s.stats[l.Index] = l.Stats
 	}
 	return s, nil
 }
@@ -183,7 +184,7 @@ type stopper struct {
 	hs    *evidence.HostState
 	ctx   context.Context
 	rt    *netlink.Conn
-	links []link
+	links []links.Link
 	names map[int]string // ifindex -> name
 	index map[string]int // name -> ifindex
 }
@@ -251,18 +252,18 @@ func (st *stopper) interfaces() {
 	if st.rt == nil {
 		return
 	}
-	links, err := dumpLinks(st.rt)
+	ifs, err := links.Dump(st.rt)
 	if err != nil {
 		st.fail(err)
 		return
 	}
-	st.links = links
-	for _, l := range links {
+	st.links = ifs
+	for _, l := range ifs {
 		st.names[l.Index] = l.Name
 		st.index[l.Name] = l.Index
 	}
-	if st.s.links != nil {
-		st.hs.Interfaces = ifaceDrops(st.s.links, links)
+	if st.s.stats != nil {
+		st.hs.Interfaces = ifaceDrops(st.s.stats, ifs)
 	}
 }
 

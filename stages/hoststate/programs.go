@@ -13,6 +13,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/packetmortem/packetmortem/internal/links"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
@@ -167,7 +168,7 @@ var errNoTCX = errors.New("no tcx")
 // tcxPrograms asks BPF_PROG_QUERY for the tcx programs of each interface. The ifindex is
 // resolved in the calling thread's namespace, like netlink. Links and programs attached
 // without a link are both listed.
-func tcxPrograms(links []link) ([]program, error) {
+func tcxPrograms(links []links.Link) ([]program, error) {
 	var progs []program
 	for _, l := range links {
 		for _, at := range []struct {

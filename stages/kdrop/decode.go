@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/internal/kallsyms"
+	"github.com/packetmortem/packetmortem/internal/ktime"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
@@ -29,17 +31,17 @@ func decodeEvent(raw []byte) (bpf.KdropEvent, error) {
 // resolver may be nil, and then the raw number is reported.
 type namer struct {
 	reasons *Reasons
-	syms    *Symbols
+	syms    *kallsyms.Symbols
 	netns   map[uint64]string // inode -> name under /run/netns
 	// target is the namespace being diagnosed; own the one this process runs in.
 	target, own uint64
-	clock       monoClock
+	clock       ktime.Mono
 	ifname      func(ifindex int) string
 }
 
 func (n *namer) drop(ev *bpf.KdropEvent) evidence.Drop {
 	d := evidence.Drop{
-		Time:       n.clock.wallTime(ev.KtimeNs),
+		Time:       n.clock.Wall(ev.KtimeNs),
 		Reason:     n.reasons.Name(ev.Reason),
 		ReasonCode: ev.Reason,
 		Location:   n.syms.Format(ev.Location),

@@ -3,22 +3,30 @@ package kdrop
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
-	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/internal/kallsyms"
+	"github.com/packetmortem/packetmortem/internal/ktime"
 )
 
 // The Go type bpf2go generated has the size of the C struct the program writes.
+// Addresses of functions in the kallsyms fixture (internal/kallsyms/testdata).
+const (
+	tcpV4Rcv  = 0xffffffff81a00010
+	skbDrop   = 0xffffffff81b00000
+	ipDeliver = 0xffffffff81b00200
+	bpfProg   = 0xffffffffc0400000
+)
+
 func TestEventSizeMatchesBTF(t *testing.T) {
 	spec, err := bpf.LoadKdrop()
 	if err != nil {
@@ -77,7 +85,15 @@ func TestDecodeEvent(t *testing.T) {
 }
 
 func TestNamerDrop(t *testing.T) {
-	syms := loadFixture(t, "kallsyms")
+	f, err := os.Open("../../internal/kallsyms/testdata/kallsyms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, err := kallsyms.Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
 	reasons, err := reasonsFromBTF(fakeBTF(t, fakeCore, fakeSubsys))
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +105,7 @@ func TestNamerDrop(t *testing.T) {
 		netns:   map[uint64]string{4026532000: "server"},
 		target:  4026532000,
 		own:     4026532000,
-		clock:   monoClock{wall: base, mono: 4_000_000_000},
+		clock:   ktime.MonoAt(base, 4_000_000_000),
 		ifname:  func(i int) string { return fmt.Sprintf("if%d", i) },
 	}
 	ev := sampleEvent()
@@ -158,39 +174,5 @@ func TestTCPFlags(t *testing.T) {
 		if got := TCPFlags(f); got != want {
 			t.Errorf("TCPFlags(%#x) = %q, want %q", f, got, want)
 		}
-	}
-}
-
-func TestClassify(t *testing.T) {
-	err := classify("attach tp_btf/kfree_skb", fmt.Errorf("create tracing link: %w", unix.EPERM))
-	if !errors.Is(err, ErrPrivilege) || !errors.Is(err, unix.EPERM) {
-		t.Errorf("%v: not ErrPrivilege and EPERM", err)
-	}
-	if !strings.HasPrefix(err.Error(), "attach tp_btf/kfree_skb: create tracing link: operation not permitted (") ||
-		!strings.Contains(err.Error(), "CAP_BPF") {
-		t.Errorf("message %q", err)
-	}
-	err = classify("load tp_btf/kfree_skb", fmt.Errorf("x: %w", ebpf.ErrNotSupported))
-	if !errors.Is(err, ErrUnsupported) || errors.Is(err, ErrPrivilege) {
-		t.Errorf("%v: not ErrUnsupported", err)
-	}
-	// A missing feature is named by the error or by the caller, never guessed: a missing
-	// kfunc on a kernel that has BPF and BTF must not blame its configuration.
-	kfunc := fmt.Errorf(`kfunc "bpf_cast_to_kern_ctx": %w`, ebpf.ErrNotSupported)
-	if err := classify("load the capture", kfunc); !errors.Is(err, ErrUnsupported) || err.Error() != `load the capture: kfunc "bpf_cast_to_kern_ctx": not supported` {
-		t.Errorf("missing kfunc: %v", err)
-	}
-	if err := classifyNeeds("load kernel BTF", needsBTF, ebpf.ErrNotSupported); !errors.Is(err, ErrUnsupported) || !strings.HasSuffix(err.Error(), "(the kernel needs BTF, CONFIG_DEBUG_INFO_BTF)") {
-		t.Errorf("missing BTF: %v", err)
-	}
-	if err := classify("create map", unix.ENOSYS); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "CONFIG_BPF_SYSCALL") {
-		t.Errorf("no bpf(): %v", err)
-	}
-	if err := classify("x", errors.New("boom")); errors.Is(err, ErrUnsupported) || errors.Is(err, ErrPrivilege) {
-		t.Errorf("%v classified", err)
-	}
-	joined := joinErrors("kfree_skb", classify("a", unix.EPERM), classify("b", unix.ENOSYS))
-	if !errors.Is(joined, ErrPrivilege) || !errors.Is(joined, ErrUnsupported) || !strings.Contains(joined.Error(), "; b: ") {
-		t.Errorf("joined %v", joined)
 	}
 }

@@ -18,8 +18,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/internal/bpfrt"
+	"github.com/packetmortem/packetmortem/internal/kerr"
+	"github.com/packetmortem/packetmortem/internal/netns"
+	"github.com/packetmortem/packetmortem/internal/testns"
+	"github.com/packetmortem/packetmortem/internal/tracefs"
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
 // End-to-end tests: real drops between two namespaces the test makes. They need root and
@@ -153,13 +157,13 @@ func TestNoSocket(t *testing.T) {
 				dst := netip.AddrPortFrom(netip.MustParseAddr(tc.server), testns.Port())
 				flow := evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: tc.proto}
 				p := startProbe(t, Config{Flow: flow, Netns: server, probeRead: rp.probeRead})
-				links := kernelFDs()["anon_inode:bpf_link"]
+				links := bpfrt.OpenObjects()[bpfrt.Link]
 				begin := time.Now()
 				send(t, pair.Client, tc.proto, dst, true)
 				testns.WaitEvents(t, p, 1)
 				kd := p.Stop()
 				logEvidence(t, p, kd)
-				if got := kernelFDs()["anon_inode:bpf_link"]; got != links-1 {
+				if got := bpfrt.OpenObjects()[bpfrt.Link]; got != links-1 {
 					t.Errorf("after Stop %d bpf links open, want %d: Stop must detach", got, links-1)
 				}
 				if again := p.Stop(); again != kd {
@@ -331,12 +335,12 @@ func TestChild(t *testing.T) {
 		flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: 9, Proto: evidence.TCP}
 		p, err := Start(context.Background(), Config{Flow: flow})
 		p.Close()
-		testns.LogStartError(t, err, ErrPrivilege)
+		testns.LogStartError(t, err)
 		return
 	}
 	var res childResult
 	defer testns.WriteChildResult(t, &res)
-	if tracefsMounted() {
+	if tracefs.Mounted() {
 		res.Error = "tracefs is mounted under ip netns exec: the test proves nothing"
 		return
 	}
@@ -345,8 +349,8 @@ func TestChild(t *testing.T) {
 	if args.Mode == "classic" {
 		attachers = []attacher{attachClassic}
 	}
-	p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.TCP}, Netns: ownNetns()}, attachers...)
-	res.TracefsVisible = tracefsMounted()
+	p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.TCP}, Netns: netns.Own()}, attachers...)
+	res.TracefsVisible = tracefs.Mounted()
 	send(t, args.Client, evidence.TCP, dst, true)
 	res.Evidence = p.Stop()
 }
@@ -379,7 +383,7 @@ func TestFallback(t *testing.T) {
 	server := testns.Inode(t, pair.Server)
 	dst := netip.AddrPortFrom(netip.MustParseAddr(testns.ServerV4), testns.Port())
 	refused := func(*ebpf.CollectionSpec) (*attachment, error) {
-		return nil, classify("attach "+attachBTF, fmt.Errorf("create tracing link: %w", unix.EPERM))
+		return nil, kerr.BPF("attach "+attachBTF, fmt.Errorf("create tracing link: %w", unix.EPERM))
 	}
 	p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.TCP}, Netns: server}, refused, attachClassic)
 	send(t, pair.Client, evidence.TCP, dst, true)
@@ -404,13 +408,13 @@ func TestStartFails(t *testing.T) {
 			return nil, err
 		}
 		a.Close()
-		return nil, classify("attach "+attachBTF, unix.EPERM)
+		return nil, kerr.BPF("attach "+attachBTF, unix.EPERM)
 	}
 	unsupported := func(*ebpf.CollectionSpec) (*attachment, error) {
-		return nil, classify("attach "+attachTracepoint, fmt.Errorf("x: %w", ebpf.ErrNotSupported))
+		return nil, kerr.BPF("attach "+attachTracepoint, fmt.Errorf("x: %w", ebpf.ErrNotSupported))
 	}
 	p, err := start(context.Background(), Config{Flow: flow}, []attacher{loadThenFail, unsupported})
-	if p != nil || !errors.Is(err, ErrPrivilege) || !errors.Is(err, ErrUnsupported) {
+	if p != nil || !errors.Is(err, kerr.ErrPrivilege) || !errors.Is(err, kerr.ErrUnsupported) {
 		t.Fatalf("start = %v, %v", p, err)
 	}
 	if !strings.HasPrefix(err.Error(), "kernel drop probe on kfree_skb: attach tp_btf/kfree_skb: operation not permitted (") {
@@ -419,7 +423,7 @@ func TestStartFails(t *testing.T) {
 	testns.CheckStartEdges(t, Start, Config{Flow: flow})
 }
 
-// Without privileges Start fails with ErrPrivilege and the fix, on the real kernel.
+// Without privileges Start fails with kerr.ErrPrivilege and the fix, on the real kernel.
 func TestUnprivileged(t *testing.T) {
 	testns.RunUnprivileged(t)
 }

@@ -18,6 +18,12 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/internal/bpfrt"
+	"github.com/packetmortem/packetmortem/internal/kallsyms"
+	"github.com/packetmortem/packetmortem/internal/kerr"
+	"github.com/packetmortem/packetmortem/internal/ktime"
+	"github.com/packetmortem/packetmortem/internal/links"
+	"github.com/packetmortem/packetmortem/internal/netns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
@@ -38,7 +44,7 @@ type Probe struct {
 	cfg   Config
 	att   *attachment
 	rd    *ringbuf.Reader
-	clock monoClock
+	clock ktime.Mono
 	own   uint64
 	notes []string
 
@@ -62,7 +68,7 @@ type Probe struct {
 
 // Start loads and attaches the kfree_skb program and returns once it is armed: any drop of
 // the flow from then on is recorded. tp_btf is tried first (no tracefs needed), the classic
-// tracepoint second. Errors match ErrPrivilege or ErrUnsupported when that is the cause.
+// tracepoint second. Errors match kerr.ErrPrivilege or kerr.ErrUnsupported when that is the cause.
 // ctx bounds Start only: the probe runs until Stop or Close.
 func Start(ctx context.Context, cfg Config) (*Probe, error) {
 	return start(ctx, cfg, []attacher{attachTPBTF, attachClassic})
@@ -77,7 +83,7 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 	}
 	// The program compares 16-byte addresses and the family: ::ffff:a.b.c.d is IPv4.
 	cfg.Flow.Addr = cfg.Flow.Addr.Unmap()
-	p := &Probe{cfg: cfg, own: ownNetns()}
+	p := &Probe{cfg: cfg, own: netns.Own()}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -86,7 +92,7 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it.
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, classify("remove memlock rlimit for BPF maps", err)
+		return nil, kerr.BPF("remove memlock rlimit for BPF maps", err)
 	}
 	spec, err := specFor(cfg)
 	if err != nil {
@@ -106,16 +112,16 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 		break
 	}
 	if p.att == nil {
-		return nil, joinErrors("kernel drop probe on kfree_skb", failures...)
+		return nil, kerr.Join("kernel drop probe on kfree_skb", failures...)
 	}
 	for _, f := range failures {
 		p.notes = append(p.notes, fmt.Sprintf("attached %s after: %v", p.att.name, f))
 	}
 
 	if p.rd, err = ringbuf.NewReader(p.att.maps.Events); err != nil {
-		return nil, classifyNeeds("open kdrop ring buffer", needsRingbuf, err)
+		return nil, kerr.BPFNeeds("open kdrop ring buffer", kerr.NeedsRingbuf, err)
 	}
-	if p.clock, err = newMonoClock(); err != nil {
+	if p.clock, err = ktime.NewMono(); err != nil {
 		return nil, fmt.Errorf("read CLOCK_MONOTONIC: %w", err)
 	}
 	p.done = make(chan struct{})
@@ -134,20 +140,8 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 // blocks in epoll between events: no polling.
 func (p *Probe) read() {
 	defer close(p.done)
-	var rec ringbuf.Record
-	for {
-		err := p.rd.ReadInto(&rec)
-		switch {
-		case err == nil:
-		case errors.Is(err, ringbuf.ErrFlushed), errors.Is(err, ringbuf.ErrClosed):
-			return
-		default:
-			p.mu.Lock()
-			p.readErr = err
-			p.mu.Unlock()
-			return
-		}
-		ev, err := decodeEvent(rec.RawSample)
+	err := bpfrt.ReadRing(p.rd, func(raw []byte) {
+		ev, err := decodeEvent(raw)
 		p.mu.Lock()
 		if err != nil {
 			if p.bad == 0 {
@@ -161,6 +155,11 @@ func (p *Probe) read() {
 		if err == nil {
 			p.matched.Add(1)
 		}
+	})
+	if err != nil {
+		p.mu.Lock()
+		p.readErr = err
+		p.mu.Unlock()
 	}
 }
 
@@ -203,15 +202,11 @@ func (p *Probe) Stop() *evidence.KernelDrop {
 
 // count reads the program's counters and says where events went missing.
 func (p *Probe) count(kd *evidence.KernelDrop) {
-	var perCPU []bpf.KdropCounters
-	if err := p.att.maps.Totals.Lookup(uint32(0), &perCPU); err != nil {
+	c, err := bpfrt.SumPerCPU[bpf.KdropCounters](p.att.maps.Totals, 0)
+	if err != nil {
 		kd.Notes = append(kd.Notes, fmt.Sprintf("read kfree_skb counters: %v; seen, matched and lost are unknown", err))
 	}
-	for _, c := range perCPU {
-		kd.Seen += c.Seen
-		kd.Matched += c.Matched
-		kd.Lost += c.Lost
-	}
+	kd.Seen, kd.Matched, kd.Lost = c.Seen, c.Matched, c.Lost
 	if kd.Lost > 0 {
 		kd.Notes = append(kd.Notes, fmt.Sprintf("%d drops of the flow were lost: the ring buffer was full", kd.Lost))
 	}
@@ -236,11 +231,11 @@ func (p *Probe) count(kd *evidence.KernelDrop) {
 // evidence: a number is still worth reporting.
 func (p *Probe) describe(kd *evidence.KernelDrop) {
 	n := &namer{
-		netns:  netnsNames(),
+		netns:  netns.Names(),
 		target: p.cfg.Netns,
 		own:    p.own,
 		clock:  p.clock,
-		ifname: ifaceName,
+		ifname: links.Name,
 	}
 	var err error
 	<-p.reasonsLoaded
@@ -257,7 +252,7 @@ func (p *Probe) describe(kd *evidence.KernelDrop) {
 		return
 	}
 	// Read while the program is still loaded: its frames are in kallsyms until Close.
-	if n.syms, err = LoadSymbols(); err != nil {
+	if n.syms, err = kallsyms.Load(); err != nil {
 		kd.Notes = append(kd.Notes, fmt.Sprintf("locations and stacks are raw addresses: %v", err))
 	} else if n.syms.Restricted {
 		kd.Notes = append(kd.Notes, "locations and stacks are raw addresses: /proc/kallsyms shows every address as 0 (kernel.kptr_restrict; run as root or lower it)")

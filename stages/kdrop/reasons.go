@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/packetmortem/packetmortem/internal/kerr"
 )
 
 // The kernel splits a drop reason in two: the high 16 bits name a subsystem (0 is the core
@@ -30,11 +32,11 @@ type Reasons struct {
 }
 
 // LoadReasons reads enum skb_drop_reason (and the subsystem enums) from the kernel's BTF.
-// It fails with ErrUnsupported when the kernel has no BTF or no such enum (before 5.17).
+// It fails with kerr.ErrUnsupported when the kernel has no BTF or no such enum (before 5.17).
 func LoadReasons() (*Reasons, error) {
 	spec, err := btf.LoadKernelSpec()
 	if err != nil {
-		return nil, ClassifyBTF(err)
+		return nil, kerr.BTF(err)
 	}
 	return reasonsFromBTF(spec)
 }
@@ -55,7 +57,7 @@ func reasonsFromBTF(spec *btf.Spec) (*Reasons, error) {
 	var core *btf.Enum
 	if err := spec.TypeByName("skb_drop_reason", &core); err != nil {
 		if errors.Is(err, btf.ErrNotFound) {
-			return nil, fmt.Errorf("kernel BTF has no enum skb_drop_reason (added in Linux 5.17): %w", ErrUnsupported)
+			return nil, fmt.Errorf("kernel BTF has no enum skb_drop_reason (added in Linux 5.17): %w", kerr.ErrUnsupported)
 		}
 		return nil, fmt.Errorf("look up enum skb_drop_reason in kernel BTF: %w", err)
 	}

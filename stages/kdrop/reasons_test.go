@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/packetmortem/packetmortem/internal/kerr"
 )
 
 // fakeBTF builds a BTF blob holding only the given types, as a kernel's would.
@@ -104,8 +106,8 @@ func TestReasonsWithoutSubsystemEnum(t *testing.T) {
 
 func TestReasonsWithoutEnum(t *testing.T) {
 	_, err := reasonsFromBTF(fakeBTF(t, fakeSubsys))
-	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "skb_drop_reason") {
-		t.Errorf("err = %v, want ErrUnsupported naming the enum", err)
+	if !errors.Is(err, kerr.ErrUnsupported) || !strings.Contains(err.Error(), "skb_drop_reason") {
+		t.Errorf("err = %v, want kerr.ErrUnsupported naming the enum", err)
 	}
 	var none *Reasons
 	if got := none.Name(7); got != "7" {

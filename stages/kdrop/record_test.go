@@ -12,7 +12,7 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 
-	"github.com/packetmortem/packetmortem/stages/testns"
+	"github.com/packetmortem/packetmortem/internal/testns"
 )
 
 // The drop reasons of kernels other than the running one are kept in testdata/kernels as

@@ -22,8 +22,9 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/packetmortem/packetmortem/internal/kerr"
+	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
 // End-to-end tests: they run as root in namespaces made by testns, skip locally without
@@ -68,7 +69,7 @@ func child(ns, flow string) int {
 	}
 	tr, err := Start(context.Background(), Config{Flow: f, NetnsFd: int(nsf.Fd())})
 	if os.Getenv("PMT_NFTRACE_PRIVCHECK") != "" {
-		fmt.Printf("privilege=%v error=%v\n", errors.Is(err, ErrPrivilege), err)
+		fmt.Printf("privilege=%v error=%v\n", errors.Is(err, kerr.ErrPrivilege), err)
 		if tr != nil {
 			tr.Close()
 		}
@@ -424,8 +425,8 @@ func TestKill9LeavesNoTable(t *testing.T) {
 func TestStartWithoutCapNetAdmin(t *testing.T) {
 	if os.Geteuid() != 0 {
 		_, err := Start(context.Background(), Config{Flow: evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: 80, Proto: evidence.TCP}, NetnsFd: -1})
-		if !errors.Is(err, ErrPrivilege) {
-			t.Fatalf("Start as non-root: %v; want ErrPrivilege", err)
+		if !errors.Is(err, kerr.ErrPrivilege) {
+			t.Fatalf("Start as non-root: %v; want kerr.ErrPrivilege", err)
 		}
 		return
 	}

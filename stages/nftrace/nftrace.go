@@ -26,6 +26,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/packetmortem/packetmortem/internal/kerr"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
@@ -35,14 +36,6 @@ type Config struct {
 	// NetnsFd, when >= 0, targets another namespace (nftables.WithNetNSFd); -1: current.
 	NetnsFd int
 }
-
-var (
-	// ErrPrivilege is wrapped by errors caused by missing privileges.
-	ErrPrivilege = errors.New("need CAP_NET_ADMIN: run as root")
-	// ErrUnsupported is wrapped by errors caused by a kernel without nf_tables, owner
-	// tables (Linux 5.12) or nftrace.
-	ErrUnsupported = errors.New("kernel lacks nf_tables tracing support")
-)
 
 // readBuffer is the trace socket's receive buffer: a burst of a few thousand events. (A
 // variable for the test that overflows it.)
@@ -196,7 +189,7 @@ func (t *Tracer) createTable() error {
 			return fmt.Errorf("nftrace: %s: %w (a table of that name exists and is not this diagnose's: delete it with `nft delete table inet %s`)", what, err, t.table)
 		}
 		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) {
-			return fmt.Errorf("nftrace: %s: %w (%w: owner tables need Linux 5.12)", what, err, ErrUnsupported)
+			return kerr.Unsupported("nftrace: "+what, "owner tables, Linux 5.12+", err)
 		}
 		return classify(what, err)
 	}
@@ -217,7 +210,7 @@ func (t *Tracer) addChainsAndRules() error {
 	if err := t.nft.Flush(); err != nil {
 		what := "add trace chains and rules to inet " + t.table
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) {
-			return fmt.Errorf("nftrace: %s: %w (%w: meta nftrace)", what, err, ErrUnsupported)
+			return kerr.Unsupported("nftrace: "+what, "nf_tables with meta nftrace", err)
 		}
 		return classify(what, err)
 	}
@@ -227,10 +220,10 @@ func (t *Tracer) addChainsAndRules() error {
 // classify wraps err with what failed and, for known causes, the sentinel saying what to do.
 func classify(what string, err error) error {
 	switch {
-	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return fmt.Errorf("nftrace: %s: %w (%w)", what, err, ErrPrivilege)
+	case kerr.IsPermission(err):
+		return kerr.Denied("nftrace: "+what, err, kerr.CapNetAdmin)
 	case errors.Is(err, unix.EPROTONOSUPPORT), errors.Is(err, unix.EAFNOSUPPORT), errors.Is(err, unix.EOPNOTSUPP):
-		return fmt.Errorf("nftrace: %s: %w (%w: need nf_tables and nfnetlink)", what, err, ErrUnsupported)
+		return kerr.Unsupported("nftrace: "+what, "nf_tables and nfnetlink", err)
 	}
 	return fmt.Errorf("nftrace: %s: %w", what, err)
 }

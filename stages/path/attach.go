@@ -10,8 +10,9 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/internal/kerr"
+	"github.com/packetmortem/packetmortem/internal/tracefs"
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/kdrop"
 )
 
 // point is one tracepoint of the path and its two programs.
@@ -143,7 +144,7 @@ func newLoader(cfg Config) (*loader, error) {
 	onlyMaps := spec.Copy()
 	onlyMaps.Programs = map[string]*ebpf.ProgramSpec{}
 	if l.maps, err = ebpf.NewCollectionWithOptions(onlyMaps, ebpf.CollectionOptions{Cache: l.cache}); err != nil {
-		return nil, kdrop.Classify("create path BPF maps", err)
+		return nil, kerr.BPF("create path BPF maps", err)
 	}
 	return l, nil
 }
@@ -178,7 +179,7 @@ func classifyLoad(what string, err error) error {
 	if errors.As(err, &verr) {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	return kdrop.Classify(what, err)
+	return kerr.BPF(what, err)
 }
 
 // attachment is one program attached to its tracepoint.
@@ -233,7 +234,7 @@ func attachBTF(l *loader, pt point) (*attachment, error) {
 	lk, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
 	if err != nil {
 		prog.Close()
-		return nil, kdrop.Classify("attach "+name, err)
+		return nil, kerr.BPF("attach "+name, err)
 	}
 	return &attachment{point: pt, name: name, prog: prog, link: lk}, nil
 }
@@ -252,14 +253,14 @@ func attachClassic(l *loader, pt point) (*attachment, error) {
 		lk, err = link.Tracepoint(pt.group, pt.event, prog, nil)
 		return err
 	}
-	if kdrop.TracefsMounted() {
+	if tracefs.Mounted() {
 		err = attach()
 	} else {
-		err = kdrop.WithPrivateTracefs(attach)
+		err = tracefs.WithPrivate(attach)
 	}
 	if err != nil {
 		prog.Close()
-		return nil, kdrop.Classify("attach "+name, err)
+		return nil, kerr.BPF("attach "+name, err)
 	}
 	return &attachment{point: pt, name: name, prog: prog, link: lk}, nil
 }

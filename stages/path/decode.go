@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/internal/ktime"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 	"github.com/packetmortem/packetmortem/stages/kdrop"
 )
@@ -172,7 +173,7 @@ func (a *aggregate) describe(path *evidence.Path, n *namer, totals map[bpf.PathP
 type namer struct {
 	// target is the namespace being diagnosed; own the one this process runs in.
 	target, own uint64
-	clock       kdrop.MonoClock
+	clock       ktime.Mono
 	ifname      func(ifindex int) string // names this namespace's interfaces
 	learnt      map[ifaceKey]string      // names the events carried
 	resets      *resetReasons            // nil: reasons are not reported
@@ -181,7 +182,7 @@ type namer struct {
 func (n *namer) event(ev *bpf.PathEvent) evidence.PathEvent {
 	pt := pointByID[ev.Point]
 	e := evidence.PathEvent{
-		Time:      n.clock.WallTime(ev.KtimeNs),
+		Time:      n.clock.Wall(ev.KtimeNs),
 		Point:     pt.name,
 		Netns:     uint64(ev.Netns),
 		Elsewhere: uint64(ev.Netns) != n.target,

@@ -13,8 +13,8 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/internal/ktime"
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/kdrop"
 )
 
 // The Go type bpf2go generated has the size of the C struct the programs write.
@@ -106,7 +106,7 @@ func TestDecodeEvent(t *testing.T) {
 
 func testNamer(t *testing.T) *namer {
 	t.Helper()
-	clock, err := kdrop.NewMonoClock()
+	clock, err := ktime.NewMono()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestNamerEvent(t *testing.T) {
 			ev := receiveEvent()
 			tc.edit(&ev)
 			got := n.event(&ev)
-			if d := got.Time.Sub(n.clock.WallTime(5_000_000_000)); d != 0 {
+			if d := got.Time.Sub(n.clock.Wall(5_000_000_000)); d != 0 {
 				t.Errorf("time off by %v", d)
 			}
 			got.Time = time.Time{}

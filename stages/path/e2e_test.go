@@ -18,9 +18,12 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/internal/bpfrt"
+	"github.com/packetmortem/packetmortem/internal/kerr"
+	"github.com/packetmortem/packetmortem/internal/netns"
+	"github.com/packetmortem/packetmortem/internal/testns"
+	"github.com/packetmortem/packetmortem/internal/tracefs"
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/kdrop"
-	"github.com/packetmortem/packetmortem/stages/testns"
 )
 
 // End-to-end tests: real traffic between two namespaces the test makes. They need root
@@ -104,7 +107,7 @@ func startProbe(t *testing.T, cfg Config, attachers ...attacher) *Probe {
 // evidence twice, and logs it.
 func stop(t *testing.T, p *Probe) *evidence.Path {
 	t.Helper()
-	links := kernelFDs()["anon_inode:bpf_link"]
+	links := bpfrt.OpenObjects()[bpfrt.Link]
 	ev := p.Stop()
 	b, _ := json.MarshalIndent(ev, "", "  ")
 	t.Logf("evidence: %s", b)
@@ -122,7 +125,7 @@ func stop(t *testing.T, p *Probe) *evidence.Path {
 			btfLinks++
 		}
 	}
-	if got := kernelFDs()["anon_inode:bpf_link"]; got > links-btfLinks {
+	if got := bpfrt.OpenObjects()[bpfrt.Link]; got > links-btfLinks {
 		t.Errorf("after Stop %d bpf links open, want at most %d: Stop must detach", got, links-btfLinks)
 	}
 	if ev.Lost != 0 {
@@ -568,11 +571,11 @@ func TestAttachFailures(t *testing.T) {
 			return nil, err
 		}
 		a.Close()
-		return nil, kdrop.Classify("attach tp_btf/"+pt.event, syscall.EPERM)
+		return nil, kerr.BPF("attach tp_btf/"+pt.event, syscall.EPERM)
 	}
 	q, err := start(context.Background(), Config{Flow: flow}, []attacher{refused})
-	if q != nil || !errors.Is(err, ErrPrivilege) {
-		t.Fatalf("start = %v, %v; want ErrPrivilege", q, err)
+	if q != nil || !errors.Is(err, kerr.ErrPrivilege) {
+		t.Fatalf("start = %v, %v; want kerr.ErrPrivilege", q, err)
 	}
 	if !strings.HasPrefix(err.Error(), "path probe: no tracepoint attached: attach tp_btf/netif_receive_skb: operation not permitted (") {
 		t.Errorf("message %q", err)
@@ -624,12 +627,12 @@ func TestChild(t *testing.T) {
 		flow := evidence.Flow{Addr: serverV4, Port: 9, Proto: evidence.TCP}
 		p, err := Start(context.Background(), Config{Flow: flow})
 		p.Close()
-		testns.LogStartError(t, err, ErrPrivilege)
+		testns.LogStartError(t, err)
 		return
 	}
 	var res childResult
 	defer testns.WriteChildResult(t, &res)
-	if kdrop.TracefsMounted() {
+	if tracefs.Mounted() {
 		res.Error = "tracefs is mounted under ip netns exec: the test proves nothing"
 		return
 	}
@@ -638,8 +641,8 @@ func TestChild(t *testing.T) {
 	if args.Mode == "classic" {
 		attachers = []attacher{attachClassic}
 	}
-	p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.TCP}, Netns: kdrop.OwnNetns()}, attachers...)
-	res.TracefsVisible = kdrop.TracefsMounted()
+	p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.TCP}, Netns: netns.Own()}, attachers...)
+	res.TracefsVisible = tracefs.Mounted()
 	connectRefused(t, args.Client, dst)
 	res.Path = p.Stop()
 }
@@ -678,7 +681,7 @@ func TestBurst(t *testing.T) {
 	}
 }
 
-// Without privileges Start fails with ErrPrivilege and the fix, on the real kernel.
+// Without privileges Start fails with kerr.ErrPrivilege and the fix, on the real kernel.
 func TestUnprivileged(t *testing.T) {
 	testns.RunUnprivileged(t)
 }

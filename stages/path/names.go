@@ -7,7 +7,7 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 
-	"github.com/packetmortem/packetmortem/stages/kdrop"
+	"github.com/packetmortem/packetmortem/internal/kerr"
 )
 
 // tcpStates are the kernel's TCP states (include/net/tcp_states.h) without their TCP_
@@ -54,7 +54,7 @@ func (r *resetReasons) name(code uint32) string {
 func loadResetReasons() (*resetReasons, error) {
 	spec, err := btf.LoadKernelSpec()
 	if err != nil {
-		return nil, kdrop.ClassifyBTF(err)
+		return nil, kerr.BTF(err)
 	}
 	return resetReasonsFromBTF(spec)
 }
@@ -63,7 +63,7 @@ func resetReasonsFromBTF(spec *btf.Spec) (*resetReasons, error) {
 	var e *btf.Enum
 	if err := spec.TypeByName("sk_rst_reason", &e); err != nil {
 		if errors.Is(err, btf.ErrNotFound) {
-			return nil, fmt.Errorf("kernel BTF has no enum sk_rst_reason (added in Linux 6.10): %w", ErrUnsupported)
+			return nil, fmt.Errorf("kernel BTF has no enum sk_rst_reason (added in Linux 6.10): %w", kerr.ErrUnsupported)
 		}
 		return nil, fmt.Errorf("look up enum sk_rst_reason in kernel BTF: %w", err)
 	}

@@ -28,21 +28,16 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/internal/bpfrt"
+	"github.com/packetmortem/packetmortem/internal/kerr"
+	"github.com/packetmortem/packetmortem/internal/ktime"
+	"github.com/packetmortem/packetmortem/internal/links"
+	"github.com/packetmortem/packetmortem/internal/netns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/kdrop"
 )
 
 // MaxEvents bounds Path.Events so a busy flow cannot grow memory; Counts counts them all.
 const MaxEvents = 512
-
-var (
-	// ErrPrivilege is wrapped by errors the process's privileges cause: cmd exits 3 on it.
-	// It is kdrop's: both stages need the same privileges, and one check covers both.
-	ErrPrivilege = kdrop.ErrPrivilege
-	// ErrUnsupported is wrapped by errors a missing kernel feature causes (no BPF, no BTF,
-	// none of the tracepoints).
-	ErrUnsupported = kdrop.ErrUnsupported
-)
 
 // Config says what to watch.
 type Config struct {
@@ -62,7 +57,7 @@ type Probe struct {
 	missing []evidence.MissingPoint
 	notes   []string
 	rd      *ringbuf.Reader
-	clock   kdrop.MonoClock
+	clock   ktime.Mono
 
 	done chan struct{} // closed when the reader returns; nil until it starts
 	read atomic.Int64
@@ -83,8 +78,8 @@ type Probe struct {
 // Start loads and attaches a program on each tracepoint of the path that applies to the
 // flow, and returns once they are armed. For each, tp_btf is tried first (no tracefs
 // needed), the classic tracepoint second; a tracepoint neither attaches to is Missing in
-// the evidence. Start fails only when none attaches; its errors match ErrPrivilege or
-// ErrUnsupported when that is the cause. ctx bounds Start only.
+// the evidence. Start fails only when none attaches; its errors match kerr.ErrPrivilege or
+// kerr.ErrUnsupported when that is the cause. ctx bounds Start only.
 func Start(ctx context.Context, cfg Config) (*Probe, error) {
 	return start(ctx, cfg, []attacher{attachBTF, attachClassic})
 }
@@ -98,7 +93,7 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 	}
 	// The programs compare 16-byte addresses and the family: ::ffff:a.b.c.d is IPv4.
 	cfg.Flow.Addr = cfg.Flow.Addr.Unmap()
-	p := &Probe{cfg: cfg, own: kdrop.OwnNetns(), agg: newAggregate()}
+	p := &Probe{cfg: cfg, own: netns.Own(), agg: newAggregate()}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -107,7 +102,7 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it.
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, kdrop.Classify("remove memlock rlimit for BPF maps", err)
+		return nil, kerr.BPF("remove memlock rlimit for BPF maps", err)
 	}
 	l, err := newLoader(cfg)
 	if err != nil {
@@ -142,13 +137,13 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 		}
 	}
 	if len(p.points) == 0 {
-		return nil, kdrop.JoinErrors("path probe: no tracepoint attached", failures...)
+		return nil, kerr.Join("path probe: no tracepoint attached", failures...)
 	}
 
 	if p.rd, err = ringbuf.NewReader(l.maps.Maps[bpf.PathMapEvents]); err != nil {
-		return nil, kdrop.Classify("open path ring buffer", err)
+		return nil, kerr.BPF("open path ring buffer", err)
 	}
-	if p.clock, err = kdrop.NewMonoClock(); err != nil {
+	if p.clock, err = ktime.NewMono(); err != nil {
 		return nil, fmt.Errorf("read CLOCK_MONOTONIC: %w", err)
 	}
 	p.done = make(chan struct{})
@@ -163,26 +158,19 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 // blocking in epoll between events.
 func (p *Probe) readEvents() {
 	defer close(p.done)
-	var rec ringbuf.Record
-	for {
-		err := p.rd.ReadInto(&rec)
-		switch {
-		case err == nil:
-		case errors.Is(err, ringbuf.ErrFlushed), errors.Is(err, ringbuf.ErrClosed):
-			return
-		default:
-			p.mu.Lock()
-			p.agg.readErr = err
-			p.mu.Unlock()
-			return
-		}
-		ev, err := decodeEvent(rec.RawSample)
+	err := bpfrt.ReadRing(p.rd, func(raw []byte) {
+		ev, err := decodeEvent(raw)
 		p.mu.Lock()
 		p.agg.add(ev, err)
 		p.mu.Unlock()
 		if err == nil {
 			p.read.Add(1)
 		}
+	})
+	if err != nil {
+		p.mu.Lock()
+		p.agg.readErr = err
+		p.mu.Unlock()
 	}
 }
 
@@ -249,7 +237,7 @@ func (p *Probe) Stop() *evidence.Path {
 		target: p.cfg.Netns,
 		own:    p.own,
 		clock:  p.clock,
-		ifname: kdrop.IfaceName,
+		ifname: links.Name,
 		learnt: p.agg.ifnames,
 	}
 	if len(p.agg.resets) > 0 {
@@ -267,16 +255,10 @@ func (p *Probe) totals(path *evidence.Path) map[bpf.PathPoint]bpf.PathCounters {
 	sums := map[bpf.PathPoint]bpf.PathCounters{}
 	m := p.maps.Maps[bpf.PathMapTotals]
 	for _, a := range p.points {
-		var perCPU []bpf.PathCounters
-		if err := m.Lookup(uint32(a.point.id), &perCPU); err != nil {
+		sum, err := bpfrt.SumPerCPU[bpf.PathCounters](m, uint32(a.point.id))
+		if err != nil {
 			path.Notes = append(path.Notes, fmt.Sprintf("read %s counters: %v; seen, matched and lost are unknown", a.point.tracepoint(), err))
 			continue
-		}
-		var sum bpf.PathCounters
-		for _, c := range perCPU {
-			sum.Seen += c.Seen
-			sum.Matched += c.Matched
-			sum.Lost += c.Lost
 		}
 		sums[a.point.id] = sum
 		if st, err := a.prog.Stats(); err == nil && st.RecursionMisses > 0 {

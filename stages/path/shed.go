@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/internal/bpfrt"
 )
 
 // Shedding: diagnose runs on hosts that may already be in trouble. The receive and route
@@ -68,13 +69,9 @@ func (p *Probe) shedLoop(stop <-chan struct{}) {
 
 // otherEvents is how many events of other flows the point's program has seen so far.
 func (p *Probe) otherEvents(id bpf.PathPoint) (uint64, bool) {
-	var perCPU []bpf.PathCounters
-	if err := p.maps.Maps[bpf.PathMapTotals].Lookup(uint32(id), &perCPU); err != nil {
+	c, err := bpfrt.SumPerCPU[bpf.PathCounters](p.maps.Maps[bpf.PathMapTotals], uint32(id))
+	if err != nil {
 		return 0, false
 	}
-	var other uint64
-	for _, c := range perCPU {
-		other += c.Seen - c.Matched
-	}
-	return other, true
+	return c.Seen - c.Matched, true
 }

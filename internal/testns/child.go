@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/packetmortem/packetmortem/internal/kerr"
 )
 
 // Helpers for tests that run their own test binary again as another process: inside a
@@ -95,10 +97,10 @@ func WriteChildResult(t testing.TB, res any) {
 }
 
 // LogStartError is what an Unprivileged child does with its Start's error: it logs
-// whether the error is errPrivilege, and the error, for RunUnprivileged to check.
-func LogStartError(t testing.TB, err, errPrivilege error) {
+// whether the error is kerr.ErrPrivilege, and the error, for RunUnprivileged to check.
+func LogStartError(t testing.TB, err error) {
 	t.Helper()
-	t.Logf("ErrPrivilege: %v\nerror: %v", errors.Is(err, errPrivilege), err)
+	t.Logf("ErrPrivilege: %v\nerror: %v", errors.Is(err, kerr.ErrPrivilege), err)
 }
 
 // RunUnprivileged runs this test binary's TestChild as nobody, with mode Unprivileged, and

@@ -1,4 +1,4 @@
-package kdrop
+package kallsyms
 
 import (
 	"bufio"
@@ -28,20 +28,20 @@ type symbol struct {
 // it; beyond, the address is printed raw rather than misnamed.
 const maxSymbolSize = 1 << 20
 
-// LoadSymbols reads /proc/kallsyms once; Lookup is then a binary search.
-func LoadSymbols() (*Symbols, error) {
+// Load reads /proc/kallsyms once; Lookup is then a binary search.
+func Load() (*Symbols, error) {
 	f, err := os.Open("/proc/kallsyms")
 	if err != nil {
 		return nil, fmt.Errorf("read kernel symbols: %w", err)
 	}
 	defer f.Close()
-	return ParseSymbols(f)
+	return Parse(f)
 }
 
-// ParseSymbols reads the kallsyms format, "ADDR TYPE NAME [MODULE]" per line, keeping
+// Parse reads the kallsyms format, "ADDR TYPE NAME [MODULE]" per line, keeping
 // text symbols: a stack frame or a call site is always in code. It parses bytes in place:
 // kallsyms has ~200k lines, and a string per field would be most of diagnose's memory.
-func ParseSymbols(r io.Reader) (*Symbols, error) {
+func Parse(r io.Reader) (*Symbols, error) {
 	s := &Symbols{}
 	nonzero := false
 	modules := map[string]string{}

@@ -1,4 +1,4 @@
-package kdrop
+package kallsyms
 
 import (
 	"os"
@@ -14,7 +14,7 @@ func loadFixture(t *testing.T, name string) *Symbols {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	s, err := ParseSymbols(f)
+	s, err := Parse(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,17 +121,17 @@ func TestRestrictedSymbols(t *testing.T) {
 }
 
 func TestParseSymbolsErrors(t *testing.T) {
-	if _, err := ParseSymbols(strings.NewReader("zzzz T foo\n")); err == nil {
+	if _, err := Parse(strings.NewReader("zzzz T foo\n")); err == nil {
 		t.Error("bad address accepted")
 	}
-	if _, err := ParseSymbols(strings.NewReader("ffffffff82000000 D init_net\n")); err == nil {
+	if _, err := Parse(strings.NewReader("ffffffff82000000 D init_net\n")); err == nil {
 		t.Error("no text symbols accepted")
 	}
 }
 
 // The host's own kallsyms parses, and names a function kfree_skb drops from.
 func TestLoadSymbolsHost(t *testing.T) {
-	s, err := LoadSymbols()
+	s, err := Load()
 	if err != nil {
 		t.Skipf("no /proc/kallsyms here: %v", err)
 	}
