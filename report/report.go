@@ -59,10 +59,7 @@ type Run struct {
 }
 
 // Installed is a temporary kernel object diagnose made.
-type Installed struct {
-	What    string `json:"what"`
-	Removed bool   `json:"removed"`
-}
+type Installed = evidence.Installed
 
 // Stages holds each stage's evidence; nil when a stage did not run.
 type Stages struct {

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +21,7 @@ import (
 	"github.com/packetmortem/packetmortem/stages/kdrop"
 	"github.com/packetmortem/packetmortem/stages/nftrace"
 	"github.com/packetmortem/packetmortem/stages/path"
+	"github.com/packetmortem/packetmortem/stages/stage"
 	"github.com/packetmortem/packetmortem/stages/verdict"
 )
 
@@ -30,8 +29,9 @@ import (
 // its last packets are still in flight when it returns.
 const grace = time.Second
 
-// diagnose arms every stage, runs the reproduction, stops, judges and writes the report.
-func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.Writer) (err error) {
+// diagnose runs the workflow: arm every stage, run the reproduction (or wait for the user
+// to reproduce the problem), stop, judge the evidence and write the report.
+func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.Writer) error {
 	started := time.Now()
 	ev := &evidence.Evidence{Flow: o.flow, Netns: currentNetns()}
 	rep := &report.Report{
@@ -42,148 +42,38 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 		Run:           report.Run{Args: append([]string{"diagnose"}, args...), Reproduction: o.command, Started: started},
 	}
 
-	// Armed in the order that fails fastest on a host that cannot run diagnose; released in
-	// reverse by the defers, whatever happens after.
-	probe, err := kdrop.Start(ctx, kdrop.Config{Flow: o.flow, Netns: ev.Netns.Inode})
-	if err != nil {
-		return stageError("kernel drop stage", err)
+	capture, countReached := captureStage(o)
+	stages := stage.New(func(warning string) { fmt.Fprintf(stderr, "diagnose: %s\n", warning) },
+		// Read first and stopped last: its route lookups must not cross the tracepoints.
+		hoststate.NewStage(hoststate.Config{Flow: o.flow}),
+		// Then in the order that fails fastest on a host that cannot run diagnose.
+		kdrop.NewStage(kdrop.Config{Flow: o.flow, Netns: ev.Netns.Inode}),
+		path.NewStage(path.Config{Flow: o.flow, Netns: ev.Netns.Inode}),
+		nftrace.NewStage(nftrace.Config{Flow: o.flow, NetnsFd: -1}),
+		capture,
+	)
+	// Whatever happens, a panic included, every stage is closed.
+	defer stages.Close()
+	if err := stages.Arm(ctx); err != nil {
+		return stageError(err)
 	}
-	defer probe.Close()
-
-	// The path tracepoints are an extra: without them the verdict still stands, with less
-	// detail on how far the flow got.
-	pathProbe, err := path.Start(ctx, path.Config{Flow: o.flow, Netns: ev.Netns.Inode})
-	var pathErr error
-	if err != nil {
-		if errors.Is(err, kerr.ErrPrivilege) {
-			return stageError("path stage", err)
-		}
-		pathErr = err
-		fmt.Fprintf(stderr, "diagnose: path tracepoints unavailable, going on without them: %v\n", err)
-	} else {
-		defer pathProbe.Close()
-	}
-
-	host, err := hoststate.Start(ctx, hoststate.Config{Flow: o.flow})
-	if err != nil {
-		return fmt.Errorf("host state: %w", err)
-	}
-
-	var tracer *nftrace.Tracer
-	var fwSkipped *evidence.Firewall
-	nfcfg := nftrace.Config{Flow: o.flow, NetnsFd: -1}
-	if has, err := nftrace.HasChains(nfcfg); err == nil && !has {
-		fwSkipped = &evidence.Firewall{Skipped: "this network namespace has no nftables chain, so nftables cannot drop the flow here"}
-	} else if tracer, err = nftrace.Start(ctx, nfcfg); err != nil {
-		if !errors.Is(err, kerr.ErrUnsupported) {
-			return stageError("firewall stage", err)
-		}
-		fwSkipped = &evidence.Firewall{Error: err.Error()}
-		fmt.Fprintf(stderr, "diagnose: firewall stage unavailable, going on without it: %v\n", err)
-	} else {
-		defer tracer.Close()
-	}
-
-	matched := atomic.Int64{}
-	countReached := make(chan struct{})
-	var once sync.Once
-	capture, err := arrival.Start(ctx, arrival.Config{
-		Flow: o.flow, Ifaces: o.ifaces, PcapPath: o.pcap, Overwrite: o.force, Method: o.capture,
-		OnPacket: func(evidence.Packet) {
-			if n := matched.Add(1); o.count > 0 && n >= int64(o.count) {
-				once.Do(func() { close(countReached) })
-			}
-		},
-	})
-	if err != nil {
-		return stageError("arrival stage", err)
-	}
-	defer capture.Close()
 	rep.Run.ArmedMS = time.Since(started).Milliseconds()
-	// A test hook: the leave-the-host-as-found tests prove that a panic after arming still
-	// releases every kernel object.
-	if os.Getenv("PACKETMORTEM_TEST_PANIC") == "armed" {
-		panic("test panic after arming")
-	}
+	fmt.Fprintf(stderr, "diagnose: armed in %d ms: capturing %s on %s\n", rep.Run.ArmedMS, o.flow, ifaceList(o.ifaces))
 
-	table := "nftables trace table"
-	if tracer != nil {
-		table = "nftables trace table (owned by diagnose's netlink socket: the kernel removes it even if diagnose is killed)"
-	}
-	through := "nftables and kfree_skb"
-	if tracer == nil {
-		through = "kfree_skb (no nftables chain to trace)"
-	}
-	fmt.Fprintf(stderr, "diagnose: armed in %d ms: capturing %s on %s, tracing it through %s\n",
-		rep.Run.ArmedMS, o.flow, ifaceList(o.ifaces), through)
-
-	counts := []counter{
-		{"packets seen", capture.Packets},
-		{"traced", nil},
-		{"dropped", probe.Events},
-		{"path events", nil},
-	}
-	if tracer != nil {
-		counts[1].read = tracer.Traced
-	}
-	if pathProbe != nil {
-		counts[3].read = pathProbe.Events
-	}
-	prog := startProgress(stderr, stderrIsTerminal(stderr), o.timeout, counts)
+	prog := startProgress(stderr, stderrIsTerminal(stderr), o.timeout, stages.Progress())
 	rep.Run.StoppedBy, rep.Run.ReproductionExit = capturePhase(ctx, o, countReached, prog.Writer())
 	prog.Stop()
 
-	ev.Arrival = capture.Stop()
-	if tracer != nil {
-		ev.Firewall = tracer.Stop()
-		rep.Run.Installed = append(rep.Run.Installed, report.Installed{What: table + " " + ev.Firewall.Table, Removed: ev.Firewall.Removed})
-	} else {
-		ev.Firewall = fwSkipped
-	}
-	ev.Kernel = probe.Stop()
-	if pathProbe != nil {
-		ev.Path = pathProbe.Stop()
-	} else {
-		ev.Path = &evidence.Path{Error: pathErr.Error()}
-	}
-	// Released now rather than by the defers at exit, and checked: the report says what was
-	// removed because it was measured, not assumed. The capture goes first: on tcx its
-	// programs are among the BPF objects counted.
-	names := capture.Interfaces()
-	capErr := capture.Close()
-	if capErr != nil {
-		rep.Run.Notes = append(rep.Run.Notes, fmt.Sprintf("closing the capture: %v", capErr))
-	}
+	stages.Stop(ctx, ev)
+	rep.Run.Installed, rep.Run.Notes = stages.Installed()
 	if ev.Arrival.MethodNote != "" {
 		rep.Run.Notes = append(rep.Run.Notes, ev.Arrival.MethodNote)
 	}
-	bpfErr := errors.Join(probe.Close(), pathProbe.Close())
-	bpfLeft := openBPFObjects()
-	bpfRemoved := bpfErr == nil && bpfLeft == 0
-	if !bpfRemoved {
-		rep.Run.Notes = append(rep.Run.Notes, fmt.Sprintf("releasing the BPF programs: %d still open, %v (they go when diagnose exits)", bpfLeft, bpfErr))
-	}
-	rep.Run.Installed = append(rep.Run.Installed,
-		report.Installed{What: "BPF program on skb:kfree_skb (" + ev.Kernel.Attach + ")", Removed: bpfRemoved})
-	if pathProbe != nil {
-		rep.Run.Installed = append(rep.Run.Installed,
-			report.Installed{What: fmt.Sprintf("BPF programs on %d path tracepoints", len(ev.Path.Attached)), Removed: bpfRemoved})
-	}
-	what := "AF_PACKET capture socket"
-	if ev.Arrival.Method == evidence.CaptureTCX {
-		what = "BPF capture programs on tcx"
-		if bpfLeft > 0 {
-			capErr = errors.Join(capErr, fmt.Errorf("%d BPF objects still open", bpfLeft))
-		}
-	}
-	rep.Run.Installed = append(rep.Run.Installed, report.Installed{What: what, Removed: capErr == nil})
-	peers, ifaces := peersOf(ev)
-	ev.Host = host.Stop(ctx, peers, ifaces)
 
 	rep.Verdict = verdict.Judge(ev)
 	if ev.Arrival.PcapPath != "" {
 		// The fates are known only now: the pcapng is the capture again, annotated.
-		if err := arrival.WritePcapng(ev.Arrival.PcapPath, o.pcapngPath(), o.force, names, verdict.Comments(ev)); err != nil {
+		if err := arrival.WritePcapng(ev.Arrival.PcapPath, o.pcapngPath(), o.force, capture.Interfaces(), verdict.Comments(ev)); err != nil {
 			rep.Run.Notes = append(rep.Run.Notes, fmt.Sprintf("the annotated capture was not written: %v", err))
 		} else {
 			rep.Run.Pcapng = o.pcapngPath()
@@ -205,44 +95,32 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 	return nil
 }
 
-// stageError maps a stage's failure to its exit status: a host that cannot run diagnose is
-// not an internal error.
-func stageError(stage string, err error) error {
-	for _, e := range []error{kerr.ErrPrivilege, kerr.ErrUnsupported} {
-		if errors.Is(err, e) {
-			return hostError(fmt.Errorf("%s: %w", stage, err))
-		}
-	}
-	if errors.Is(err, arrival.ErrBadInterface) {
-		return &exitError{code: exitUsage, err: fmt.Errorf("--iface: %w", err)}
-	}
-	return fmt.Errorf("%s: %w", stage, err)
+// captureStage is the arrival stage for the options, and the channel closed once --count
+// packets have been captured.
+func captureStage(o *options) (*arrival.Stage, <-chan struct{}) {
+	var matched atomic.Int64
+	reached := make(chan struct{})
+	var once sync.Once
+	return arrival.NewStage(arrival.Config{
+		Flow: o.flow, Ifaces: o.ifaces, PcapPath: o.pcap, Overwrite: o.force, Method: o.capture,
+		OnPacket: func(evidence.Packet) {
+			if n := matched.Add(1); o.count > 0 && n >= int64(o.count) {
+				once.Do(func() { close(reached) })
+			}
+		},
+	}), reached
 }
 
-// peersOf returns the far ends of the flow seen in the capture and the interfaces it used,
-// for the host state's route lookups.
-func peersOf(ev *evidence.Evidence) ([]netip.Addr, []string) {
-	var peers []netip.Addr
-	seen := map[netip.Addr]bool{}
-	add := func(a netip.Addr) {
-		if a = a.Unmap(); a.IsValid() && a != ev.Flow.Addr && !seen[a] {
-			seen[a] = true
-			peers = append(peers, a)
-		}
+// stageError maps a stage's failure to its exit status: a host that cannot run diagnose is
+// not an internal error.
+func stageError(err error) error {
+	switch {
+	case errors.Is(err, kerr.ErrPrivilege), errors.Is(err, kerr.ErrUnsupported):
+		return hostError(err)
+	case errors.Is(err, arrival.ErrBadInterface):
+		return &exitError{code: exitUsage, err: fmt.Errorf("--iface: %w", err)}
 	}
-	var ifaces []string
-	if a := ev.Arrival; a != nil {
-		for _, p := range a.Packets {
-			add(p.Src.Addr())
-			add(p.Dst.Addr())
-		}
-		for _, c := range a.Counts {
-			if !slices.Contains(ifaces, c.Iface) {
-				ifaces = append(ifaces, c.Iface)
-			}
-		}
-	}
-	return peers, ifaces
+	return err
 }
 
 func ifaceList(ifaces []string) string {

@@ -7,13 +7,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-)
 
-// counter is one live count shown while capturing; nil when its stage did not start.
-type counter struct {
-	label string
-	read  func() int
-}
+	"github.com/packetmortem/packetmortem/stages/stage"
+)
 
 // progress shows what the stages have seen so far on stderr while the capture runs: on a
 // terminal one line redrawn in place, at most ten times a second; elsewhere (a CI log) a
@@ -25,7 +21,7 @@ type progress struct {
 	timeout time.Duration
 	every   time.Duration
 	start   time.Time
-	counts  []counter
+	counts  []stage.Counter
 
 	mu      sync.Mutex
 	drawn   bool   // a progress line is on the terminal, to be cleared before other output
@@ -38,8 +34,7 @@ type progress struct {
 }
 
 // How often progress is shown: redrawn on a terminal, printed when changed elsewhere.
-// Variables for tests.
-var (
+const (
 	redrawEvery = 100 * time.Millisecond
 	plainEvery  = 5 * time.Second
 )
@@ -52,13 +47,19 @@ func stderrIsTerminal(w io.Writer) bool {
 	return ok && isTerminal(f) && os.Getenv("TERM") != "dumb"
 }
 
-func startProgress(out io.Writer, tty bool, timeout time.Duration, counts []counter) *progress {
-	p := &progress{
-		out: out, tty: tty, timeout: timeout, every: plainEvery, start: time.Now(), counts: counts,
-		stop: make(chan struct{}), done: make(chan struct{}),
-	}
+func startProgress(out io.Writer, tty bool, timeout time.Duration, counts []stage.Counter) *progress {
+	every := plainEvery
 	if tty {
-		p.every = redrawEvery
+		every = redrawEvery
+	}
+	return startProgressEvery(out, tty, timeout, counts, every)
+}
+
+// startProgressEvery is startProgress showing progress every so often.
+func startProgressEvery(out io.Writer, tty bool, timeout time.Duration, counts []stage.Counter, every time.Duration) *progress {
+	p := &progress{
+		out: out, tty: tty, timeout: timeout, every: every, start: time.Now(), counts: counts,
+		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	p.last = p.summary()
 	go p.loop()
@@ -90,8 +91,8 @@ func (p *progress) loop() {
 func (p *progress) summary() string {
 	parts := make([]string, 0, len(p.counts))
 	for _, c := range p.counts {
-		if c.read != nil {
-			parts = append(parts, fmt.Sprintf("%d %s", c.read(), c.label))
+		if c.Read != nil {
+			parts = append(parts, fmt.Sprintf("%d %s", c.Read(), c.Label))
 		}
 	}
 	return strings.Join(parts, ", ")

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/packetmortem/packetmortem/stages/stage"
 )
 
 // syncBuffer is a bytes.Buffer safe for the progress goroutine and the test.
@@ -27,16 +29,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func fastProgress(t *testing.T) {
-	oldRedraw, oldPlain := redrawEvery, plainEvery
-	redrawEvery, plainEvery = 10*time.Millisecond, 10*time.Millisecond
-	t.Cleanup(func() { redrawEvery, plainEvery = oldRedraw, oldPlain })
-}
+// fast is how often the tests show progress.
+const fast = 10 * time.Millisecond
 
 // TestProgressPlain: without a terminal a line only when a count changed, no escapes,
 // and one final line.
 func TestProgressPlain(t *testing.T) {
-	fastProgress(t)
 	// Both counts change inside a tick, before it reads the second: changed from outside,
 	// a tick could read one count before the change and the other after it.
 	var advance atomic.Bool
@@ -49,11 +47,11 @@ func TestProgressPlain(t *testing.T) {
 		return int(packets.Load())
 	}
 	var out syncBuffer
-	p := startProgress(&out, false, 30*time.Second, []counter{
-		{"packets seen", readPackets},
-		{"traced", nil},
-		{"dropped", func() int { return int(drops.Load()) }},
-	})
+	p := startProgressEvery(&out, false, 30*time.Second, []stage.Counter{
+		{Label: "packets seen", Read: readPackets},
+		{Label: "traced", Read: nil},
+		{Label: "dropped", Read: func() int { return int(drops.Load()) }},
+	}, fast)
 	if p.Writer() != &out {
 		t.Error("without a terminal the reproduction's output must go to stderr itself")
 	}
@@ -78,10 +76,9 @@ func TestProgressPlain(t *testing.T) {
 // TestProgressTerminal: one line redrawn in place, cleared before the reproduction's
 // output, left on screen with the final counts.
 func TestProgressTerminal(t *testing.T) {
-	fastProgress(t)
 	var packets atomic.Int64
 	var out syncBuffer
-	p := startProgress(&out, true, 20*time.Second, []counter{{"packets seen", func() int { return int(packets.Load()) }}})
+	p := startProgressEvery(&out, true, 20*time.Second, []stage.Counter{{Label: "packets seen", Read: func() int { return int(packets.Load()) }}}, fast)
 	time.Sleep(50 * time.Millisecond)
 	w := p.Writer()
 	if _, err := w.Write([]byte("curl: (7) connection refused\n")); err != nil {

@@ -19,6 +19,13 @@ type Evidence struct {
 	Host     *HostState  `json:"host_state,omitempty"`
 }
 
+// Installed is one thing a stage put into the kernel for the run, and whether it is gone:
+// measured after the stages closed, not assumed.
+type Installed struct {
+	What    string `json:"what"`
+	Removed bool   `json:"removed"`
+}
+
 // Netns identifies a network namespace by the inode of /proc/self/ns/net.
 type Netns struct {
 	Inode uint64 `json:"inode"`

@@ -95,8 +95,15 @@ func record(t *testing.T) *recorder {
 	if os.Getenv("PMT_RECORD") == "" {
 		return nil
 	}
-	r := &recorder{}
-	rawHook = func(m netlink.Message) {
+	return &recorder{}
+}
+
+// onRaw keeps a raw trace message; a nil recorder keeps nothing (Config.onRaw).
+func (r *recorder) onRaw() func(netlink.Message) {
+	if r == nil {
+		return nil
+	}
+	return func(m netlink.Message) {
 		b, err := m.MarshalBinary()
 		if err != nil {
 			return
@@ -105,8 +112,6 @@ func record(t *testing.T) *recorder {
 		r.msgs = append(r.msgs, hex.EncodeToString(b))
 		r.mu.Unlock()
 	}
-	t.Cleanup(func() { rawHook = nil })
-	return r
 }
 
 func (r *recorder) save(t *testing.T, name, own string, flow evidence.Flow, comment string) {
@@ -138,13 +143,18 @@ func kernelRelease() string {
 	return unix.ByteSliceToString(u.Release[:])
 }
 
-// startIn arms a tracer inside namespace ns.
-func startIn(t *testing.T, ns string, flow evidence.Flow) *Tracer {
+// startIn arms a tracer inside namespace ns; cfg's test options are kept.
+func startIn(t *testing.T, ns string, flow evidence.Flow, cfg ...Config) *Tracer {
 	t.Helper()
 	var tr *Tracer
 	var err error
+	c := Config{}
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	c.Flow, c.NetnsFd = flow, -1
 	testns.Do(t, ns, func() {
-		tr, err = Start(context.Background(), Config{Flow: flow, NetnsFd: -1})
+		tr, err = Start(context.Background(), c)
 	})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -246,7 +256,7 @@ func TestDropInInput(t *testing.T) {
 
 			flow := evidence.Flow{Addr: netip.MustParseAddr(tc.server), Port: port, Proto: evidence.TCP}
 			rec := record(t)
-			tr := startIn(t, p.Server, flow)
+			tr := startIn(t, p.Server, flow, Config{onRaw: rec.onRaw()})
 			if got := userRuleset(t, p.Server); got != before {
 				t.Errorf("Start changed the user ruleset:\n%s\nwant:\n%s", got, before)
 			}
@@ -335,7 +345,7 @@ func TestHealthyFlow(t *testing.T) {
 
 	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: port, Proto: evidence.TCP}
 	rec := record(t)
-	tr := startIn(t, p.Server, flow)
+	tr := startIn(t, p.Server, flow, Config{onRaw: rec.onRaw()})
 	testns.Do(t, p.Client, func() {
 		c, err := net.DialTimeout("tcp", net.JoinHostPort(testns.ServerV4, strconv.Itoa(int(port))), 3*time.Second)
 		if err != nil {
@@ -595,23 +605,21 @@ func TestRenderMatchesNft(t *testing.T) {
 func TestStartReleasesOnFailure(t *testing.T) {
 	p := testns.NewPair(t, "nf")
 	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: testns.Port(), Proto: evidence.TCP}
-	testHookAfterTable = func() error {
+	afterTable := func() error {
 		if out := nftIn(t, p.Server, "list", "tables"); !strings.Contains(out, defaultTableName()) {
 			t.Errorf("table not there before the failure:\n%s", out)
 		}
 		return errors.New("injected failure")
 	}
-	defer func() { testHookAfterTable = nil }()
 	var err error
 	var tr *Tracer
 	testns.Do(t, p.Server, func() {
-		tr, err = Start(context.Background(), Config{Flow: flow, NetnsFd: -1})
+		tr, err = Start(context.Background(), Config{Flow: flow, NetnsFd: -1, afterTable: afterTable})
 	})
 	if err == nil || tr != nil {
 		t.Fatalf("Start = %v, %v; want the injected failure", tr, err)
 	}
 	assertNoTraceTable(t, p.Server)
-	testHookAfterTable = nil
 
 	// Someone else's table with our name: refused, left alone.
 	nftIn(t, p.Server, "add", "table", "inet", defaultTableName())
@@ -634,10 +642,7 @@ func TestLostEventsAreCounted(t *testing.T) {
 	p := testns.NewPair(t, "nf")
 	port := testns.Port()
 	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: port, Proto: evidence.UDP}
-	saved := readBuffer
-	readBuffer = 4096
-	tr := startIn(t, p.Server, flow)
-	readBuffer = saved
+	tr := startIn(t, p.Server, flow, Config{readBuffer: 4096})
 
 	tr.col.mu.Lock() // the reader blocks on its next event; the socket fills up
 	testns.Do(t, p.Client, func() {

@@ -35,11 +35,16 @@ type Config struct {
 	Flow evidence.Flow
 	// NetnsFd, when >= 0, targets another namespace (nftables.WithNetNSFd); -1: current.
 	NetnsFd int
+
+	// For tests: a smaller trace socket buffer (0: readBuffer), a step run once the table
+	// exists whose error fails Start there, a listener to every raw trace message.
+	readBuffer int
+	afterTable func() error
+	onRaw      func(netlink.Message)
 }
 
-// readBuffer is the trace socket's receive buffer: a burst of a few thousand events. (A
-// variable for the test that overflows it.)
-var readBuffer = 8 << 20
+// readBuffer is the trace socket's receive buffer: a burst of a few thousand events.
+const readBuffer = 8 << 20
 
 // drainTime is how long Stop keeps reading events already queued on the trace socket.
 const drainTime = 150 * time.Millisecond
@@ -48,6 +53,7 @@ const drainTime = 150 * time.Millisecond
 type Tracer struct {
 	flow  evidence.Flow
 	table string
+	onRaw func(netlink.Message)
 
 	nft *nftables.Conn
 	// owner is the lasting netlink socket of nft: the owner of the table. mu serializes
@@ -82,7 +88,7 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 	if err := cfg.Flow.Check(); err != nil {
 		return nil, fmt.Errorf("nftrace: %w", err)
 	}
-	t := &Tracer{flow: cfg.Flow, table: defaultTableName()}
+	t := &Tracer{flow: cfg.Flow, table: defaultTableName(), onRaw: cfg.onRaw}
 	t.col.init(cfg.Flow, t.table)
 	armed := false
 	defer func() {
@@ -109,7 +115,11 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 	if err != nil {
 		return nil, classify("open nfnetlink socket", err)
 	}
-	if err := t.trace.SetReadBuffer(readBuffer); err != nil {
+	size := readBuffer
+	if cfg.readBuffer > 0 {
+		size = cfg.readBuffer
+	}
+	if err := t.trace.SetReadBuffer(size); err != nil {
 		return nil, classify("size trace socket buffer", err)
 	}
 	if err := t.trace.JoinGroup(unix.NFNLGRP_NFTRACE); err != nil {
@@ -151,8 +161,8 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("nftrace: %w", err)
 	}
-	if testHookAfterTable != nil {
-		if err := testHookAfterTable(); err != nil {
+	if cfg.afterTable != nil {
+		if err := cfg.afterTable(); err != nil {
 			return nil, err
 		}
 	}
@@ -248,8 +258,8 @@ func (t *Tracer) read() {
 			if m.Header.Type != traceMsgType {
 				continue
 			}
-			if rawHook != nil {
-				rawHook(m)
+			if t.onRaw != nil {
+				t.onRaw(m)
 			}
 			ev, err := decodeTrace(m.Data)
 			if err != nil {
@@ -260,13 +270,6 @@ func (t *Tracer) read() {
 		}
 	}
 }
-
-// testHookAfterTable, when set by a test, runs once the table exists; an error makes
-// Start fail there, to check that a half-made trace is released.
-var testHookAfterTable func() error
-
-// rawHook, when set by a test, sees every raw trace message (to record fixtures).
-var rawHook func(netlink.Message)
 
 // Traced returns how many packets of the flow were marked for tracing so far (each
 // packet counts once per trace chain it passed). Safe to call concurrently.

@@ -686,15 +686,13 @@ func TestUnprivileged(t *testing.T) {
 	testns.RunUnprivileged(t)
 }
 
-// TestShed: a hot point whose rate of other flows' events passes ShedRate is detached
+// TestShed: a hot point whose rate of other flows' events passes the shed rate is detached
 // during the capture, the others stay, and the evidence says which and why.
 func TestShed(t *testing.T) {
 	pair := testns.NewPair(t, "psh")
 	server := testns.Inode(t, pair.Server)
 	port, other := testns.Port(), testns.Port()
-	defer func(r uint64) { ShedRate = r }(ShedRate)
-	ShedRate = 10
-	p := startProbe(t, Config{Flow: evidence.Flow{Addr: serverV4, Port: port, Proto: evidence.UDP}, Netns: server})
+	p := startProbe(t, Config{Flow: evidence.Flow{Addr: serverV4, Port: port, Proto: evidence.UDP}, Netns: server, shedRate: 10})
 	for i := 0; i < 6; i++ {
 		testns.SendDatagrams(t, pair.Client, netip.AddrPortFrom(serverV4, other), 50)
 		time.Sleep(250 * time.Millisecond)

@@ -45,7 +45,8 @@ type Config struct {
 	// Netns is the inode of the namespace being diagnosed: events elsewhere are marked so.
 	Netns uint64
 
-	probeRead bool // tests: the prefilter older kernels run (bpf.FlowVars.ForceProbeRead)
+	probeRead bool   // tests: the prefilter older kernels run (bpf.FlowVars.ForceProbeRead)
+	shedRate  uint64 // tests: a lower rate than shedRate
 }
 
 // Probe is the attached programs and the reader of their events.

@@ -11,12 +11,12 @@ import (
 // Shedding: diagnose runs on hosts that may already be in trouble. The receive and route
 // tracepoints fire for every packet of every flow (the route one up to five times), so
 // under a flood of other traffic they cost the host more than they tell about the flow.
-// While the capture runs, a point whose rate of other flows' events passes ShedRate is
+// While the capture runs, a point whose rate of other flows' events passes shedRate is
 // detached, and the report says so.
 
-// ShedRate is the rate of other flows' events per second above which a hot point is
-// detached. A variable so tests can lower it.
-var ShedRate uint64 = 200_000
+// shedRate is the rate of other flows' events per second above which a hot point is
+// detached (Config.shedRate lowers it for tests).
+const shedRate = 200_000
 
 // shedEvery is how often the rates are read.
 const shedEvery = 500 * time.Millisecond
@@ -31,6 +31,10 @@ var sheddable = map[bpf.PathPoint]bool{
 
 // shedLoop watches the hot points until stop is closed.
 func (p *Probe) shedLoop(stop <-chan struct{}) {
+	limit := uint64(shedRate)
+	if p.cfg.shedRate > 0 {
+		limit = p.cfg.shedRate
+	}
 	tick := time.NewTicker(shedEvery)
 	defer tick.Stop()
 	last := map[bpf.PathPoint]uint64{}
@@ -57,8 +61,8 @@ func (p *Probe) shedLoop(stop <-chan struct{}) {
 				}
 				rate := uint64(float64(other-last[a.point.id]) / elapsed)
 				last[a.point.id] = other
-				if rate > ShedRate {
-					a.shed = fmt.Sprintf("detached %.1fs into the capture: %d events/s of other traffic passed it, more than the %d/s diagnose lets itself cost a busy host", time.Since(p.started).Seconds(), rate, ShedRate)
+				if rate > limit {
+					a.shed = fmt.Sprintf("detached %.1fs into the capture: %d events/s of other traffic passed it, more than the %d/s diagnose lets itself cost a busy host", time.Since(p.started).Seconds(), rate, limit)
 					_ = a.link.Close()
 				}
 			}
