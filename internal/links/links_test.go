@@ -14,7 +14,7 @@ import (
 
 // loadMessages reads netlink messages the host state's end-to-end tests recorded
 // (stages/hoststate/testdata/<name>.hex, one hex message a line).
-func loadMessages(t *testing.T, name string) []netlink.Message {
+func loadMessages(t testing.TB, name string) []netlink.Message {
 	t.Helper()
 	f, err := os.Open("../../stages/hoststate/testdata/" + name + ".hex")
 	if err != nil {
@@ -89,4 +89,15 @@ func TestDecodeStats64(t *testing.T) {
 	if got := decodeStats64(b[:23*8]); got.RxNoHandler != 0 || got.RxMissed != 115 {
 		t.Errorf("short stats %+v", got)
 	}
+}
+
+// Decode reads what the kernel says of every interface, other programs' too: it must
+// never panic.
+func FuzzDecode(f *testing.F) {
+	for _, name := range []string{"links", "links_programs"} {
+		for _, m := range loadMessages(f, name) {
+			f.Add(m.Data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { _, _ = Decode(b) })
 }

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/packetmortem/packetmortem/internal/nft"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
@@ -122,16 +123,16 @@ func matchFlow(f evidence.Flow, ev traceEvent) bool {
 
 // ruleKey names a rule.
 type ruleKey struct {
-	chainKey
+	nft.ChainKey
 	Handle uint64
 }
 
 // resolved is what Stop learnt from the ruleset: chains (for hooks) and rendered rules.
 type resolved struct {
-	chains map[chainKey]chainInfo
+	chains map[nft.ChainKey]nft.Chain
 	rules  map[ruleKey]string
 	// chainErr says why a chain's rules could not be read.
-	chainErr map[chainKey]error
+	chainErr map[nft.ChainKey]error
 }
 
 // rule returns a rule's text, or an honest note when it is not known.
@@ -139,7 +140,7 @@ func (r resolved) rule(k ruleKey) string {
 	if s, ok := r.rules[k]; ok {
 		return s
 	}
-	if err := r.chainErr[k.chainKey]; err != nil {
+	if err := r.chainErr[k.ChainKey]; err != nil {
 		return fmt.Sprintf("handle %d # (rule not read: %v)", k.Handle, err)
 	}
 	return fmt.Sprintf("handle %d # (rule no longer in the ruleset)", k.Handle)
@@ -147,13 +148,13 @@ func (r resolved) rule(k ruleKey) string {
 
 // resolve reads, once per chain, the chains and the rules the traces met, and renders
 // them. Errors are returned alongside whatever could be read.
-func resolve(c executor, invs []*invocation, own string, chains0 map[chainKey]chainInfo, links map[uint32]string) (resolved, []error) {
-	res := resolved{chains: map[chainKey]chainInfo{}, rules: map[ruleKey]string{}, chainErr: map[chainKey]error{}}
+func resolve(c nft.Executor, invs []*invocation, own string, chains0 map[nft.ChainKey]nft.Chain, links map[uint32]string) (resolved, []error) {
+	res := resolved{chains: map[nft.ChainKey]nft.Chain{}, rules: map[ruleKey]string{}, chainErr: map[nft.ChainKey]error{}}
 	var errs []error
 	for k, v := range chains0 {
 		res.chains[k] = v
 	}
-	if chains, err := dumpChains(c); err != nil {
+	if chains, err := nft.Chains(c); err != nil {
 		errs = append(errs, err)
 	} else {
 		for k, v := range chains {
@@ -162,15 +163,15 @@ func resolve(c executor, invs []*invocation, own string, chains0 map[chainKey]ch
 	}
 
 	// The chains whose rules the traces met, in a stable order.
-	need := map[chainKey]bool{}
-	var order []chainKey
+	need := map[nft.ChainKey]bool{}
+	var order []nft.ChainKey
 	for _, inv := range invs {
 		for i := range inv.events {
 			ev := &inv.events[i]
 			if isOwn(ev, own) || ev.Handle == 0 {
 				continue
 			}
-			k := chainKey{ev.Family, ev.Table, ev.Chain}
+			k := nft.ChainKey{Family: ev.Family, Table: ev.Table, Chain: ev.Chain}
 			if !need[k] {
 				need[k] = true
 				order = append(order, k)
@@ -188,9 +189,9 @@ func resolve(c executor, invs []*invocation, own string, chains0 map[chainKey]ch
 		return a.Chain < b.Chain
 	})
 
-	rr := newRuleReader(c, links)
+	rr := nft.NewRuleReader(c, links)
 	for _, ck := range order {
-		rules, err := rr.chainRules(ck)
+		rules, err := rr.ChainRules(ck)
 		if err != nil {
 			res.chainErr[ck] = err
 			errs = append(errs, err)
@@ -200,86 +201,7 @@ func resolve(c executor, invs []*invocation, own string, chains0 map[chainKey]ch
 			res.rules[ruleKey{ck, h}] = text
 		}
 	}
-	return res, append(errs, rr.errs...)
-}
-
-// ruleReader reads and renders the rules of chains, reading each table's sets once.
-type ruleReader struct {
-	c       executor
-	links   map[uint32]string
-	sets    map[tableKey]map[string]*setInfo
-	setsErr map[tableKey]error
-	errs    []error
-}
-
-type tableKey struct {
-	family uint8
-	table  string
-}
-
-func newRuleReader(c executor, links map[uint32]string) *ruleReader {
-	return &ruleReader{c: c, links: links, sets: map[tableKey]map[string]*setInfo{}, setsErr: map[tableKey]error{}}
-}
-
-// chainRules returns the rules of a chain rendered in nft syntax, by handle.
-func (rr *ruleReader) chainRules(ck chainKey) (map[uint64]string, error) {
-	rules, err := dumpRules(rr.c, ck.Family, ck.Table, ck.Chain)
-	if err != nil {
-		return nil, err
-	}
-	out := map[uint64]string{}
-	tk := tableKey{ck.Family, ck.Table}
-	ifName := func(i uint32) (string, bool) { n, ok := rr.links[i]; return n, ok }
-	for _, ru := range rules {
-		env := renderEnv{Family: ck.Family, IfName: ifName}
-		if hasLookup(ru.Exprs) {
-			if _, done := rr.sets[tk]; !done && rr.setsErr[tk] == nil {
-				s, err := dumpSets(rr.c, ck.Family, ck.Table)
-				if err != nil {
-					rr.setsErr[tk] = err
-					rr.errs = append(rr.errs, err)
-				} else {
-					rr.sets[tk] = s
-				}
-			}
-			env.Sets = rr.sets[tk]
-			fetchAnonymous(rr.c, ck.Family, ck.Table, env.Sets, ru.Exprs)
-		}
-		text, err := renderRule(env, ru.Exprs, ru.Comment)
-		if err != nil {
-			text = undecodedRule(ru.Handle, err)
-		}
-		out[ru.Handle] = text
-	}
-	return out, nil
-}
-
-func hasLookup(exprs []ruleExpr) bool {
-	for _, e := range exprs {
-		if e.Name == "lookup" {
-			return true
-		}
-	}
-	return false
-}
-
-// fetchAnonymous reads the elements of the anonymous sets a rule looks up (named sets are
-// printed by name, as nft does).
-func fetchAnonymous(c executor, family uint8, table string, sets map[string]*setInfo, exprs []ruleExpr) {
-	for _, e := range exprs {
-		l, ok := lookupOf(e)
-		if !ok {
-			continue
-		}
-		s := sets[l]
-		if s == nil || !s.anonymous() || s.Elems != nil || s.ElemsErr != nil {
-			continue
-		}
-		s.Elems, s.ElemsErr = dumpElems(c, family, table, s.Name)
-		if s.ElemsErr == nil && s.Elems == nil {
-			s.Elems = []setElem{}
-		}
-	}
+	return res, append(errs, rr.Errs()...)
 }
 
 // assemble turns the kept invocations into traces: one per packet and hook, the base
@@ -300,8 +222,8 @@ func assemble(invs []*invocation, own string, res resolved, links map[uint32]str
 		}
 		ev0 := &inv.events[0]
 		hook, prio := "", int32(0)
-		if ci, ok := res.chains[chainKey{ev0.Family, ev0.Table, ev0.Chain}]; ok && ci.Base {
-			hook, prio = hookName(ev0.Family, ci.Hook), ci.Priority
+		if ci, ok := res.chains[nft.ChainKey{Family: ev0.Family, Table: ev0.Table, Chain: ev0.Chain}]; ok && ci.Base {
+			hook, prio = nft.HookName(ev0.Family, ci.Hook), ci.Priority
 		}
 		fam := hookFamily(ev0)
 		o := opens[ev0.ID]
@@ -347,9 +269,9 @@ func assemble(invs []*invocation, own string, res resolved, links map[uint32]str
 // tables alike (NFTA_TRACE_NFPROTO), bridge, netdev or arp otherwise.
 func hookFamily(ev *traceEvent) string {
 	if ev.NFProto != 0 {
-		return familyName(uint8(ev.NFProto))
+		return nft.FamilyName(uint8(ev.NFProto))
 	}
-	return familyName(ev.Family)
+	return nft.FamilyName(ev.Family)
 }
 
 func fillPacket(tr *evidence.Trace, ev *traceEvent, links map[uint32]string) {
@@ -375,7 +297,7 @@ func fillPacket(tr *evidence.Trace, ev *traceEvent, links map[uint32]string) {
 // rule is a RULE event with verdict return.
 func makeStep(ev *traceEvent, own string, res resolved) (st evidence.TraceStep, keep bool, final string) {
 	st = evidence.TraceStep{
-		Family: familyName(ev.Family),
+		Family: nft.FamilyName(ev.Family),
 		Table:  ev.Table,
 		Chain:  ev.Chain,
 		Handle: ev.Handle,
@@ -388,15 +310,15 @@ func makeStep(ev *traceEvent, own string, res resolved) (st evidence.TraceStep, 
 	case unix.NFT_TRACETYPE_RULE, unix.NFT_TRACETYPE_RETURN:
 		st.Type = "rule"
 		if ev.HasVerdict {
-			st.Verdict = verdictString(ev.Verdict, ev.VerdictChain)
-			if terminal(ev.Verdict) {
+			st.Verdict = nft.VerdictString(ev.Verdict, ev.VerdictChain)
+			if nft.Terminal(ev.Verdict) {
 				final = st.Verdict
 			}
 		}
 		if ev.Handle == 0 && final == "" {
 			// The end of a chain. In a base chain the policy event follows; in a
 			// regular chain the packet returns to the chain that jumped here.
-			ci, ok := res.chains[chainKey{ev.Family, ev.Table, ev.Chain}]
+			ci, ok := res.chains[nft.ChainKey{Family: ev.Family, Table: ev.Table, Chain: ev.Chain}]
 			if ok && ci.Base {
 				return st, false, ""
 			}
@@ -408,17 +330,17 @@ func makeStep(ev *traceEvent, own string, res resolved) (st evidence.TraceStep, 
 		st.Type = fmt.Sprintf("type %d", ev.Type)
 	}
 	if ev.Handle != 0 && !isOwn(ev, own) {
-		st.Rule = res.rule(ruleKey{chainKey{ev.Family, ev.Table, ev.Chain}, ev.Handle})
+		st.Rule = res.rule(ruleKey{nft.ChainKey{Family: ev.Family, Table: ev.Table, Chain: ev.Chain}, ev.Handle})
 	}
 	return st, true, final
 }
 
 func policyName(p uint32) string {
 	switch p {
-	case nfAccept:
+	case nft.Accept:
 		return "accept"
-	case nfDrop:
+	case nft.Drop:
 		return "drop"
 	}
-	return verdictString(int32(p), "")
+	return nft.VerdictString(int32(p), "")
 }

@@ -4,11 +4,12 @@ import (
 	"strconv"
 
 	"github.com/packetmortem/packetmortem/internal/links"
+	"github.com/packetmortem/packetmortem/internal/nft"
 )
 
 // dumpLinks maps interface indexes to names from a route socket of the traced namespace
 // (trace events carry indexes only).
-func dumpLinks(c executor) (map[uint32]string, error) {
+func dumpLinks(c nft.Executor) (map[uint32]string, error) {
 	ifs, err := links.Dump(c)
 	if err != nil {
 		return nil, err

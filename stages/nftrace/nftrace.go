@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/internal/kerr"
+	"github.com/packetmortem/packetmortem/internal/nft"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
@@ -71,7 +72,7 @@ type Tracer struct {
 	col collector
 	// chains0 and links0 are the chains and interfaces at Start, for chains or links that
 	// are gone by Stop.
-	chains0 map[chainKey]chainInfo
+	chains0 map[nft.ChainKey]nft.Chain
 	links0  map[uint32]string
 
 	installed bool
@@ -170,7 +171,7 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 		return nil, err
 	}
 	t.mu.Lock()
-	t.chains0, err = dumpChains(t.owner)
+	t.chains0, err = nft.Chains(t.owner)
 	t.mu.Unlock()
 	if err != nil {
 		return nil, classify("read chains", err)

@@ -10,8 +10,12 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/packetmortem/packetmortem/internal/nft"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
+
+// nftTableFOwner is NFT_TABLE_F_OWNER, which x/sys/unix lacks.
+const nftTableFOwner = 0x2
 
 // tablePrefix starts the name of every trace table diagnose makes.
 const tablePrefix = "packetmortem_"
@@ -34,7 +38,7 @@ func defaultTableName() string { return tablePrefix + strconv.Itoa(os.Getpid()) 
 // the hand-made message. NLM_F_EXCL: never adopt a table of the same name.
 func newOwnerTableBatch(name string) ([]netlink.Message, error) {
 	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
-		{Type: unix.NFTA_TABLE_NAME, Data: cstr(name)},
+		{Type: unix.NFTA_TABLE_NAME, Data: nft.CString(name)},
 		{Type: unix.NFTA_TABLE_FLAGS, Data: binary.BigEndian.AppendUint32(nil, nftTableFOwner)},
 	})
 	if err != nil {
@@ -45,10 +49,10 @@ func newOwnerTableBatch(name string) ([]netlink.Message, error) {
 		{Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_MSG_BATCH_BEGIN), Flags: netlink.Request}, Data: batchHdr},
 		{
 			Header: netlink.Header{
-				Type:  nftType(unix.NFT_MSG_NEWTABLE),
+				Type:  nft.MsgType(unix.NFT_MSG_NEWTABLE),
 				Flags: netlink.Request | netlink.Acknowledge | netlink.Create | netlink.Excl,
 			},
-			Data: append(nfgenmsg(unix.NFPROTO_INET), attrs...),
+			Data: append(nft.Genmsg(unix.NFPROTO_INET), attrs...),
 		},
 		{Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_MSG_BATCH_END), Flags: netlink.Request}, Data: batchHdr},
 	}, nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -20,7 +19,7 @@ const traceMsgType = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_
 // base-chain invocation (nft_do_chain on a hook), so HasPacket marks where an invocation
 // starts. The hook itself is never sent: it is the hook of the invocation's base chain.
 type traceEvent struct {
-	// Family is the nfgenmsg family: the family of the table (inet for an inet table).
+	// Family is the nft.Genmsg family: the family of the table (inet for an inet table).
 	Family uint8
 	ID     uint32
 	Type   uint32 // unix.NFT_TRACETYPE_*
@@ -50,12 +49,12 @@ type traceEvent struct {
 	Transport []byte
 }
 
-// decodeTrace decodes the payload of an NFT_MSG_TRACE message: the 4-byte nfgenmsg
+// decodeTrace decodes the payload of an NFT_MSG_TRACE message: the 4-byte nft.Genmsg
 // followed by NFTA_TRACE_* attributes, big-endian.
 func decodeTrace(data []byte) (traceEvent, error) {
 	var ev traceEvent
 	if len(data) < 4 {
-		return ev, errors.New("trace message too short for nfgenmsg")
+		return ev, errors.New("trace message too short for nft.Genmsg")
 	}
 	ev.Family = data[0]
 	ad, err := netlink.NewAttributeDecoder(data[4:])
@@ -121,67 +120,6 @@ func decodeTrace(data []byte) (traceEvent, error) {
 		return ev, fmt.Errorf("trace message without id, table or chain")
 	}
 	return ev, nil
-}
-
-// Verdict codes of nf_tables (include/uapi/linux/netfilter/nf_tables.h, netfilter.h).
-const (
-	nfDrop      = 0
-	nfAccept    = 1
-	nfStolen    = 2
-	nfQueue     = 3
-	nfRepeat    = 4
-	nftContinue = -1
-	nftBreak    = -2
-	nftJump     = -3
-	nftGoto     = -4
-	nftReturn   = -5
-	// nfVerdictMask keeps the verdict of an NF_DROP_ERR or NF_QUEUE_NR code.
-	nfVerdictMask = 0xff
-)
-
-// verdictString names a verdict code as nft prints it: accept, drop, jump X, ...
-func verdictString(code int32, chain string) string {
-	switch code {
-	case nftContinue:
-		return "continue"
-	case nftBreak:
-		return "break"
-	case nftJump:
-		return "jump " + chain
-	case nftGoto:
-		return "goto " + chain
-	case nftReturn:
-		return "return"
-	}
-	if code < 0 {
-		return "verdict " + strconv.Itoa(int(code))
-	}
-	switch code & nfVerdictMask {
-	case nfDrop:
-		return "drop"
-	case nfAccept:
-		return "accept"
-	case nfStolen:
-		return "stolen"
-	case nfQueue:
-		return "queue"
-	case nfRepeat:
-		return "repeat"
-	}
-	return "verdict " + strconv.Itoa(int(code))
-}
-
-// terminal reports whether a verdict ends the packet's walk through this base chain's
-// hook invocation with a fate: accept, drop, queue or stolen.
-func terminal(code int32) bool {
-	if code < 0 {
-		return false
-	}
-	switch code & nfVerdictMask {
-	case nfDrop, nfAccept, nfStolen, nfQueue:
-		return true
-	}
-	return false
 }
 
 // packetAddrs decodes source and destination from a traced network header (IPv4 or IPv6,

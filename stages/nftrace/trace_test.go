@@ -12,6 +12,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/packetmortem/packetmortem/internal/nft"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
@@ -21,9 +22,10 @@ type fixture struct {
 	own    string
 	flow   evidence.Flow
 	events []traceEvent
+	raw    [][]byte // the messages' payloads, as decodeTrace reads them
 }
 
-func loadFixture(t *testing.T, name string) fixture {
+func loadFixture(t testing.TB, name string) fixture {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", name+".hex"))
 	if err != nil {
@@ -62,6 +64,7 @@ func loadFixture(t *testing.T, name string) fixture {
 				t.Fatalf("decode %s: %v", line, err)
 			}
 			fx.events = append(fx.events, ev)
+			fx.raw = append(fx.raw, m.Data)
 		}
 	}
 	if fx.own == "" || !fx.flow.Addr.IsValid() || len(fx.events) == 0 {
@@ -75,7 +78,7 @@ func TestDecodeTraceFixture(t *testing.T) {
 	ev := fx.events[0]
 	// The first event: our prerouting rule marked the SYN; it carries the packet.
 	if ev.Family != unix.NFPROTO_INET || ev.Table != fx.own || ev.Chain != chainPrerouting ||
-		ev.Type != unix.NFT_TRACETYPE_RULE || ev.Handle == 0 || !ev.HasVerdict || ev.Verdict != nftContinue ||
+		ev.Type != unix.NFT_TRACETYPE_RULE || ev.Handle == 0 || !ev.HasVerdict || ev.Verdict != nft.Continue ||
 		ev.NFProto != unix.NFPROTO_IPV4 || !ev.HasPacket || ev.Iif == 0 || ev.IifType != 1 || len(ev.LL) != 14 {
 		t.Errorf("first event = %+v", ev)
 	}
@@ -84,14 +87,14 @@ func TestDecodeTraceFixture(t *testing.T) {
 		t.Errorf("packet %v -> %v proto %d ok %v", src, dst, proto, ok)
 	}
 	// Then the end of our chain (a rule event without handle) and its policy.
-	if e := fx.events[1]; e.Handle != 0 || e.Verdict != nftContinue || e.HasPacket {
+	if e := fx.events[1]; e.Handle != 0 || e.Verdict != nft.Continue || e.HasPacket {
 		t.Errorf("second event = %+v", e)
 	}
-	if e := fx.events[2]; e.Type != unix.NFT_TRACETYPE_POLICY || !e.HasPolicy || e.Policy != nfAccept {
+	if e := fx.events[2]; e.Type != unix.NFT_TRACETYPE_POLICY || !e.HasPolicy || e.Policy != nft.Accept {
 		t.Errorf("third event = %+v", e)
 	}
 	// Then the user's input chain: the same id, the packet again, the drop.
-	if e := fx.events[3]; e.ID != ev.ID || e.Table != "filter" || e.Chain != "input" || !e.HasPacket || e.Verdict != nfDrop {
+	if e := fx.events[3]; e.ID != ev.ID || e.Table != "filter" || e.Chain != "input" || !e.HasPacket || e.Verdict != nft.Drop {
 		t.Errorf("fourth event = %+v", e)
 	}
 
@@ -114,16 +117,16 @@ func TestDecodeTraceFixture(t *testing.T) {
 
 // fixtureResolved is what Stop would have read of the fixtures' ruleset.
 func fixtureResolved(fx fixture, userChainPolicy uint32, rules map[uint64]string) resolved {
-	res := resolved{chains: map[chainKey]chainInfo{}, rules: map[ruleKey]string{}, chainErr: map[chainKey]error{}}
+	res := resolved{chains: map[nft.ChainKey]nft.Chain{}, rules: map[ruleKey]string{}, chainErr: map[nft.ChainKey]error{}}
 	add := func(fam uint8, table, chain string, hook uint32, prio int32, policy uint32) {
-		k := chainKey{fam, table, chain}
-		res.chains[k] = chainInfo{chainKey: k, Base: true, Hook: hook, Priority: prio, Policy: policy}
+		k := nft.ChainKey{Family: fam, Table: table, Chain: chain}
+		res.chains[k] = nft.Chain{ChainKey: k, Base: true, Hook: hook, Priority: prio, Policy: policy}
 	}
-	add(unix.NFPROTO_INET, fx.own, chainPrerouting, unix.NF_INET_PRE_ROUTING, tracePriority, nfAccept)
-	add(unix.NFPROTO_INET, fx.own, chainOutput, unix.NF_INET_LOCAL_OUT, tracePriority, nfAccept)
+	add(unix.NFPROTO_INET, fx.own, chainPrerouting, unix.NF_INET_PRE_ROUTING, tracePriority, nft.Accept)
+	add(unix.NFPROTO_INET, fx.own, chainOutput, unix.NF_INET_LOCAL_OUT, tracePriority, nft.Accept)
 	add(unix.NFPROTO_INET, "filter", "input", unix.NF_INET_LOCAL_IN, 0, userChainPolicy)
 	for h, s := range rules {
-		res.rules[ruleKey{chainKey{unix.NFPROTO_INET, "filter", "input"}, h}] = s
+		res.rules[ruleKey{nft.ChainKey{Family: unix.NFPROTO_INET, Table: "filter", Chain: "input"}, h}] = s
 	}
 	return res
 }
@@ -144,9 +147,9 @@ func TestAssembleDrop(t *testing.T) {
 		policy uint32
 		want   evidence.TraceStep
 	}{
-		{"drop_v4", "ip", nfAccept, evidence.TraceStep{Type: "rule", Family: "inet", Table: "filter", Chain: "input", Handle: 2, Rule: "RULE", Verdict: "drop"}},
-		{"drop_v6", "ip6", nfAccept, evidence.TraceStep{Type: "rule", Family: "inet", Table: "filter", Chain: "input", Handle: 2, Rule: "RULE", Verdict: "drop"}},
-		{"policy_drop_v4", "ip", nfDrop, evidence.TraceStep{Type: "policy", Family: "inet", Table: "filter", Chain: "input", Verdict: "drop"}},
+		{"drop_v4", "ip", nft.Accept, evidence.TraceStep{Type: "rule", Family: "inet", Table: "filter", Chain: "input", Handle: 2, Rule: "RULE", Verdict: "drop"}},
+		{"drop_v6", "ip6", nft.Accept, evidence.TraceStep{Type: "rule", Family: "inet", Table: "filter", Chain: "input", Handle: 2, Rule: "RULE", Verdict: "drop"}},
+		{"policy_drop_v4", "ip", nft.Drop, evidence.TraceStep{Type: "policy", Family: "inet", Table: "filter", Chain: "input", Verdict: "drop"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := loadFixture(t, tc.name)
@@ -184,7 +187,7 @@ func TestAssembleDrop(t *testing.T) {
 func TestAssembleHealthy(t *testing.T) {
 	fx := loadFixture(t, "healthy_v4")
 	c := collect(fx, fx.flow)
-	traces := assemble(c.take(), fx.own, fixtureResolved(fx, nfAccept, map[uint64]string{2: "RULE"}), nil)
+	traces := assemble(c.take(), fx.own, fixtureResolved(fx, nft.Accept, map[uint64]string{2: "RULE"}), nil)
 	hooks := map[string]int{}
 	for _, tr := range traces {
 		hooks[tr.Hook]++
@@ -260,7 +263,7 @@ func TestAssembleSplitsReusedIDs(t *testing.T) {
 	for _, ev := range append(append([]traceEvent{}, evs...), evs...) {
 		c.add(ev)
 	}
-	traces := assemble(c.take(), fx.own, fixtureResolved(fx, nfAccept, nil), nil)
+	traces := assemble(c.take(), fx.own, fixtureResolved(fx, nft.Accept, nil), nil)
 	if len(traces) != 4 {
 		t.Fatalf("%d traces, want 4", len(traces))
 	}
@@ -269,27 +272,17 @@ func TestAssembleSplitsReusedIDs(t *testing.T) {
 	}
 }
 
-func TestVerdictString(t *testing.T) {
-	for code, want := range map[int32]string{
-		nfDrop: "drop", nfAccept: "accept", nfStolen: "stolen", nfQueue | 3<<16: "queue",
-		nftContinue: "continue", nftReturn: "return", nftBreak: "break", -42: "verdict -42",
-		nfDrop | 1<<16: "drop", // NF_DROP_ERR
-	} {
-		if got := verdictString(code, ""); got != want {
-			t.Errorf("verdict %d = %q, want %q", code, got, want)
+// decodeTrace reads what the kernel sends about other programs' packets: it must never
+// panic. Seeds are the recorded traces.
+func FuzzDecodeTrace(f *testing.F) {
+	for _, name := range []string{"drop_v4", "drop_v6", "healthy_v4", "policy_drop_v4"} {
+		for _, b := range loadFixture(f, name).raw {
+			f.Add(b)
 		}
 	}
-	if got := verdictString(nftJump, "x"); got != "jump x" {
-		t.Errorf("jump = %q", got)
-	}
-	if got := verdictString(nftGoto, "y"); got != "goto y" {
-		t.Errorf("goto = %q", got)
-	}
-	if terminal(nftContinue) || !terminal(nfDrop) || !terminal(nfQueue|1<<16) {
-		t.Errorf("terminal wrong")
-	}
-	if hookName(unix.NFPROTO_INET, unix.NF_INET_LOCAL_IN) != "input" || hookName(unix.NFPROTO_NETDEV, 0) != "ingress" ||
-		hookName(unix.NFPROTO_ARP, 1) != "output" {
-		t.Errorf("hook names wrong")
-	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if ev, err := decodeTrace(b); err == nil {
+			_, _, _, _ = packetAddrs(ev.Network, ev.Transport)
+		}
+	})
 }

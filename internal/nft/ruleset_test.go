@@ -1,4 +1,4 @@
-package nftrace
+package nft
 
 import (
 	"testing"
@@ -42,7 +42,7 @@ func rawExpr(t *testing.T, name string, attrs []netlink.Attribute) []byte {
 		t.Fatal(err)
 	}
 	b, err := netlink.MarshalAttributes([]netlink.Attribute{
-		{Type: unix.NFTA_EXPR_NAME, Data: cstr(name)},
+		{Type: unix.NFTA_EXPR_NAME, Data: CString(name)},
 		{Type: unix.NLA_F_NESTED | unix.NFTA_EXPR_DATA, Data: data},
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package nftrace
+package nft
 
 import (
 	"encoding/binary"
@@ -9,8 +9,6 @@ import (
 
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
-
-	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
 // exprs names google/nftables expressions the way the kernel does.
@@ -98,9 +96,9 @@ var (
 			}},
 		"__map0": {Name: "__map0", Flags: unix.NFT_SET_ANONYMOUS | unix.NFT_SET_CONSTANT | unix.NFT_SET_MAP, KeyLen: 4, DataType: nftDataVerdict,
 			Elems: []setElem{
-				{Key: host32(4), Verdict: &verdictData{Code: nfAccept}},
-				{Key: host32(1), Verdict: &verdictData{Code: nfDrop}},
-				{Key: host32(2), Verdict: &verdictData{Code: nftJump, Chain: "est"}},
+				{Key: host32(4), Verdict: &verdictData{Code: Accept}},
+				{Key: host32(1), Verdict: &verdictData{Code: Drop}},
+				{Key: host32(2), Verdict: &verdictData{Code: Jump, Chain: "est"}},
 			}},
 		"__set3": {Name: "__set3", Flags: unix.NFT_SET_ANONYMOUS | unix.NFT_SET_CONSTANT, KeyLen: 16,
 			Elems: []setElem{{Key: append([]byte("veth0"), make([]byte, 11)...)}, {Key: append([]byte("lo"), make([]byte, 14)...)}}},
@@ -227,7 +225,7 @@ func TestRenderRule(t *testing.T) {
 			if fam == 0 {
 				fam = unix.NFPROTO_INET
 			}
-			got, err := renderRule(renderEnv{Family: fam, Sets: anySets, IfName: links}, exprs(tc.exprs...), tc.comment)
+			got, err := Render(Env{Family: fam, Sets: anySets, IfName: links}, exprs(tc.exprs...), tc.comment)
 			if err != nil || got != tc.want {
 				t.Errorf("got %q, %v\nwant %q", got, err, tc.want)
 			}
@@ -263,7 +261,7 @@ func TestRenderRefuses(t *testing.T) {
 		{"empty", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := renderRule(renderEnv{Family: unix.NFPROTO_INET, Sets: anySets}, tc.exprs, "")
+			got, err := Render(Env{Family: unix.NFPROTO_INET, Sets: anySets}, tc.exprs, "")
 			var nd *notDecoded
 			if !errors.As(err, &nd) {
 				t.Fatalf("rendered %q, %v; want notDecoded", got, err)
@@ -271,70 +269,9 @@ func TestRenderRefuses(t *testing.T) {
 			if len(tc.exprs) > 0 && len(nd.names) != len(tc.exprs) {
 				t.Errorf("names %v; want all %d expressions", nd.names, len(tc.exprs))
 			}
-			if s := undecodedRule(9, err); !strings.HasPrefix(s, "handle 9 # (expressions not decoded: ") {
+			if s := Undecoded(9, err); !strings.HasPrefix(s, "handle 9 # (expressions not decoded: ") {
 				t.Errorf("fallback %q", s)
 			}
 		})
-	}
-}
-
-func TestFlowRules(t *testing.T) {
-	for _, tc := range []struct {
-		flow evidence.Flow
-		want [2]string
-	}{
-		{evidence.Flow{Addr: netip.MustParseAddr("198.51.100.2"), Port: 8080, Proto: evidence.TCP}, [2]string{
-			"ip daddr 198.51.100.2 tcp dport 8080 meta nftrace set 1",
-			"ip saddr 198.51.100.2 tcp sport 8080 meta nftrace set 1",
-		}},
-		{evidence.Flow{Addr: netip.MustParseAddr("2001:db8::2"), Port: 53, Proto: evidence.UDP}, [2]string{
-			"ip6 daddr 2001:db8::2 udp dport 53 meta nftrace set 1",
-			"ip6 saddr 2001:db8::2 udp sport 53 meta nftrace set 1",
-		}},
-	} {
-		rules := flowRules(tc.flow)
-		if len(rules) != 2 {
-			t.Fatalf("%d rules", len(rules))
-		}
-		for i, r := range rules {
-			got, err := renderRule(renderEnv{Family: unix.NFPROTO_INET}, exprs(r...), "")
-			if err != nil || got != tc.want[i] {
-				t.Errorf("%s rule %d = %q, %v; want %q", tc.flow, i, got, err, tc.want[i])
-			}
-			for _, e := range r {
-				if _, ok := e.(*expr.Verdict); ok {
-					t.Errorf("trace rule has a verdict")
-				}
-				if _, err := expr.Marshal(unix.NFPROTO_INET, e); err != nil {
-					t.Errorf("marshal %T: %v", e, err)
-				}
-			}
-			// Through the kernel encoding and back, it must render the same.
-			back := roundTrip(t, r)
-			if got2, err := renderRule(renderEnv{Family: unix.NFPROTO_INET}, back, ""); got2 != got || err != nil {
-				t.Errorf("after decoding: %q, %v; want %q", got2, err, got)
-			}
-		}
-	}
-	if err := (evidence.Flow{Addr: netip.MustParseAddr("198.51.100.2"), Proto: evidence.TCP}).Check(); err == nil {
-		t.Errorf("flow without port accepted")
-	}
-}
-
-func TestOwnerTableBatch(t *testing.T) {
-	msgs, err := newOwnerTableBatch("packetmortem_42")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(msgs) != 3 || msgs[0].Header.Type != unix.NFNL_MSG_BATCH_BEGIN || msgs[2].Header.Type != unix.NFNL_MSG_BATCH_END {
-		t.Fatalf("not a batch: %+v", msgs)
-	}
-	m := msgs[1]
-	if m.Header.Type != nftType(unix.NFT_MSG_NEWTABLE) || m.Data[0] != unix.NFPROTO_INET {
-		t.Fatalf("message %+v", m.Header)
-	}
-	// NFTA_TABLE_FLAGS carries NFT_TABLE_F_OWNER, big-endian.
-	if !strings.Contains(string(m.Data), "packetmortem_42\x00") || !strings.Contains(string(m.Data), "\x08\x00\x02\x00\x00\x00\x00\x02") {
-		t.Errorf("data % x", m.Data)
 	}
 }

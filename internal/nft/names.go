@@ -1,4 +1,4 @@
-package nftrace
+package nft
 
 import (
 	"strconv"
@@ -9,8 +9,8 @@ import (
 // Names as nft (1.0.x) prints them. A value without a name prints as a number, as nft
 // does; nothing here may turn a value into a different one.
 
-// familyName names a table or hook family (NFPROTO_*) as nft does.
-func familyName(f uint8) string {
+// FamilyName names a table or hook family (NFPROTO_*) as nft does.
+func FamilyName(f uint8) string {
 	switch f {
 	case unix.NFPROTO_INET:
 		return "inet"
@@ -28,8 +28,8 @@ func familyName(f uint8) string {
 	return "family " + strconv.Itoa(int(f))
 }
 
-// hookName names hook number h of a base chain in a table of family f.
-func hookName(f uint8, h uint32) string {
+// HookName names hook number h of a base chain in a table of family f.
+func HookName(f uint8, h uint32) string {
 	switch f {
 	case unix.NFPROTO_NETDEV:
 		switch h {

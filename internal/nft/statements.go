@@ -1,4 +1,4 @@
-package nftrace
+package nft
 
 import (
 	"bytes"

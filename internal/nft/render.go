@@ -1,4 +1,4 @@
-package nftrace
+package nft
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -57,7 +58,6 @@ type setInfo struct {
 const (
 	nftSetConcat     = 0x80       // NFT_SET_CONCAT
 	nftDataVerdict   = 0xffffff00 // NFT_DATA_VERDICT, the data type of a verdict map
-	nftTableFOwner   = 0x2        // NFT_TABLE_F_OWNER
 	nftRegVerdict    = 0
 	udataRuleComment = 0 // NFTNL_UDATA_RULE_COMMENT
 )
@@ -66,8 +66,8 @@ func (s *setInfo) anonymous() bool { return s.Flags&unix.NFT_SET_ANONYMOUS != 0 
 func (s *setInfo) interval() bool  { return s.Flags&unix.NFT_SET_INTERVAL != 0 }
 func (s *setInfo) isMap() bool     { return s.Flags&unix.NFT_SET_MAP != 0 }
 
-// renderEnv is what a rule's rendering needs besides its expressions.
-type renderEnv struct {
+// Env is what a rule's rendering needs besides its expressions.
+type Env struct {
 	// Family is the table family (NFPROTO_INET, NFPROTO_IPV4, ...).
 	Family uint8
 	// Sets are the table's sets by name.
@@ -83,8 +83,8 @@ func (e *notDecoded) Error() string {
 	return "expressions not decoded: " + strings.Join(e.names, ", ")
 }
 
-// undecodedRule is the honest stand-in for a rule that could not be rendered.
-func undecodedRule(handle uint64, err error) string {
+// Undecoded is the honest stand-in for a rule that could not be rendered.
+func Undecoded(handle uint64, err error) string {
 	return fmt.Sprintf("handle %d # (%v)", handle, err)
 }
 
@@ -103,8 +103,8 @@ func ruleComment(udata []byte) string {
 	return ""
 }
 
-// renderRule renders a rule's expressions (and comment) in nft syntax.
-func renderRule(env renderEnv, exprs []ruleExpr, comment string) (string, error) {
+// Render renders a rule's expressions (and comment) in nft syntax.
+func Render(env Env, exprs []ruleExpr, comment string) (string, error) {
 	r := &renderer{env: env, regs: map[uint32]regVal{}}
 	switch env.Family {
 	case unix.NFPROTO_IPV4, unix.NFPROTO_IPV6:
@@ -173,7 +173,7 @@ type dep struct {
 }
 
 type renderer struct {
-	env  renderEnv
+	env  Env
 	i    int
 	regs map[uint32]regVal
 	out  []string
@@ -262,7 +262,7 @@ func (r *renderer) step(exprs []ruleExpr) error {
 		default:
 			return errUnsupported
 		}
-		r.emit(verdictString(int32(e.Kind), e.Chain))
+		r.emit(VerdictString(int32(e.Kind), e.Chain))
 	default:
 		return errUnsupported
 	}
@@ -610,4 +610,26 @@ func lookupOf(e ruleExpr) (string, bool) {
 		return l.SetName, true
 	}
 	return "", false
+}
+
+// RenderExprs renders a rule made of google/nftables expressions as nft prints it, after
+// the kernel's encoding and back, as a rule read from the kernel would be.
+func RenderExprs(family uint8, es []expr.Any) (string, error) {
+	var attrs []netlink.Attribute
+	for _, e := range es {
+		b, err := expr.Marshal(family, e)
+		if err != nil {
+			return "", fmt.Errorf("encode %T: %w", e, err)
+		}
+		attrs = append(attrs, netlink.Attribute{Type: unix.NLA_F_NESTED | unix.NFTA_LIST_ELEM, Data: b})
+	}
+	b, err := netlink.MarshalAttributes(attrs)
+	if err != nil {
+		return "", err
+	}
+	decoded, err := decodeExprs(family, b)
+	if err != nil {
+		return "", err
+	}
+	return Render(Env{Family: family}, decoded, "")
 }

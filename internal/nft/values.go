@@ -1,4 +1,4 @@
-package nftrace
+package nft
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 
 // setLiteral renders an anonymous set's elements: "{ 80, 443 }", "{ 1-100 }",
 // "{ 10.0.0.0/8 }", "{ 22 : accept }", sorted by value as nft prints them.
-func setLiteral(env renderEnv, f field, set *setInfo, vmap bool) (string, error) {
+func setLiteral(env Env, f field, set *setInfo, vmap bool) (string, error) {
 	if set.ElemsErr != nil {
 		return "", set.ElemsErr
 	}
@@ -40,7 +40,7 @@ func setLiteral(env renderEnv, f field, set *setInfo, vmap bool) (string, error)
 		if el.Verdict == nil {
 			return "", errUnsupported
 		}
-		return " : " + verdictString(el.Verdict.Code, el.Verdict.Chain), nil
+		return " : " + VerdictString(el.Verdict.Code, el.Verdict.Chain), nil
 	}
 	var items []string
 	if !set.interval() {
@@ -140,7 +140,7 @@ func predecessor(f field, b []byte) ([]byte, bool) {
 }
 
 // intervalString renders [first, last]: one value, an address prefix, or a range.
-func intervalString(env renderEnv, f field, first, last []byte) (string, error) {
+func intervalString(env Env, f field, first, last []byte) (string, error) {
 	a, err := formatValue(env, f.typ, first)
 	if err != nil {
 		return "", err
@@ -185,7 +185,7 @@ func prefixOf(first, last []byte) (string, bool) {
 }
 
 // formatValue prints a value of type t as nft does.
-func formatValue(env renderEnv, t vtype, b []byte) (string, error) {
+func formatValue(env Env, t vtype, b []byte) (string, error) {
 	switch t {
 	case tInt:
 		if len(b) == 0 || len(b) > 8 {

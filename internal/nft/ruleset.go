@@ -1,4 +1,4 @@
-package nftrace
+package nft
 
 import (
 	"encoding/binary"
@@ -14,19 +14,19 @@ import (
 // which would print a rule with a match missing. Here every expression is kept, by name
 // at least, and only expressions whose attributes are all understood are decoded.
 
-// executor sends a request and returns the replies (a *netlink.Conn).
-type executor interface {
+// Executor sends a request and returns the replies (a *netlink.Conn).
+type Executor interface {
 	Execute(netlink.Message) ([]netlink.Message, error)
 }
 
-func nftType(msg int) netlink.HeaderType {
+func MsgType(msg int) netlink.HeaderType {
 	return netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | msg)
 }
 
-func nfgenmsg(family uint8) []byte { return []byte{family, unix.NFNETLINK_V0, 0, 0} }
+func Genmsg(family uint8) []byte { return []byte{family, unix.NFNETLINK_V0, 0, 0} }
 
 func dumpRequest(msg int, family uint8, attrs []netlink.Attribute) (netlink.Message, error) {
-	data := nfgenmsg(family)
+	data := Genmsg(family)
 	if len(attrs) > 0 {
 		b, err := netlink.MarshalAttributes(attrs)
 		if err != nil {
@@ -35,31 +35,31 @@ func dumpRequest(msg int, family uint8, attrs []netlink.Attribute) (netlink.Mess
 		data = append(data, b...)
 	}
 	return netlink.Message{
-		Header: netlink.Header{Type: nftType(msg), Flags: netlink.Request | netlink.Dump},
+		Header: netlink.Header{Type: MsgType(msg), Flags: netlink.Request | netlink.Dump},
 		Data:   data,
 	}, nil
 }
 
-func cstr(s string) []byte { return append([]byte(s), 0) }
+func CString(s string) []byte { return append([]byte(s), 0) }
 
-// chainKey names a chain.
-type chainKey struct {
+// ChainKey names a chain.
+type ChainKey struct {
 	Family uint8
 	Table  string
 	Chain  string
 }
 
-// chainInfo is what the trace assembly needs of a chain.
-type chainInfo struct {
-	chainKey
+// Chain is what the trace assembly needs of a chain.
+type Chain struct {
+	ChainKey
 	Base     bool
 	Hook     uint32
 	Priority int32
 	Policy   uint32
 }
 
-// dumpChains lists every chain of every table in the namespace.
-func dumpChains(c executor) (map[chainKey]chainInfo, error) {
+// Chains lists every chain of every table in the namespace.
+func Chains(c Executor) (map[ChainKey]Chain, error) {
 	req, err := dumpRequest(unix.NFT_MSG_GETCHAIN, unix.NFPROTO_UNSPEC, nil)
 	if err != nil {
 		return nil, err
@@ -68,22 +68,22 @@ func dumpChains(c executor) (map[chainKey]chainInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list chains: %w", err)
 	}
-	chains := map[chainKey]chainInfo{}
+	chains := map[ChainKey]Chain{}
 	for _, m := range msgs {
-		if m.Header.Type != nftType(unix.NFT_MSG_NEWCHAIN) {
+		if m.Header.Type != MsgType(unix.NFT_MSG_NEWCHAIN) {
 			continue
 		}
 		ci, err := parseChain(m.Data)
 		if err != nil {
 			return nil, fmt.Errorf("list chains: %w", err)
 		}
-		chains[ci.chainKey] = ci
+		chains[ci.ChainKey] = ci
 	}
 	return chains, nil
 }
 
-func parseChain(data []byte) (chainInfo, error) {
-	var ci chainInfo
+func parseChain(data []byte) (Chain, error) {
+	var ci Chain
 	if len(data) < 4 {
 		return ci, fmt.Errorf("chain message too short")
 	}
@@ -128,26 +128,26 @@ type ruleInfo struct {
 }
 
 // dumpRules lists the rules of one chain.
-func dumpRules(c executor, family uint8, table, chain string) ([]ruleInfo, error) {
+func dumpRules(c Executor, family uint8, table, chain string) ([]ruleInfo, error) {
 	req, err := dumpRequest(unix.NFT_MSG_GETRULE, family, []netlink.Attribute{
-		{Type: unix.NFTA_RULE_TABLE, Data: cstr(table)},
-		{Type: unix.NFTA_RULE_CHAIN, Data: cstr(chain)},
+		{Type: unix.NFTA_RULE_TABLE, Data: CString(table)},
+		{Type: unix.NFTA_RULE_CHAIN, Data: CString(chain)},
 	})
 	if err != nil {
 		return nil, err
 	}
 	msgs, err := c.Execute(req)
 	if err != nil {
-		return nil, fmt.Errorf("list rules of %s %s %s: %w", familyName(family), table, chain, err)
+		return nil, fmt.Errorf("list rules of %s %s %s: %w", FamilyName(family), table, chain, err)
 	}
 	var rules []ruleInfo
 	for _, m := range msgs {
-		if m.Header.Type != nftType(unix.NFT_MSG_NEWRULE) {
+		if m.Header.Type != MsgType(unix.NFT_MSG_NEWRULE) {
 			continue
 		}
 		ri, err := parseRule(m.Data)
 		if err != nil {
-			return nil, fmt.Errorf("list rules of %s %s %s: %w", familyName(family), table, chain, err)
+			return nil, fmt.Errorf("list rules of %s %s %s: %w", FamilyName(family), table, chain, err)
 		}
 		rules = append(rules, ri)
 	}
@@ -398,25 +398,25 @@ func decodeVerdict(b []byte) (verdictData, bool) {
 }
 
 // dumpSets lists the sets of one table.
-func dumpSets(c executor, family uint8, table string) (map[string]*setInfo, error) {
+func dumpSets(c Executor, family uint8, table string) (map[string]*setInfo, error) {
 	req, err := dumpRequest(unix.NFT_MSG_GETSET, family, []netlink.Attribute{
-		{Type: unix.NFTA_SET_TABLE, Data: cstr(table)},
+		{Type: unix.NFTA_SET_TABLE, Data: CString(table)},
 	})
 	if err != nil {
 		return nil, err
 	}
 	msgs, err := c.Execute(req)
 	if err != nil {
-		return nil, fmt.Errorf("list sets of %s %s: %w", familyName(family), table, err)
+		return nil, fmt.Errorf("list sets of %s %s: %w", FamilyName(family), table, err)
 	}
 	sets := map[string]*setInfo{}
 	for _, m := range msgs {
-		if m.Header.Type != nftType(unix.NFT_MSG_NEWSET) || len(m.Data) < 4 {
+		if m.Header.Type != MsgType(unix.NFT_MSG_NEWSET) || len(m.Data) < 4 {
 			continue
 		}
 		s, err := parseSet(m.Data)
 		if err != nil {
-			return nil, fmt.Errorf("list sets of %s %s: %w", familyName(family), table, err)
+			return nil, fmt.Errorf("list sets of %s %s: %w", FamilyName(family), table, err)
 		}
 		sets[s.Name] = s
 	}
@@ -424,6 +424,9 @@ func dumpSets(c executor, family uint8, table string) (map[string]*setInfo, erro
 }
 
 func parseSet(data []byte) (*setInfo, error) {
+	if len(data) < 4 {
+		return nil, fmt.Errorf("set message too short")
+	}
 	ad, err := netlink.NewAttributeDecoder(data[4:])
 	if err != nil {
 		return nil, err
@@ -446,10 +449,10 @@ func parseSet(data []byte) (*setInfo, error) {
 }
 
 // dumpElems lists the elements of one set.
-func dumpElems(c executor, family uint8, table, set string) ([]setElem, error) {
+func dumpElems(c Executor, family uint8, table, set string) ([]setElem, error) {
 	req, err := dumpRequest(unix.NFT_MSG_GETSETELEM, family, []netlink.Attribute{
-		{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: cstr(table)},
-		{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: cstr(set)},
+		{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: CString(table)},
+		{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: CString(set)},
 	})
 	if err != nil {
 		return nil, err
@@ -460,7 +463,7 @@ func dumpElems(c executor, family uint8, table, set string) ([]setElem, error) {
 	}
 	var elems []setElem
 	for _, m := range msgs {
-		if m.Header.Type != nftType(unix.NFT_MSG_NEWSETELEM) || len(m.Data) < 4 {
+		if m.Header.Type != MsgType(unix.NFT_MSG_NEWSETELEM) || len(m.Data) < 4 {
 			continue
 		}
 		es, err := parseElems(m.Data[4:])
