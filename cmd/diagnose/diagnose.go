@@ -73,7 +73,7 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 	rep.Verdict = verdict.Judge(ev)
 	if ev.Arrival.PcapPath != "" {
 		// The fates are known only now: the pcapng is the capture again, annotated.
-		if err := arrival.WritePcapng(ev.Arrival.PcapPath, o.pcapngPath(), o.force, capture.Interfaces(), verdict.Comments(ev)); err != nil {
+		if err := arrival.WritePcapng(ev.Arrival.PcapPath, o.pcapngPath(), o.force, capture.Interfaces(), verdict.Comments(ev, rep.Verdict)); err != nil {
 			rep.Run.Notes = append(rep.Run.Notes, fmt.Sprintf("the annotated capture was not written: %v", err))
 		} else {
 			rep.Run.Pcapng = o.pcapngPath()

@@ -22,9 +22,10 @@ import (
 // firewall traces carry no time, so each packet takes the next trace of its tuple that
 // entered the firewall on its side (prerouting for arrivals, output for what this host
 // sent) on its interface. For the packets the evidence keeps, the fate said here is the
-// one in Verdict.Fates.
-func Comments(ev *evidence.Evidence) func(evidence.Packet) string {
-	c := &commenter{delivered: Judge(ev).Outcome == Delivered, fw: firewallDrop(ev.Firewall), next: map[groupKey]int{}}
+// one in Verdict.Fates. v is Judge(ev): the comments tell the verdict's story, they do not
+// judge again.
+func Comments(ev *evidence.Evidence, v Verdict) func(evidence.Packet) string {
+	c := &commenter{delivered: v.Outcome == Delivered, fw: firewallDrop(ev.Firewall), next: map[groupKey]int{}}
 	local, _ := splitDrops(ev)
 	sentOut := 0
 	if ev.Arrival != nil {

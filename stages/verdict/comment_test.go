@@ -45,7 +45,7 @@ func recorded(t *testing.T, name string) *evidence.Evidence {
 
 // commentAll comments the packets the evidence kept, in capture order.
 func commentAll(ev *evidence.Evidence, packets []evidence.Packet) []string {
-	comment := verdict.Comments(ev)
+	comment := verdict.Comments(ev, verdict.Judge(ev))
 	var out []string
 	for _, p := range packets {
 		out = append(out, comment(p))
@@ -169,11 +169,11 @@ func TestCommentsMissingStages(t *testing.T) {
 	ev := recorded(t, "input_drop_rule_v4")
 	p := ev.Arrival.Packets[0]
 	ev.Kernel = nil
-	if got, want := verdict.Comments(ev)(p), "arrived on veth0; firewall: ip prerouting accept, ip input drop by inet guard input handle 2 `tcp dport 55527 drop`; dropped in input by the firewall (no kernel drop event recorded)"; got != want {
+	if got, want := verdict.Comments(ev, verdict.Judge(ev))(p), "arrived on veth0; firewall: ip prerouting accept, ip input drop by inet guard input handle 2 `tcp dport 55527 drop`; dropped in input by the firewall (no kernel drop event recorded)"; got != want {
 		t.Errorf("no kernel stage:\n%s\nwant\n%s", got, want)
 	}
 	ev.Firewall = nil
-	if got, want := verdict.Comments(ev)(p), "arrived on veth0; fate unknown: the kernel drop stage did not run"; got != want {
+	if got, want := verdict.Comments(ev, verdict.Judge(ev))(p), "arrived on veth0; fate unknown: the kernel drop stage did not run"; got != want {
 		t.Errorf("no kernel stage, no firewall:\n%s\nwant\n%s", got, want)
 	}
 
@@ -181,7 +181,7 @@ func TestCommentsMissingStages(t *testing.T) {
 	ev = recorded(t, "input_drop_rule_v4")
 	q := p
 	q.Iface = "veth9"
-	comment := verdict.Comments(ev)
+	comment := verdict.Comments(ev, verdict.Judge(ev))
 	if got := comment(q); strings.Contains(got, "firewall") {
 		t.Errorf("packet on veth9 took a trace of veth0: %q", got)
 	}

@@ -125,6 +125,9 @@ func TestRecordedKernelsExplained(t *testing.T) {
 			checkAllExplained(t, release, r.All())
 		})
 	}
+	if !slices.Equal(releases, checkedKernels) {
+		t.Errorf("recorded kernels %q, the table says it was checked against %q: keep checkedKernels in step", releases, checkedKernels)
+	}
 	for _, want := range []string{"6.1.", "6.18."} {
 		if !slices.ContainsFunc(releases, func(r string) bool { return strings.HasPrefix(r, want) }) {
 			t.Errorf("no recorded kernel %sx in %s (have %q)", want, recordedKernels, releases)

@@ -314,7 +314,7 @@ func explain(v *Verdict, ev *evidence.Evidence, d *evidence.Drop) {
 		v.Fix = e.fix(f)
 	default:
 		v.Summary = fmt.Sprintf("%s was dropped%s in %s by %s with reason %s.", ev.Flow, where, v.Stage, v.Function, reason)
-		v.Explanation = fmt.Sprintf("the kernel gives reason %s; this build has no explanation for it, so the stage comes from the dropping function and its stack", reason)
+		v.Explanation = fmt.Sprintf("the kernel gives reason %s; this build has no explanation for it (its reasons were checked against the kernels %s), so the stage comes from the dropping function and its stack", reason, strings.Join(checkedKernels, " and "))
 		v.Fix = fmt.Sprintf("read the stack below and the kernel source of %s", v.Function)
 		v.Notes = append(v.Notes, fmt.Sprintf("reason %s is not in diagnose's table: stage inferred from the stack", reason))
 	}
