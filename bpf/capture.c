@@ -13,8 +13,8 @@
  *
  * What it selects is exactly what the packet socket's classic filter selects (Filter in
  * stages/arrival documents it, and a test runs both on the same packets): IPv4 with any IHL
- * and a zero fragment offset, IPv6 through up to 6 hop-by-hop, routing, destination options
- * or fragment headers (first fragments only), both ports in the packet, and
+ * and a zero fragment offset, IPv6 through up to 6 hop-by-hop, routing, destination options,
+ * authentication or fragment headers (first fragments only), both ports in the packet, and
  * (src == addr && sport == port) || (dst == addr && dport == port). The protocol is the
  * packet's skb->protocol, as the filter's SKF_AD_PROTOCOL. One difference: headers beyond
  * the linear part of a packet (bpf_skb_load_bytes_relative reads no further), which the
@@ -60,8 +60,6 @@ struct __sk_buff {
 #define TCX_NEXT -1
 #define BPF_HDR_START_NET 1
 #define PACKET_OUTGOING 4
-/* How many IPv6 extension headers are walked, as the classic filter's maxExtHeaders. */
-#define CAPTURE_IPV6_EXT 6
 
 /* snap_net is how many bytes from the network header on are copied at most; no more than
  * CAPTURE_SNAP_MAX (capture.h). */
@@ -172,13 +170,12 @@ static __always_inline bool slow(struct __sk_buff *skb, __u16 proto)
 		return false;
 	next = ip.nexthdr;
 #pragma unroll
-	for (int i = 0; i < CAPTURE_IPV6_EXT; i++) {
+	for (int i = 0; i < MAX_IPV6_EXT; i++) {
 		__u8 h[4];
 
 		if (next == flow_proto)
 			break;
-		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
-		    next != IPPROTO_FRAGMENT)
+		if (!ipv6_ext(next))
 			return false;
 		if (bpf_skb_load_bytes_relative(skb, off, h, sizeof(h), BPF_HDR_START_NET))
 			return false;
@@ -187,6 +184,8 @@ static __always_inline bool slow(struct __sk_buff *skb, __u16 proto)
 			if (((h[2] << 8) | h[3]) & 0xfff8)
 				return false;
 			off += 8;
+		} else if (next == IPPROTO_AH) {
+			off += (h[1] + 2) * 4;
 		} else {
 			off += (h[1] + 1) * 8;
 		}

@@ -28,8 +28,10 @@ struct packet {
 };
 
 #define OFFSET_UNSET ((__u16)~0U)
-/* An IPv6 header chain longer than this is not worth the instructions. */
-#define MAX_IPV6_EXT 4
+/* How many IPv6 extension headers are walked to the transport header: the capture's
+ * classic filter walks as many (maxExtHeaders in stages/arrival), so that every stage
+ * takes the same packets for the flow's. */
+#define MAX_IPV6_EXT 6
 
 #include "prefilter.h"
 
@@ -66,11 +68,13 @@ static __always_inline __u8 ip_version(unsigned char *head, __u32 off, __u16 eth
 	return 0;
 }
 
-/* l3_from_mac finds the IP header behind the Ethernet header and one VLAN tag. */
+/* l3_from_mac finds the IP header behind the Ethernet header. A frame that still carries
+ * an 802.1Q or 802.1ad tag in the packet is not read through: the stack strips a tag before
+ * anything else looks at a frame, and the capture does not read through one either (one
+ * decision for every stage; TestFlowHAgreesWithCapture). */
 static __always_inline __u8 l3_from_mac(unsigned char *head, __u16 mh, __u32 *off)
 {
 	struct eth_hdr eth;
-	struct vlan_tag tag;
 	__u16 ethertype;
 	__u32 l3;
 	__u8 v;
@@ -81,12 +85,6 @@ static __always_inline __u8 l3_from_mac(unsigned char *head, __u16 mh, __u32 *of
 		return 0;
 	l3 = mh + sizeof(eth);
 	ethertype = bpf_ntohs(eth.proto);
-	if (ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD) {
-		if (bpf_probe_read_kernel(&tag, sizeof(tag), head + l3))
-			return 0;
-		l3 += sizeof(tag);
-		ethertype = bpf_ntohs(tag.proto);
-	}
 	if (ethertype != ETH_P_IP && ethertype != ETH_P_IPV6)
 		return 0;
 	v = ip_version(head, l3, ethertype);
@@ -95,10 +93,11 @@ static __always_inline __u8 l3_from_mac(unsigned char *head, __u16 mh, __u32 *of
 	return v;
 }
 
+/* ip_ethertype says whether skb->protocol may be IP (0: a packet the stack is still
+ * building has none yet). */
 static __always_inline bool ip_ethertype(__u16 ethertype)
 {
-	return ethertype == 0 || ethertype == ETH_P_IP || ethertype == ETH_P_IPV6 ||
-	       ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD;
+	return ethertype == 0 || ethertype == ETH_P_IP || ethertype == ETH_P_IPV6;
 }
 
 /* find_l3 sets *off to the IP header's offset from skb->head and returns the IP version,
@@ -114,7 +113,7 @@ static __always_inline __u8 find_l3(struct sk_buff *skb, unsigned char *head, __
 	if (!ip_ethertype(ethertype))
 		return 0;
 	if (nh != OFFSET_UNSET) {
-		v = ip_version(head, nh, ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD ? 0 : ethertype);
+		v = ip_version(head, nh, ethertype);
 		if (v) {
 			*off = nh;
 			return v;
@@ -126,29 +125,20 @@ static __always_inline __u8 find_l3(struct sk_buff *skb, unsigned char *head, __
 /* find_l3_received is find_l3 at netif_receive_skb, which fires before
  * __netif_receive_skb_core resets network_header: until then it holds whatever the
  * sender's stack (veth) or nothing (a NIC's fresh buffer) left there. eth_type_trans has
- * pulled the Ethernet header, so skb->data is the network header, or a VLAN tag the device
- * did not strip; the MAC header, which eth_type_trans set, is the second chance. */
+ * pulled the Ethernet header, so skb->data is the network header; the MAC header, which
+ * eth_type_trans set, is the second chance. */
 static __always_inline __u8 find_l3_received(struct sk_buff *skb, unsigned char *head, __u32 *off)
 {
 	unsigned char *data = BPF_CORE_READ(skb, data);
 	__u16 ethertype = bpf_ntohs(BPF_CORE_READ(skb, protocol));
-	struct vlan_tag tag;
-	__u64 l3;
 	__u8 v;
 
 	if (!ip_ethertype(ethertype))
 		return 0;
 	if (data > head && data - head < OFFSET_UNSET) {
-		l3 = data - head;
-		if (ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD) {
-			if (bpf_probe_read_kernel(&tag, sizeof(tag), data))
-				return 0;
-			l3 += sizeof(tag);
-			ethertype = bpf_ntohs(tag.proto);
-		}
-		v = ip_version(head, l3, ethertype);
+		v = ip_version(head, data - head, ethertype);
 		if (v) {
-			*off = l3;
+			*off = data - head;
 			return v;
 		}
 	}

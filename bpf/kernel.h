@@ -262,8 +262,6 @@ struct trace_event_raw_icmp_send {
 
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
-#define ETH_P_8021Q 0x8100
-#define ETH_P_8021AD 0x88A8
 
 #define IPPROTO_HOPOPTS 0
 #define IPPROTO_TCP 6
@@ -276,11 +274,6 @@ struct trace_event_raw_icmp_send {
 struct eth_hdr {
 	__u8 dst[6];
 	__u8 src[6];
-	__be16 proto;
-};
-
-struct vlan_tag {
-	__be16 tci;
 	__be16 proto;
 };
 

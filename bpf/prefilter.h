@@ -5,8 +5,8 @@
  * per packet than a helper call, measured on 6.18) or else with one bpf_probe_read_kernel,
  * then compares protocol, port and address. It answers false only for a packet the full
  * parse (parse and matches in flow.h) would reject too; for anything it does not decide (IP
- * options, IPv6 extension headers, VLAN tags, a header that is not where network_header
- * says), it answers true and the full parse decides, so that what is reported never changes.
+ * options, IPv6 extension headers, a header that is not where network_header says), it
+ * answers true and the full parse decides, so that what is reported never changes.
  *
  * Included by flow.h, after the flow_* constants and OFFSET_UNSET. */
 #ifndef PREFILTER_H
@@ -181,11 +181,6 @@ static __always_inline bool maybe_flow_at(const unsigned char *p, __u16 ethertyp
 	return true; /* not IP at network_header: the MAC header is the full parse's second chance */
 }
 
-static __always_inline bool vlan_ethertype(__u16 ethertype)
-{
-	return ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD;
-}
-
 /* maybe_flow_skb is the prefilter of find_l3's packets (network_header first). skb must be
  * a tp_btf argument. */
 static __always_inline bool maybe_flow_skb(struct sk_buff *skb)
@@ -194,7 +189,7 @@ static __always_inline bool maybe_flow_skb(struct sk_buff *skb)
 	unsigned char *head;
 	__u16 nh;
 
-	if (ethertype != 0 && ethertype != ETH_P_IP && ethertype != ETH_P_IPV6 && !vlan_ethertype(ethertype))
+	if (ethertype != 0 && ethertype != ETH_P_IP && ethertype != ETH_P_IPV6)
 		return false;
 	head = skb->head;
 	if (!head)
@@ -202,7 +197,7 @@ static __always_inline bool maybe_flow_skb(struct sk_buff *skb)
 	nh = skb->network_header;
 	if (nh == OFFSET_UNSET)
 		return true;
-	return maybe_flow_at(head + nh, vlan_ethertype(ethertype) ? 0 : ethertype);
+	return maybe_flow_at(head + nh, ethertype);
 }
 
 /* maybe_flow_received is the prefilter of find_l3_received's packets (skb->data first). */
@@ -211,13 +206,13 @@ static __always_inline bool maybe_flow_received(struct sk_buff *skb)
 	__u16 ethertype = bpf_ntohs(skb->protocol);
 	unsigned char *head, *data;
 
-	if (ethertype != 0 && ethertype != ETH_P_IP && ethertype != ETH_P_IPV6 && !vlan_ethertype(ethertype))
+	if (ethertype != 0 && ethertype != ETH_P_IP && ethertype != ETH_P_IPV6)
 		return false;
 	head = skb->head;
 	if (!head)
 		return false;
 	data = skb->data;
-	if (vlan_ethertype(ethertype) || data <= head || data - head >= OFFSET_UNSET)
+	if (data <= head || data - head >= OFFSET_UNSET)
 		return true;
 	return maybe_flow_at(data, ethertype);
 }

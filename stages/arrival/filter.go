@@ -30,6 +30,7 @@ const (
 	ipv6HopByHop = 0
 	ipv6Routing  = 43
 	ipv6Fragment = 44
+	ipv6AH       = 51
 	ipv6DestOpts = 60
 )
 
@@ -57,7 +58,8 @@ const (
 //     offset 0; ports are read at IHL*4, so IP options are honoured (without options, the
 //     common case, at fixed offsets, which cost less);
 //   - IPv6 (protocol 0x86dd): version 6; up to 6 (maxExtHeaders) hop-by-hop, routing,
-//     destination options or fragment headers are walked to the TCP/UDP header;
+//     destination options, authentication or fragment headers are walked to the TCP/UDP
+//     header;
 //   - both ports must be in the captured bytes (a truncated header is refused);
 //   - (src == Addr && sport == Port) || (dst == Addr && dport == Port).
 //
@@ -66,9 +68,12 @@ const (
 // fragment carries the ports and is accepted. A fragmented datagram thus shows as its
 // first fragment only.
 //
-// Not matched: 802.1Q frames whose tag the NIC did not strip (SKF_AD_PROTOCOL is 0x8100),
-// IPv4-mapped IPv6 addresses for an IPv4 flow, and IPv6 packets with an AH, ESP or more
-// than 6 extension headers before the transport header.
+// Not matched: frames with an 802.1Q or 802.1ad tag in the packet (SKF_AD_PROTOCOL is
+// 0x8100: the stack strips a tag before the taps, so only a QinQ frame's inner tag or a
+// device without VLAN offload on egress leaves one), IPv4-mapped IPv6 addresses for an IPv4
+// flow, and IPv6 packets with ESP or more than 6 extension headers before the transport
+// header. flow.h (the kernel drop and path stages) and the tcx capture select the same
+// (TestFlowHAgreesWithCapture).
 func Filter(flow evidence.Flow) ([]bpf.RawInstruction, error) {
 	return filterOn(flow, nil)
 }
@@ -171,12 +176,25 @@ func program(flow evidence.Flow, ifindexes []int) ([]bpf.Instruction, error) {
 		// Invariant at each "next" label: A is a next-header value, X the offset of the
 		// header it announces.
 		for i := 0; i < maxExtHeaders; i++ {
-			ext, frag, next := fmt.Sprintf("ext%d", i), fmt.Sprintf("frag%d", i), fmt.Sprintf("next%d", i+1)
+			ext, frag, ah, next := fmt.Sprintf("ext%d", i), fmt.Sprintf("frag%d", i), fmt.Sprintf("ah%d", i), fmt.Sprintf("next%d", i+1)
 			a.jif(bpf.JumpEqual, proto, "l4", "")
 			a.jif(bpf.JumpEqual, ipv6HopByHop, ext, "")
 			a.jif(bpf.JumpEqual, ipv6Routing, ext, "")
 			a.jif(bpf.JumpEqual, ipv6DestOpts, ext, "")
+			a.jif(bpf.JumpEqual, ipv6AH, ah, "")
 			a.jif(bpf.JumpEqual, ipv6Fragment, frag, "reject")
+
+			// Authentication header: length (hdr[1]+2)*4.
+			a.label(ah)
+			a.op(bpf.LoadIndirect{Off: 0, Size: 1})
+			a.op(bpf.StoreScratch{Src: bpf.RegA, N: memNext})
+			a.op(bpf.LoadIndirect{Off: 1, Size: 1})
+			a.op(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 2})
+			a.op(bpf.ALUOpConstant{Op: bpf.ALUOpShiftLeft, Val: 2})
+			a.op(bpf.ALUOpX{Op: bpf.ALUOpAdd})
+			a.op(bpf.TAX{})
+			a.op(bpf.LoadScratch{Dst: bpf.RegA, N: memNext})
+			a.ja(next)
 
 			// Generic extension header: length (hdr[1]+1)*8.
 			a.label(ext)

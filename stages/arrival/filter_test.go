@@ -138,6 +138,8 @@ func frameCases() []frameCase {
 		{"v4 empty", tcp4, nil, skbMeta{proto: ethPIPv4, hatype: arphrdEther, ifindex: vethIndex}, false},
 		{"v4 as ARP", tcp4, v4(peerV4, flowV4, ipTCP, syn), skbMeta{proto: 0x0806, hatype: arphrdEther, ifindex: vethIndex}, false},
 		{"v4 with VLAN protocol", tcp4, v4(peerV4, flowV4, ipTCP, syn), skbMeta{proto: 0x8100, hatype: arphrdEther, ifindex: vethIndex}, false},
+		// A tag left in the packet (QinQ's inner one) is not read through, by any stage.
+		{"v4 tcp in an 802.1Q tag", tcp4, cat([]byte{0, 100, 0x08, 0}, v4(peerV4, flowV4, ipTCP, syn)), skbMeta{proto: 0x8100, hatype: arphrdEther, ifindex: vethIndex}, false},
 		{"v6 packet for a v4 flow", tcp4, ipv6(peerV6, flowV6, ipTCP, nil, syn), hostOnVeth, false},
 		{"v4-mapped v6 for a v4 flow", tcp4, ipv6(netip.MustParseAddr("::ffff:198.51.100.1"), netip.MustParseAddr("::ffff:198.51.100.2"), ipTCP, nil, syn), hostOnVeth, false},
 		// loopback: the outgoing copy is refused, only there
@@ -173,7 +175,9 @@ func frameCases() []frameCase {
 			cat(extHdr(ipv6Fragment, 0), fragHdr(ipTCP, 0, true)), syn), hostOnVeth, true},
 		{"v6 six extension headers", tcp6, ipv6(peerV6, flowV6, ipv6DestOpts, extChain(6), syn), hostOnVeth, true},
 		{"v6 seven extension headers", tcp6, ipv6(peerV6, flowV6, ipv6DestOpts, extChain(7), syn), hostOnVeth, false},
-		{"v6 authentication header", tcp6, ipv6(peerV6, flowV6, 51, cat([]byte{ipTCP, 4, 0, 0}, make([]byte, 20)), syn), hostOnVeth, false},
+		{"v6 authentication header", tcp6, ipv6(peerV6, flowV6, 51, cat([]byte{ipTCP, 4, 0, 0}, make([]byte, 20)), syn), hostOnVeth, true},
+		{"v6 authentication header, other port", tcp6, ipv6(peerV6, flowV6, 51, cat([]byte{ipTCP, 4, 0, 0}, make([]byte, 20)), tcpSeg(peerPort, flowPort+1, flagSYN)), hostOnVeth, false},
+		{"v6 authentication header cut short", tcp6, ipv6(peerV6, flowV6, 51, []byte{ipTCP, 4, 0, 0}, nil), hostOnVeth, false},
 		{"v6 cut in the extension header", tcp6, ipv6(peerV6, flowV6, ipv6DestOpts, nil, []byte{ipTCP}), hostOnVeth, false},
 		{"v6 extension header longer than the packet", tcp6, ipv6(peerV6, flowV6, ipv6DestOpts, extHdr(ipTCP, 0)[:2], syn[:4]), hostOnVeth, false},
 		{"v6 header only", tcp6, ipv6(peerV6, flowV6, ipTCP, nil, nil), hostOnVeth, false},
@@ -419,7 +423,7 @@ func gopacketDecides(flow evidence.Flow, data []byte, m skbMeta) (accept, decide
 			}
 			src, _ = netip.AddrFromSlice(l.SrcIP)
 			dst, _ = netip.AddrFromSlice(l.DstIP)
-		case *layers.IPv6HopByHop, *layers.IPv6Routing, *layers.IPv6Destination:
+		case *layers.IPv6HopByHop, *layers.IPv6Routing, *layers.IPv6Destination, *layers.IPSecAH:
 			exts++
 		case *layers.IPv6Fragment:
 			if l.FragmentOffset != 0 {
@@ -444,7 +448,7 @@ func gopacketDecides(flow evidence.Flow, data []byte, m skbMeta) (accept, decide
 		case gopacket.Payload, *gopacket.Fragment, *gopacket.DecodeFailure:
 			return false, false
 		default:
-			// Anything else on the way (AH, ESP, ICMP, ...): the filter stops there.
+			// Anything else on the way (ESP, ICMP, ...): the filter stops there.
 			if _, isNet := l.(gopacket.NetworkLayer); !isNet {
 				return false, true
 			}

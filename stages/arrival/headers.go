@@ -138,6 +138,12 @@ func locate(data []byte, ethertype uint16, proto uint8) (l4 int, src, dst netip.
 					return 0, src, dst, false
 				}
 				next, off = data[off], off+8
+			case ipv6AH:
+				// Its length counts 4-byte words, less 2.
+				if len(data) < off+2 {
+					return 0, src, dst, false
+				}
+				next, off = data[off], off+(int(data[off+1])+2)*4
 			default:
 				return 0, src, dst, false
 			}
