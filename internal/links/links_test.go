@@ -1,48 +1,19 @@
 package links
 
 import (
-	"bufio"
 	"encoding/binary"
-	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/packetmortem/packetmortem/internal/testns"
 )
 
-// loadMessages reads netlink messages the host state's end-to-end tests recorded
-// (stages/hoststate/testdata/<name>.hex, one hex message a line).
+// loadMessages reads netlink messages the host state's end-to-end tests recorded.
 func loadMessages(t testing.TB, name string) []netlink.Message {
-	t.Helper()
-	f, err := os.Open("../../stages/hoststate/testdata/" + name + ".hex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var msgs []netlink.Message
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		b, err := hex.DecodeString(line)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m netlink.Message
-		if err := m.UnmarshalBinary(b); err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, m)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return msgs
+	return testns.NetlinkMessages(t, "../../stages/hoststate/testdata/"+name+".hex")
 }
 
 func TestDecodeLinks(t *testing.T) {

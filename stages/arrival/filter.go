@@ -184,29 +184,11 @@ func program(flow evidence.Flow, ifindexes []int) ([]bpf.Instruction, error) {
 			a.jif(bpf.JumpEqual, ipv6AH, ah, "")
 			a.jif(bpf.JumpEqual, ipv6Fragment, frag, "reject")
 
-			// Authentication header: length (hdr[1]+2)*4.
+			// Authentication header: length (hdr[1]+2)*4; the others (hdr[1]+1)*8.
 			a.label(ah)
-			a.op(bpf.LoadIndirect{Off: 0, Size: 1})
-			a.op(bpf.StoreScratch{Src: bpf.RegA, N: memNext})
-			a.op(bpf.LoadIndirect{Off: 1, Size: 1})
-			a.op(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 2})
-			a.op(bpf.ALUOpConstant{Op: bpf.ALUOpShiftLeft, Val: 2})
-			a.op(bpf.ALUOpX{Op: bpf.ALUOpAdd})
-			a.op(bpf.TAX{})
-			a.op(bpf.LoadScratch{Dst: bpf.RegA, N: memNext})
-			a.ja(next)
-
-			// Generic extension header: length (hdr[1]+1)*8.
+			a.skipHeader(2, 2, next)
 			a.label(ext)
-			a.op(bpf.LoadIndirect{Off: 0, Size: 1})
-			a.op(bpf.StoreScratch{Src: bpf.RegA, N: memNext})
-			a.op(bpf.LoadIndirect{Off: 1, Size: 1})
-			a.op(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 1})
-			a.op(bpf.ALUOpConstant{Op: bpf.ALUOpShiftLeft, Val: 3})
-			a.op(bpf.ALUOpX{Op: bpf.ALUOpAdd})
-			a.op(bpf.TAX{})
-			a.op(bpf.LoadScratch{Dst: bpf.RegA, N: memNext})
-			a.ja(next)
+			a.skipHeader(1, 3, next)
 
 			// Fragment header: 8 bytes; only the first fragment has the ports.
 			a.label(frag)
@@ -235,6 +217,20 @@ func program(flow evidence.Flow, ifindexes []int) ([]bpf.Instruction, error) {
 	a.label("reject")
 	a.op(bpf.RetConstant{Val: 0})
 	return a.resolve()
+}
+
+// skipHeader steps over the extension header at X, whose length is (hdr[1]+add)<<shift,
+// and jumps to next with A its next header and X the header after it.
+func (a *asm) skipHeader(add, shift uint32, next string) {
+	a.op(bpf.LoadIndirect{Off: 0, Size: 1})
+	a.op(bpf.StoreScratch{Src: bpf.RegA, N: memNext})
+	a.op(bpf.LoadIndirect{Off: 1, Size: 1})
+	a.op(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: add})
+	a.op(bpf.ALUOpConstant{Op: bpf.ALUOpShiftLeft, Val: shift})
+	a.op(bpf.ALUOpX{Op: bpf.ALUOpAdd})
+	a.op(bpf.TAX{})
+	a.op(bpf.LoadScratch{Dst: bpf.RegA, N: memNext})
+	a.ja(next)
 }
 
 // asm is a tiny assembler with forward labels, so the program reads top to bottom.

@@ -1,54 +1,25 @@
 package hoststate
 
 import (
-	"bufio"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/internal/links"
+	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
 // loadMessages reads testdata/<name>.hex: raw netlink messages recorded by the end-to-end
 // tests with PMT_RECORD=1.
 func loadMessages(t *testing.T, name string) []netlink.Message {
-	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name+".hex"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var msgs []netlink.Message
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		b, err := hex.DecodeString(line)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m netlink.Message
-		if err := m.UnmarshalBinary(b); err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, m)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return msgs
+	return testns.NetlinkMessages(t, filepath.Join("testdata", name+".hex"))
 }
 
 // names are the interfaces of the recorded server namespace (testdata/links.hex); every
