@@ -172,7 +172,7 @@ func (l *loader) load(prog string) (*ebpf.Program, error) {
 	return p, nil
 }
 
-// classifyLoad is kdrop.Classify, except for the verifier's refusals: they fail with
+// classifyLoad is kerr.BPF, except for the verifier's refusals: they fail with
 // EACCES, which is no privilege problem.
 func classifyLoad(what string, err error) error {
 	var verr *ebpf.VerifierError
