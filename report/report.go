@@ -54,12 +54,9 @@ type Run struct {
 	// Pcapng is the capture with each packet's fate as its comment, when -o wrote one.
 	Pcapng string `json:"pcapng,omitempty"`
 	// Installed lists the temporary kernel objects and whether each was removed.
-	Installed []Installed `json:"installed"`
-	Notes     []string    `json:"notes,omitempty"`
+	Installed []evidence.Installed `json:"installed"`
+	Notes     []string             `json:"notes,omitempty"`
 }
-
-// Installed is a temporary kernel object diagnose made.
-type Installed = evidence.Installed
 
 // Stages holds each stage's evidence; nil when a stage did not run.
 type Stages struct {

@@ -343,7 +343,7 @@ func TestE2ESocketCapture(t *testing.T) {
 		s := newScenario(t, "sck", v6, "tcp")
 		s.capture = arrival.MethodSocket
 		rep := healthy(t, s, "socket_capture_"+family(v6))
-		if !slices.ContainsFunc(rep.Run.Installed, func(i report.Installed) bool { return i.What == "AF_PACKET capture socket" }) {
+		if !slices.ContainsFunc(rep.Run.Installed, func(i evidence.Installed) bool { return i.What == "AF_PACKET capture socket" }) {
 			t.Errorf("installed %+v: no AF_PACKET capture socket", rep.Run.Installed)
 		}
 	})

@@ -1,23 +1,17 @@
 package nftrace
 
 import (
-	"net/netip"
 	"testing"
 
-	"github.com/packetmortem/packetmortem/internal/testns"
-	"github.com/packetmortem/packetmortem/stages/evidence"
 	"github.com/packetmortem/packetmortem/stages/stage"
 	"github.com/packetmortem/packetmortem/stages/stage/stagetest"
 )
 
-// The stage keeps the lifecycle's promises, with datagrams of its flow sent meanwhile.
+// The stage keeps the lifecycle's promises.
 func TestStageConformance(t *testing.T) {
-	pair := testns.NewPair(t, "nc")
-	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: testns.Port(), Proto: evidence.UDP}
-	// A base chain: without one the stage has nothing to trace and installs nothing.
-	nftIn(t, pair.Server, "add", "table", "inet", "user")
-	nftIn(t, pair.Server, "add", "chain", "inet", "user", "input", "{ type filter hook input priority 0; }")
-	stagetest.Conformance(t, pair.Server, func() stage.Stage { return NewStage(Config{Flow: flow, NetnsFd: -1}) }, func(t *testing.T) {
-		testns.SendDatagrams(t, pair.Client, netip.AddrPortFrom(flow.Addr, flow.Port), 2)
-	})
+	stagetest.Conformance(t, "nc", func(e stagetest.Env) {
+		// A base chain: without one the stage has nothing to trace and installs nothing.
+		nftIn(t, e.Pair.Server, "add", "table", "inet", "user")
+		nftIn(t, e.Pair.Server, "add", "chain", "inet", "user", "input", "{ type filter hook input priority 0; }")
+	}, func(e stagetest.Env) stage.Stage { return NewStage(Config{Flow: e.Flow, NetnsFd: -1}) })
 }
