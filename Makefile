@@ -2,6 +2,8 @@
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
+# The diagnose make bench compares with; empty (no tag yet): the bench says how to give one.
+BASELINE ?= $(shell git describe --tags --abbrev=0 2>/dev/null)
 SHELL   := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
@@ -34,8 +36,8 @@ generate: ## rebuild the BPF objects in bpf/ (needs clang-14, llvm-strip and lib
 check-generate: generate ## fail if the committed BPF objects are not what generate makes
 	git diff --exit-code -- bpf/
 
-bench: build ## as root: time to armed, overhead under a flood, CPU and memory, against bpftrace and perf
-	$(GO) run ./cmd/bench -diagnose ./diagnose
+bench: build ## as root: time to armed, flood overhead, CPU and memory, against bpftrace, perf and diagnose at BASELINE=<ref> (default: the last tag)
+	$(GO) run ./cmd/bench -diagnose ./diagnose -baseline '$(BASELINE)'
 
 deps: ## install what the tests and the demo need (iproute2, nftables, tshark, tcpdump, ethtool, tmux), as root
 	./.ci/deps

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -142,10 +146,17 @@ func TestHelperBadArguments(t *testing.T) {
 
 func TestParseFlags(t *testing.T) {
 	c, err := parseFlags([]string{"-runs", "3", "-window", "2s", "-diagnose", "./diagnose"}, io.Discard)
-	if err != nil || c.runs != 3 || c.window != 2*time.Second || c.repeats != 12 || c.settle != time.Second || c.diagnose != "./diagnose" || !c.raw {
+	if err != nil || c.runs != 3 || c.window != 2*time.Second || c.repeats != 12 || c.settle != time.Second || c.diagnose != "./diagnose" || !c.raw || c.baseline != "" {
 		t.Errorf("config %+v, %v", c, err)
 	}
-	for _, bad := range [][]string{{"-runs", "0"}, {"-window", "1ms"}, {"extra"}, {"-nope"}} {
+	// make bench passes BASELINE as it is, empty when there is no tag.
+	for _, args := range [][]string{{"-baseline", "v0.3.0"}, {"-baseline", ""}, {"-baseline=539e901"}} {
+		c, err := parseFlags(args, io.Discard)
+		if want := strings.TrimPrefix(args[len(args)-1], "-baseline="); err != nil || c.baseline != want {
+			t.Errorf("%q: baseline %q, %v; want %q", args, c.baseline, err, want)
+		}
+	}
+	for _, bad := range [][]string{{"-runs", "0"}, {"-window", "1ms"}, {"extra"}, {"-nope"}, {"-baseline", "--output=x"}, {"-baseline"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
@@ -170,7 +181,7 @@ func TestPrint(t *testing.T) {
 			bpftrace: {2 * time.Second, time.Second, 3 * time.Second},
 			perf:     {200 * time.Millisecond},
 		},
-		ArmedReport: []time.Duration{25 * time.Millisecond},
+		ArmedReport: map[string][]time.Duration{diagnose: {25 * time.Millisecond}},
 		Here: overhead{
 			Rates:   map[string][]float64{none: {400e3, 410e3, 390e3}, diagnose: {380e3, 390e3}, tapFloor: {390e3}, bpftrace: {200e3}, perf: {300e3}},
 			Ratios:  map[string][]float64{diagnose: {0.95, 0.96}, tapFloor: {0.97}, bpftrace: {0.5}, perf: {0.75}},
@@ -180,11 +191,12 @@ func TestPrint(t *testing.T) {
 			Rates:  map[string][]float64{none: {500e3, 520e3}, diagnose: {490e3}},
 			Ratios: map[string][]float64{diagnose: {0.98}},
 		},
-		Diag:     []measured{{cpu: 50 * time.Millisecond, cpuRun: 300 * time.Millisecond, hwm: 40 << 20, maxRSS: 60 << 20, seen: 2_000_000}},
-		Programs: []progRun{{"route_btf", 5_000_000, time.Second}, {"copied_btf", 3, 300}},
-		Took:     100 * time.Second,
+		Diag: map[string][]measured{diagnose: {{cpu: 50 * time.Millisecond, cpuRun: 300 * time.Millisecond, hwm: 40 << 20, maxRSS: 60 << 20, seen: 2_000_000, method: "tcx"}}},
+		Programs: map[string]programs{
+			diagnose: {[]progRun{{"route_btf", 5_000_000, time.Second}, {"copied_btf", 3, 300}}, 1_000_000},
+		},
+		Took: 100 * time.Second,
 	}
-	r.ProgramsDrops = 1_000_000
 	var out bytes.Buffer
 	r.print(&out, &config{runs: 3, repeats: 3, window: 5 * time.Second, warmup: time.Second, settle: time.Second, senders: 2})
 	for _, want := range []string{
@@ -209,6 +221,139 @@ func TestPrint(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
+	}
+	for _, unwanted := range []string{"baseline", "Caution: diagnose"} {
+		if strings.Contains(out.String(), unwanted) {
+			t.Errorf("table with no baseline says %q:\n%s", unwanted, out.String())
+		}
+	}
+}
+
+// TestPrintBaseline: each baseline row follows its current twin, named after the ref and
+// its hash; a row whose flags the old binary lacks says so; one line per capture method
+// gives the current flood ratio over the baseline's.
+func TestPrintBaseline(t *testing.T) {
+	r := &results{
+		Machine:     "Some CPU, 2 cores, 24 GiB, Linux 6.18 x86_64",
+		Versions:    []string{"diagnose v2", "diagnose v1 (baseline)", "bpftrace v0.17.0", "perf version 6.1"},
+		Armed:       map[string][]time.Duration{diagnose: {30 * time.Millisecond}, baselineTCX: {40 * time.Millisecond, 44 * time.Millisecond}},
+		ArmedReport: map[string][]time.Duration{diagnose: {25 * time.Millisecond}, baselineTCX: {33 * time.Millisecond}},
+		Here: overhead{
+			Rates: map[string][]float64{none: {400e3, 410e3}, diagnose: {380e3, 390e3}, baselineTCX: {390e3, 400e3}, diagnoseSocket: {370e3}},
+			Ratios: map[string][]float64{
+				diagnose: {0.95, 0.96}, baselineTCX: {0.98, 0.97},
+				diagnoseSocket: {0.93},
+			},
+		},
+		Elsewhere: overhead{
+			Rates:  map[string][]float64{none: {500e3}, diagnose: {490e3}, baselineTCX: {480e3}},
+			Ratios: map[string][]float64{diagnose: {0.98}, baselineTCX: {0.96}},
+		},
+		Diag: map[string][]measured{
+			diagnose:    {{cpu: 50 * time.Millisecond, hwm: 40 << 20, seen: 2_000_000, method: "tcx"}},
+			baselineTCX: {{cpu: 70 * time.Millisecond, hwm: 30 << 20, seen: 1_000_000, method: "AF_PACKET socket"}, {method: "tcx"}},
+		},
+		Programs: map[string]programs{
+			diagnose:    {[]progRun{{"capture_ingress", 1_000_000, 70 * time.Millisecond}}, 1_000_000},
+			baselineTCX: {[]progRun{{"capture_ingress", 1_000_000, 90 * time.Millisecond}}, 1_000_000},
+		},
+		Baseline: &baseline{ref: "v1", commit: "539e901aaaa", short: "539e901", lacks: map[string][]string{baselineSocket: {"--capture"}}},
+		Took:     time.Minute,
+	}
+	var out bytes.Buffer
+	r.print(&out, &config{runs: 1, repeats: 2, window: time.Second, settle: time.Second, senders: 2})
+	text := out.String()
+	for _, want := range []string{
+		"Tools: diagnose v2; diagnose v1 (baseline); bpftrace",
+		"| `diagnose --flow ADDR:PORT --yes -- CMD` (until CMD starts) | 30 ms | 30 ms-30 ms |\n" +
+			"| diagnose (v1 539e901), the same command (until CMD starts) | 44 ms | 40 ms-44 ms |\n",
+		"median 25 ms; diagnose (v1 539e901)'s: median 33 ms.",
+		"| diagnose, diagnosing another flow (capture on tcx) | 390k | 0.960 (-4.0%) | 0.950, 0.960 |\n" +
+			"| diagnose (v1 539e901), diagnosing another flow (capture on tcx) | 400k | 0.980 (-2.0%) | 0.980, 0.970 |\n" +
+			"| diagnose --capture socket (the fallback: an AF_PACKET capture) | 370k | 0.930 (-7.0%) | 0.930 |\n" +
+			"| diagnose (v1 539e901) --capture socket (the fallback: an AF_PACKET capture) | not measured: it has no --capture | | |\n",
+		"\nflood ratio: 0.980 of baseline (tcx)\n",
+		"\nflood ratio: no baseline (socket): diagnose (v1 539e901) has no --capture\n",
+		"\nflood ratio: 1.021 of baseline (tcx, flood elsewhere)\n",
+		"| | diagnose | diagnose (v1 539e901) |\n|---|---|---|\n",
+		"| CPU during a 1s window (utime+stime, /proc/PID/stat) | 50 ms (5.0% of one core) | 70 ms (7.0% of one core) |",
+		"| peak RSS until the end of the window (VmHWM) | 40.0 MiB | 30.0 MiB |",
+		"Where diagnose's kernel time goes",
+		"Where diagnose (v1 539e901)'s kernel time goes",
+		"| capture_ingress | 1.00 | 90 | 90 |",
+		"Caution: diagnose (v1 539e901) captured with AF_PACKET socket, not tcx, in 1 of its 2 windows",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("table lacks %q:\n%s", want, text)
+		}
+	}
+	// The elsewhere flood measures no socket capture: no line for it there.
+	if strings.Count(text, "flood ratio:") != 3 {
+		t.Errorf("want 3 flood ratio lines:\n%s", text)
+	}
+}
+
+func TestBaselineName(t *testing.T) {
+	for _, c := range []struct{ ref, want string }{
+		{"v0.3.0", "v0.3.0 539e901"},
+		{"539e901", "539e901"},
+		{"539E901AA", "539e901"},
+		{"HEAD~2", "HEAD~2 539e901"},
+	} {
+		bl := &baseline{ref: c.ref, commit: "539e901aa0", short: "539e901"}
+		if got := bl.name(); got != c.want {
+			t.Errorf("ref %s: name %q, want %q", c.ref, got, c.want)
+		}
+	}
+}
+
+func TestWithTwins(t *testing.T) {
+	all := func(string) bool { return true }
+	if got := withTwins(tracers, all); !slices.Equal(got, []string{diagnose, baselineTCX, diagnoseSocket, baselineSocket, tcxFloor, tapFloor, kfreeFloor, bpftrace, perf}) {
+		t.Errorf("with twins: %q", got)
+	}
+	var bl *baseline // none
+	if got := withTwins(tracers, bl.measures); !slices.Equal(got, tracers) {
+		t.Errorf("no baseline: %q", got)
+	}
+	bl = &baseline{lacks: map[string][]string{baselineSocket: {"--capture"}}}
+	if got := withTwins(tracers, bl.measures); !slices.Equal(got[:3], []string{diagnose, baselineTCX, diagnoseSocket}) || slices.Contains(got, baselineSocket) {
+		t.Errorf("a baseline without --capture: %q", got)
+	}
+}
+
+func TestDiagnoseArgv(t *testing.T) {
+	b := &bench{cfg: &config{diagnose: "/new/diagnose"}, base: &baseline{bin: "/tmp/diagnose-539e901"}}
+	for tr, want := range map[string]string{
+		diagnose:       "/new/diagnose --flow",
+		diagnoseSocket: "/new/diagnose --capture socket --flow",
+		baselineTCX:    "/tmp/diagnose-539e901 --flow",
+		baselineSocket: "/tmp/diagnose-539e901 --capture socket --flow",
+	} {
+		argv := strings.Join(b.diagnoseArgv(tr, quietPort, "r.json", []string{"cmd"}), " ")
+		if !strings.HasPrefix(argv, want+" 198.51.100.2:7002 ") || !strings.HasSuffix(argv, " -o r.json --force --timeout 5m -- cmd") {
+			t.Errorf("%s: %s", tr, argv)
+		}
+	}
+}
+
+// TestUndefinedFlags runs a stand-in for an old diagnose that has no --capture.
+func TestUndefinedFlags(t *testing.T) {
+	old := filepath.Join(t.TempDir(), "diagnose")
+	script := "#!/bin/sh\nfor a; do case $a in --capture|--bogus) echo \"diagnose: flag provided but not defined: ${a#-}\" >&2; exit 2;; esac; done\necho Usage >&2\n"
+	if err := os.WriteFile(old, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := &bench{cfg: &config{}, base: &baseline{bin: old}}
+	missing, err := undefinedFlags(context.Background(), b.diagnoseArgv(baselineSocket, quietPort, "r.json", []string{"--bogus"}))
+	if err != nil || !slices.Equal(missing, []string{"--capture"}) {
+		t.Errorf("socket row: missing %q, %v; want --capture (the workload's arguments are not diagnose's)", missing, err)
+	}
+	if missing, err := undefinedFlags(context.Background(), b.diagnoseArgv(baselineTCX, quietPort, "r.json", nil)); err != nil || len(missing) > 0 {
+		t.Errorf("tcx row: missing %q, %v; want none", missing, err)
+	}
+	if _, err := undefinedFlags(context.Background(), []string{filepath.Join(t.TempDir(), "absent"), "--yes"}); err == nil {
+		t.Error("absent binary: no error")
 	}
 }
 

@@ -7,7 +7,11 @@
 // namespaces, each joined by a veth pair (198.51.100.0/24, 203.0.113.0/24), and removes them,
 // and every process it starts, when it ends, fails or is interrupted.
 //
-//	go run ./cmd/bench [-diagnose ./diagnose] [-runs 5] [-repeats 12] [-window 1s]
+// With -baseline REF it also builds diagnose as it was at REF (a tag or commit; git archive
+// into its temporary directory, removed at the end) and measures it beside the current one,
+// each of its windows next to the current one's, and says how the flood ratios compare.
+//
+//	go run ./cmd/bench [-diagnose ./diagnose] [-baseline REF] [-runs 5] [-repeats 12] [-window 1s]
 package main
 
 import (
@@ -50,6 +54,7 @@ func main() {
 // config is what the flags set.
 type config struct {
 	diagnose string
+	baseline string // a git ref; empty: none
 	runs     int
 	repeats  int
 	window   time.Duration
@@ -64,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.diagnose, "diagnose", "", "the diagnose binary to measure (default: build ./cmd/diagnose)")
+	fs.StringVar(&c.baseline, "baseline", "", "also build diagnose at git `REF` (a tag or commit) and measure it beside the current one")
 	fs.IntVar(&c.runs, "runs", 5, "time-to-armed runs per tool (the median is shown)")
 	fs.IntVar(&c.repeats, "repeats", 12, "flood windows per tracer (the median is shown)")
 	fs.DurationVar(&c.window, "window", time.Second, "length of one flood measurement")
@@ -74,7 +80,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 || c.runs < 1 || c.repeats < 1 || c.window < 100*time.Millisecond || c.senders < 1 {
+	// A ref that starts with "-" would reach git as an option.
+	if fs.NArg() > 0 || c.runs < 1 || c.repeats < 1 || c.window < 100*time.Millisecond || c.senders < 1 ||
+		strings.HasPrefix(c.baseline, "-") {
 		return nil, fmt.Errorf("bad arguments %q", args)
 	}
 	return c, nil
@@ -118,6 +126,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	} else if cfg.diagnose, err = filepath.Abs(cfg.diagnose); err != nil {
 		return err
 	}
+	b := &bench{cfg: cfg, tmp: tmp, log: stderr}
+	if cfg.baseline == "" {
+		fmt.Fprintln(stderr, noBaseline)
+	} else if err := b.buildBaseline(ctx); err != nil {
+		return err
+	}
 	unmount, err := ensureTracefs()
 	if err != nil {
 		return err
@@ -134,9 +148,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer other.Close()
-	b := &bench{cfg: cfg, lab: l, other: other, tmp: tmp, log: stderr}
+	b.lab, b.other = l, other
 	start := time.Now()
-	res := &results{Machine: machine(), Versions: versions(cfg.diagnose)}
+	res := &results{Machine: machine(), Versions: versions(cfg.diagnose, b.base), Baseline: b.base}
 	if err := b.timeToArmed(ctx, res); err != nil {
 		return err
 	}
@@ -179,14 +193,43 @@ func ensureTracefs() (func(), error) {
 	return func() { _ = syscall.Unmount(dir, 0) }, nil
 }
 
-// versions names what is measured: diagnose's version line, bpftrace's and perf's.
-func versions(diagnose string) []string {
+// buildBaseline builds the baseline, and finds which of its rows' flags it lacks.
+func (b *bench) buildBaseline(ctx context.Context) error {
+	fmt.Fprintf(b.log, "bench: building diagnose at %s (the baseline)\n", b.cfg.baseline)
+	bl, err := buildBaseline(ctx, b.cfg.baseline, b.tmp)
+	if err != nil {
+		return err
+	}
+	b.base = bl
+	bl.lacks = map[string][]string{}
+	for _, tr := range []string{baselineTCX, baselineSocket} {
+		missing, err := undefinedFlags(ctx, b.diagnoseArgv(tr, quietPort, "report.json", nil))
+		if err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
+		if len(missing) > 0 {
+			bl.lacks[tr] = missing
+			fmt.Fprintf(b.log, "bench: diagnose (%s) has no %s: its %s row is not measured\n", bl.name(), strings.Join(missing, ", "), captureOf[twinOf(tr)])
+		}
+	}
+	return nil
+}
+
+// versions names what is measured: diagnose's version line, its baseline's, bpftrace's and perf's.
+func versions(diagnose string, base *baseline) []string {
 	var v []string
-	for _, argv := range [][]string{{diagnose, "--version"}, {"bpftrace", "--version"}, {"perf", "version"}} {
+	argvs := [][]string{{diagnose, "--version"}, {"bpftrace", "--version"}, {"perf", "version"}}
+	if base != nil {
+		argvs = slices.Insert(argvs, 1, []string{base.bin, "--version"})
+	}
+	for _, argv := range argvs {
 		out, err := exec.Command(argv[0], argv[1:]...).Output()
 		line := strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 		if err != nil || line == "" {
 			line = argv[0] + " (version unknown)"
+		}
+		if base != nil && argv[0] == base.bin {
+			line += " (baseline)"
 		}
 		v = append(v, line)
 	}
@@ -200,6 +243,7 @@ type bench struct {
 	other *lab
 	tmp   string
 	log   io.Writer
+	base  *baseline // nil: no baseline
 }
 
 // results is what the table shows.
@@ -207,18 +251,25 @@ type results struct {
 	Machine  string
 	Versions []string
 	// Armed: per tool, each run's time from launch until it traces.
-	Armed       map[string][]time.Duration
-	ArmedReport []time.Duration // what diagnose itself says (report's armed_ms)
+	Armed map[string][]time.Duration
+	// ArmedReport: per diagnose tracer, what it says itself (the report's armed_ms).
+	ArmedReport map[string][]time.Duration
 	// Here is the flood through diagnose's namespace; Elsewhere the flood between the
 	// other pair, diagnose and the flood then sharing only the host.
 	Here, Elsewhere overhead
-	// Diag is each diagnose window of Here.
-	Diag []measured
-	// Programs is diagnose's programs over a window with BPF statistics on, during which
-	// the flood made ProgramsDrops drops.
-	Programs      []progRun
-	ProgramsDrops uint64
-	Took          time.Duration
+	// Diag is each window of Here, per tracer measured in full (diagnose and its baseline).
+	Diag map[string][]measured
+	// Programs is, per tracer measured in full, its programs over a window with BPF
+	// statistics on.
+	Programs map[string]programs
+	Baseline *baseline // nil: none
+	Took     time.Duration
+}
+
+// programs is what a tracer's BPF programs ran while the flood made drops drops.
+type programs struct {
+	runs  []progRun
+	drops uint64
 }
 
 // overhead is what one flood measured.
@@ -256,9 +307,33 @@ var (
 	elsewhereTracers = []string{diagnose}
 )
 
-func (b *bench) diagnoseArgs(port int, out string, workload []string) []string {
-	return append([]string{b.cfg.diagnose, "--flow", fmt.Sprintf("%s:%d", serverV4, port), "--proto", "udp",
-		"--yes", "--format", "json", "-o", out, "--force", "--timeout", "5m", "--"}, workload...)
+// inFull says whether tracer tr is measured in full (its CPU, memory and report, beside the
+// flood's rate): diagnose as it runs by default, on tcx, and its baseline.
+func inFull(tr string) bool { return tr == diagnose || tr == baselineTCX }
+
+// twinOf is the current diagnose tracer a baseline tracer is the twin of.
+func twinOf(tr string) string {
+	for cur, twin := range twins {
+		if twin == tr {
+			return cur
+		}
+	}
+	return tr
+}
+
+// diagnoseArgv is the command line of diagnose tracer tr: the current binary or the
+// baseline's, with the capture flags of its row.
+func (b *bench) diagnoseArgv(tr string, port int, out string, workload []string) []string {
+	argv := []string{b.cfg.diagnose}
+	if tr == baselineTCX || tr == baselineSocket {
+		argv[0] = b.base.bin
+	}
+	if twinOf(tr) == diagnoseSocket {
+		argv = append(argv, "--capture", "socket")
+	}
+	argv = append(argv, "--flow", fmt.Sprintf("%s:%d", serverV4, port), "--proto", "udp",
+		"--yes", "--format", "json", "-o", out, "--force", "--timeout", "5m", "--")
+	return append(argv, workload...)
 }
 
 // timeToArmed launches each tool cfg.runs times on an idle machine and times it from the
@@ -266,6 +341,7 @@ func (b *bench) diagnoseArgs(port int, out string, workload []string) []string {
 // bpftrace until its BEGIN probe fires (after every other probe is attached).
 func (b *bench) timeToArmed(ctx context.Context, res *results) error {
 	res.Armed = map[string][]time.Duration{}
+	res.ArmedReport = map[string][]time.Duration{}
 	stamp, err := helperCommand("stamp")
 	if err != nil {
 		return err
@@ -273,26 +349,20 @@ func (b *bench) timeToArmed(ctx context.Context, res *results) error {
 	perfData := filepath.Join(b.tmp, "armed.perf.data")
 	for i := range b.cfg.runs {
 		fmt.Fprintf(b.log, "bench: time to armed, run %d of %d\n", i+1, b.cfg.runs)
-		// diagnose, as a user runs it: in the namespace of the flow.
-		out := filepath.Join(b.tmp, "armed.json")
-		p, err := startProc(diagnose, b.lab.server, b.diagnoseArgs(armPort, out, stamp), nil)
-		if err != nil {
-			return err
-		}
-		d, err := p.stamp(30 * time.Second)
-		if err == nil {
-			err = p.wait(30 * time.Second)
-		}
-		if err != nil {
-			p.kill()
-			return fmt.Errorf("diagnose: %w\n%s", err, p.output())
-		}
-		res.Armed[diagnose] = append(res.Armed[diagnose], d)
-		if rep, err := readReport(out); err == nil {
-			res.ArmedReport = append(res.ArmedReport, time.Duration(rep.Run.ArmedMS)*time.Millisecond)
+		// diagnose, as a user runs it: in the namespace of the flow; then its baseline.
+		for _, tr := range withTwins([]string{diagnose}, b.base.measures) {
+			out := filepath.Join(b.tmp, "armed.json")
+			d, err := armedAfter(tr, b.lab.server, b.diagnoseArgv(tr, armPort, out, stamp), 30*time.Second)
+			if err != nil {
+				return err
+			}
+			res.Armed[tr] = append(res.Armed[tr], d)
+			if rep, err := readReport(out); err == nil {
+				res.ArmedReport[tr] = append(res.ArmedReport[tr], time.Duration(rep.Run.ArmedMS)*time.Millisecond)
+			}
 		}
 
-		p, err = startProc(bpftrace, "", []string{"bpftrace", "-e", bpftraceArmed}, nil)
+		p, err := startProc(bpftrace, "", []string{"bpftrace", "-e", bpftraceArmed}, nil)
 		if err != nil {
 			return err
 		}
@@ -310,17 +380,9 @@ func (b *bench) timeToArmed(ctx context.Context, res *results) error {
 		}
 		res.Armed[bpftrace] = append(res.Armed[bpftrace], time.Duration(ns)-p.launched)
 
-		p, err = startProc(perf, "", append([]string{"perf", "record", "-e", "skb:kfree_skb", "-a", "-o", perfData, "--"}, stamp...), nil)
+		d, err := armedAfter(perf, "", append([]string{"perf", "record", "-e", "skb:kfree_skb", "-a", "-o", perfData, "--"}, stamp...), 60*time.Second)
 		if err != nil {
 			return err
-		}
-		d, err = p.stamp(60 * time.Second)
-		if err == nil {
-			err = p.wait(60 * time.Second)
-		}
-		if err != nil {
-			p.kill()
-			return fmt.Errorf("perf: %w\n%s", err, p.output())
 		}
 		res.Armed[perf] = append(res.Armed[perf], d)
 		os.Remove(perfData)
@@ -331,26 +393,49 @@ func (b *bench) timeToArmed(ctx context.Context, res *results) error {
 	return nil
 }
 
+// armedAfter runs argv, a tool whose workload is the stamp helper, in namespace ns until
+// it ends, and returns how long after the launch the workload ran.
+func armedAfter(name, ns string, argv []string, timeout time.Duration) (time.Duration, error) {
+	p, err := startProc(name, ns, argv, nil)
+	if err != nil {
+		return 0, err
+	}
+	d, err := p.stamp(timeout)
+	if err == nil {
+		err = p.wait(timeout)
+	}
+	if err != nil {
+		p.kill()
+		return 0, fmt.Errorf("%s: %w\n%s", name, err, p.output())
+	}
+	return d, nil
+}
+
 // measureOverhead measures what each tracer costs an unrelated flood, twice: with the flood
 // through diagnose's namespace (its capture sees every packet of it), and with the flood
 // between two other namespaces (only the kfree_skb program sees it). A last diagnose window
 // under the first flood runs with BPF statistics on, to say which of its programs the time
 // goes to (statistics cost time themselves, so no rate is taken from it).
 func (b *bench) measureOverhead(ctx context.Context, res *results) error {
+	full := withTwins([]string{diagnose}, b.base.measures)
+	res.Programs = map[string]programs{}
 	stats := func(f *flood, counter *noPorts) error {
-		fmt.Fprintln(b.log, "bench: window with BPF statistics, tracer diagnose")
-		w, err := b.traced(ctx, diagnose, counter, f, true)
-		if err != nil {
-			return err
+		for _, tr := range full {
+			fmt.Fprintf(b.log, "bench: window with BPF statistics, tracer %s\n", tr)
+			w, err := b.traced(ctx, tr, counter, f, true)
+			if err != nil {
+				return err
+			}
+			res.Programs[tr] = programs{w.programs, w.drops}
 		}
-		res.Programs, res.ProgramsDrops = w.programs, w.drops
 		return nil
 	}
+	res.Diag = map[string][]measured{}
 	var err error
-	if res.Here, err = b.overheadOf(ctx, b.lab, tracers, &res.Diag, stats); err != nil {
+	if res.Here, err = b.overheadOf(ctx, b.lab, withTwins(tracers, b.base.measures), res.Diag, stats); err != nil {
 		return err
 	}
-	res.Elsewhere, err = b.overheadOf(ctx, b.other, elsewhereTracers, nil, nil)
+	res.Elsewhere, err = b.overheadOf(ctx, b.other, withTwins(elsewhereTracers, b.base.measures), nil, nil)
 	return err
 }
 
@@ -363,9 +448,9 @@ func (b *bench) measureOverhead(ctx context.Context, res *results) error {
 // flood runs and the flood settles (cfg.settle) before its window: arming's own CPU and
 // diagnose's shedding are not what is measured. After a tracer ends, the host settles again
 // (its programs are freed after an RCU grace period) before the next no-tracer window.
-// diag, when not nil, gets each diagnose window; last, when not nil, runs before the flood
-// stops.
-func (b *bench) overheadOf(ctx context.Context, l *lab, trs []string, diag *[]measured, last func(*flood, *noPorts) error) (o overhead, err error) {
+// diag, when not nil, gets the windows of each tracer measured in full; last, when not nil,
+// runs before the flood stops.
+func (b *bench) overheadOf(ctx context.Context, l *lab, trs []string, diag map[string][]measured, last func(*flood, *noPorts) error) (o overhead, err error) {
 	o.Rates = map[string][]float64{}
 	o.Ratios = map[string][]float64{}
 	counter, err := openNoPorts(l.server)
@@ -412,8 +497,8 @@ func (b *bench) overheadOf(ctx context.Context, l *lab, trs []string, diag *[]me
 			if len(w.foreign) > 0 {
 				o.Foreign = append(o.Foreign, fmt.Sprintf("%s window %d: %s", tr, i+1, strings.Join(w.foreign, ", ")))
 			}
-			if tr == diagnose && diag != nil {
-				*diag = append(*diag, w)
+			if inFull(tr) && diag != nil {
+				diag[tr] = append(diag[tr], w)
 			}
 			before = after
 		}
@@ -442,6 +527,7 @@ type measured struct {
 	cpu, cpuRun time.Duration
 	hwm, maxRSS uint64
 	seen, match uint64 // diagnose's kfree_skb counters: every drop, the flow's
+	method      string // how diagnose says it captured (its report's arrival.method)
 	foreign     []string
 	programs    []progRun // with statistics on: the tracer's programs over the window
 }
@@ -470,12 +556,8 @@ func (b *bench) traced(ctx context.Context, tr string, counter *noPorts, f *floo
 	}
 	var p *proc
 	switch tr {
-	case diagnose:
-		p, err = startProc(tr, b.lab.server, b.diagnoseArgs(quietPort, out, hold), nil)
-	case diagnoseSocket:
-		args := b.diagnoseArgs(quietPort, out, hold)
-		args = append([]string{args[0], "--capture", "socket"}, args[1:]...)
-		p, err = startProc(tr, b.lab.server, args, nil)
+	case diagnose, diagnoseSocket, baselineTCX, baselineSocket:
+		p, err = startProc(tr, b.lab.server, b.diagnoseArgv(tr, quietPort, out, hold), nil)
 	case bpftrace:
 		// -c starts the workload after BEGIN, once every probe is attached.
 		p, err = startProc(tr, "", []string{"bpftrace", "-e", bpftraceProbe, "-c", strings.Join(hold, " ")}, devnull)
@@ -569,13 +651,13 @@ func (b *bench) traced(ctx context.Context, tr string, counter *noPorts, f *floo
 	}
 
 	// Ctrl-C, as a user ends a capture: diagnose writes its report, perf its file.
-	if err := p.stop(60 * time.Second); err != nil && tr == diagnose {
-		return m, fmt.Errorf("diagnose after Ctrl-C: %w\n%s", err, p.output())
+	if err := p.stop(60 * time.Second); err != nil && inFull(tr) {
+		return m, fmt.Errorf("%s after Ctrl-C: %w\n%s", tr, err, p.output())
 	}
 	if err := sleep(ctx, b.cfg.settle); err != nil {
 		return m, err
 	}
-	if tr != diagnose {
+	if !inFull(tr) {
 		return m, nil
 	}
 	if m.cpuRun, m.maxRSS, err = p.usage(); err != nil {
@@ -587,6 +669,9 @@ func (b *bench) traced(ctx context.Context, tr string, counter *noPorts, f *floo
 	}
 	if k := rep.Stages.KernelDrop; k != nil {
 		m.seen, m.match = k.Seen, k.Matched
+	}
+	if a := rep.Stages.Arrival; a != nil {
+		m.method = a.Method
 	}
 	return m, nil
 }
