@@ -15,7 +15,7 @@
  * stages/arrival documents it, and a test runs both on the same packets): IPv4 with any IHL
  * and a zero fragment offset, IPv6 through up to 6 hop-by-hop, routing, destination options,
  * authentication or fragment headers (first fragments only), both ports in the packet, and
- * (src == addr && sport == port) || (dst == addr && dport == port). The protocol is the
+ * either end one of the flow's endpoints (flow.h's maps). The protocol is the
  * packet's skb->protocol, as the filter's SKF_AD_PROTOCOL. One difference: headers beyond
  * the linear part of a packet (bpf_skb_load_bytes_relative reads no further), which the
  * stack has always pulled in by the time tc runs. */
@@ -101,10 +101,11 @@ static __always_inline int link_len(struct __sk_buff *ctx)
 /* fast looks at a packet in place: the packet without IP options or IPv6 extension headers
  * whose headers are all in the linear part, almost every one. Anything else is left to
  * slow. */
-static __always_inline enum look fast(struct __sk_buff *skb, __u16 proto, int ll)
+static __always_inline enum look fast(const struct flow_classes *fc, struct __sk_buff *skb, __u16 proto, int ll)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
+	int c;
 
 	if (ll < 0 || ll > MAX_LINK_LEN)
 		return SLOW;
@@ -115,49 +116,53 @@ static __always_inline enum look fast(struct __sk_buff *skb, __u16 proto, int ll
 		if ((void *)(l4 + 1) > end || ip->version_ihl != 0x45)
 			return SLOW;
 		/* Ports first: on a busy host most packets are other ports' (and in a packet of
-		 * another protocol or a later fragment, what sits there does not matter: the
-		 * checks below refuse it too). */
-		if (l4->sport != flow_port && l4->dport != flow_port)
+		 * a later fragment, what sits there does not matter: the check below refuses it
+		 * too). */
+		c = class_of(4, ip->protocol);
+		if (!either_port(fc, c, l4->sport, l4->dport) || (ip->frag_off & bpf_htons(0x1fff)))
 			return NO;
-		if (ip->protocol != flow_proto || (ip->frag_off & bpf_htons(0x1fff)))
-			return NO;
-		return v4_ends(l4->sport, *(__u32 *)ip->saddr, l4->dport, *(__u32 *)ip->daddr) ? YES : NO;
+		return v4_end(fc, c, l4->sport, *(__u32 *)ip->saddr) || v4_end(fc, c, l4->dport, *(__u32 *)ip->daddr)
+			       ? YES
+			       : NO;
 	}
 	struct ipv6_hdr *ip = data + ll;
 	struct l4_ports *l4 = (void *)(ip + 1);
 
-	if ((void *)(l4 + 1) > end || (ip->version_class_label & bpf_htonl(0xf0000000)) != bpf_htonl(0x60000000) ||
-	    ip->nexthdr != flow_proto)
+	if ((void *)(l4 + 1) > end || (ip->version_class_label & bpf_htonl(0xf0000000)) != bpf_htonl(0x60000000))
 		return SLOW;
-	return (l4->sport == flow_port && is_flow_v6(ip->saddr)) || (l4->dport == flow_port && is_flow_v6(ip->daddr))
-		       ? YES
-		       : NO;
+	c = class_of(6, ip->nexthdr);
+	if (c == CLASS_NONE)
+		return SLOW;
+	return v6_end(fc, c, l4->sport, ip->saddr) || v6_end(fc, c, l4->dport, ip->daddr) ? YES : NO;
 }
 
-static __always_inline bool ports_match(struct __sk_buff *skb, __u32 off, const __u8 *saddr, const __u8 *daddr,
-					 bool v4)
+static __always_inline bool ports_match(const struct flow_classes *fc, struct __sk_buff *skb, __u32 off, int c,
+					 const __u8 *saddr, const __u8 *daddr)
 {
 	struct l4_ports l4;
 
 	if (bpf_skb_load_bytes_relative(skb, off, &l4, sizeof(l4), BPF_HDR_START_NET))
 		return false; /* the ports are not in the packet */
-	if (v4)
-		return v4_ends(l4.sport, *(__u32 *)saddr, l4.dport, *(__u32 *)daddr);
-	return (l4.sport == flow_port && is_flow_v6(saddr)) || (l4.dport == flow_port && is_flow_v6(daddr));
+	if (c < 2)
+		return v4_end(fc, c, l4.sport, *(__u32 *)saddr) || v4_end(fc, c, l4.dport, *(__u32 *)daddr);
+	return v6_end(fc, c, l4.sport, saddr) || v6_end(fc, c, l4.dport, daddr);
 }
 
 /* slow reads the headers from the network header on, wherever they are. */
-static __always_inline bool slow(struct __sk_buff *skb, __u16 proto)
+static __always_inline bool slow(const struct flow_classes *fc, struct __sk_buff *skb, __u16 proto)
 {
+	int c;
+
 	if (proto == ETH_P_IP) {
 		struct ipv4_hdr ip;
 
 		if (bpf_skb_load_bytes_relative(skb, 0, &ip, sizeof(ip), BPF_HDR_START_NET))
 			return false;
-		if ((ip.version_ihl >> 4) != 4 || (ip.version_ihl & 0xf) < 5 || ip.protocol != flow_proto ||
+		c = class_of(4, ip.protocol);
+		if ((ip.version_ihl >> 4) != 4 || (ip.version_ihl & 0xf) < 5 || !class_any(fc, c) ||
 		    (ip.frag_off & bpf_htons(0x1fff)))
 			return false;
-		return ports_match(skb, (ip.version_ihl & 0xf) * 4, ip.saddr, ip.daddr, true);
+		return ports_match(fc, skb, (ip.version_ihl & 0xf) * 4, c, ip.saddr, ip.daddr);
 	}
 
 	struct ipv6_hdr ip;
@@ -173,7 +178,7 @@ static __always_inline bool slow(struct __sk_buff *skb, __u16 proto)
 	for (int i = 0; i < MAX_IPV6_EXT; i++) {
 		__u8 h[4];
 
-		if (next == flow_proto)
+		if (next == IPPROTO_TCP || next == IPPROTO_UDP)
 			break;
 		if (!ipv6_ext(next))
 			return false;
@@ -191,9 +196,10 @@ static __always_inline bool slow(struct __sk_buff *skb, __u16 proto)
 		}
 		next = h[0];
 	}
-	if (next != flow_proto)
+	c = class_of(6, next);
+	if (!class_any(fc, c))
 		return false;
-	return ports_match(skb, off, ip.saddr, ip.daddr, false);
+	return ports_match(fc, skb, off, c, ip.saddr, ip.daddr);
 }
 
 /* EMIT defines emit_NAME, which copies a packet of cap bytes into a record of type
@@ -240,18 +246,19 @@ static __always_inline void capture(struct __sk_buff *skb, bool egress)
 {
 	__u32 zero = 0;
 	struct capture_counters *c = bpf_map_lookup_elem(&totals, &zero);
+	struct flow_classes *fc = classes();
 	__u16 proto = bpf_ntohs(skb->protocol);
 	enum look l;
 	int ll;
 
-	if (!c)
+	if (!c || !fc)
 		return;
 	c->seen++;
-	if (proto != (flow_family == 4 ? ETH_P_IP : ETH_P_IPV6))
+	if (!(proto == ETH_P_IP && family_any(fc, 4)) && !(proto == ETH_P_IPV6 && family_any(fc, 6)))
 		return;
 	ll = link_len(skb);
-	l = fast(skb, proto, ll);
-	if (l == NO || (l == SLOW && !slow(skb, proto)))
+	l = fast(fc, skb, proto, ll);
+	if (l == NO || (l == SLOW && !slow(fc, skb, proto)))
 		return;
 	c->matched++;
 	if (ll < 0) {

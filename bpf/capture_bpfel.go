@@ -31,20 +31,39 @@ type CaptureCaptureMeta struct {
 	LinkLen  uint8
 }
 
+type CaptureFlowClasses struct {
+	_     structs.HostLayout
+	Ports [4][1024]uint64
+	Any   uint32
+	Pad   uint32
+}
+
+type CaptureFlowEnd struct {
+	_     structs.HostLayout
+	Id    uint32
+	Netns uint32
+}
+
+type CaptureFlowKey struct {
+	_      structs.HostLayout
+	Addr   [16]uint8
+	Port   uint16
+	Proto  uint8
+	Family uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	CaptureMapFlowClasses     = "flow_classes"
+	CaptureMapFlowEnds        = "flow_ends"
 	CaptureMapPackets         = "packets"
 	CaptureMapTotals          = "totals"
 	CaptureProgCaptureEgress  = "capture_egress"
 	CaptureProgCaptureIngress = "capture_ingress"
 	CaptureVarCaptureMetaBtf  = "capture_meta_btf"
-	CaptureVarFlowAddr        = "flow_addr"
-	CaptureVarFlowFamily      = "flow_family"
-	CaptureVarFlowPort        = "flow_port"
 	CaptureVarFlowProbeRead   = "flow_probe_read"
-	CaptureVarFlowProto       = "flow_proto"
 	CaptureVarSnapNet         = "snap_net"
 )
 
@@ -98,8 +117,10 @@ type CaptureProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type CaptureMapSpecs struct {
-	Packets *ebpf.MapSpec `ebpf:"packets"`
-	Totals  *ebpf.MapSpec `ebpf:"totals"`
+	FlowClasses *ebpf.MapSpec `ebpf:"flow_classes"`
+	FlowEnds    *ebpf.MapSpec `ebpf:"flow_ends"`
+	Packets     *ebpf.MapSpec `ebpf:"packets"`
+	Totals      *ebpf.MapSpec `ebpf:"totals"`
 }
 
 // CaptureVariableSpecs contains global variables before they are loaded into the kernel.
@@ -107,11 +128,7 @@ type CaptureMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type CaptureVariableSpecs struct {
 	CaptureMetaBtf *ebpf.VariableSpec `ebpf:"capture_meta_btf"`
-	FlowAddr       *ebpf.VariableSpec `ebpf:"flow_addr"`
-	FlowFamily     *ebpf.VariableSpec `ebpf:"flow_family"`
-	FlowPort       *ebpf.VariableSpec `ebpf:"flow_port"`
 	FlowProbeRead  *ebpf.VariableSpec `ebpf:"flow_probe_read"`
-	FlowProto      *ebpf.VariableSpec `ebpf:"flow_proto"`
 	SnapNet        *ebpf.VariableSpec `ebpf:"snap_net"`
 }
 
@@ -135,12 +152,16 @@ func (o *CaptureObjects) Close() error {
 //
 // It can be passed to LoadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CaptureMaps struct {
-	Packets *ebpf.Map `ebpf:"packets"`
-	Totals  *ebpf.Map `ebpf:"totals"`
+	FlowClasses *ebpf.Map `ebpf:"flow_classes"`
+	FlowEnds    *ebpf.Map `ebpf:"flow_ends"`
+	Packets     *ebpf.Map `ebpf:"packets"`
+	Totals      *ebpf.Map `ebpf:"totals"`
 }
 
 func (m *CaptureMaps) Close() error {
 	return _CaptureClose(
+		m.FlowClasses,
+		m.FlowEnds,
 		m.Packets,
 		m.Totals,
 	)
@@ -151,11 +172,7 @@ func (m *CaptureMaps) Close() error {
 // It can be passed to LoadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CaptureVariables struct {
 	CaptureMetaBtf *ebpf.Variable `ebpf:"capture_meta_btf"`
-	FlowAddr       *ebpf.Variable `ebpf:"flow_addr"`
-	FlowFamily     *ebpf.Variable `ebpf:"flow_family"`
-	FlowPort       *ebpf.Variable `ebpf:"flow_port"`
 	FlowProbeRead  *ebpf.Variable `ebpf:"flow_probe_read"`
-	FlowProto      *ebpf.Variable `ebpf:"flow_proto"`
 	SnapNet        *ebpf.Variable `ebpf:"snap_net"`
 }
 

@@ -1,42 +1,111 @@
 package bpf
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 
 	"github.com/cilium/ebpf"
 )
 
-// FlowVars are the load-time constants of flow.h, which every program filtering on the
-// flow shares: set them once through here, so kdrop and path cannot disagree on the layout.
-type FlowVars struct {
-	Addr, Port, Proto, Family, ProbeRead *ebpf.VariableSpec
-	// ForceProbeRead makes the prefilter read headers with bpf_probe_read_kernel even where
-	// bpf_rdonly_cast exists: tests check the path older kernels take.
-	ForceProbeRead bool
+// Flow is the flow as the programs read it (flow.h): the endpoints in flow_ends and their
+// ports' bitmaps in flow_classes. A stage makes one for its collection before loading it,
+// passes Maps as the collection's map replacements, and adds an endpoint whenever the flow
+// grows: the programs see it at their next packet, without a reload.
+type Flow struct {
+	mu      sync.Mutex
+	ends    *ebpf.Map
+	classes *ebpf.Map
+	summary flowClasses
 }
 
-// Set writes the flow: the address as 16 bytes (IPv4 mapped, told apart by Family), the
-// port in network byte order, as the headers carry it.
-func (v FlowVars) Set(addr netip.Addr, port uint16, proto uint8) error {
-	addr = addr.Unmap()
-	family := uint8(6)
-	if addr.Is4() {
-		family = 4
+// flowKey and flowEnd are flow.h's struct flow_key and struct flow_end; flowClasses is its
+// struct flow_classes. TestFlowLayout holds them to the objects' BTF.
+type flowKey struct {
+	Addr   [16]byte
+	Port   [2]byte // network byte order
+	Proto  uint8
+	Family uint8
+}
+
+type flowEnd struct {
+	ID    uint32
+	Netns uint32
+}
+
+type flowClasses struct {
+	Ports [4][1024]uint64
+	Any   uint32
+	Pad   uint32
+}
+
+// Map names of flow.h, in every object that includes it.
+const (
+	flowEndsMap    = "flow_ends"
+	flowClassesMap = "flow_classes"
+)
+
+// NewFlow makes the flow's maps from spec (any object that includes flow.h), empty.
+func NewFlow(spec *ebpf.CollectionSpec) (*Flow, error) {
+	es, cs := spec.Maps[flowEndsMap], spec.Maps[flowClassesMap]
+	if es == nil || cs == nil {
+		return nil, errors.New("the BPF object has no flow maps (flow.h)")
 	}
-	for _, set := range []struct {
-		v   *ebpf.VariableSpec
-		val any
-	}{
-		{v.Addr, addr.As16()},
-		{v.Port, [2]byte{byte(port >> 8), byte(port)}},
-		{v.Proto, proto},
-		{v.Family, family},
-		{v.ProbeRead, v.ForceProbeRead},
-	} {
-		if err := set.v.Set(set.val); err != nil {
-			return fmt.Errorf("set %s: %w", set.v.Name, err)
-		}
+	ends, err := ebpf.NewMap(es)
+	if err != nil {
+		return nil, fmt.Errorf("create map %s: %w", flowEndsMap, err)
+	}
+	classes, err := ebpf.NewMap(cs)
+	if err != nil {
+		ends.Close()
+		return nil, fmt.Errorf("create map %s: %w", flowClassesMap, err)
+	}
+	return &Flow{ends: ends, classes: classes}, nil
+}
+
+// Maps are the replacements for a collection's flow maps, so its programs read these.
+func (f *Flow) Maps() map[string]*ebpf.Map {
+	return map[string]*ebpf.Map{flowEndsMap: f.ends, flowClassesMap: f.classes}
+}
+
+// Add makes addr:port/proto an endpoint of the flow, with its id (from 1) and the inode of
+// the namespace where it applies (0: any). The endpoint goes in before its port's bit, so
+// that a program that sees the bit finds the endpoint.
+func (f *Flow) Add(id uint32, addr netip.Addr, port uint16, proto uint8, netns uint32) error {
+	if id == 0 {
+		return errors.New("flow endpoint id 0: ids start at 1")
+	}
+	addr = addr.Unmap()
+	family, class := uint8(4), 0
+	if addr.Is6() {
+		family, class = 6, 2
+	}
+	switch proto {
+	case 6:
+	case 17:
+		class++
+	default:
+		return fmt.Errorf("flow endpoint protocol %d is not TCP or UDP", proto)
+	}
+	key := flowKey{Addr: addr.As16(), Port: [2]byte{byte(port >> 8), byte(port)}, Proto: proto, Family: family}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.ends.Update(key, flowEnd{ID: id, Netns: netns}, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("add %s to map %s: %w", netip.AddrPortFrom(addr, port), flowEndsMap, err)
+	}
+	// The bit of the port's two header bytes loaded as a little-endian number, as the
+	// programs load them (bpfel only).
+	n := uint16(port>>8) | port<<8
+	f.summary.Ports[class][n>>6] |= 1 << (n & 63)
+	f.summary.Any |= 1 << class
+	if err := f.classes.Update(uint32(0), &f.summary, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("add %s to map %s: %w", netip.AddrPortFrom(addr, port), flowClassesMap, err)
 	}
 	return nil
+}
+
+// Close releases the maps; the programs that use them keep their own references.
+func (f *Flow) Close() error {
+	return errors.Join(f.ends.Close(), f.classes.Close())
 }

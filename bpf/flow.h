@@ -1,18 +1,68 @@
-/* flow: what kdrop.c and path.c share to find one flow's packets: the headers of a packet
- * (IPv4, IPv6 with its common extension headers, the TCP or UDP ports), the comparison with
- * the flow, and the namespace of a device or a socket.
+/* flow: what kdrop.c, path.c and capture.c share to find the flow's packets: the flow's
+ * endpoints, the headers of a packet (IPv4, IPv6 with its common extension headers, the TCP
+ * or UDP ports), the comparison with the endpoints, and the namespace of a device or a
+ * socket.
  *
  * Included after kernel.h and the bpf/ helper headers; it includes prefilter.h, the cheap
  * first look that must agree with parse and matches. */
 #ifndef FLOW_H
 #define FLOW_H
 
-/* The flow, written by the loader before the programs are loaded: the verifier sees
- * constants, and nothing needs updating at run time. */
-volatile const __u8 flow_addr[16] __attribute__((aligned(8))); /* IPv4 as ::ffff:a.b.c.d */
-volatile const __u16 flow_port; /* network byte order */
-volatile const __u8 flow_proto; /* IPPROTO_TCP or IPPROTO_UDP */
-volatile const __u8 flow_family; /* 4 or 6 */
+/* The flow is a set of endpoints (address, port, protocol, and the namespace where one
+ * applies), in two maps the loader fills before the programs load and adds to while they
+ * run, as the flow grows (a translated address, another namespace): maps, not load-time
+ * constants, so that growing needs no reload.
+ *
+ * flow_ends holds the endpoints; a packet is the flow's when either end is one of them.
+ * flow_classes is its summary for the prefilters, which look at every packet on the host:
+ * per family and protocol, a bitmap of the endpoints' ports. An array map of one element,
+ * whose lookup the verifier inlines: a port is tested with a few loads and no call, as the
+ * constants were. The loader sets an endpoint's bit after the endpoint, so a prefilter that
+ * sees the bit finds the endpoint. stages/arrival's classic filter and nftrace's rules are
+ * generated from the same endpoints, and one test feeds them all the same packets. */
+#define FLOW_MAX_ENDS 1024
+
+struct flow_key {
+	__u8 addr[16]; /* IPv4 as ::ffff:a.b.c.d */
+	__be16 port;
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family; /* 4 or 6 */
+};
+
+/* An endpoint's namespace is checked where the program knows the packet's cheaply: kdrop
+ * does; the prefilters and path's points take it for any namespace, and their events carry
+ * the namespace for user space. */
+struct flow_end {
+	__u32 id;    /* from 1, in the order the endpoints were added */
+	__u32 netns; /* the inode of the namespace where it applies; 0: any */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FLOW_MAX_ENDS);
+	__type(key, struct flow_key);
+	__type(value, struct flow_end);
+} flow_ends SEC(".maps");
+
+/* The four classes of endpoint: IPv4 TCP, IPv4 UDP, IPv6 TCP, IPv6 UDP. */
+#define FLOW_CLASSES 4
+#define CLASS_NONE -1
+
+/* ports[class] has bit n set when an endpoint of that class has the port whose two bytes,
+ * as the header carries them (network order), load as the number n. */
+struct flow_classes {
+	__u64 ports[FLOW_CLASSES][1024];
+	__u32 any; /* bit class: the class has an endpoint */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct flow_classes);
+} flow_classes SEC(".maps");
+
 /* Tests set it to take the prefilter's probe-read path where bpf_rdonly_cast exists. */
 volatile const bool flow_probe_read;
 
@@ -32,6 +82,91 @@ struct packet {
  * classic filter walks as many (maxExtHeaders in stages/arrival), so that every stage
  * takes the same packets for the flow's. */
 #define MAX_IPV6_EXT 6
+
+/* ---- The flow. ---- */
+
+static __always_inline struct flow_classes *classes(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&flow_classes, &zero);
+}
+
+/* class_of is the class of a family and protocol, CLASS_NONE for a protocol no endpoint
+ * can have. */
+static __always_inline int class_of(__u8 family, __u8 proto)
+{
+	int c = family == 6 ? 2 : 0;
+
+	if (proto == IPPROTO_TCP)
+		return c;
+	if (proto == IPPROTO_UDP)
+		return c + 1;
+	return CLASS_NONE;
+}
+
+static __always_inline bool class_any(const struct flow_classes *fc, int c)
+{
+	return c != CLASS_NONE && (fc->any >> (c & 3)) & 1;
+}
+
+/* family_any says whether the flow has an endpoint of the family (4 or 6). */
+static __always_inline bool family_any(const struct flow_classes *fc, __u8 family)
+{
+	return (fc->any >> (family == 6 ? 2 : 0)) & 3;
+}
+
+static __always_inline bool port_in(const struct flow_classes *fc, int c, __be16 port)
+{
+	__u16 n = (__u16)port;
+
+	return (fc->ports[c & 3][n >> 6] >> (n & 63)) & 1;
+}
+
+/* either_port says whether a packet of class c may be the flow's by its ports. */
+static __always_inline bool either_port(const struct flow_classes *fc, int c, __be16 sport, __be16 dport)
+{
+	return class_any(fc, c) && (port_in(fc, c, sport) || port_in(fc, c, dport));
+}
+
+/* end_id is the id of the endpoint at addr:port, 0 when there is none or it applies in
+ * another namespace than netns (0: unknown, any). */
+static __always_inline __u32 end_id(const __u64 addr[2], __be16 port, __u8 proto, __u8 family, __u32 netns)
+{
+	struct flow_key k;
+	struct flow_end *e;
+
+	__builtin_memcpy(k.addr, addr, 16);
+	k.port = port;
+	k.proto = proto;
+	k.family = family;
+	e = bpf_map_lookup_elem(&flow_ends, &k);
+	if (!e || (e->netns && netns && e->netns != netns))
+		return 0;
+	return e->id;
+}
+
+/* matches_in is the id of the endpoint either end of p is, 0 when neither is. */
+static __always_inline __u32 matches_in(const struct packet *p, __u32 netns)
+{
+	struct flow_classes *fc = classes();
+	int c = class_of(p->family, p->proto);
+	__u32 id = 0;
+
+	if (!fc || !class_any(fc, c))
+		return 0;
+	if (port_in(fc, c, p->sport))
+		id = end_id(p->saddr, p->sport, p->proto, p->family, netns);
+	if (!id && port_in(fc, c, p->dport))
+		id = end_id(p->daddr, p->dport, p->proto, p->family, netns);
+	return id;
+}
+
+/* Either end is one of the flow's endpoints: "host A and port P" for each. */
+static __always_inline bool matches(const struct packet *p)
+{
+	return matches_in(p, 0) != 0;
+}
 
 #include "prefilter.h"
 
@@ -234,24 +369,6 @@ static __always_inline bool parse(struct sk_buff *skb, struct packet *p, bool re
 	if (p->proto == IPPROTO_TCP)
 		bpf_probe_read_kernel(&p->tcp_flags, 1, head + l4 + TCP_FLAGS_OFFSET);
 	return true;
-}
-
-/* ---- The flow. ---- */
-
-static __always_inline bool is_flow_addr(const __u64 a[2])
-{
-	const volatile __u64 *f = (const volatile __u64 *)flow_addr;
-
-	return a[0] == f[0] && a[1] == f[1];
-}
-
-/* Either end is the flow's address and port, with the protocol equal: "host A and port P". */
-static __always_inline bool matches(const struct packet *p)
-{
-	if (p->family != flow_family || p->proto != flow_proto)
-		return false;
-	return (p->sport == flow_port && is_flow_addr(p->saddr)) ||
-	       (p->dport == flow_port && is_flow_addr(p->daddr));
 }
 
 /* ---- Namespaces. ---- */

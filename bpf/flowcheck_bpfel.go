@@ -8,20 +8,40 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"structs"
 
 	"github.com/cilium/ebpf"
 )
+
+type FlowcheckFlowClasses struct {
+	_     structs.HostLayout
+	Ports [4][1024]uint64
+	Any   uint32
+	Pad   uint32
+}
+
+type FlowcheckFlowEnd struct {
+	_     structs.HostLayout
+	Id    uint32
+	Netns uint32
+}
+
+type FlowcheckFlowKey struct {
+	_      structs.HostLayout
+	Addr   [16]uint8
+	Port   uint16
+	Proto  uint8
+	Family uint8
+}
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	FlowcheckMapFlowClasses   = "flow_classes"
+	FlowcheckMapFlowEnds      = "flow_ends"
 	FlowcheckProgCheck        = "check"
-	FlowcheckVarFlowAddr      = "flow_addr"
-	FlowcheckVarFlowFamily    = "flow_family"
-	FlowcheckVarFlowPort      = "flow_port"
 	FlowcheckVarFlowProbeRead = "flow_probe_read"
-	FlowcheckVarFlowProto     = "flow_proto"
 )
 
 // LoadFlowcheck returns the embedded CollectionSpec for Flowcheck.
@@ -73,17 +93,15 @@ type FlowcheckProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type FlowcheckMapSpecs struct {
+	FlowClasses *ebpf.MapSpec `ebpf:"flow_classes"`
+	FlowEnds    *ebpf.MapSpec `ebpf:"flow_ends"`
 }
 
 // FlowcheckVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type FlowcheckVariableSpecs struct {
-	FlowAddr      *ebpf.VariableSpec `ebpf:"flow_addr"`
-	FlowFamily    *ebpf.VariableSpec `ebpf:"flow_family"`
-	FlowPort      *ebpf.VariableSpec `ebpf:"flow_port"`
 	FlowProbeRead *ebpf.VariableSpec `ebpf:"flow_probe_read"`
-	FlowProto     *ebpf.VariableSpec `ebpf:"flow_proto"`
 }
 
 // FlowcheckObjects contains all objects after they have been loaded into the kernel.
@@ -106,21 +124,22 @@ func (o *FlowcheckObjects) Close() error {
 //
 // It can be passed to LoadFlowcheckObjects or ebpf.CollectionSpec.LoadAndAssign.
 type FlowcheckMaps struct {
+	FlowClasses *ebpf.Map `ebpf:"flow_classes"`
+	FlowEnds    *ebpf.Map `ebpf:"flow_ends"`
 }
 
 func (m *FlowcheckMaps) Close() error {
-	return _FlowcheckClose()
+	return _FlowcheckClose(
+		m.FlowClasses,
+		m.FlowEnds,
+	)
 }
 
 // FlowcheckVariables contains all global variables after they have been loaded into the kernel.
 //
 // It can be passed to LoadFlowcheckObjects or ebpf.CollectionSpec.LoadAndAssign.
 type FlowcheckVariables struct {
-	FlowAddr      *ebpf.Variable `ebpf:"flow_addr"`
-	FlowFamily    *ebpf.Variable `ebpf:"flow_family"`
-	FlowPort      *ebpf.Variable `ebpf:"flow_port"`
 	FlowProbeRead *ebpf.Variable `ebpf:"flow_probe_read"`
-	FlowProto     *ebpf.Variable `ebpf:"flow_proto"`
 }
 
 // FlowcheckPrograms contains all programs after they have been loaded into the kernel.

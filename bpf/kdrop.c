@@ -39,27 +39,34 @@ struct {
 
 #include "flow.h"
 
-/* set_netns attributes the drop to a namespace: the device's (where the packet was), else
+/* where is the namespace a drop happened in, and its device. */
+struct where {
+	__u32 netns;
+	__u32 ifindex;
+	enum netns_source from;
+};
+
+/* where_of attributes the drop to a namespace: the device's (where the packet was), else
  * its socket's (a locally built packet that never reached a device), else the receiving
  * socket's. skb->dev shares a union with dev_scratch, which UDP reuses for queued packets:
  * a bogus pointer there only makes the probe read fail, and the next witness answers. */
-static __always_inline void set_netns(struct sk_buff *skb, struct sock *rx_sk, struct event *e)
+static __always_inline void where_of(struct sk_buff *skb, struct sock *rx_sk, struct where *w)
 {
 	struct net_device *dev = BPF_CORE_READ(skb, dev);
 
-	e->ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
-	e->netns = dev_netns(dev);
-	if (e->netns) {
-		e->netns_from = NETNS_DEV;
+	w->ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
+	w->netns = dev_netns(dev);
+	if (w->netns) {
+		w->from = NETNS_DEV;
 		return;
 	}
-	e->netns = sk_netns(BPF_CORE_READ(skb, sk));
-	if (e->netns) {
-		e->netns_from = NETNS_SK;
+	w->netns = sk_netns(BPF_CORE_READ(skb, sk));
+	if (w->netns) {
+		w->from = NETNS_SK;
 		return;
 	}
-	e->netns = sk_netns(rx_sk);
-	e->netns_from = e->netns ? NETNS_RX_SK : NETNS_NONE;
+	w->netns = sk_netns(rx_sk);
+	w->from = w->netns ? NETNS_RX_SK : NETNS_NONE;
 }
 
 /* report parses a packet that passed the prefilter, if any, and sends its event when it is
@@ -69,10 +76,15 @@ static __always_inline void report(void *ctx, struct counters *c, struct sk_buff
 				   __u32 reason, struct sock *rx_sk)
 {
 	struct packet p = {};
+	struct where w;
 	struct event *e;
 	long n;
 
-	if (!parse(skb, &p, false) || !matches(&p))
+	if (!parse(skb, &p, false))
+		return;
+	/* The namespace before the endpoints: an endpoint may apply in one namespace only. */
+	where_of(skb, rx_sk, &w);
+	if (!matches_in(&p, w.netns))
 		return;
 	c->matched++;
 
@@ -92,7 +104,9 @@ static __always_inline void report(void *ctx, struct counters *c, struct sk_buff
 	e->proto = p.proto;
 	e->tcp_flags = p.tcp_flags;
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
-	set_netns(skb, rx_sk, e);
+	e->netns = w.netns;
+	e->ifindex = w.ifindex;
+	e->netns_from = w.from;
 	n = bpf_get_stack(ctx, e->stack, sizeof(e->stack), 0);
 	e->stack_depth = n > 0 ? n / sizeof(e->stack[0]) : 0;
 	bpf_ringbuf_submit(e, 0);

@@ -40,6 +40,27 @@ type KdropEvent struct {
 	Pad        [5]uint8
 }
 
+type KdropFlowClasses struct {
+	_     structs.HostLayout
+	Ports [4][1024]uint64
+	Any   uint32
+	Pad   uint32
+}
+
+type KdropFlowEnd struct {
+	_     structs.HostLayout
+	Id    uint32
+	Netns uint32
+}
+
+type KdropFlowKey struct {
+	_      structs.HostLayout
+	Addr   [16]uint8
+	Port   uint16
+	Proto  uint8
+	Family uint8
+}
+
 type KdropNetnsSource uint32
 
 const (
@@ -54,15 +75,13 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	KdropMapEvents        = "events"
+	KdropMapFlowClasses   = "flow_classes"
+	KdropMapFlowEnds      = "flow_ends"
 	KdropMapTotals        = "totals"
 	KdropProgKfreeSkbBtf  = "kfree_skb_btf"
 	KdropProgKfreeSkbTp   = "kfree_skb_tp"
 	KdropVarEventBtf      = "event_btf"
-	KdropVarFlowAddr      = "flow_addr"
-	KdropVarFlowFamily    = "flow_family"
-	KdropVarFlowPort      = "flow_port"
 	KdropVarFlowProbeRead = "flow_probe_read"
-	KdropVarFlowProto     = "flow_proto"
 )
 
 // LoadKdrop returns the embedded CollectionSpec for Kdrop.
@@ -115,8 +134,10 @@ type KdropProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type KdropMapSpecs struct {
-	Events *ebpf.MapSpec `ebpf:"events"`
-	Totals *ebpf.MapSpec `ebpf:"totals"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	FlowClasses *ebpf.MapSpec `ebpf:"flow_classes"`
+	FlowEnds    *ebpf.MapSpec `ebpf:"flow_ends"`
+	Totals      *ebpf.MapSpec `ebpf:"totals"`
 }
 
 // KdropVariableSpecs contains global variables before they are loaded into the kernel.
@@ -124,11 +145,7 @@ type KdropMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type KdropVariableSpecs struct {
 	EventBtf      *ebpf.VariableSpec `ebpf:"event_btf"`
-	FlowAddr      *ebpf.VariableSpec `ebpf:"flow_addr"`
-	FlowFamily    *ebpf.VariableSpec `ebpf:"flow_family"`
-	FlowPort      *ebpf.VariableSpec `ebpf:"flow_port"`
 	FlowProbeRead *ebpf.VariableSpec `ebpf:"flow_probe_read"`
-	FlowProto     *ebpf.VariableSpec `ebpf:"flow_proto"`
 }
 
 // KdropObjects contains all objects after they have been loaded into the kernel.
@@ -151,13 +168,17 @@ func (o *KdropObjects) Close() error {
 //
 // It can be passed to LoadKdropObjects or ebpf.CollectionSpec.LoadAndAssign.
 type KdropMaps struct {
-	Events *ebpf.Map `ebpf:"events"`
-	Totals *ebpf.Map `ebpf:"totals"`
+	Events      *ebpf.Map `ebpf:"events"`
+	FlowClasses *ebpf.Map `ebpf:"flow_classes"`
+	FlowEnds    *ebpf.Map `ebpf:"flow_ends"`
+	Totals      *ebpf.Map `ebpf:"totals"`
 }
 
 func (m *KdropMaps) Close() error {
 	return _KdropClose(
 		m.Events,
+		m.FlowClasses,
+		m.FlowEnds,
 		m.Totals,
 	)
 }
@@ -167,11 +188,7 @@ func (m *KdropMaps) Close() error {
 // It can be passed to LoadKdropObjects or ebpf.CollectionSpec.LoadAndAssign.
 type KdropVariables struct {
 	EventBtf      *ebpf.Variable `ebpf:"event_btf"`
-	FlowAddr      *ebpf.Variable `ebpf:"flow_addr"`
-	FlowFamily    *ebpf.Variable `ebpf:"flow_family"`
-	FlowPort      *ebpf.Variable `ebpf:"flow_port"`
 	FlowProbeRead *ebpf.Variable `ebpf:"flow_probe_read"`
-	FlowProto     *ebpf.Variable `ebpf:"flow_proto"`
 }
 
 // KdropPrograms contains all programs after they have been loaded into the kernel.

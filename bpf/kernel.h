@@ -31,6 +31,8 @@ typedef _Bool bool;
 
 /* UAPI constants bpf_helpers.h users need (linux/bpf.h), stable by ABI. */
 enum bpf_map_type {
+	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_RINGBUF = 27,
 };

@@ -54,7 +54,8 @@ struct rx_packet {
 	__u32 ifindex;
 	__u32 netns;
 	__u8 matched;
-	__u8 pad[3];
+	__u8 proto;
+	__u8 pad[2];
 };
 
 struct {
@@ -127,13 +128,14 @@ static __always_inline bool sock_packet(struct sock *sk, __u8 proto, struct pack
  * unless IPV6_V6ONLY, which is not read here. */
 static __always_inline bool sock_matches(const struct packet *p, __u16 family)
 {
-	if (p->proto != flow_proto)
-		return false;
+	struct flow_classes *fc = classes();
+
 	if (matches(p))
 		return true;
-	if (p->sport != flow_port || p->dport != 0 || !is_unspecified(p->saddr) || !is_unspecified(p->daddr))
+	if (!fc || p->dport != 0 || !is_unspecified(p->saddr) || !is_unspecified(p->daddr))
 		return false;
-	return flow_family == 4 || family == AF_INET6;
+	return either_port(fc, class_of(4, p->proto), p->sport, p->sport) ||
+	       (family == AF_INET6 && either_port(fc, class_of(6, p->proto), p->sport, p->sport));
 }
 
 /* ---- Namespaces and devices. ---- */
@@ -230,6 +232,7 @@ static __always_inline void on_received(struct sk_buff *skb, struct counters *c,
 	__builtin_memcpy(rx->daddr, p.daddr, 16);
 	rx->sport = p.sport;
 	rx->dport = p.dport;
+	rx->proto = p.proto;
 	rx->ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
 	rx->netns = dev_netns(dev);
 
@@ -311,9 +314,7 @@ static __always_inline bool match_lookup(struct lookup *l)
 			l->rx_netns = rx->netns;
 		return true;
 	}
-	if (l->p.proto && l->p.proto != flow_proto)
-		return false;
-	if (!rx || !rx->matched)
+	if (!rx || !rx->matched || (l->p.proto && l->p.proto != rx->proto))
 		return false;
 	if (l->iif == rx->ifindex && same_addr(l->p.saddr, rx->saddr) && same_addr(l->p.daddr, rx->daddr)) {
 		l->p.sport = rx->sport;
@@ -325,7 +326,7 @@ static __always_inline bool match_lookup(struct lookup *l)
 	} else {
 		return false;
 	}
-	l->p.proto = flow_proto;
+	l->p.proto = rx->proto;
 	l->how = MATCH_RECEIVED;
 	l->rx_netns = rx->netns;
 	return true;
@@ -375,26 +376,26 @@ static __always_inline bool rx_flow(void)
 }
 
 /* route_maybe_flow is match_lookup's prefilter for an IPv4 lookup, on the flowi4 a tp_btf
- * program reads with plain loads. Both ways match_lookup matches need one end to be the
- * flow's address (a lookup's own, or one it shares with the received flow packet), then
- * either ports (the flow's, with its protocol) or the received packet being the flow's. */
+ * program reads with plain loads: a lookup with ports needs one end to be an endpoint of
+ * the flow, one without needs the received packet to be the flow's (match_lookup then
+ * compares the addresses). */
 static __always_inline bool route_maybe_flow(struct flowi4 *flp)
 {
-	__u32 f = flow_v4();
+	struct flow_classes *fc = classes();
 	__be16 sport, dport;
 	__u8 proto;
+	int c;
 
-	if (flp->saddr != f && flp->daddr != f)
-		return false;
-	if (!flow_is_v4())
+	if (!fc || !family_any(fc, 4))
 		return false;
 	sport = flp->uli.ports.sport;
 	dport = flp->uli.ports.dport;
 	proto = flp->__fl_common.flowic_proto;
-	if (sport || dport)
-		return proto == flow_proto && (sport == flow_port || dport == flow_port);
-	if (proto && proto != flow_proto)
-		return false;
+	if (sport || dport) {
+		c = class_of(4, proto);
+		return either_port(fc, c, sport, dport) &&
+		       (v4_end(fc, c, sport, flp->saddr) || v4_end(fc, c, dport, flp->daddr));
+	}
 	return rx_flow();
 }
 

@@ -50,6 +50,27 @@ type PathEvent struct {
 	GwFamily  uint8
 }
 
+type PathFlowClasses struct {
+	_     structs.HostLayout
+	Ports [4][1024]uint64
+	Any   uint32
+	Pad   uint32
+}
+
+type PathFlowEnd struct {
+	_     structs.HostLayout
+	Id    uint32
+	Netns uint32
+}
+
+type PathFlowKey struct {
+	_      structs.HostLayout
+	Addr   [16]uint8
+	Port   uint16
+	Proto  uint8
+	Family uint8
+}
+
 type PathMatch uint32
 
 const (
@@ -93,7 +114,8 @@ type PathRxPacket struct {
 	Ifindex uint32
 	Netns   uint32
 	Matched uint8
-	Pad     [3]uint8
+	Proto   uint8
+	Pad     [2]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -101,6 +123,8 @@ type PathRxPacket struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	PathMapEvents        = "events"
+	PathMapFlowClasses   = "flow_classes"
+	PathMapFlowEnds      = "flow_ends"
 	PathMapRxCurrent     = "rx_current"
 	PathMapTotals        = "totals"
 	PathProgCopiedBtf    = "copied_btf"
@@ -120,11 +144,7 @@ const (
 	PathProgSockStateBtf = "sock_state_btf"
 	PathProgSockStateTp  = "sock_state_tp"
 	PathVarEventBtf      = "event_btf"
-	PathVarFlowAddr      = "flow_addr"
-	PathVarFlowFamily    = "flow_family"
-	PathVarFlowPort      = "flow_port"
 	PathVarFlowProbeRead = "flow_probe_read"
-	PathVarFlowProto     = "flow_proto"
 )
 
 // LoadPath returns the embedded CollectionSpec for Path.
@@ -191,9 +211,11 @@ type PathProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PathMapSpecs struct {
-	Events    *ebpf.MapSpec `ebpf:"events"`
-	RxCurrent *ebpf.MapSpec `ebpf:"rx_current"`
-	Totals    *ebpf.MapSpec `ebpf:"totals"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	FlowClasses *ebpf.MapSpec `ebpf:"flow_classes"`
+	FlowEnds    *ebpf.MapSpec `ebpf:"flow_ends"`
+	RxCurrent   *ebpf.MapSpec `ebpf:"rx_current"`
+	Totals      *ebpf.MapSpec `ebpf:"totals"`
 }
 
 // PathVariableSpecs contains global variables before they are loaded into the kernel.
@@ -201,11 +223,7 @@ type PathMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type PathVariableSpecs struct {
 	EventBtf      *ebpf.VariableSpec `ebpf:"event_btf"`
-	FlowAddr      *ebpf.VariableSpec `ebpf:"flow_addr"`
-	FlowFamily    *ebpf.VariableSpec `ebpf:"flow_family"`
-	FlowPort      *ebpf.VariableSpec `ebpf:"flow_port"`
 	FlowProbeRead *ebpf.VariableSpec `ebpf:"flow_probe_read"`
-	FlowProto     *ebpf.VariableSpec `ebpf:"flow_proto"`
 }
 
 // PathObjects contains all objects after they have been loaded into the kernel.
@@ -228,14 +246,18 @@ func (o *PathObjects) Close() error {
 //
 // It can be passed to LoadPathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PathMaps struct {
-	Events    *ebpf.Map `ebpf:"events"`
-	RxCurrent *ebpf.Map `ebpf:"rx_current"`
-	Totals    *ebpf.Map `ebpf:"totals"`
+	Events      *ebpf.Map `ebpf:"events"`
+	FlowClasses *ebpf.Map `ebpf:"flow_classes"`
+	FlowEnds    *ebpf.Map `ebpf:"flow_ends"`
+	RxCurrent   *ebpf.Map `ebpf:"rx_current"`
+	Totals      *ebpf.Map `ebpf:"totals"`
 }
 
 func (m *PathMaps) Close() error {
 	return _PathClose(
 		m.Events,
+		m.FlowClasses,
+		m.FlowEnds,
 		m.RxCurrent,
 		m.Totals,
 	)
@@ -246,11 +268,7 @@ func (m *PathMaps) Close() error {
 // It can be passed to LoadPathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PathVariables struct {
 	EventBtf      *ebpf.Variable `ebpf:"event_btf"`
-	FlowAddr      *ebpf.Variable `ebpf:"flow_addr"`
-	FlowFamily    *ebpf.Variable `ebpf:"flow_family"`
-	FlowPort      *ebpf.Variable `ebpf:"flow_port"`
 	FlowProbeRead *ebpf.Variable `ebpf:"flow_probe_read"`
-	FlowProto     *ebpf.Variable `ebpf:"flow_proto"`
 }
 
 // PathPrograms contains all programs after they have been loaded into the kernel.

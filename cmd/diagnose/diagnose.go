@@ -43,7 +43,7 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 	}
 
 	capture, countReached := captureStage(o)
-	stages := stage.New(func(warning string) { fmt.Fprintf(stderr, "diagnose: %s\n", warning) },
+	stages := stage.New(o.flow, func(warning string) { fmt.Fprintf(stderr, "diagnose: %s\n", warning) },
 		// Read first and stopped last: its route lookups must not cross the tracepoints.
 		hoststate.NewStage(hoststate.Config{Flow: o.flow}),
 		// Then in the order that fails fastest on a host that cannot run diagnose.

@@ -23,6 +23,16 @@ func Own() uint64 {
 	return st.Ino
 }
 
+// OfFd is the inode of the network namespace that fd (a /proc/PID/ns/net or /run/netns
+// handle) refers to, 0 when unreadable.
+func OfFd(fd int) uint64 {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0
+	}
+	return st.Ino
+}
+
 // Names maps namespace inodes to their names under Dir. Unnamed namespaces (a container's,
 // say) are absent: the inode still identifies them.
 func Names() map[uint64]string {

@@ -31,10 +31,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/internal/kerr"
 	"github.com/packetmortem/packetmortem/internal/links"
+	"github.com/packetmortem/packetmortem/internal/netns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
@@ -66,8 +68,14 @@ type Config struct {
 // Capture is a running capture. Its socket belongs to the network namespace Start ran in.
 type Capture struct {
 	cfg    Config
-	proto  uint8
 	ifaces []string // as captured on; nil for all
+
+	// growMu serialises Grow. ends is the flow the capture takes: the endpoints that apply
+	// in its namespace (netns); indexes are the interfaces the filter tests.
+	growMu  sync.Mutex
+	ends    evidence.Endpoints
+	netns   uint64
+	indexes []int
 
 	// Either the tcx programs or the packet socket and its ring.
 	tcx        *tcxSource
@@ -116,7 +124,8 @@ func Start(ctx context.Context, cfg Config) (_ *Capture, err error) {
 	}
 	c := &Capture{
 		cfg:    cfg,
-		proto:  cfg.Flow.Proto.Number(),
+		ends:   evidence.Endpoints{cfg.Flow.Endpoint()},
+		netns:  netns.Own(),
 		done:   make(chan struct{}),
 		names:  make(map[int]string, len(ifs)),
 		counts: map[countKey]*evidence.IfaceCount{},
@@ -128,7 +137,8 @@ func Start(ctx context.Context, cfg Config) (_ *Capture, err error) {
 	if err != nil {
 		return nil, err
 	}
-	prog, err := filterOn(cfg.Flow, indexes)
+	c.indexes = indexes
+	prog, err := filterOn(c.ends, indexes)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +155,7 @@ func Start(ctx context.Context, cfg Config) (_ *Capture, err error) {
 	}
 	switch cfg.Method {
 	case MethodAuto, MethodTCX:
-		t, err := startTCX(cfg.Flow, indexes, c.names, cfg.ringSize)
+		t, err := startTCX(c.ends[0], indexes, c.names, cfg.ringSize)
 		if err == nil {
 			c.tcx, c.method = t, methodTCXName
 			go c.readTCX()
@@ -178,13 +188,8 @@ func Start(ctx context.Context, cfg Config) (_ *Capture, err error) {
 	}
 	c.file = os.NewFile(uintptr(fd), "packet socket")
 
-	filter := make([]unix.SockFilter, len(prog))
-	for i, ins := range prog {
-		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
-	}
-	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
-		&unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}); err != nil {
-		return nil, fmt.Errorf("attach capture filter (%d instructions): %w", len(filter), err)
+	if err := attachFilter(fd, prog); err != nil {
+		return nil, err
 	}
 	if c.ring, err = newRing(fd); err != nil {
 		return nil, err
@@ -207,6 +212,52 @@ func Start(ctx context.Context, cfg Config) (_ *Capture, err error) {
 	go c.read(raw)
 	c.stopCtx = context.AfterFunc(ctx, c.wake)
 	return c, nil
+}
+
+// attachFilter attaches prog to the packet socket fd, in place of the one it has, in one
+// step: no packet meets the socket without a filter.
+func attachFilter(fd int, prog []bpf.RawInstruction) error {
+	filter := make([]unix.SockFilter, len(prog))
+	for i, ins := range prog {
+		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
+		&unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}); err != nil {
+		return fmt.Errorf("attach capture filter (%d instructions): %w", len(filter), err)
+	}
+	return nil
+}
+
+// Grow adds an endpoint to the flow the capture takes: to the tcx programs' map, or to the
+// packet socket's filter, rebuilt and swapped in. An endpoint of another namespace is not
+// this capture's to take: the capture sees its own namespace only.
+func (c *Capture) Grow(e evidence.Endpoint) error {
+	if e.Netns != 0 && c.netns != 0 && e.Netns != c.netns {
+		return nil
+	}
+	c.growMu.Lock()
+	defer c.growMu.Unlock()
+	if c.tcx != nil {
+		return c.tcx.grow(e)
+	}
+	ends := append(slices.Clone(c.ends), e)
+	prog, err := filterOn(ends, c.indexes)
+	if err != nil {
+		return err
+	}
+	raw, err := c.file.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("packet socket: %w", err)
+	}
+	var attachErr error
+	if err := raw.Control(func(fd uintptr) { attachErr = attachFilter(int(fd), prog) }); err != nil {
+		return fmt.Errorf("packet socket: %w", err)
+	}
+	if attachErr != nil {
+		return attachErr
+	}
+	c.ends = ends
+	return nil
 }
 
 // pick resolves the interface names to indexes; nil means every interface.
@@ -310,7 +361,7 @@ func (c *Capture) drain(fd int) {
 
 // handle records one packet the filter accepted.
 func (c *Capture) handle(f frame, fd int) {
-	h, _ := decode(f.data, f.link.ethertype, c.proto)
+	h, _ := decode(f.data, f.link.ethertype)
 	p := evidence.Packet{
 		Time:      f.time,
 		Iface:     c.ifname(f.link.ifindex, fd),

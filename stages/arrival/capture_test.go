@@ -469,7 +469,7 @@ func TestKernelAgreesWithVM(t *testing.T) {
 
 	for i, f := range flows {
 		a := caps[i].Stop()
-		raw, err := Filter(f)
+		raw, err := Filter(evidence.Endpoints{f.Endpoint()})
 		if err != nil {
 			t.Fatal(err)
 		}

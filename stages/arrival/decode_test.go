@@ -25,39 +25,38 @@ func TestDecode(t *testing.T) {
 		name      string
 		data      []byte
 		ethertype uint16
-		proto     uint8
 		want      headers
 	}{
-		{"v4 syn", ipv4(peerV4, flowV4, ipTCP, v4opts{}, syn), ethPIPv4, ipTCP,
-			headers{ap(peerV4, peerPort), ap(flowV4, flowPort), "S"}},
-		{"v4 rst-ack with options", ipv4(flowV4, peerV4, ipTCP, v4opts{options: []byte{0x94, 4, 0, 0}}, tcpSeg(flowPort, peerPort, flagRST|flagACK)), ethPIPv4, ipTCP,
-			headers{ap(flowV4, flowPort), ap(peerV4, peerPort), "R."}},
-		{"v4 udp", ipv4(peerV4, flowV4, ipUDP, v4opts{}, udpDgram(peerPort, flowPort, 'x')), ethPIPv4, ipUDP,
-			headers{ap(peerV4, peerPort), ap(flowV4, flowPort), ""}},
+		{"v4 syn", ipv4(peerV4, flowV4, ipTCP, v4opts{}, syn), ethPIPv4,
+			headers{src: ap(peerV4, peerPort), dst: ap(flowV4, flowPort), proto: ipTCP, flags: "S"}},
+		{"v4 rst-ack with options", ipv4(flowV4, peerV4, ipTCP, v4opts{options: []byte{0x94, 4, 0, 0}}, tcpSeg(flowPort, peerPort, flagRST|flagACK)), ethPIPv4,
+			headers{src: ap(flowV4, flowPort), dst: ap(peerV4, peerPort), proto: ipTCP, flags: "R."}},
+		{"v4 udp", ipv4(peerV4, flowV4, ipUDP, v4opts{}, udpDgram(peerPort, flowPort, 'x')), ethPIPv4,
+			headers{src: ap(peerV4, peerPort), dst: ap(flowV4, flowPort), proto: ipUDP, flags: ""}},
 		// gopacket stops at fragments: these come from the raw path.
-		{"v4 first fragment", ipv4(peerV4, flowV4, ipTCP, v4opts{frag: 0x2000}, tcpSeg(peerPort, flowPort, flagPSH|flagACK)), ethPIPv4, ipTCP,
-			headers{ap(peerV4, peerPort), ap(flowV4, flowPort), "P."}},
-		{"v4 only ports", ipv4(peerV4, flowV4, ipTCP, v4opts{}, syn[:4]), ethPIPv4, ipTCP,
-			headers{ap(peerV4, peerPort), ap(flowV4, flowPort), "?"}},
-		{"v6 syn-ack", ipv6(flowV6, peerV6, ipTCP, nil, tcpSeg(flowPort, peerPort, flagSYN|flagACK)), ethPIPv6, ipTCP,
-			headers{ap(flowV6, flowPort), ap(peerV6, peerPort), "S."}},
-		{"v6 fin-ack behind hop-by-hop", ipv6(flowV6, peerV6, ipv6HopByHop, extHdr(ipTCP, 0), tcpSeg(flowPort, peerPort, flagFIN|flagACK)), ethPIPv6, ipTCP,
-			headers{ap(flowV6, flowPort), ap(peerV6, peerPort), "F."}},
-		{"v6 first fragment udp", ipv6(peerV6, flowV6, ipv6Fragment, fragHdr(ipUDP, 0, true), udpDgram(peerPort, flowPort, 1, 2, 3)), ethPIPv6, ipUDP,
-			headers{ap(peerV6, peerPort), ap(flowV6, flowPort), ""}},
+		{"v4 first fragment", ipv4(peerV4, flowV4, ipTCP, v4opts{frag: 0x2000}, tcpSeg(peerPort, flowPort, flagPSH|flagACK)), ethPIPv4,
+			headers{src: ap(peerV4, peerPort), dst: ap(flowV4, flowPort), proto: ipTCP, flags: "P."}},
+		{"v4 only ports", ipv4(peerV4, flowV4, ipTCP, v4opts{}, syn[:4]), ethPIPv4,
+			headers{src: ap(peerV4, peerPort), dst: ap(flowV4, flowPort), proto: ipTCP, flags: "?"}},
+		{"v6 syn-ack", ipv6(flowV6, peerV6, ipTCP, nil, tcpSeg(flowPort, peerPort, flagSYN|flagACK)), ethPIPv6,
+			headers{src: ap(flowV6, flowPort), dst: ap(peerV6, peerPort), proto: ipTCP, flags: "S."}},
+		{"v6 fin-ack behind hop-by-hop", ipv6(flowV6, peerV6, ipv6HopByHop, extHdr(ipTCP, 0), tcpSeg(flowPort, peerPort, flagFIN|flagACK)), ethPIPv6,
+			headers{src: ap(flowV6, flowPort), dst: ap(peerV6, peerPort), proto: ipTCP, flags: "F."}},
+		{"v6 first fragment udp", ipv6(peerV6, flowV6, ipv6Fragment, fragHdr(ipUDP, 0, true), udpDgram(peerPort, flowPort, 1, 2, 3)), ethPIPv6,
+			headers{src: ap(peerV6, peerPort), dst: ap(flowV6, flowPort), proto: ipUDP, flags: ""}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, ok := decode(c.data, c.ethertype, c.proto)
+			got, ok := decode(c.data, c.ethertype)
 			if !ok || got != c.want {
 				t.Errorf("decode = %+v, %v; want %+v", got, ok, c.want)
 			}
 			// The raw path, used where gopacket refuses, reads the same fields.
-			if raw, ok := decodeRaw(c.data, c.ethertype, c.proto); !ok || raw.src != c.want.src || raw.dst != c.want.dst {
+			if raw, ok := decodeRaw(c.data, c.ethertype); !ok || raw.src != c.want.src || raw.dst != c.want.dst || raw.proto != c.want.proto {
 				t.Errorf("decodeRaw = %+v, %v; want %+v", raw, ok, c.want)
 			}
 		})
 	}
-	if _, ok := decode([]byte{0x45, 0}, ethPIPv4, ipTCP); ok {
+	if _, ok := decode([]byte{0x45, 0}, ethPIPv4); ok {
 		t.Error("decode of 2 bytes succeeded")
 	}
 }

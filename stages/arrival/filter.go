@@ -39,6 +39,7 @@ const (
 	memSport = 0
 	memDport = 1
 	memNext  = 2
+	memProto = 3
 )
 
 // Filter returns the classic BPF program that accepts the flow's packets on every
@@ -54,14 +55,17 @@ const (
 //   - interface: when the capture names interfaces, SKF_AD_IFINDEX is one of them;
 //   - loopback: on a loopback device (SKF_AD_HATYPE == ARPHRD_LOOPBACK) the PACKET_OUTGOING
 //     copy is refused, so a packet over lo is counted once, as it is received;
-//   - IPv4 (protocol 0x0800): version 4, IHL >= 5, IP protocol is the flow's, fragment
-//     offset 0; ports are read at IHL*4, so IP options are honoured (without options, the
-//     common case, at fixed offsets, which cost less);
-//   - IPv6 (protocol 0x86dd): version 6; up to 6 (maxExtHeaders) hop-by-hop, routing,
-//     destination options, authentication or fragment headers are walked to the TCP/UDP
-//     header;
+//   - IPv4 (protocol 0x0800), when an endpoint is IPv4: version 4, IHL >= 5, TCP or UDP,
+//     fragment offset 0; ports are read at IHL*4, so IP options are honoured (without
+//     options, the common case, at fixed offsets, which cost less);
+//   - IPv6 (protocol 0x86dd), when an endpoint is IPv6: version 6; up to 6 (maxExtHeaders)
+//     hop-by-hop, routing, destination options, authentication or fragment headers are
+//     walked to the TCP or UDP header;
 //   - both ports must be in the captured bytes (a truncated header is refused);
-//   - (src == Addr && sport == Port) || (dst == Addr && dport == Port).
+//   - for some endpoint, the protocol is its and (src == Addr && sport == Port) ||
+//     (dst == Addr && dport == Port).
+//
+// Endpoints that apply in one namespace are the caller's to choose: the socket sees one.
 //
 // Fragments: a fragment with a non-zero offset carries no transport header, so nothing ties
 // it to the flow statelessly; it is refused, as libpcap's "port" filter does. A first
@@ -71,11 +75,11 @@ const (
 // Not matched: frames with an 802.1Q or 802.1ad tag in the packet (SKF_AD_PROTOCOL is
 // 0x8100: the stack strips a tag before the taps, so only a QinQ frame's inner tag or a
 // device without VLAN offload on egress leaves one), IPv4-mapped IPv6 addresses for an IPv4
-// flow, and IPv6 packets with ESP or more than 6 extension headers before the transport
+// endpoint, and IPv6 packets with ESP or more than 6 extension headers before the transport
 // header. flow.h (the kernel drop and path stages) and the tcx capture select the same
 // (TestFlowHAgreesWithCapture).
-func Filter(flow evidence.Flow) ([]bpf.RawInstruction, error) {
-	return filterOn(flow, nil)
+func Filter(ends evidence.Endpoints) ([]bpf.RawInstruction, error) {
+	return filterOn(ends, nil)
 }
 
 // maxFilterIfaces is the most interfaces the filter tests itself. A classic filter counts
@@ -90,27 +94,39 @@ func inFilter(ifindexes []int) bool { return len(ifindexes) <= maxFilterIfaces }
 
 // filterOn is Filter restricted to the interfaces with these indexes (nil: all), when it
 // can test that many (inFilter).
-func filterOn(flow evidence.Flow, ifindexes []int) ([]bpf.RawInstruction, error) {
+func filterOn(ends evidence.Endpoints, ifindexes []int) ([]bpf.RawInstruction, error) {
 	if !inFilter(ifindexes) {
 		ifindexes = nil
 	}
-	ins, err := program(flow, ifindexes)
+	ins, err := program(ends, ifindexes)
 	if err != nil {
 		return nil, err
 	}
 	return bpf.Assemble(ins)
 }
 
-// program builds the filter as instructions, before assembly.
-func program(flow evidence.Flow, ifindexes []int) ([]bpf.Instruction, error) {
-	if !flow.Addr.IsValid() {
-		return nil, errors.New("build capture filter: flow has no address")
+// program builds the filter as instructions, before assembly. Conditional jumps reach 255
+// instructions at most: each section keeps its own, and the endpoints' comparisons end in
+// a return of their own, so that the program grows with the endpoints and no jump does.
+func program(ends evidence.Endpoints, ifindexes []int) ([]bpf.Instruction, error) {
+	var v4, v6 evidence.Endpoints
+	for _, e := range ends {
+		switch {
+		case !e.Addr.IsValid():
+			return nil, errors.New("build capture filter: an endpoint of the flow has no address")
+		case e.Proto != evidence.TCP && e.Proto != evidence.UDP:
+			return nil, fmt.Errorf("build capture filter: unknown protocol %q", e.Proto)
+		case e.Addr.Unmap().Is4():
+			e.Addr = e.Addr.Unmap()
+			v4 = append(v4, e)
+		default:
+			v6 = append(v6, e)
+		}
 	}
-	if flow.Proto != evidence.TCP && flow.Proto != evidence.UDP {
-		return nil, fmt.Errorf("build capture filter: unknown protocol %q", flow.Proto)
+	if len(v4)+len(v6) == 0 {
+		return nil, errors.New("build capture filter: the flow has no endpoint")
 	}
-	addr := flow.Addr.Unmap()
-	a := &asm{port: uint32(flow.Port)}
+	a := &asm{}
 
 	if len(ifindexes) > 0 {
 		a.op(bpf.LoadExtension{Num: bpf.ExtInterfaceIndex})
@@ -122,7 +138,7 @@ func program(flow evidence.Flow, ifindexes []int) ([]bpf.Instruction, error) {
 			a.ja("iface")
 			a.label(other)
 		}
-		a.ja("reject")
+		a.op(bpf.RetConstant{Val: 0})
 		a.label("iface")
 	}
 	// A packet sent over lo is seen leaving and entering: keep the entering copy.
@@ -132,57 +148,81 @@ func program(flow evidence.Flow, ifindexes []int) ([]bpf.Instruction, error) {
 	a.jif(bpf.JumpEqual, packetOutgoing, "reject", "")
 	a.label("proto")
 	a.op(bpf.LoadExtension{Num: bpf.ExtProto})
+	if len(v4) > 0 {
+		a.jif(bpf.JumpEqual, ethPIPv4, "", "notv4")
+		a.ja("v4")
+		a.label("notv4")
+	}
+	if len(v6) > 0 {
+		a.jif(bpf.JumpEqual, ethPIPv6, "", "notv6")
+		a.ja("v6")
+		a.label("notv6")
+	}
+	a.label("reject")
+	a.op(bpf.RetConstant{Val: 0})
 
-	proto := uint32(flow.Proto.Number())
-	if addr.Is4() {
-		a.jif(bpf.JumpEqual, ethPIPv4, "", "reject")
+	if len(v4) > 0 {
+		a.label("v4")
+		// The kernel checks, in one pass down the program, that each scratch slot is
+		// written before it is read, and carries what it knows past a return into the
+		// instructions after it: written here, the slots are known to the endpoints'
+		// comparisons whichever rejection precedes them.
+		for _, n := range []int{memProto, memSport, memDport} {
+			a.op(bpf.StoreScratch{Src: bpf.RegA, N: n})
+		}
 		a.op(bpf.LoadAbsolute{Off: 0, Size: 1})
 		// Almost every packet has no IP options: its ports are at fixed offsets, which
 		// absolute loads reach without the helper call an indirect load costs.
 		a.jif(bpf.JumpEqual, 0x45, "", "v4options")
-		a.op(bpf.LoadAbsolute{Off: 9, Size: 1})
-		a.jif(bpf.JumpEqual, proto, "", "reject")
-		a.op(bpf.LoadAbsolute{Off: 6, Size: 2})
-		a.jif(bpf.JumpBitsSet, 0x1fff, "reject", "")
-		a.fixedPorts(addr.AsSlice(), 20, 12, 16)
+		a.v4Header("v4reject")
+		a.op(bpf.LoadAbsolute{Off: 20, Size: 2})
+		a.op(bpf.StoreScratch{Src: bpf.RegA, N: memSport})
+		a.op(bpf.LoadAbsolute{Off: 22, Size: 2})
+		a.op(bpf.StoreScratch{Src: bpf.RegA, N: memDport})
+		a.ja("v4ends")
 		a.label("v4options")
 		a.op(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf0})
-		a.jif(bpf.JumpEqual, 0x40, "", "reject")
-		a.op(bpf.LoadAbsolute{Off: 9, Size: 1})
-		a.jif(bpf.JumpEqual, proto, "", "reject")
-		a.op(bpf.LoadAbsolute{Off: 6, Size: 2})
-		a.jif(bpf.JumpBitsSet, 0x1fff, "reject", "")
+		a.jif(bpf.JumpEqual, 0x40, "", "v4reject")
+		a.v4Header("v4reject")
 		a.op(bpf.LoadMemShift{Off: 0}) // X = IHL*4
 		a.op(bpf.TXA{})
-		a.jif(bpf.JumpGreaterOrEqual, 20, "", "reject")
+		a.jif(bpf.JumpGreaterOrEqual, 20, "", "v4reject")
 		a.ports()
-		a.addrMatch(addr.AsSlice(), 12, "src", "dst")
-		a.label("src")
-		a.portMatch(memSport, "accept", "dst")
-		a.label("dst")
-		a.addrMatch(addr.AsSlice(), 16, "", "reject")
-		a.portMatch(memDport, "accept", "reject")
-	} else {
-		a.jif(bpf.JumpEqual, ethPIPv6, "", "reject")
+		a.ja("v4ends")
+		a.label("v4reject")
+		a.op(bpf.RetConstant{Val: 0})
+		a.label("v4ends")
+		a.ends("v4", v4, 12, 16)
+	}
+	if len(v6) > 0 {
+		a.label("v6")
 		a.op(bpf.LoadAbsolute{Off: 0, Size: 1})
 		a.op(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf0})
-		a.jif(bpf.JumpEqual, 0x60, "", "reject")
+		a.jif(bpf.JumpEqual, 0x60, "", "v6reject")
 		a.op(bpf.LoadAbsolute{Off: 6, Size: 1})
 		// No extension header, the common case: the ports are at fixed offsets.
-		a.jif(bpf.JumpEqual, proto, "", "v6ext")
-		a.fixedPorts(addr.AsSlice(), 40, 8, 24)
+		a.jif(bpf.JumpEqual, ipTCP, "v6fixed", "")
+		a.jif(bpf.JumpEqual, ipUDP, "v6fixed", "v6ext")
+		a.label("v6fixed")
+		a.op(bpf.StoreScratch{Src: bpf.RegA, N: memProto})
+		a.op(bpf.LoadAbsolute{Off: 40, Size: 2})
+		a.op(bpf.StoreScratch{Src: bpf.RegA, N: memSport})
+		a.op(bpf.LoadAbsolute{Off: 42, Size: 2})
+		a.op(bpf.StoreScratch{Src: bpf.RegA, N: memDport})
+		a.ja("v6ends")
 		a.label("v6ext")
 		a.op(bpf.LoadConstant{Dst: bpf.RegX, Val: 40})
 		// Invariant at each "next" label: A is a next-header value, X the offset of the
 		// header it announces.
 		for i := 0; i < maxExtHeaders; i++ {
 			ext, frag, ah, next := fmt.Sprintf("ext%d", i), fmt.Sprintf("frag%d", i), fmt.Sprintf("ah%d", i), fmt.Sprintf("next%d", i+1)
-			a.jif(bpf.JumpEqual, proto, "l4", "")
+			a.jif(bpf.JumpEqual, ipTCP, "l4", "")
+			a.jif(bpf.JumpEqual, ipUDP, "l4", "")
 			a.jif(bpf.JumpEqual, ipv6HopByHop, ext, "")
 			a.jif(bpf.JumpEqual, ipv6Routing, ext, "")
 			a.jif(bpf.JumpEqual, ipv6DestOpts, ext, "")
 			a.jif(bpf.JumpEqual, ipv6AH, ah, "")
-			a.jif(bpf.JumpEqual, ipv6Fragment, frag, "reject")
+			a.jif(bpf.JumpEqual, ipv6Fragment, frag, "v6reject")
 
 			// Authentication header: length (hdr[1]+2)*4; the others (hdr[1]+1)*8.
 			a.label(ah)
@@ -193,7 +233,7 @@ func program(flow evidence.Flow, ifindexes []int) ([]bpf.Instruction, error) {
 			// Fragment header: 8 bytes; only the first fragment has the ports.
 			a.label(frag)
 			a.op(bpf.LoadIndirect{Off: 2, Size: 2})
-			a.jif(bpf.JumpBitsSet, 0xfff8, "reject", "")
+			a.jif(bpf.JumpBitsSet, 0xfff8, "v6reject", "")
 			a.op(bpf.LoadIndirect{Off: 0, Size: 1})
 			a.op(bpf.StoreScratch{Src: bpf.RegA, N: memNext})
 			a.op(bpf.TXA{})
@@ -202,21 +242,52 @@ func program(flow evidence.Flow, ifindexes []int) ([]bpf.Instruction, error) {
 			a.op(bpf.LoadScratch{Dst: bpf.RegA, N: memNext})
 			a.label(next)
 		}
-		a.jif(bpf.JumpEqual, proto, "l4", "reject")
+		a.jif(bpf.JumpEqual, ipTCP, "l4", "")
+		a.jif(bpf.JumpEqual, ipUDP, "l4", "")
+		a.label("v6reject")
+		a.op(bpf.RetConstant{Val: 0})
 		a.label("l4")
+		a.op(bpf.StoreScratch{Src: bpf.RegA, N: memProto})
 		a.ports()
-		a.addrMatch(addr.AsSlice(), 8, "src", "dst")
-		a.label("src")
-		a.portMatch(memSport, "accept", "dst")
-		a.label("dst")
-		a.addrMatch(addr.AsSlice(), 24, "", "reject")
-		a.portMatch(memDport, "accept", "reject")
+		a.label("v6ends")
+		a.ends("v6", v6, 8, 24)
 	}
-	a.label("accept")
-	a.op(bpf.RetConstant{Val: kernelSnap})
-	a.label("reject")
-	a.op(bpf.RetConstant{Val: 0})
 	return a.resolve()
+}
+
+// v4Header checks an IPv4 header's protocol (TCP or UDP, kept in scratch memory) and
+// fragment offset (the first fragment's only: the others carry no ports).
+func (a *asm) v4Header(reject string) {
+	a.op(bpf.LoadAbsolute{Off: 9, Size: 1})
+	a.op(bpf.StoreScratch{Src: bpf.RegA, N: memProto})
+	a.op(bpf.LoadAbsolute{Off: 6, Size: 2})
+	a.jif(bpf.JumpBitsSet, 0x1fff, reject, "")
+}
+
+// ends compares the packet with each endpoint of one family, with its protocol and ports
+// in scratch memory and its addresses at src and dst: an endpoint that matches returns
+// the snap length, the end of the list 0. Ports before addresses: on a busy address most
+// packets belong to other ports, and a port costs one comparison where an IPv6 address
+// costs four. The destination first: the flow's packets come to it more often than they
+// leave it.
+func (a *asm) ends(family string, ends evidence.Endpoints, src, dst uint32) {
+	for i, e := range ends {
+		addr := e.Addr.AsSlice()
+		srcSide, hit, next := fmt.Sprintf("%s_%d_src", family, i), fmt.Sprintf("%s_%d_hit", family, i), fmt.Sprintf("%s_%d_next", family, i)
+		a.op(bpf.LoadScratch{Dst: bpf.RegA, N: memProto})
+		a.jif(bpf.JumpEqual, uint32(e.Proto.Number()), "", next)
+		a.op(bpf.LoadScratch{Dst: bpf.RegA, N: memDport})
+		a.jif(bpf.JumpEqual, uint32(e.Port), "", srcSide)
+		a.addrMatch(addr, dst, hit, srcSide)
+		a.label(srcSide)
+		a.op(bpf.LoadScratch{Dst: bpf.RegA, N: memSport})
+		a.jif(bpf.JumpEqual, uint32(e.Port), "", next)
+		a.addrMatch(addr, src, hit, next)
+		a.label(hit)
+		a.op(bpf.RetConstant{Val: kernelSnap})
+		a.label(next)
+	}
+	a.op(bpf.RetConstant{Val: 0})
 }
 
 // skipHeader steps over the extension header at X, whose length is (hdr[1]+add)<<shift,
@@ -238,7 +309,6 @@ type asm struct {
 	ins    []bpf.Instruction
 	jumps  []jump
 	labels map[string]int
-	port   uint32 // the flow's port
 }
 
 type jump struct {
@@ -276,21 +346,6 @@ func (a *asm) ports() {
 	a.op(bpf.StoreScratch{Src: bpf.RegA, N: memDport})
 }
 
-// fixedPorts accepts or rejects a packet whose transport header is at l4, with the source
-// and destination addresses at src and dst. The destination port comes first: a packet too
-// short to hold it is refused at that load (an out-of-bounds load ends the program with 0),
-// as ports refuses it. Ports before addresses: on a busy address most packets belong to
-// other ports, and a port costs one comparison where an IPv6 address costs four.
-func (a *asm) fixedPorts(addr []byte, l4, src, dst uint32) {
-	a.op(bpf.LoadAbsolute{Off: l4 + 2, Size: 2})
-	a.jif(bpf.JumpEqual, a.port, "", "fixedsport")
-	a.addrMatch(addr, dst, "accept", "fixedsport")
-	a.label("fixedsport")
-	a.op(bpf.LoadAbsolute{Off: l4, Size: 2})
-	a.jif(bpf.JumpEqual, a.port, "", "reject")
-	a.addrMatch(addr, src, "accept", "reject")
-}
-
 // addrMatch compares the address at off with addr, 32 bits at a time.
 func (a *asm) addrMatch(addr []byte, off uint32, ifEqual, ifNot string) {
 	for i := 0; i < len(addr); i += 4 {
@@ -302,12 +357,6 @@ func (a *asm) addrMatch(addr []byte, off uint32, ifEqual, ifNot string) {
 			a.jif(bpf.JumpEqual, word, ifEqual, ifNot)
 		}
 	}
-}
-
-// portMatch compares the port in scratch slot n with the flow's port.
-func (a *asm) portMatch(n int, ifEqual, ifNot string) {
-	a.op(bpf.LoadScratch{Dst: bpf.RegA, N: n})
-	a.jif(bpf.JumpEqual, a.port, ifEqual, ifNot)
 }
 
 func (a *asm) resolve() ([]bpf.Instruction, error) {

@@ -212,7 +212,7 @@ func extChain(n int) []byte {
 func TestFilterFrames(t *testing.T) {
 	for _, c := range frameCases() {
 		t.Run(c.name, func(t *testing.T) {
-			raw, err := Filter(c.flow)
+			raw, err := Filter(evidence.Endpoints{c.flow.Endpoint()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -220,7 +220,7 @@ func TestFilterFrames(t *testing.T) {
 				t.Errorf("filter for %s: accept = %v, want %v", c.flow, got, c.want)
 			}
 			// The Go twin used by decode and by the fuzz test agrees.
-			if got := twinAccepts(c.flow, c.data, c.meta); got != c.want {
+			if got := twinAccepts(evidence.Endpoints{c.flow.Endpoint()}, c.data, c.meta); got != c.want {
 				t.Errorf("Go twin for %s: accept = %v, want %v", c.flow, got, c.want)
 			}
 		})
@@ -229,7 +229,7 @@ func TestFilterFrames(t *testing.T) {
 
 func TestFilterInterfaces(t *testing.T) {
 	pkt := ipv4(peerV4, flowV4, ipTCP, v4opts{}, tcpSeg(peerPort, flowPort, flagSYN))
-	raw, err := filterOn(tcp4, []int{3, 7})
+	raw, err := filterOn(evidence.Endpoints{tcp4.Endpoint()}, []int{3, 7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestFilterInterfaces(t *testing.T) {
 		}
 	}
 	// Restricted to lo, the outgoing copy is still refused.
-	raw, err = filterOn(tcp4, []int{1})
+	raw, err = filterOn(evidence.Endpoints{tcp4.Endpoint()}, []int{1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestFilterSizes(t *testing.T) {
 		}
 		for _, f := range []evidence.Flow{tcp4, udp6} {
 			for _, ifs := range [][]int{nil, {1}, many[:maxFilterIfaces], many} {
-				raw, err := filterOn(f, ifs)
+				raw, err := filterOn(evidence.Endpoints{f.Endpoint()}, ifs)
 				if err != nil {
 					t.Fatalf("%s on %d interfaces: %v", f, len(ifs), err)
 				}
@@ -312,15 +312,15 @@ func TestFilterInterfaceLimit(t *testing.T) {
 	for i := range ifs {
 		ifs[i] = i + 1
 	}
-	all, err := filterOn(tcp4, nil)
+	all, err := filterOn(evidence.Endpoints{tcp4.Endpoint()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	most, err := filterOn(tcp4, ifs[:maxFilterIfaces])
+	most, err := filterOn(evidence.Endpoints{tcp4.Endpoint()}, ifs[:maxFilterIfaces])
 	if err != nil {
 		t.Fatal(err)
 	}
-	over, err := filterOn(tcp4, ifs)
+	over, err := filterOn(evidence.Endpoints{tcp4.Endpoint()}, ifs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,13 +335,16 @@ func TestFilterInterfaceLimit(t *testing.T) {
 
 func TestFilterBadFlow(t *testing.T) {
 	for _, f := range []evidence.Flow{{Port: 80, Proto: evidence.TCP}, {Addr: flowV4, Port: 80, Proto: "sctp"}} {
-		if _, err := Filter(f); err == nil {
+		if _, err := Filter(evidence.Endpoints{f.Endpoint()}); err == nil {
 			t.Errorf("Filter(%+v): no error", f)
 		}
 	}
-	// A v4-mapped flow address is the IPv4 address.
-	mapped := evidence.Flow{Addr: netip.MustParseAddr("::ffff:198.51.100.2"), Port: flowPort, Proto: evidence.TCP}
-	raw, err := Filter(mapped)
+	if _, err := Filter(nil); err == nil {
+		t.Error("Filter of no endpoint: no error")
+	}
+	// A v4-mapped endpoint address is the IPv4 address.
+	mapped := evidence.Endpoint{Addr: netip.MustParseAddr("::ffff:198.51.100.2"), Port: flowPort, Proto: evidence.TCP}
+	raw, err := Filter(evidence.Endpoints{mapped})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,30 +353,31 @@ func TestFilterBadFlow(t *testing.T) {
 	}
 }
 
-// twinAccepts is the filter's decision computed in Go with locate, the twin decode uses.
-func twinAccepts(flow evidence.Flow, data []byte, m skbMeta) bool {
+// twinAccepts is the filter's decision computed in Go: locate, the twin decode uses, then
+// the endpoints' own Match.
+func twinAccepts(ends evidence.Endpoints, data []byte, m skbMeta) bool {
 	if m.hatype == arphrdLoopback && m.pkttype == unix.PACKET_OUTGOING {
 		return false
 	}
 	if m.proto == 0 && len(data) > 0 {
 		m.proto = map[byte]uint16{4: ethPIPv4, 6: ethPIPv6}[data[0]>>4]
 	}
-	want := uint16(ethPIPv4)
-	if flow.Addr.Unmap().Is6() {
-		want = ethPIPv6
-	}
-	if m.proto != want {
+	if !slices.ContainsFunc(ends, func(e evidence.Endpoint) bool {
+		return (m.proto == ethPIPv4 && e.Addr.Unmap().Is4()) || (m.proto == ethPIPv6 && e.Addr.Unmap().Is6())
+	}) {
 		return false
 	}
-	l4, src, dst, ok := locate(data, m.proto, flow.Proto.Number())
+	l4, proto, src, dst, ok := locate(data, m.proto)
 	if !ok {
 		return false
 	}
-	h := headers{
-		src: netip.AddrPortFrom(src, uint16(data[l4])<<8|uint16(data[l4+1])),
-		dst: netip.AddrPortFrom(dst, uint16(data[l4+2])<<8|uint16(data[l4+3])),
+	for i := range ends {
+		ends[i].Addr = ends[i].Addr.Unmap()
 	}
-	return sameEnd(flow, h.src) || sameEnd(flow, h.dst)
+	_, match := ends.Match(proto,
+		netip.AddrPortFrom(src, uint16(data[l4])<<8|uint16(data[l4+1])),
+		netip.AddrPortFrom(dst, uint16(data[l4+2])<<8|uint16(data[l4+3])), 0)
+	return match
 }
 
 func sameEnd(flow evidence.Flow, ap netip.AddrPort) bool {
@@ -469,7 +473,7 @@ func FuzzFilter(f *testing.F) {
 	}
 	filters := map[evidence.Flow][]bpf.RawInstruction{}
 	for _, fl := range []evidence.Flow{tcp4, udp4, tcp6, udp6} {
-		raw, err := Filter(fl)
+		raw, err := Filter(evidence.Endpoints{fl.Endpoint()})
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -482,7 +486,7 @@ func FuzzFilter(f *testing.F) {
 		}
 		m := skbMeta{proto: proto, pkttype: pkttype, hatype: hatype, ifindex: vethIndex}
 		got := runFilter(t, filters[flow], data, m)
-		if twin := twinAccepts(flow, data, m); got != twin {
+		if twin := twinAccepts(evidence.Endpoints{flow.Endpoint()}, data, m); got != twin {
 			t.Fatalf("flow %s, %+v, packet %x: filter %v, Go twin %v", flow, m, data, got, twin)
 		}
 		if want, decided := gopacketDecides(flow, data, m); decided && got != want {

@@ -18,8 +18,6 @@ var (
 const (
 	flowPort = 8080
 	peerPort = 40000
-	ipTCP    = 6
-	ipUDP    = 17
 )
 
 // tcpSeg is a TCP header with the given flags (low byte: byte 13, bit 8: AE) and payload.

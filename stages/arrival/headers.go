@@ -9,27 +9,35 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
+// The transport protocols of the flow's endpoints.
+const (
+	ipTCP = 6
+	ipUDP = 17
+)
+
 // headers are the fields of one captured packet that the evidence keeps.
 type headers struct {
 	src, dst netip.AddrPort
+	proto    uint8 // 6 (TCP) or 17 (UDP)
 	// flags are the TCP flags in tcpdump's letters; empty for UDP.
 	flags string
 }
 
 // decode reads a packet the filter accepted: data starts at the network header, ethertype
-// is the protocol the socket address reported, proto the flow's IP protocol.
+// is the protocol the socket address reported. The flow's endpoints are TCP or UDP: a
+// packet of either is read.
 //
 // gopacket decodes it first. Where gopacket refuses a packet the kernel filter accepts (a
 // first fragment, a transport header cut short, IPv4 options gopacket finds malformed), the
 // fields are read at the offsets the filter used, so every counted packet has its ends.
-func decode(data []byte, ethertype uint16, proto uint8) (headers, bool) {
-	if h, ok := decodeLayers(data, ethertype, proto); ok {
+func decode(data []byte, ethertype uint16) (headers, bool) {
+	if h, ok := decodeLayers(data, ethertype); ok {
 		return h, true
 	}
-	return decodeRaw(data, ethertype, proto)
+	return decodeRaw(data, ethertype)
 }
 
-func decodeLayers(data []byte, ethertype uint16, proto uint8) (headers, bool) {
+func decodeLayers(data []byte, ethertype uint16) (headers, bool) {
 	var first gopacket.LayerType
 	switch ethertype {
 	case ethPIPv4:
@@ -57,36 +65,33 @@ func decodeLayers(data []byte, ethertype uint16, proto uint8) (headers, bool) {
 	}
 	switch t := p.TransportLayer().(type) {
 	case *layers.TCP:
-		if proto != 6 {
-			return headers{}, false
-		}
 		return headers{
 			src:   netip.AddrPortFrom(srcIP, uint16(t.SrcPort)),
 			dst:   netip.AddrPortFrom(dstIP, uint16(t.DstPort)),
+			proto: ipTCP,
 			flags: formatFlags(tcpFlagsOf(t)),
 		}, true
 	case *layers.UDP:
-		if proto != 17 {
-			return headers{}, false
-		}
 		return headers{
-			src: netip.AddrPortFrom(srcIP, uint16(t.SrcPort)),
-			dst: netip.AddrPortFrom(dstIP, uint16(t.DstPort)),
+			src:   netip.AddrPortFrom(srcIP, uint16(t.SrcPort)),
+			dst:   netip.AddrPortFrom(dstIP, uint16(t.DstPort)),
+			proto: ipUDP,
 		}, true
 	}
 	return headers{}, false
 }
 
-func decodeRaw(data []byte, ethertype uint16, proto uint8) (headers, bool) {
-	l4, src, dst, ok := locate(data, ethertype, proto)
+func decodeRaw(data []byte, ethertype uint16) (headers, bool) {
+	l4, proto, src, dst, ok := locate(data, ethertype)
 	if !ok {
 		return headers{}, false
 	}
 	h := headers{
-		src: netip.AddrPortFrom(src, binary.BigEndian.Uint16(data[l4:])),
-		dst: netip.AddrPortFrom(dst, binary.BigEndian.Uint16(data[l4+2:])),
+		src:   netip.AddrPortFrom(src, binary.BigEndian.Uint16(data[l4:])),
+		dst:   netip.AddrPortFrom(dst, binary.BigEndian.Uint16(data[l4+2:])),
+		proto: proto,
 	}
-	if proto == 6 {
+	if proto == ipTCP {
 		if len(data) >= l4+14 {
 			h.flags = formatFlags(uint16(data[l4+12]&1)<<8 | uint16(data[l4+13]))
 		} else {
@@ -96,68 +101,70 @@ func decodeRaw(data []byte, ethertype uint16, proto uint8) (headers, bool) {
 	return h, true
 }
 
-// locate is the Go twin of the filter, without the flow's addresses and port: it finds the
-// transport header of an IP packet of protocol proto the way the filter does, and refuses
-// what the filter refuses. It returns the transport header's offset (both ports are there)
-// and the packet's addresses.
-func locate(data []byte, ethertype uint16, proto uint8) (l4 int, src, dst netip.Addr, ok bool) {
+// locate is the Go twin of the filter, without the flow's endpoints: it finds the TCP or
+// UDP header of an IP packet the way the filter does, and refuses what the filter refuses.
+// It returns the transport header's offset (both ports are there), its protocol and the
+// packet's addresses; evidence.Endpoints.Match then decides as the filter's comparisons do.
+func locate(data []byte, ethertype uint16) (l4 int, proto uint8, src, dst netip.Addr, ok bool) {
 	switch ethertype {
 	case ethPIPv4:
-		if len(data) < 20 || data[0]>>4 != 4 || data[9] != proto {
-			return 0, src, dst, false
+		if len(data) < 20 || data[0]>>4 != 4 || (data[9] != ipTCP && data[9] != ipUDP) {
+			return 0, 0, src, dst, false
 		}
+		proto = data[9]
 		if binary.BigEndian.Uint16(data[6:])&0x1fff != 0 {
-			return 0, src, dst, false // not the first fragment: no ports
+			return 0, 0, src, dst, false // not the first fragment: no ports
 		}
 		l4 = int(data[0]&0xf) * 4
 		if l4 < 20 {
-			return 0, src, dst, false
+			return 0, 0, src, dst, false
 		}
 		src = netip.AddrFrom4([4]byte(data[12:16]))
 		dst = netip.AddrFrom4([4]byte(data[16:20]))
 	case ethPIPv6:
 		if len(data) < 40 || data[0]>>4 != 6 {
-			return 0, src, dst, false
+			return 0, 0, src, dst, false
 		}
 		next, off := data[6], 40
 		for i := 0; ; i++ {
-			if next == proto {
+			if next == ipTCP || next == ipUDP {
+				proto = next
 				break
 			}
 			if i == maxExtHeaders {
-				return 0, src, dst, false
+				return 0, 0, src, dst, false
 			}
 			switch next {
 			case ipv6HopByHop, ipv6Routing, ipv6DestOpts:
 				if len(data) < off+2 {
-					return 0, src, dst, false
+					return 0, 0, src, dst, false
 				}
 				next, off = data[off], off+(int(data[off+1])+1)*8
 			case ipv6Fragment:
 				if len(data) < off+4 || binary.BigEndian.Uint16(data[off+2:])&0xfff8 != 0 {
-					return 0, src, dst, false
+					return 0, 0, src, dst, false
 				}
 				next, off = data[off], off+8
 			case ipv6AH:
 				// Its length counts 4-byte words, less 2.
 				if len(data) < off+2 {
-					return 0, src, dst, false
+					return 0, 0, src, dst, false
 				}
 				next, off = data[off], off+(int(data[off+1])+2)*4
 			default:
-				return 0, src, dst, false
+				return 0, 0, src, dst, false
 			}
 		}
 		l4 = off
 		src = netip.AddrFrom16([16]byte(data[8:24]))
 		dst = netip.AddrFrom16([16]byte(data[24:40]))
 	default:
-		return 0, src, dst, false
+		return 0, 0, src, dst, false
 	}
 	if len(data) < l4+4 {
-		return 0, src, dst, false
+		return 0, 0, src, dst, false
 	}
-	return l4, src, dst, true
+	return l4, proto, src, dst, true
 }
 
 // TCP flag bits as a 16-bit value: byte 13 of the header, and the AE bit (byte 12, bit 0).

@@ -167,14 +167,7 @@ func packetOf(rec []byte, origLen int, name func(int) string) (evidence.Packet, 
 		halen:     rec[11],
 		addr:      [8]byte(rec[12:20]),
 	}
-	// The flow's protocol is not in the file: each packet of the flow has one of these.
-	var h headers
-	for _, proto := range []uint8{6, 17} {
-		var ok bool
-		if h, ok = decode(rec[sll2Len:], link.ethertype, proto); ok {
-			break
-		}
-	}
+	h, _ := decode(rec[sll2Len:], link.ethertype)
 	return evidence.Packet{
 		Iface:     name(link.ifindex),
 		Direction: direction(link.pkttype),

@@ -28,6 +28,8 @@ func (s *Stage) Arm(ctx context.Context) (err error) {
 	return err
 }
 
+func (s *Stage) Grow(e evidence.Endpoint) error { return s.capture.Grow(e) }
+
 func (s *Stage) Progress() (string, func() int) { return "packets seen", s.capture.Packets }
 
 func (s *Stage) Stop(_ context.Context, ev *evidence.Evidence) {

@@ -43,6 +43,7 @@ const (
 // lo is counted once, as it is received, as the packet socket's filter does).
 type tcxSource struct {
 	objs  *pmbpf.CaptureObjects
+	flow  *pmbpf.Flow
 	links []link.Link
 	rd    *ringbuf.Reader
 	clock ktime.Mono
@@ -58,7 +59,7 @@ type tcxSource struct {
 
 // startTCX loads and attaches the capture to the interfaces with these indexes (all of the
 // namespace when none), and opens its reader.
-func startTCX(flow evidence.Flow, indexes []int, names map[int]string, ringSize uint32) (_ *tcxSource, err error) {
+func startTCX(flow evidence.Endpoint, indexes []int, names map[int]string, ringSize uint32) (_ *tcxSource, err error) {
 	t := &tcxSource{names: maps.Clone(names), attached: map[int]bool{}}
 	defer func() {
 		if err != nil {
@@ -91,7 +92,10 @@ func startTCX(flow evidence.Flow, indexes []int, names map[int]string, ringSize 
 	if t.clock, err = ktime.NewMono(); err != nil {
 		return nil, err
 	}
-	if t.objs, err = loadCapture(flow, ringSize); err != nil {
+	if t.objs, t.flow, err = loadCapture(ringSize); err != nil {
+		return nil, err
+	}
+	if err := t.grow(flow); err != nil {
 		return nil, err
 	}
 	if t.rd, err = ringbuf.NewReader(t.objs.Packets); err != nil {
@@ -135,32 +139,37 @@ func haveTCX() error {
 	return kerr.BPF("probe tcx", err)
 }
 
-// loadCapture loads bpf/capture.c for flow, with a ring buffer of ringSize bytes (0: the
-// object's 4 MiB).
-func loadCapture(flow evidence.Flow, ringSize uint32) (*pmbpf.CaptureObjects, error) {
+// loadCapture loads bpf/capture.c with the flow's maps (empty: the caller adds the
+// endpoints) and a ring buffer of ringSize bytes (0: the object's 4 MiB).
+func loadCapture(ringSize uint32) (*pmbpf.CaptureObjects, *pmbpf.Flow, error) {
 	spec, err := pmbpf.LoadCapture()
 	if err != nil {
-		return nil, fmt.Errorf("load the capture's BPF object: %w", err)
+		return nil, nil, fmt.Errorf("load the capture's BPF object: %w", err)
 	}
 	if ringSize > 0 {
 		spec.Maps[pmbpf.CaptureMapPackets].MaxEntries = ringSize
 	}
-	vars := pmbpf.FlowVars{
-		Addr: spec.Variables[pmbpf.CaptureVarFlowAddr], Port: spec.Variables[pmbpf.CaptureVarFlowPort],
-		Proto: spec.Variables[pmbpf.CaptureVarFlowProto], Family: spec.Variables[pmbpf.CaptureVarFlowFamily],
-		ProbeRead: spec.Variables[pmbpf.CaptureVarFlowProbeRead],
-	}
-	if err := vars.Set(flow.Addr, flow.Port, flow.Proto.Number()); err != nil {
-		return nil, fmt.Errorf("capture program: %w", err)
-	}
 	if err := spec.Variables[pmbpf.CaptureVarSnapNet].Set(uint32(kernelSnap)); err != nil {
-		return nil, fmt.Errorf("capture program: %w", err)
+		return nil, nil, fmt.Errorf("capture program: %w", err)
+	}
+	flow, err := pmbpf.NewFlow(spec)
+	if err != nil {
+		return nil, nil, kerr.BPF("the capture's flow", err)
 	}
 	o := &pmbpf.CaptureObjects{}
-	if err := spec.LoadAndAssign(o, nil); err != nil {
-		return nil, kerr.BPF("load the capture's BPF programs", err)
+	if err := spec.LoadAndAssign(o, &ebpf.CollectionOptions{MapReplacements: flow.Maps()}); err != nil {
+		flow.Close()
+		return nil, nil, kerr.BPF("load the capture's BPF programs", err)
 	}
-	return o, nil
+	return o, flow, nil
+}
+
+// grow adds an endpoint to the flow the programs capture.
+func (t *tcxSource) grow(e evidence.Endpoint) error {
+	if err := t.flow.Add(e.ID, e.Addr, e.Port, e.Proto.Number(), uint32(e.Netns)); err != nil {
+		return kerr.BPF("the capture's flow", err)
+	}
+	return nil
 }
 
 // late attaches the capture to an interface made while it runs (or one it already has,
@@ -318,6 +327,10 @@ func (t *tcxSource) close() error {
 	if t.rd != nil {
 		errs = append(errs, t.rd.Close())
 		t.rd = nil
+	}
+	if t.flow != nil {
+		errs = append(errs, t.flow.Close())
+		t.flow = nil
 	}
 	if t.objs != nil {
 		errs = append(errs, t.objs.Close())

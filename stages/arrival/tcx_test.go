@@ -1,7 +1,6 @@
 package arrival
 
 import (
-	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -9,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/internal/testns"
+	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
 // The tcx programs take the same decisions as the packet socket's filter on every crafted
@@ -25,26 +25,9 @@ func TestTCXFilterFrames(t *testing.T) {
 			continue // tcx is not attached to lo's egress
 		}
 		t.Run(c.name, func(t *testing.T) {
-			o, err := loadCapture(c.flow, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer o.Close()
-			src := &tcxSource{objs: o}
-			proto := c.meta.proto
-			if proto == 0 && len(c.data) > 0 {
-				proto = map[byte]uint16{4: ethPIPv4, 6: ethPIPv6}[c.data[0]>>4]
-			}
-			frame := make([]byte, 14, 14+len(c.data))
-			frame[0], frame[6] = 0x02, 0x02 // unicast, locally administered
-			binary.BigEndian.PutUint16(frame[12:], proto)
-			frame = append(frame, c.data...)
-			before, err := src.counters()
-			if err != nil {
-				t.Fatal(err)
-			}
-			ret, err := o.CaptureIngress.Run(&ebpf.RunOptions{Data: frame})
-			if errors.Is(err, unix.EINVAL) && len(c.data) < 40 {
+			src := loadTCX(t, evidence.Endpoints{c.flow.Endpoint()})
+			got, run := tcxDecides(t, src, c)
+			if !run {
 				// The test run refuses packets shorter than their IP header; those
 				// received on a veth, TestKernelAgreesWithVM sends to the capture,
 				// tcx's included. Only a case the capture must refuse may end here.
@@ -53,19 +36,55 @@ func TestTCXFilterFrames(t *testing.T) {
 				}
 				return
 			}
-			if err != nil {
-				t.Fatalf("test run: %v", err)
-			}
-			after, err := src.counters()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if int32(ret) != -1 {
-				t.Errorf("returned %d, want TCX_NEXT (-1): a capture must not change a packet's fate", int32(ret))
-			}
-			if got := after.Matched > before.Matched; got != c.want || after.Seen != before.Seen+1 {
-				t.Errorf("%s: accept = %v (seen %d -> %d), want %v", c.flow, got, before.Seen, after.Seen, c.want)
+			if got != c.want {
+				t.Errorf("%s: accept = %v, want %v", c.flow, got, c.want)
 			}
 		})
 	}
+}
+
+// loadTCX loads the capture's programs for the endpoints; the test closes them.
+func loadTCX(t *testing.T, ends evidence.Endpoints) *tcxSource {
+	t.Helper()
+	o, flow, err := loadCapture(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &tcxSource{objs: o, flow: flow}
+	t.Cleanup(func() { src.close() })
+	for i, e := range ends {
+		e.ID = uint32(i + 1)
+		if err := src.grow(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return src
+}
+
+// tcxDecides runs the capture's ingress program on a crafted packet: whether it captured
+// it. run is false when the test run refuses a packet that short.
+func tcxDecides(t *testing.T, src *tcxSource, c frameCase) (captured, run bool) {
+	t.Helper()
+	before, err := src.counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ret, err := src.objs.CaptureIngress.Run(&ebpf.RunOptions{Data: etherFrame(c)})
+	if errors.Is(err, unix.EINVAL) && len(c.data) < 40 {
+		return false, false
+	}
+	if err != nil {
+		t.Fatalf("%s: test run: %v", c.name, err)
+	}
+	after, err := src.counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int32(ret) != -1 {
+		t.Errorf("%s: returned %d, want TCX_NEXT (-1): a capture must not change a packet's fate", c.name, int32(ret))
+	}
+	if after.Seen != before.Seen+1 {
+		t.Errorf("%s: seen %d -> %d, want one more", c.name, before.Seen, after.Seen)
+	}
+	return after.Matched > before.Matched, true
 }

@@ -59,14 +59,55 @@ func (f Flow) Family() int {
 	return 6
 }
 
-// Matches reports whether a packet between src and dst with protocol proto belongs to the
-// flow: either end is Addr:Port.
-func (f Flow) Matches(proto uint8, src, dst netip.AddrPort) bool {
-	if proto != f.Proto.Number() {
-		return false
+// Endpoint is one end of the flow's packets as the kernel sees them in headers: the
+// address and port the user named, or one the flow turned into on its way (a translation,
+// another namespace). A packet belongs to the flow when either of its ends is an endpoint.
+type Endpoint struct {
+	// ID numbers the endpoints from 1 in the order they joined the flow; the user's is 1.
+	ID    uint32     `json:"id"`
+	Addr  netip.Addr `json:"addr"`
+	Port  uint16     `json:"port"`
+	Proto Proto      `json:"proto"`
+	// Netns is the inode of the network namespace where the endpoint applies; 0: any.
+	Netns uint64 `json:"netns,omitempty"`
+}
+
+func (e Endpoint) String() string {
+	return netip.AddrPortFrom(e.Addr, e.Port).String() + "/" + string(e.Proto)
+}
+
+// Endpoint is the flow as its first endpoint, in every namespace.
+func (f Flow) Endpoint() Endpoint {
+	return Endpoint{ID: 1, Addr: f.Addr.Unmap(), Port: f.Port, Proto: f.Proto}
+}
+
+// Endpoints are the flow as it stands during a run: what every matcher is made from.
+type Endpoints []Endpoint
+
+// Match returns the endpoint that an end of a packet between src and dst with protocol
+// proto is, seen in namespace netns (0: unknown, any), the source first. IPv4-mapped
+// addresses are not IPv4 ones: a packet carries one family, and so does an endpoint.
+func (s Endpoints) Match(proto uint8, src, dst netip.AddrPort, netns uint64) (Endpoint, bool) {
+	for _, end := range []netip.AddrPort{src, dst} {
+		for _, e := range s {
+			if e.Proto.Number() == proto && e.Port == end.Port() && e.Addr == end.Addr() &&
+				(e.Netns == 0 || netns == 0 || e.Netns == netns) {
+				return e, true
+			}
+		}
 	}
-	return (src.Addr().Unmap() == f.Addr && src.Port() == f.Port) ||
-		(dst.Addr().Unmap() == f.Addr && dst.Port() == f.Port)
+	return Endpoint{}, false
+}
+
+// In returns the endpoints that apply in namespace netns.
+func (s Endpoints) In(netns uint64) Endpoints {
+	var out Endpoints
+	for _, e := range s {
+		if e.Netns == 0 || netns == 0 || e.Netns == netns {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Check says what a flow built in code (not parsed) lacks: every stage needs an address,

@@ -56,24 +56,39 @@ func TestParseFlow(t *testing.T) {
 	}
 }
 
-func TestFlowMatches(t *testing.T) {
+func TestEndpointsMatch(t *testing.T) {
 	f, _ := ParseFlow("198.51.100.2:8080", UDP)
+	const nsA, nsB = 4026531840, 4026532000
+	ends := Endpoints{f.Endpoint(),
+		{ID: 2, Addr: netip.MustParseAddr("203.0.113.2"), Port: 80, Proto: UDP, Netns: nsA},
+		{ID: 3, Addr: netip.MustParseAddr("2001:db8::2"), Port: 53, Proto: TCP}}
 	ap := netip.MustParseAddrPort
 	cases := []struct {
 		proto    uint8
 		src, dst string
-		want     bool
+		netns    uint64
+		want     uint32 // 0: no match
 	}{
-		{17, "198.51.100.1:5000", "198.51.100.2:8080", true},
-		{17, "198.51.100.2:8080", "198.51.100.1:5000", true},
-		{6, "198.51.100.1:5000", "198.51.100.2:8080", false},
-		{17, "198.51.100.1:8080", "198.51.100.2:5000", false},
-		{17, "[::ffff:198.51.100.2]:8080", "198.51.100.1:1", true},
+		{17, "198.51.100.1:5000", "198.51.100.2:8080", 0, 1},
+		{17, "198.51.100.2:8080", "198.51.100.1:5000", nsB, 1},
+		{6, "198.51.100.1:5000", "198.51.100.2:8080", 0, 0},
+		{17, "198.51.100.1:8080", "198.51.100.2:5000", 0, 0},
+		// A packet carries one family: an IPv4-mapped address in an IPv6 header is not
+		// the IPv4 endpoint (flow.h compares the family too).
+		{17, "[::ffff:198.51.100.2]:8080", "198.51.100.1:1", 0, 0},
+		{17, "198.51.100.1:1", "203.0.113.2:80", nsA, 2},
+		{17, "198.51.100.1:1", "203.0.113.2:80", 0, 2},
+		{17, "198.51.100.1:1", "203.0.113.2:80", nsB, 0},
+		{6, "[2001:db8::2]:53", "[2001:db8::9]:4000", nsB, 3},
 	}
 	for _, c := range cases {
-		if got := f.Matches(c.proto, ap(c.src), ap(c.dst)); got != c.want {
-			t.Errorf("Matches(%d, %s, %s) = %v, want %v", c.proto, c.src, c.dst, got, c.want)
+		e, ok := ends.Match(c.proto, ap(c.src), ap(c.dst), c.netns)
+		if ok != (c.want != 0) || e.ID != c.want {
+			t.Errorf("Match(%d, %s, %s, %d) = %v %v, want id %d", c.proto, c.src, c.dst, c.netns, e, ok, c.want)
 		}
+	}
+	if got := ends.In(nsB); len(got) != 2 || got[0].ID != 1 || got[1].ID != 3 {
+		t.Errorf("In(nsB) = %v, want endpoints 1 and 3", got)
 	}
 }
 

@@ -19,12 +19,14 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/internal/links"
+	"github.com/packetmortem/packetmortem/internal/netns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
@@ -48,6 +50,10 @@ type Config struct {
 type Snapshot struct {
 	cfg   Config
 	paths paths
+	netns uint64
+
+	mu   sync.Mutex
+	ends evidence.Endpoints // whose listeners Stop lists
 
 	counters  map[string]uint64
 	softnet   uint64
@@ -90,7 +96,7 @@ func start(ctx context.Context, cfg Config, p paths) (*Snapshot, error) {
 		return nil, err
 	}
 	cfg.Flow.Addr = f.Addr.Unmap()
-	s := &Snapshot{cfg: cfg, paths: p}
+	s := &Snapshot{cfg: cfg, paths: p, netns: netns.Own(), ends: evidence.Endpoints{cfg.Flow.Endpoint()}}
 	var errs []error
 	s.counters, errs = readCounters(p.net)
 	s.noteAll("before", errs...)
@@ -300,7 +306,19 @@ func sysctlUint(sysctls map[string]string, name string) (uint64, bool) {
 	return n, err == nil
 }
 
-// listeners lists the sockets on the flow's port.
+// Grow makes Stop list the sockets on an endpoint's port too, when it applies in this
+// namespace.
+func (s *Snapshot) Grow(e evidence.Endpoint) error {
+	if e.Netns != 0 && s.netns != 0 && e.Netns != s.netns {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ends = append(s.ends, e)
+	return nil
+}
+
+// listeners lists the sockets on the ports of the flow's endpoints.
 func (st *stopper) listeners() {
 	c, err := dial(st.ctx, unix.NETLINK_SOCK_DIAG, "sock_diag")
 	if err != nil {
@@ -308,10 +326,25 @@ func (st *stopper) listeners() {
 		return
 	}
 	defer c.Close()
-	var errs []error
-	st.hs.Listeners, errs = sockDiag(c, st.s.cfg.Flow, st.names)
-	for _, err := range errs {
-		st.fail(err)
+	type port struct {
+		proto evidence.Proto
+		n     uint16
+	}
+	seen := map[port]bool{}
+	st.s.mu.Lock()
+	ends := slices.Clone(st.s.ends)
+	st.s.mu.Unlock()
+	st.hs.Listeners = []evidence.Listener{}
+	for _, e := range ends {
+		if seen[port{e.Proto, e.Port}] {
+			continue
+		}
+		seen[port{e.Proto, e.Port}] = true
+		ls, errs := sockDiag(c, e.Proto, e.Port, st.names)
+		st.hs.Listeners = append(st.hs.Listeners, ls...)
+		for _, err := range errs {
+			st.fail(err)
+		}
 	}
 }
 

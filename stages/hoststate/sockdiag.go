@@ -79,17 +79,17 @@ func sockDiagRequest(family uint8, proto evidence.Proto, port uint16) netlink.Me
 	}
 }
 
-// sockDiag lists the sockets bound to the flow's port, both families.
-func sockDiag(c *netlink.Conn, flow evidence.Flow, names map[int]string) ([]evidence.Listener, []error) {
+// sockDiag lists the sockets of protocol proto bound to port, both families.
+func sockDiag(c *netlink.Conn, proto evidence.Proto, port uint16, names map[int]string) ([]evidence.Listener, []error) {
 	out := []evidence.Listener{}
 	var errs []error
 	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		msgs, err := c.Execute(sockDiagRequest(family, flow.Proto, flow.Port))
+		msgs, err := c.Execute(sockDiagRequest(family, proto, port))
 		if err != nil {
-			errs = append(errs, fmt.Errorf("list %s sockets on port %d (sock_diag %s): %w", flow.Proto, flow.Port, familyName(family), err))
+			errs = append(errs, fmt.Errorf("list %s sockets on port %d (sock_diag %s): %w", proto, port, familyName(family), err))
 			continue
 		}
-		ls, err := decodeSockDiag(msgs, flow.Proto, names)
+		ls, err := decodeSockDiag(msgs, proto, names)
 		if err != nil {
 			errs = append(errs, err)
 		}

@@ -30,6 +30,8 @@ func (s *Stage) Arm(ctx context.Context) (err error) {
 	return err
 }
 
+func (s *Stage) Grow(e evidence.Endpoint) error { return s.snap.Grow(e) }
+
 func (s *Stage) Progress() (string, func() int) { return "", nil }
 
 func (s *Stage) Stop(ctx context.Context, ev *evidence.Evidence) {

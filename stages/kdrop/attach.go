@@ -38,22 +38,16 @@ func (a *attachment) Close() error {
 	return err
 }
 
-type attacher func(*ebpf.CollectionSpec) (*attachment, error)
+// An attacher loads and attaches one way; flow maps are the flow's (bpf.Flow.Maps).
+type attacher func(spec *ebpf.CollectionSpec, flow map[string]*ebpf.Map) (*attachment, error)
 
-// specFor loads the program spec with the flow's constants set.
+// specFor loads the program spec with the test option set.
 func specFor(cfg Config) (*ebpf.CollectionSpec, error) {
-	f := cfg.Flow
 	spec, err := bpf.LoadKdrop()
 	if err != nil {
 		return nil, fmt.Errorf("load kdrop BPF object: %w", err)
 	}
-	var vars bpf.KdropVariableSpecs
-	if err := spec.Assign(&vars); err != nil {
-		return nil, fmt.Errorf("load kdrop BPF object: %w", err)
-	}
-	flow := bpf.FlowVars{Addr: vars.FlowAddr, Port: vars.FlowPort, Proto: vars.FlowProto, Family: vars.FlowFamily,
-		ProbeRead: vars.FlowProbeRead, ForceProbeRead: cfg.probeRead}
-	if err := flow.Set(f.Addr, f.Port, f.Proto.Number()); err != nil {
+	if err := spec.Variables["flow_probe_read"].Set(cfg.probeRead); err != nil {
 		return nil, fmt.Errorf("kdrop BPF object: %w", err)
 	}
 	return spec, nil
@@ -61,14 +55,14 @@ func specFor(cfg Config) (*ebpf.CollectionSpec, error) {
 
 // load loads the maps and the one program wanted. Loading only that program matters: a
 // kernel that refuses tp_btf programs must not fail the tracepoint fallback.
-func load(spec *ebpf.CollectionSpec, name, prog string) (*attachment, error) {
+func load(spec *ebpf.CollectionSpec, flow map[string]*ebpf.Map, name, prog string) (*attachment, error) {
 	cs := spec.Copy()
 	for p := range cs.Programs {
 		if p != prog {
 			delete(cs.Programs, p)
 		}
 	}
-	coll, err := ebpf.NewCollection(cs)
+	coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{MapReplacements: flow})
 	if err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
@@ -85,8 +79,8 @@ func load(spec *ebpf.CollectionSpec, name, prog string) (*attachment, error) {
 	return a, nil
 }
 
-func attachTPBTF(spec *ebpf.CollectionSpec) (*attachment, error) {
-	a, err := load(spec, attachBTF, bpf.KdropProgKfreeSkbBtf)
+func attachTPBTF(spec *ebpf.CollectionSpec, flow map[string]*ebpf.Map) (*attachment, error) {
+	a, err := load(spec, flow, attachBTF, bpf.KdropProgKfreeSkbBtf)
 	if err != nil {
 		return nil, kerr.BPFNeeds("load "+attachBTF, kerr.NeedsBTFTP, err)
 	}
@@ -97,8 +91,8 @@ func attachTPBTF(spec *ebpf.CollectionSpec) (*attachment, error) {
 	return a, nil
 }
 
-func attachClassic(spec *ebpf.CollectionSpec) (*attachment, error) {
-	a, err := load(spec, attachTracepoint, bpf.KdropProgKfreeSkbTp)
+func attachClassic(spec *ebpf.CollectionSpec, flow map[string]*ebpf.Map) (*attachment, error) {
+	a, err := load(spec, flow, attachTracepoint, bpf.KdropProgKfreeSkbTp)
 	if err != nil {
 		return nil, kerr.BPFNeeds("load "+attachTracepoint, kerr.NeedsBPFTP, err)
 	}

@@ -382,7 +382,7 @@ func TestFallback(t *testing.T) {
 	pair := testns.NewPair(t, "kf")
 	server := testns.Inode(t, pair.Server)
 	dst := netip.AddrPortFrom(netip.MustParseAddr(testns.ServerV4), testns.Port())
-	refused := func(*ebpf.CollectionSpec) (*attachment, error) {
+	refused := func(*ebpf.CollectionSpec, map[string]*ebpf.Map) (*attachment, error) {
 		return nil, kerr.BPF("attach "+attachBTF, fmt.Errorf("create tracing link: %w", unix.EPERM))
 	}
 	p := startProbe(t, Config{Flow: evidence.Flow{Addr: dst.Addr(), Port: dst.Port(), Proto: evidence.TCP}, Netns: server}, refused, attachClassic)
@@ -402,15 +402,15 @@ func TestStartFails(t *testing.T) {
 	checkReleased(t)
 	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: testns.Port(), Proto: evidence.TCP}
 	// The real loader runs first, so the failure comes after maps and programs exist.
-	loadThenFail := func(spec *ebpf.CollectionSpec) (*attachment, error) {
-		a, err := load(spec, attachBTF, bpf.KdropProgKfreeSkbBtf)
+	loadThenFail := func(spec *ebpf.CollectionSpec, flow map[string]*ebpf.Map) (*attachment, error) {
+		a, err := load(spec, flow, attachBTF, bpf.KdropProgKfreeSkbBtf)
 		if err != nil {
 			return nil, err
 		}
 		a.Close()
 		return nil, kerr.BPF("attach "+attachBTF, unix.EPERM)
 	}
-	unsupported := func(*ebpf.CollectionSpec) (*attachment, error) {
+	unsupported := func(*ebpf.CollectionSpec, map[string]*ebpf.Map) (*attachment, error) {
 		return nil, kerr.BPF("attach "+attachTracepoint, fmt.Errorf("x: %w", ebpf.ErrNotSupported))
 	}
 	p, err := start(context.Background(), Config{Flow: flow}, []attacher{loadThenFail, unsupported})
@@ -484,5 +484,38 @@ func TestHeaderVariants(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The flow grows while the probe runs: an endpoint added by Grow has its drops recorded
+// from then on, and one that applies in another namespace than the drop's has not.
+func TestGrow(t *testing.T) {
+	pair := testns.NewPair(t, "kg")
+	server, client := testns.Inode(t, pair.Server), testns.Inode(t, pair.Client)
+	for _, addr := range []string{testns.ServerV4, testns.ServerV6} {
+		t.Run(addr, func(t *testing.T) {
+			at := func() netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr(addr), testns.Port()) }
+			first, elsewhere, here, anywhere := at(), at(), at(), at()
+			p := startProbe(t, Config{Flow: evidence.Flow{Addr: first.Addr(), Port: first.Port(), Proto: evidence.TCP}, Netns: server})
+			for i, c := range []struct {
+				dst   netip.AddrPort
+				netns uint64
+			}{{elsewhere, client}, {here, server}, {anywhere, 0}} {
+				e := evidence.Endpoint{ID: uint32(i + 2), Addr: c.dst.Addr(), Port: c.dst.Port(), Proto: evidence.TCP, Netns: c.netns}
+				if err := p.Grow(e); err != nil {
+					t.Fatalf("Grow(%v): %v", e, err)
+				}
+			}
+			for _, dst := range []netip.AddrPort{first, elsewhere, here, anywhere} {
+				send(t, pair.Client, evidence.TCP, dst, true)
+			}
+			kd := p.Stop()
+			logEvidence(t, p, kd)
+			for dst, want := range map[netip.AddrPort]bool{first: true, elsewhere: false, here: true, anywhere: true} {
+				if got := len(flowDrops(kd, dst)) > 0; got != want {
+					t.Errorf("drops to %v recorded: %v, want %v", dst, got, want)
+				}
+			}
+		})
 	}
 }

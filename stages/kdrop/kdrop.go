@@ -36,13 +36,14 @@ type Config struct {
 	// Netns is the inode of the namespace being diagnosed: drops elsewhere are marked so.
 	Netns uint64
 
-	probeRead bool // tests: the prefilter older kernels run (bpf.FlowVars.ForceProbeRead)
+	probeRead bool // tests: the prefilter older kernels run (flow.h's flow_probe_read)
 }
 
 // Probe is the attached program and the reader of its events.
 type Probe struct {
 	cfg   Config
 	att   *attachment
+	flow  *bpf.Flow
 	rd    *ringbuf.Reader
 	clock ktime.Mono
 	own   uint64
@@ -81,8 +82,6 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// The program compares 16-byte addresses and the family: ::ffff:a.b.c.d is IPv4.
-	cfg.Flow.Addr = cfg.Flow.Addr.Unmap()
 	p := &Probe{cfg: cfg, own: netns.Own()}
 	defer func() {
 		if err != nil {
@@ -98,12 +97,18 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 	if err != nil {
 		return nil, err
 	}
+	if p.flow, err = bpf.NewFlow(spec); err != nil {
+		return nil, kerr.BPF("kernel drop probe", err)
+	}
+	if err := p.Grow(cfg.Flow.Endpoint()); err != nil {
+		return nil, err
+	}
 	var failures []error
 	for _, attach := range attachers {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		att, err := attach(spec)
+		att, err := attach(spec, p.flow.Maps())
 		if err != nil {
 			failures = append(failures, err)
 			continue
@@ -134,6 +139,12 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 		p.reasons, p.reasonsErr = LoadReasons()
 	}()
 	return p, nil
+}
+
+// Grow adds an endpoint to the flow the program matches: its drops are recorded from the
+// next packet on.
+func (p *Probe) Grow(e evidence.Endpoint) error {
+	return p.flow.Add(e.ID, e.Addr, e.Port, e.Proto.Number(), uint32(e.Netns))
 }
 
 // read takes events off the ring buffer until Stop flushes it or Close closes it. It
@@ -294,6 +305,9 @@ func (p *Probe) Close() error {
 	if p.att != nil {
 		// Closing a link twice (after Stop) is harmless.
 		errs = append(errs, p.att.Close())
+	}
+	if p.flow != nil {
+		errs = append(errs, p.flow.Close())
 	}
 	return errors.Join(errs...)
 }

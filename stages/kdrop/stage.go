@@ -26,6 +26,8 @@ func (s *Stage) Arm(ctx context.Context) (err error) {
 	return err
 }
 
+func (s *Stage) Grow(e evidence.Endpoint) error { return s.probe.Grow(e) }
+
 func (s *Stage) Progress() (string, func() int) { return "dropped", s.probe.Events }
 
 func (s *Stage) Stop(_ context.Context, ev *evidence.Evidence) { ev.Kernel = s.probe.Stop() }

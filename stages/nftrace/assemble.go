@@ -26,10 +26,10 @@ type invocation struct {
 
 // collector keeps the events of the flow as they arrive.
 type collector struct {
-	flow evidence.Flow
-	own  string
+	own string
 
 	mu     sync.Mutex
+	ends   evidence.Endpoints // the flow's in the traced namespace
 	invs   []*invocation
 	cur    map[uint32]*invocation
 	ownIDs map[uint32]bool
@@ -41,8 +41,8 @@ type collector struct {
 	bad     atomic.Uint64
 }
 
-func (c *collector) init(flow evidence.Flow, own string) {
-	c.flow, c.own = flow, own
+func (c *collector) init(flow evidence.Endpoint, own string) {
+	c.ends, c.own = evidence.Endpoints{flow}, own
 	c.cur = map[uint32]*invocation{}
 	c.ownIDs = map[uint32]bool{}
 }
@@ -67,7 +67,7 @@ func (c *collector) add(ev traceEvent) {
 	}
 	inv := c.cur[ev.ID]
 	if ev.HasPacket || inv == nil {
-		if !own && !c.ownIDs[ev.ID] && !matchFlow(c.flow, ev) {
+		if !own && !c.ownIDs[ev.ID] && !matchFlow(c.ends, ev) {
 			delete(c.cur, ev.ID)
 			return
 		}
@@ -107,18 +107,31 @@ func (c *collector) getErr() error {
 	return c.err
 }
 
+// grow adds an endpoint whose packets are the flow's too.
+func (c *collector) grow(e evidence.Endpoint) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ends = append(c.ends, e)
+}
+
 // matchFlow reports whether a traced packet's headers belong to the flow: either end is
-// Addr:Port. When the transport protocol is unknown (IPv6 extension headers) the
-// addresses decide.
-func matchFlow(f evidence.Flow, ev traceEvent) bool {
+// one of its endpoints. When the transport protocol is unknown (IPv6 extension headers)
+// the addresses decide. c.mu held.
+func matchFlow(ends evidence.Endpoints, ev traceEvent) bool {
 	src, dst, proto, ok := packetAddrs(ev.Network, ev.Transport)
 	if !ok {
 		return false
 	}
 	if proto != 0 {
-		return f.Matches(proto, src, dst)
+		_, ok := ends.Match(proto, src, dst, 0)
+		return ok
 	}
-	return src.Addr() == f.Addr || dst.Addr() == f.Addr
+	for _, e := range ends {
+		if src.Addr() == e.Addr || dst.Addr() == e.Addr {
+			return true
+		}
+	}
+	return false
 }
 
 // ruleKey names a rule.

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/internal/kerr"
+	"github.com/packetmortem/packetmortem/internal/netns"
 	"github.com/packetmortem/packetmortem/internal/nft"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
@@ -53,6 +54,7 @@ const drainTime = 150 * time.Millisecond
 // Tracer is an armed trace: the table is installed and events are being collected.
 type Tracer struct {
 	flow  evidence.Flow
+	netns uint64 // the traced namespace's inode
 	table string
 	onRaw func(netlink.Message)
 
@@ -89,8 +91,7 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 	if err := cfg.Flow.Check(); err != nil {
 		return nil, fmt.Errorf("nftrace: %w", err)
 	}
-	t := &Tracer{flow: cfg.Flow, table: defaultTableName(), onRaw: cfg.onRaw}
-	t.col.init(cfg.Flow, t.table)
+	t := &Tracer{flow: cfg.Flow, netns: netns.Own(), table: defaultTableName(), onRaw: cfg.onRaw}
 	armed := false
 	defer func() {
 		if !armed {
@@ -108,7 +109,9 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 		}
 		defer unix.Close(fd)
 		nsfd = fd
+		t.netns = netns.OfFd(fd)
 	}
+	t.col.init(cfg.Flow.Endpoint(), t.table)
 	nlcfg := &netlink.Config{NetNS: nsfd}
 
 	// 1. Subscribe before any packet can be marked, so no event is missed.
@@ -214,7 +217,7 @@ func (t *Tracer) addChainsAndRules() error {
 	chains := traceChains(table)
 	for _, c := range chains {
 		t.nft.AddChain(c)
-		for _, exprs := range flowRules(t.flow) {
+		for _, exprs := range flowRules(t.flow.Endpoint()) {
 			t.nft.AddRule(&nftables.Rule{Table: table, Chain: c, Exprs: exprs})
 		}
 	}
@@ -224,6 +227,30 @@ func (t *Tracer) addChainsAndRules() error {
 			return kerr.Unsupported("nftrace: "+what, "nf_tables with meta nftrace", err)
 		}
 		return classify(what, err)
+	}
+	return nil
+}
+
+// Grow traces an endpoint's packets too, from the next one on: its rules join the trace
+// chains. An endpoint of another namespace is not this trace's.
+func (t *Tracer) Grow(e evidence.Endpoint) error {
+	if e.Netns != 0 && t.netns != 0 && e.Netns != t.netns {
+		return nil
+	}
+	t.col.grow(e)
+	table := t.tableSpec()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed.Load() {
+		return errors.New("nftrace: the trace has ended")
+	}
+	for _, c := range traceChains(table) {
+		for _, exprs := range flowRules(e) {
+			t.nft.AddRule(&nftables.Rule{Table: table, Chain: c, Exprs: exprs})
+		}
+	}
+	if err := t.nft.Flush(); err != nil {
+		return classify("add trace rules for "+e.String()+" to inet "+t.table, err)
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func TestFlowRules(t *testing.T) {
 			"ip6 saddr 2001:db8::2 udp sport 53 meta nftrace set 1",
 		}},
 	} {
-		rules := flowRules(tc.flow)
+		rules := flowRules(tc.flow.Endpoint())
 		if len(rules) != 2 {
 			t.Fatalf("%d rules", len(rules))
 		}

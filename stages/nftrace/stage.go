@@ -47,6 +47,14 @@ func (s *Stage) Arm(ctx context.Context) error {
 	return stage.Skip(err)
 }
 
+// Grow: without a tracer there is nothing to widen; the evidence says why there is none.
+func (s *Stage) Grow(e evidence.Endpoint) error {
+	if s.tracer == nil {
+		return nil
+	}
+	return s.tracer.Grow(e)
+}
+
 func (s *Stage) Progress() (string, func() int) {
 	if s.tracer == nil {
 		return "", nil

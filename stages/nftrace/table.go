@@ -58,27 +58,27 @@ func newOwnerTableBatch(name string) ([]netlink.Message, error) {
 	}, nil
 }
 
-// flowRules returns the expressions of the trace rules for a flow: one for packets to
-// Addr:Port, one for packets from it. Each matches family, protocol, address and port and
+// flowRules returns the expressions of the trace rules for an endpoint of the flow: one for
+// packets to Addr:Port, one for packets from it. Each matches family, protocol, address and port and
 // sets nftrace; none has a verdict, so the packet continues as if they were not there:
 //
 //	meta nfproto ipv4 meta l4proto tcp ip daddr A tcp dport P meta nftrace set 1
 //	meta nfproto ipv4 meta l4proto tcp ip saddr A tcp sport P meta nftrace set 1
-func flowRules(f evidence.Flow) [][]expr.Any {
+func flowRules(e evidence.Endpoint) [][]expr.Any {
 	nfproto := byte(unix.NFPROTO_IPV4)
 	saddrOff, daddrOff := uint32(12), uint32(16)
-	addr := f.Addr.Unmap().AsSlice()
-	if f.Family() == 6 {
+	addr := e.Addr.Unmap().AsSlice()
+	if len(addr) == 16 {
 		nfproto = unix.NFPROTO_IPV6
 		saddrOff, daddrOff = 8, 24
 	}
-	port := binary.BigEndian.AppendUint16(nil, f.Port)
+	port := binary.BigEndian.AppendUint16(nil, e.Port)
 	rule := func(addrOff, portOff uint32) []expr.Any {
 		return []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{nfproto}},
 			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{f.Proto.Number()}},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{e.Proto.Number()}},
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: addrOff, Len: uint32(len(addr))},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr},
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: portOff, Len: 2},

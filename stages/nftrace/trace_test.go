@@ -133,7 +133,7 @@ func fixtureResolved(fx fixture, userChainPolicy uint32, rules map[uint64]string
 
 func collect(fx fixture, flow evidence.Flow) *collector {
 	c := &collector{}
-	c.init(flow, fx.own)
+	c.init(flow.Endpoint(), fx.own)
 	for _, ev := range fx.events {
 		c.add(ev)
 	}
@@ -219,7 +219,7 @@ func TestCollectorFilters(t *testing.T) {
 	other := fx.flow
 	other.Port++
 	c := &collector{}
-	c.init(other, "packetmortem_0") // not the recording's table: nothing is "ours"
+	c.init(other.Endpoint(), "packetmortem_0") // not the recording's table: nothing is "ours"
 	for _, ev := range fx.events {
 		c.add(ev)
 	}
@@ -228,7 +228,7 @@ func TestCollectorFilters(t *testing.T) {
 	}
 	// Same flow, another table name: kept by the headers.
 	c = &collector{}
-	c.init(fx.flow, "packetmortem_0")
+	c.init(fx.flow.Endpoint(), "packetmortem_0")
 	for _, ev := range fx.events {
 		c.add(ev)
 	}
@@ -237,7 +237,7 @@ func TestCollectorFilters(t *testing.T) {
 	}
 	// A flood: beyond the limit, events are counted, not kept.
 	c = &collector{}
-	c.init(fx.flow, fx.own)
+	c.init(fx.flow.Endpoint(), fx.own)
 	for i := 0; i < maxInvocations+10; i++ {
 		ev := fx.events[0]
 		ev.ID = uint32(i)
@@ -259,7 +259,7 @@ func TestAssembleSplitsReusedIDs(t *testing.T) {
 		}
 	}
 	c := &collector{}
-	c.init(fx.flow, fx.own)
+	c.init(fx.flow.Endpoint(), fx.own)
 	for _, ev := range append(append([]traceEvent{}, evs...), evs...) {
 		c.add(ev)
 	}

@@ -121,29 +121,28 @@ func resetsNeedSocket(spec *btf.Spec) bool {
 type loader struct {
 	spec  *ebpf.CollectionSpec
 	maps  *ebpf.Collection
+	flow  *bpf.Flow
 	cache *btf.Cache
 }
 
-// newLoader creates the shared maps, with the flow's constants in .rodata.
+// newLoader creates the shared maps, the flow's (empty: the caller adds the endpoints)
+// among them.
 func newLoader(cfg Config) (*loader, error) {
-	f := cfg.Flow
 	spec, err := bpf.LoadPath()
 	if err != nil {
 		return nil, fmt.Errorf("load path BPF object: %w", err)
 	}
-	var vars bpf.PathVariableSpecs
-	if err := spec.Assign(&vars); err != nil {
-		return nil, fmt.Errorf("load path BPF object: %w", err)
-	}
-	flow := bpf.FlowVars{Addr: vars.FlowAddr, Port: vars.FlowPort, Proto: vars.FlowProto, Family: vars.FlowFamily,
-		ProbeRead: vars.FlowProbeRead, ForceProbeRead: cfg.probeRead}
-	if err := flow.Set(f.Addr, f.Port, f.Proto.Number()); err != nil {
+	if err := spec.Variables["flow_probe_read"].Set(cfg.probeRead); err != nil {
 		return nil, fmt.Errorf("path BPF object: %w", err)
 	}
 	l := &loader{spec: spec, cache: btf.NewCache()}
+	if l.flow, err = bpf.NewFlow(spec); err != nil {
+		return nil, kerr.BPF("path probe", err)
+	}
 	onlyMaps := spec.Copy()
 	onlyMaps.Programs = map[string]*ebpf.ProgramSpec{}
-	if l.maps, err = ebpf.NewCollectionWithOptions(onlyMaps, ebpf.CollectionOptions{Cache: l.cache}); err != nil {
+	if l.maps, err = ebpf.NewCollectionWithOptions(onlyMaps, ebpf.CollectionOptions{Cache: l.cache, MapReplacements: l.flow.Maps()}); err != nil {
+		l.flow.Close()
 		return nil, kerr.BPF("create path BPF maps", err)
 	}
 	return l, nil

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,7 +46,7 @@ type Config struct {
 	// Netns is the inode of the namespace being diagnosed: events elsewhere are marked so.
 	Netns uint64
 
-	probeRead bool   // tests: the prefilter older kernels run (bpf.FlowVars.ForceProbeRead)
+	probeRead bool   // tests: the prefilter older kernels run (flow.h's flow_probe_read)
 	shedRate  uint64 // tests: a lower rate than shedRate
 }
 
@@ -53,7 +54,8 @@ type Config struct {
 type Probe struct {
 	cfg     Config
 	own     uint64
-	maps    *ebpf.Collection // events, totals, rx_current and .rodata, shared by the programs
+	maps    *ebpf.Collection // events, totals, rx_current, the flow's and .rodata, shared by the programs
+	flow    *bpf.Flow
 	points  []*attachment
 	missing []evidence.MissingPoint
 	notes   []string
@@ -92,8 +94,6 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// The programs compare 16-byte addresses and the family: ::ffff:a.b.c.d is IPv4.
-	cfg.Flow.Addr = cfg.Flow.Addr.Unmap()
 	p := &Probe{cfg: cfg, own: netns.Own(), agg: newAggregate()}
 	defer func() {
 		if err != nil {
@@ -109,7 +109,10 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 	if err != nil {
 		return nil, err
 	}
-	p.maps = l.maps
+	p.maps, p.flow = l.maps, l.flow
+	if err := p.flow.Add(1, cfg.Flow.Addr, cfg.Flow.Port, cfg.Flow.Proto.Number(), 0); err != nil {
+		return nil, kerr.BPF("path probe", err)
+	}
 
 	wanted, skipped := pointsFor(cfg.Flow)
 	p.missing = append(p.missing, skipped...)
@@ -153,6 +156,28 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 	p.stopShed = make(chan struct{})
 	go p.shedLoop(p.stopShed)
 	return p, nil
+}
+
+// Grow adds an endpoint to the flow the programs match. An endpoint of another family or
+// protocol than the configured flow's may need points that were not attached (IPv6 route
+// lookups, TCP socket states): the error names them, and the endpoint's other points
+// follow it.
+func (p *Probe) Grow(e evidence.Endpoint) error {
+	if err := p.flow.Add(e.ID, e.Addr, e.Port, e.Proto.Number(), uint32(e.Netns)); err != nil {
+		return err
+	}
+	wanted, _ := pointsFor(evidence.Flow{Addr: e.Addr, Port: e.Port, Proto: e.Proto})
+	var absent []string
+	for _, pt := range wanted {
+		if !slices.ContainsFunc(p.points, func(a *attachment) bool { return a.point == pt }) &&
+			!slices.ContainsFunc(p.missing, func(m evidence.MissingPoint) bool { return m.Point == pt.name }) {
+			absent = append(absent, pt.tracepoint())
+		}
+	}
+	if len(absent) > 0 {
+		return fmt.Errorf("%s were not attached for %s", strings.Join(absent, ", "), p.cfg.Flow)
+	}
+	return nil
 }
 
 // readEvents takes events off the ring buffer until Stop flushes it or Close closes it,
@@ -299,6 +324,9 @@ func (p *Probe) Close() error {
 	}
 	if p.maps != nil {
 		p.maps.Close()
+	}
+	if p.flow != nil {
+		errs = append(errs, p.flow.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -41,6 +41,13 @@ func (s *Stage) Arm(ctx context.Context) error {
 	return stage.Skip(err)
 }
 
+func (s *Stage) Grow(e evidence.Endpoint) error {
+	if s.probe == nil {
+		return s.armErr
+	}
+	return s.probe.Grow(e)
+}
+
 func (s *Stage) Progress() (string, func() int) {
 	if s.probe == nil {
 		return "", nil

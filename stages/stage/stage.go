@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/packetmortem/packetmortem/internal/bpfrt"
 	"github.com/packetmortem/packetmortem/stages/evidence"
@@ -25,6 +27,10 @@ type Stage interface {
 	// ErrSkipped means the run goes on without the stage (its evidence says why); any other
 	// error ends the run.
 	Arm(ctx context.Context) error
+	// Grow adds an endpoint to the flow the stage watches, while it is armed: its matchers
+	// take the endpoint's packets from then on. The stage's configured flow is endpoint 1.
+	// A stage that cannot follow it returns an error that says so; the run goes on.
+	Grow(e evidence.Endpoint) error
 	// Progress is the stage's live count for the progress line; count is nil when it has
 	// none.
 	Progress() (label string, count func() int)
@@ -65,7 +71,11 @@ type Counter struct {
 // Pipeline runs stages through the lifecycle.
 type Pipeline struct {
 	stages []Stage
-	armed  int // how many stages Arm has reached, in order
+	// ends is the flow as it stands: the configured flow, then each endpoint Grow added.
+	mu    sync.Mutex
+	ends  evidence.Endpoints
+	live  []Stage // the stages armed, without those the run goes on without
+	armed int     // how many stages Arm has reached, in order
 	// warn hears what the run goes on without.
 	warn func(string)
 	// closeErrs are Close's errors, by stage; closed says Close has run.
@@ -73,10 +83,39 @@ type Pipeline struct {
 	closed    bool
 }
 
-// New makes a pipeline of stages, armed in this order. warn hears each stage the run
-// goes on without.
-func New(warn func(string), stages ...Stage) *Pipeline {
-	return &Pipeline{stages: stages, warn: warn}
+// New makes a pipeline of stages, armed in this order, which watch flow. warn hears each
+// stage the run goes on without, and each endpoint a stage could not follow.
+func New(flow evidence.Flow, warn func(string), stages ...Stage) *Pipeline {
+	return &Pipeline{stages: stages, warn: warn, ends: evidence.Endpoints{flow.Endpoint()}}
+}
+
+// Grow adds the endpoint at addr:port/proto in namespace netns (0: any) to the flow of
+// every armed stage, and returns it with its id; one already there is returned as it is.
+// A stage that cannot follow it is named to warn, and the others go on. Called between
+// Arm and Stop, from any goroutine.
+func (p *Pipeline) Grow(e evidence.Endpoint) evidence.Endpoint {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, have := range p.ends {
+		if have.Addr == e.Addr && have.Port == e.Port && have.Proto == e.Proto && have.Netns == e.Netns {
+			return have
+		}
+	}
+	e.ID = uint32(len(p.ends) + 1)
+	p.ends = append(p.ends, e)
+	for _, s := range p.live {
+		if err := s.Grow(e); err != nil {
+			p.warn(fmt.Sprintf("the %s stage does not follow %s: %v", s.Name(), e, err))
+		}
+	}
+	return e
+}
+
+// Endpoints is the flow as it stands.
+func (p *Pipeline) Endpoints() evidence.Endpoints {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.ends)
 }
 
 // Arm arms the stages in order. When one fails, the stages armed before it and the failed
@@ -88,6 +127,7 @@ func (p *Pipeline) Arm(ctx context.Context) error {
 		p.armed++
 		err := s.Arm(ctx)
 		if err == nil {
+			p.catchUp(s)
 			continue
 		}
 		if errors.Is(err, ErrSkipped) && ctx.Err() == nil {
@@ -98,6 +138,19 @@ func (p *Pipeline) Arm(ctx context.Context) error {
 		return fmt.Errorf("%s stage: %w", s.Name(), err)
 	}
 	return nil
+}
+
+// catchUp gives a stage just armed the endpoints the flow grew by before, and lets it
+// hear of those to come.
+func (p *Pipeline) catchUp(s Stage) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.live = append(p.live, s)
+	for _, e := range p.ends[1:] {
+		if err := s.Grow(e); err != nil {
+			p.warn(fmt.Sprintf("the %s stage does not follow %s: %v", s.Name(), e, err))
+		}
+	}
 }
 
 // Progress lists the live counts of the stages, last armed first: the capture's, then the

@@ -3,6 +3,8 @@ package stage
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -32,6 +34,13 @@ func (f *fake) Progress() (string, func() int) {
 	}
 	return f.name + " events", func() int { return 1 }
 }
+func (f *fake) Grow(e evidence.Endpoint) error {
+	*f.log = append(*f.log, fmt.Sprintf("grow %s %d %s", f.name, e.ID, e))
+	if f.name == "c" {
+		return errors.New("c cannot follow it")
+	}
+	return nil
+}
 func (f *fake) Stop(_ context.Context, ev *evidence.Evidence) {
 	*f.log = append(*f.log, "stop "+f.name)
 }
@@ -46,6 +55,8 @@ func (f *fake) Installed(left Left) []evidence.Installed {
 	return []evidence.Installed{{What: f.name, Removed: left.BPF == 0}}
 }
 
+var testFlow = evidence.Flow{Addr: netip.MustParseAddr("198.51.100.2"), Port: 80, Proto: evidence.TCP}
+
 func fakes(log *[]string, names ...string) []Stage {
 	var out []Stage
 	for _, n := range names {
@@ -57,7 +68,7 @@ func fakes(log *[]string, names ...string) []Stage {
 // Armed in order, stopped and closed in reverse, closed once however often asked.
 func TestLifecycleOrder(t *testing.T) {
 	var log []string
-	p := New(func(w string) { t.Errorf("warned %q", w) }, fakes(&log, "a", "b", "c")...)
+	p := New(testFlow, func(w string) { t.Errorf("warned %q", w) }, fakes(&log, "a", "b", "c")...)
 	if err := p.Arm(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +100,7 @@ func TestArmFails(t *testing.T) {
 	var log []string
 	st := fakes(&log, "a", "b", "c")
 	st[1].(*fake).armErr = errors.New("no BPF")
-	p := New(func(string) {}, st...)
+	p := New(testFlow, func(string) {}, st...)
 	err := p.Arm(context.Background())
 	if err == nil || err.Error() != "b stage: no BPF" {
 		t.Fatalf("Arm: %v, want the failing stage named", err)
@@ -105,7 +116,7 @@ func TestArmSkips(t *testing.T) {
 	var log, warned []string
 	st := fakes(&log, "a", "b")
 	st[0].(*fake).armErr = Skip(errors.New("no tracepoints"))
-	p := New(func(w string) { warned = append(warned, w) }, st...)
+	p := New(testFlow, func(w string) { warned = append(warned, w) }, st...)
 	if err := p.Arm(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +140,7 @@ func TestArmCancelledIsNoSkip(t *testing.T) {
 	cancel()
 	st := fakes(&log, "a")
 	st[0].(*fake).armErr = Skip(context.Canceled)
-	if err := New(func(string) { t.Error("warned") }, st...).Arm(ctx); !errors.Is(err, context.Canceled) {
+	if err := New(testFlow, func(string) { t.Error("warned") }, st...).Arm(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Arm: %v, want context.Canceled", err)
 	}
 }
@@ -140,7 +151,7 @@ func TestArmPanics(t *testing.T) {
 	var log []string
 	st := fakes(&log, "a", "b")
 	st[1].(*fake).panics = true
-	p := New(func(string) {}, st...)
+	p := New(testFlow, func(string) {}, st...)
 	func() {
 		defer func() {
 			if recover() == nil {
@@ -152,5 +163,38 @@ func TestArmPanics(t *testing.T) {
 	}()
 	if want := []string{"arm a", "arm b", "close b", "close a"}; !slices.Equal(log, want) {
 		t.Errorf("lifecycle %q, want %q", log, want)
+	}
+}
+
+// Grow numbers each new endpoint, hands it to every armed stage, names those that cannot
+// follow it, and returns an endpoint the flow already has as it is.
+func TestGrow(t *testing.T) {
+	var log []string
+	var warned []string
+	p := New(testFlow, func(w string) { warned = append(warned, w) }, fakes(&log, "a", "b", "c")...)
+	if err := p.Arm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	log = nil
+	dnat := evidence.Endpoint{Addr: netip.MustParseAddr("203.0.113.2"), Port: 8080, Proto: evidence.TCP, Netns: 4026532000}
+	got := p.Grow(dnat)
+	if got.ID != 2 {
+		t.Errorf("Grow gave id %d, want 2", got.ID)
+	}
+	if again := p.Grow(dnat); again != got {
+		t.Errorf("growing by the same endpoint again gave %v, want %v", again, got)
+	}
+	if again := p.Grow(testFlow.Endpoint()); again.ID != 1 {
+		t.Errorf("growing by the configured flow gave id %d, want 1", again.ID)
+	}
+	want := []string{"grow a 2 203.0.113.2:8080/tcp", "grow b 2 203.0.113.2:8080/tcp", "grow c 2 203.0.113.2:8080/tcp"}
+	if !slices.Equal(log, want) {
+		t.Errorf("log %q, want %q", log, want)
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "the c stage does not follow 203.0.113.2:8080/tcp: c cannot follow it") {
+		t.Errorf("warned %q", warned)
+	}
+	if ends := p.Endpoints(); len(ends) != 2 || ends[0] != testFlow.Endpoint() || ends[1] != got {
+		t.Errorf("Endpoints() = %v", ends)
 	}
 }

@@ -31,6 +31,8 @@ type Env struct {
 //   - Arm with a cancelled context fails with context.Canceled and leaves nothing behind;
 //   - armed, the stage observes: datagrams of the flow make its progress count (if it has
 //     one) move, and Stop files evidence;
+//   - armed, the stage follows the flow as it grows: after Grow, datagrams to the new
+//     endpoint alone make the count move;
 //   - Close returns nil, twice, and afterwards no BPF object of the stage is left open;
 //   - Installed, measured after Close, says every object it installed is removed.
 func Conformance(t *testing.T, tag string, prepare func(Env), newStage func(Env) stage.Stage) {
@@ -83,17 +85,33 @@ func Conformance(t *testing.T, tag string, prepare func(Env), newStage func(Env)
 		if (label == "") != (count == nil) {
 			t.Errorf("progress %q with count %v: a label needs a count and the reverse", label, count != nil)
 		}
-		testns.SendDatagrams(t, pair.Client, netip.AddrPortFrom(env.Flow.Addr, env.Flow.Port), 2)
-		if count != nil {
-			// The count follows events read asynchronously: give them a moment.
+		// The count follows events read asynchronously: give them a moment.
+		moves := func(from int, what string) {
+			if count == nil {
+				return
+			}
 			deadline := time.Now().Add(3 * time.Second)
-			for count() == 0 && time.Now().Before(deadline) {
+			for count() == from && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
 			}
-			if count() == 0 {
-				t.Errorf("progress %s stayed 0 while the flow's datagrams passed", label)
+			if count() == from {
+				t.Errorf("progress %s stayed %d while %s passed", label, from, what)
 			}
 		}
+		testns.SendDatagrams(t, pair.Client, netip.AddrPortFrom(env.Flow.Addr, env.Flow.Port), 2)
+		moves(0, "the flow's datagrams")
+
+		grown := evidence.Endpoint{ID: 2, Addr: env.Flow.Addr, Port: testns.Port(), Proto: env.Flow.Proto, Netns: env.Netns}
+		if err := s.Grow(grown); err != nil {
+			t.Errorf("Grow(%v): %v", grown, err)
+		}
+		was := 0
+		if count != nil {
+			time.Sleep(100 * time.Millisecond) // the first datagrams' last events
+			was = count()
+		}
+		testns.SendDatagrams(t, pair.Client, netip.AddrPortFrom(grown.Addr, grown.Port), 2)
+		moves(was, "datagrams to the endpoint the flow grew by")
 		ev := &evidence.Evidence{}
 		in(func() { s.Stop(context.Background(), ev) })
 		if reflect.DeepEqual(ev, &evidence.Evidence{}) {
