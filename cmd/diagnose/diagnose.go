@@ -49,7 +49,7 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 		// Then in the order that fails fastest on a host that cannot run diagnose.
 		kdrop.NewStage(kdrop.Config{Flow: o.flow, Netns: ev.Netns.Inode}),
 		path.NewStage(path.Config{Flow: o.flow, Netns: ev.Netns.Inode}),
-		nftrace.NewStage(nftrace.Config{Flow: o.flow, NetnsFd: -1}),
+		nftrace.NewStage(nftrace.Config{Flow: o.flow}),
 		capture,
 	)
 	// Whatever happens, a panic included, every stage is closed.

@@ -48,6 +48,8 @@ var (
 // Config says what to capture and where to write it.
 type Config struct {
 	Flow evidence.Flow
+	// Netns is the namespace captured in; nil: the current one.
+	Netns *netns.Handle
 	// Ifaces are the interfaces to capture on; empty (or just "any") means every interface
 	// of the network namespace, including those created during the capture.
 	Ifaces []string
@@ -113,8 +115,18 @@ type countKey struct {
 
 // Start opens the capture and returns once the filtered socket is bound: from then on, every
 // packet of the flow is queued for the reader. Cancelling ctx ends the reading as Stop does;
-// Stop still returns the evidence.
-func Start(ctx context.Context, cfg Config) (_ *Capture, err error) {
+// Stop still returns the evidence. The capture is of cfg.Netns: what it opens is opened
+// there, and stays there.
+func Start(ctx context.Context, cfg Config) (c *Capture, err error) {
+	err = cfg.Netns.Do(func() error {
+		c, err = startHere(ctx, cfg)
+		return err
+	})
+	return c, err
+}
+
+// startHere is Start in the calling thread's namespace.
+func startHere(ctx context.Context, cfg Config) (_ *Capture, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

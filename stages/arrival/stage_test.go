@@ -9,5 +9,7 @@ import (
 
 // The stage keeps the lifecycle's promises.
 func TestStageConformance(t *testing.T) {
-	stagetest.Conformance(t, "ac", nil, func(e stagetest.Env) stage.Stage { return NewStage(Config{Flow: e.Flow, Method: testMethod}) })
+	stagetest.Conformance(t, "ac", nil, func(e stagetest.Env) stage.Stage {
+		return NewStage(Config{Flow: e.Flow, Netns: e.Handle, Method: testMethod})
+	})
 }

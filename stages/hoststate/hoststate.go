@@ -44,6 +44,8 @@ const (
 // Config says what the host state is about.
 type Config struct {
 	Flow evidence.Flow
+	// Netns is the namespace whose state is read; nil: the current one.
+	Netns *netns.Handle
 }
 
 // Snapshot holds the counters read at Start, for Stop to compare with.
@@ -83,8 +85,12 @@ func procPaths() paths {
 // Start reads the counters Stop compares against: SNMP and netstat counters, softnet
 // drops, interface counters. It is cheap (a few files and one netlink dump). Its error is
 // for a bad Config or a cancelled ctx only: what cannot be read is reported by Stop.
-func Start(ctx context.Context, cfg Config) (*Snapshot, error) {
-	return start(ctx, cfg, procPaths())
+func Start(ctx context.Context, cfg Config) (s *Snapshot, err error) {
+	err = cfg.Netns.Do(func() error {
+		s, err = start(ctx, cfg, procPaths())
+		return err
+	})
+	return s, err
 }
 
 func start(ctx context.Context, cfg Config, p paths) (*Snapshot, error) {
@@ -180,7 +186,11 @@ func (s *Snapshot) Stop(ctx context.Context, peers []netip.Addr, ifaces []string
 	s.stopped = hs
 	hs.Errors = append(hs.Errors, s.errs...)
 	st := &stopper{s: s, hs: hs, ctx: ctx}
-	st.run(peers, ifaces)
+	// /proc/thread-self/net, /proc/sys/net and the netlink sockets are the namespace's
+	// only when opened from a thread in it.
+	if err := s.cfg.Netns.Do(func() error { st.run(peers, ifaces); return nil }); err != nil {
+		st.fail(err)
+	}
 	return hs
 }
 

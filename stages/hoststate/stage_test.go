@@ -9,5 +9,5 @@ import (
 
 // The stage keeps the lifecycle's promises.
 func TestStageConformance(t *testing.T) {
-	stagetest.Conformance(t, "hc", nil, func(e stagetest.Env) stage.Stage { return NewStage(Config{Flow: e.Flow}) })
+	stagetest.Conformance(t, "hc", nil, func(e stagetest.Env) stage.Stage { return NewStage(Config{Flow: e.Flow, Netns: e.Handle}) })
 }

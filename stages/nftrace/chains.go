@@ -9,8 +9,8 @@ import (
 // would only cost every packet of a host that may already be in trouble.
 func HasChains(cfg Config) (bool, error) {
 	var opts []nftables.ConnOption
-	if cfg.NetnsFd >= 0 {
-		opts = append(opts, nftables.WithNetNSFd(cfg.NetnsFd))
+	if cfg.Netns != nil {
+		opts = append(opts, nftables.WithNetNSFd(cfg.Netns.Fd()))
 	}
 	c, err := nftables.New(opts...)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/internal/kerr"
+	"github.com/packetmortem/packetmortem/internal/netns"
 	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
@@ -54,7 +55,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// child arms a tracer in namespace ns through NetnsFd, says "armed" and waits to be
+// child arms a tracer in namespace ns through a handle, says "armed" and waits to be
 // killed. With PMT_NFTRACE_PRIVCHECK it reports how Start failed instead.
 func child(ns, flow string) int {
 	f, err := evidence.ParseFlow(flow, evidence.TCP)
@@ -62,12 +63,12 @@ func child(ns, flow string) int {
 		fmt.Println("error:", err)
 		return 1
 	}
-	nsf, err := os.Open("/run/netns/" + ns)
+	h, err := netns.Open(ns)
 	if err != nil {
 		fmt.Println("error:", err)
 		return 1
 	}
-	tr, err := Start(context.Background(), Config{Flow: f, NetnsFd: int(nsf.Fd())})
+	tr, err := Start(context.Background(), Config{Flow: f, Netns: h})
 	if os.Getenv("PMT_NFTRACE_PRIVCHECK") != "" {
 		fmt.Printf("privilege=%v error=%v\n", errors.Is(err, kerr.ErrPrivilege), err)
 		if tr != nil {
@@ -152,7 +153,7 @@ func startIn(t *testing.T, ns string, flow evidence.Flow, cfg ...Config) *Tracer
 	if len(cfg) > 0 {
 		c = cfg[0]
 	}
-	c.Flow, c.NetnsFd = flow, -1
+	c.Flow = flow
 	testns.Do(t, ns, func() {
 		tr, err = Start(context.Background(), c)
 	})
@@ -434,7 +435,7 @@ func TestKill9LeavesNoTable(t *testing.T) {
 
 func TestStartWithoutCapNetAdmin(t *testing.T) {
 	if os.Geteuid() != 0 {
-		_, err := Start(context.Background(), Config{Flow: evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: 80, Proto: evidence.TCP}, NetnsFd: -1})
+		_, err := Start(context.Background(), Config{Flow: evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: 80, Proto: evidence.TCP}})
 		if !errors.Is(err, kerr.ErrPrivilege) {
 			t.Fatalf("Start as non-root: %v; want kerr.ErrPrivilege", err)
 		}
@@ -475,7 +476,7 @@ func TestCloseIdempotent(t *testing.T) {
 	if err := nilTracer.Close(); err != nil {
 		t.Errorf("nil Close: %v", err)
 	}
-	if _, err := Start(context.Background(), Config{Flow: evidence.Flow{}, NetnsFd: -1}); err == nil {
+	if _, err := Start(context.Background(), Config{Flow: evidence.Flow{}}); err == nil {
 		t.Errorf("Start with an empty flow succeeded")
 	}
 }
@@ -494,7 +495,7 @@ func TestStartReleasesOnFailure(t *testing.T) {
 	var err error
 	var tr *Tracer
 	testns.Do(t, p.Server, func() {
-		tr, err = Start(context.Background(), Config{Flow: flow, NetnsFd: -1, afterTable: afterTable})
+		tr, err = Start(context.Background(), Config{Flow: flow, afterTable: afterTable})
 	})
 	if err == nil || tr != nil {
 		t.Fatalf("Start = %v, %v; want the injected failure", tr, err)
@@ -504,7 +505,7 @@ func TestStartReleasesOnFailure(t *testing.T) {
 	// Someone else's table with our name: refused, left alone.
 	nftIn(t, p.Server, "add", "table", "inet", defaultTableName())
 	testns.Do(t, p.Server, func() {
-		tr, err = Start(context.Background(), Config{Flow: flow, NetnsFd: -1})
+		tr, err = Start(context.Background(), Config{Flow: flow})
 	})
 	if !errors.Is(err, unix.EEXIST) || tr != nil {
 		t.Fatalf("Start over an existing table = %v; want EEXIST", err)

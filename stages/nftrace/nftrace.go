@@ -35,8 +35,8 @@ import (
 // Config says what to trace and where.
 type Config struct {
 	Flow evidence.Flow
-	// NetnsFd, when >= 0, targets another namespace (nftables.WithNetNSFd); -1: current.
-	NetnsFd int
+	// Netns is the namespace traced; nil: the current one.
+	Netns *netns.Handle
 
 	// For tests: a smaller trace socket buffer (0: readBuffer), a step run once the table
 	// exists whose error fails Start there, a listener to every raw trace message.
@@ -101,11 +101,11 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 	var err error
 
 	nsfd := 0 // 0: the calling thread's namespace
-	if cfg.NetnsFd >= 0 {
+	if cfg.Netns != nil {
 		// Dup so that fd 0 cannot be mistaken for "current namespace".
-		fd, err := unix.FcntlInt(uintptr(cfg.NetnsFd), unix.F_DUPFD_CLOEXEC, 3)
+		fd, err := unix.FcntlInt(uintptr(cfg.Netns.Fd()), unix.F_DUPFD_CLOEXEC, 3)
 		if err != nil {
-			return nil, fmt.Errorf("nftrace: namespace fd %d: %w", cfg.NetnsFd, err)
+			return nil, fmt.Errorf("nftrace: namespace %s: %w", cfg.Netns, err)
 		}
 		defer unix.Close(fd)
 		nsfd = fd

@@ -13,5 +13,5 @@ func TestStageConformance(t *testing.T) {
 		// A base chain: without one the stage has nothing to trace and installs nothing.
 		nftIn(t, e.Pair.Server, "add", "table", "inet", "user")
 		nftIn(t, e.Pair.Server, "add", "chain", "inet", "user", "input", "{ type filter hook input priority 0; }")
-	}, func(e stagetest.Env) stage.Stage { return NewStage(Config{Flow: e.Flow, NetnsFd: -1}) })
+	}, func(e stagetest.Env) stage.Stage { return NewStage(Config{Flow: e.Flow, Netns: e.Handle}) })
 }

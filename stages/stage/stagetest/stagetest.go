@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/packetmortem/packetmortem/internal/bpfrt"
+	"github.com/packetmortem/packetmortem/internal/netns"
 	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 	"github.com/packetmortem/packetmortem/stages/stage"
@@ -22,14 +23,17 @@ import (
 type Env struct {
 	Pair  *testns.Pair
 	Netns uint64 // the server namespace's inode
-	Flow  evidence.Flow
+	// Handle is the server namespace, open: a stage that runs in one namespace runs there
+	// through it, armed from the test's own namespace.
+	Handle *netns.Handle
+	Flow   evidence.Flow
 }
 
 // Conformance runs a stage made by newStage through its lifecycle in the server namespace
 // of a fresh pair (tag names it), after prepare (nil: nothing to prepare), and checks that:
 //   - Close before Arm returns nil, and again;
 //   - Arm with a cancelled context fails with context.Canceled and leaves nothing behind;
-//   - armed, the stage observes: datagrams of the flow make its progress count (if it has
+//   - armed from the test's namespace, the stage observes the server's through Env.Handle: datagrams of the flow make its progress count (if it has
 //     one) move, and Stop files evidence;
 //   - armed, the stage follows the flow as it grows: after Grow, datagrams to the new
 //     endpoint alone make the count move;
@@ -40,6 +44,12 @@ func Conformance(t *testing.T, tag string, prepare func(Env), newStage func(Env)
 	pair := testns.NewPair(t, tag)
 	env := Env{Pair: pair, Netns: testns.Inode(t, pair.Server),
 		Flow: evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: testns.Port(), Proto: evidence.UDP}}
+	h, err := netns.Open(pair.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	env.Handle = h
 	if prepare != nil {
 		prepare(env)
 	}
@@ -75,9 +85,7 @@ func Conformance(t *testing.T, tag string, prepare func(Env), newStage func(Env)
 
 	t.Run("lifecycle", func(t *testing.T) {
 		s := newStage(env)
-		var err error
-		in(func() { err = s.Arm(context.Background()) })
-		if err != nil {
+		if err := s.Arm(context.Background()); err != nil {
 			s.Close()
 			t.Fatalf("Arm: %v", err)
 		}
@@ -113,7 +121,7 @@ func Conformance(t *testing.T, tag string, prepare func(Env), newStage func(Env)
 		testns.SendDatagrams(t, pair.Client, netip.AddrPortFrom(grown.Addr, grown.Port), 2)
 		moves(was, "datagrams to the endpoint the flow grew by")
 		ev := &evidence.Evidence{}
-		in(func() { s.Stop(context.Background(), ev) })
+		s.Stop(context.Background(), ev)
 		if reflect.DeepEqual(ev, &evidence.Evidence{}) {
 			t.Errorf("%s: Stop filed no evidence", s.Name())
 		}
