@@ -1,30 +1,83 @@
 package verdict
 
-// facts are what a fix may quote: the real names from this run.
-type facts struct {
-	flow  string // 198.51.100.2:8080/tcp
-	addr  string
-	port  uint16
-	proto string
-	iface string // the interface the dropped packet was on, or "<iface>"
-	src   string // the dropped packet's source address
-	dst   string // the dropped packet's destination address
-	v6    bool
-	// From the host's state, when it was read ("" when unknown):
-	rpFilterIface string // net.ipv4.conf.<iface>.rp_filter
-	rpFilterAll   string // net.ipv4.conf.all.rp_filter
-	ipForward     string // net.ipv4.ip_forward or net.ipv6.conf.all.forwarding
-	listeners     string // sockets on the flow's port, e.g. "tcp 127.0.0.1:8080 LISTEN"; "none" when none
-	programs      string // tc/XDP programs on iface, e.g. "tcx ingress drop_all (id 42)"
-	sysctls       map[string]string
+import (
+	"fmt"
+	"strings"
+
+	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/verdict/reasons"
+)
+
+// factsOf gathers what a fix may quote: the names of the flow, of the dropped packet d
+// (nil when none), and what the host's state says.
+func factsOf(ev *evidence.Evidence, d *evidence.Drop) reasons.Facts {
+	f := reasons.Facts{
+		Flow:  ev.Flow.String(),
+		Addr:  ev.Flow.Addr.String(),
+		Port:  ev.Flow.Port,
+		Proto: string(ev.Flow.Proto),
+		Iface: "<iface>",
+		Src:   "<source>",
+		Dst:   "<destination>",
+		V6:    ev.Flow.Family() == 6,
+	}
+	if d != nil {
+		if d.Iface != "" {
+			f.Iface = d.Iface
+		}
+		if d.Src.IsValid() {
+			f.Src = d.Src.Addr().String()
+		}
+		if d.Dst.IsValid() {
+			f.Dst = d.Dst.Addr().String()
+		}
+	}
+	if f.Iface == "<iface>" && ev.Arrival != nil {
+		for _, c := range ev.Arrival.Counts {
+			if c.Direction == evidence.In {
+				f.Iface = c.Iface
+				break
+			}
+		}
+	}
+	if h := ev.Host; h != nil {
+		f.RPFilter = h.Sysctls["net.ipv4.conf."+f.Iface+".rp_filter"]
+		f.RPFilterAll = h.Sysctls["net.ipv4.conf.all.rp_filter"]
+		f.IPForward = h.Sysctls["net.ipv4.ip_forward"]
+		if f.V6 {
+			f.IPForward = h.Sysctls["net.ipv6.conf.all.forwarding"]
+		}
+		f.Listeners = listenersText(h, ev.Flow)
+		var progs []string
+		for _, p := range h.Programs {
+			if p.Iface == f.Iface {
+				progs = append(progs, fmt.Sprintf("%s %s (id %d)", p.Hook, nonEmpty(p.Name, "unnamed"), p.ID))
+			}
+		}
+		f.Programs = strings.Join(progs, ", ")
+	}
+	found := findHost(ev, f.Iface)
+	f.Situations, f.Listener, f.Listening = found.situations, found.listener, found.listening
+	return f
 }
 
-// sysctl returns a setting read from the host, or "" when it was not read.
-func (f facts) sysctl(name string) string { return f.sysctls[name] }
-
-func (f facts) sysctlFamily() string {
-	if f.v6 {
-		return "ipv6"
+// listenersText lists the sockets on the flow's port: "none", or "tcp 127.0.0.1:8080 LISTEN".
+func listenersText(h *evidence.HostState, flow evidence.Flow) string {
+	var ls []string
+	for _, l := range h.Listeners {
+		if l.Proto == string(flow.Proto) && l.Local.Port() == flow.Port {
+			t := fmt.Sprintf("%s %s %s", l.Proto, l.Local, l.State)
+			if l.BoundIface != "" {
+				t += " bound to " + l.BoundIface
+			}
+			if l.V6Only {
+				t += " (IPv6 only)"
+			}
+			ls = append(ls, t)
+		}
 	}
-	return "ipv4"
+	if len(ls) == 0 {
+		return "none"
+	}
+	return strings.Join(ls, ", ")
 }

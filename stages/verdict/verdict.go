@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/verdict/reasons"
 )
 
 // Outcome is what happened to the flow.
@@ -253,16 +254,16 @@ func stageOf(reason string, d evidence.Drop, fw *fwDropped) Stage {
 			return s
 		}
 	}
-	e, known := lookup(reason)
-	if known && e.stage != "" && !refinedByStack(reason) {
-		return e.stage
+	e, known := reasons.Lookup(reason)
+	if known && e.Stage != "" && !reasons.StageVaries(reason) {
+		return Stage(e.Stage)
 	}
 	// The reason is used at several places, or says nothing: the dropping function knows.
 	if s, ok := stageOfFunction(d.Function); ok {
 		return s
 	}
-	if known && e.stage != "" {
-		return e.stage
+	if known && e.Stage != "" {
+		return Stage(e.Stage)
 	}
 	if s, ok := stackStage(d.Stack); ok {
 		return s
@@ -274,12 +275,12 @@ func stageOf(reason string, d evidence.Drop, fw *fwDropped) Stage {
 func explain(v *Verdict, ev *evidence.Evidence, d *evidence.Drop) {
 	f := factsOf(ev, d)
 	reason := *v.Reason
-	e, known := lookup(reason)
-	if as, ok := unspecifiedAs[v.Function]; ok && reason == "NOT_SPECIFIED" {
+	e, known := reasons.Lookup(reason)
+	if as, ok := reasons.StandsFor(v.Function); ok && reason == "NOT_SPECIFIED" {
 		// The kernel gives no reason here, but the function tells what failed.
-		e, known = lookup(as)
+		e, known = reasons.Lookup(as)
 		v.Notes = append(v.Notes, fmt.Sprintf("the kernel gives no reason for this drop; %s is where it frees packets for %s, so that is explained", v.Function, as))
-	} else if fe, ok := functionExplained[v.Function]; ok && reason == "NOT_SPECIFIED" {
+	} else if fe, ok := reasons.OfFunction(v.Function); ok && reason == "NOT_SPECIFIED" {
 		e, known = fe, true
 		v.Notes = append(v.Notes, fmt.Sprintf("the kernel gives no reason for this drop; it is explained from %s, the function that dropped it", v.Function))
 	}
@@ -299,22 +300,22 @@ func explain(v *Verdict, ev *evidence.Evidence, d *evidence.Drop) {
 		v.Explanation = "a netfilter rule or chain policy dropped the packet"
 		if r.Type == "policy" {
 			v.Fix = fmt.Sprintf("add a rule accepting the flow to chain %s of table %s %s, or change its policy: `nft add rule %s %s %s %s dport %d accept`",
-				r.Chain, r.Family, r.Table, r.Family, r.Table, r.Chain, f.proto, f.port)
+				r.Chain, r.Family, r.Table, r.Family, r.Table, r.Chain, f.Proto, f.Port)
 		} else {
 			v.Fix = fmt.Sprintf("remove or narrow the rule: `nft delete rule %s %s %s handle %d` (or insert an accept before it)", r.Family, r.Table, r.Chain, r.Handle)
 		}
 	case v.Stage == Routing && forwardingOff(ev, f):
 		sysctl := forwardSysctl(f)
-		v.Summary = fmt.Sprintf("%s was dropped%s in routing by %s (%s): %s is not an address of this host and forwarding is off (%s=0).", ev.Flow, where, v.Function, reason, f.addr, sysctl)
+		v.Summary = fmt.Sprintf("%s was dropped%s in routing by %s (%s): %s is not an address of this host and forwarding is off (%s=0).", ev.Flow, where, v.Function, reason, f.Addr, sysctl)
 		v.Explanation = "packets for another host are routed on only when forwarding is on; with it off the kernel drops them at the route lookup"
-		v.Fix = fmt.Sprintf("if this host should route them: `sysctl -w %s=1`; otherwise fix the sender's route or the address it uses (%s is not configured here)", sysctl, f.addr)
+		v.Fix = fmt.Sprintf("if this host should route them: `sysctl -w %s=1`; otherwise fix the sender's route or the address it uses (%s is not configured here)", sysctl, f.Addr)
 	case known:
-		v.Summary = fmt.Sprintf("%s was dropped%s in %s by %s: %s (%s).", ev.Flow, where, v.Stage, v.Function, e.why, reason)
-		v.Explanation = e.why
-		v.Fix = e.fix(f)
+		v.Summary = fmt.Sprintf("%s was dropped%s in %s by %s: %s (%s).", ev.Flow, where, v.Stage, v.Function, e.Why, reason)
+		v.Explanation = e.Why
+		v.Fix = e.FixFor(f)
 	default:
 		v.Summary = fmt.Sprintf("%s was dropped%s in %s by %s with reason %s.", ev.Flow, where, v.Stage, v.Function, reason)
-		v.Explanation = fmt.Sprintf("the kernel gives reason %s; this build has no explanation for it (its reasons were checked against the kernels %s), so the stage comes from the dropping function and its stack", reason, strings.Join(checkedKernels, " and "))
+		v.Explanation = fmt.Sprintf("the kernel gives reason %s; this build has no explanation for it (its reasons were checked against the kernels %s), so the stage comes from the dropping function and its stack", reason, strings.Join(reasons.Kernels(), " and "))
 		v.Fix = fmt.Sprintf("read the stack below and the kernel source of %s", v.Function)
 		v.Notes = append(v.Notes, fmt.Sprintf("reason %s is not in diagnose's table: stage inferred from the stack", reason))
 	}
@@ -332,77 +333,6 @@ func handleText(s *evidence.TraceStep) string {
 		return ""
 	}
 	return fmt.Sprintf(" (handle %d)", s.Handle)
-}
-
-func factsOf(ev *evidence.Evidence, d *evidence.Drop) facts {
-	f := facts{
-		flow:  ev.Flow.String(),
-		addr:  ev.Flow.Addr.String(),
-		port:  ev.Flow.Port,
-		proto: string(ev.Flow.Proto),
-		iface: "<iface>",
-		src:   "<source>",
-		dst:   "<destination>",
-		v6:    ev.Flow.Family() == 6,
-	}
-	if d != nil {
-		if d.Iface != "" {
-			f.iface = d.Iface
-		}
-		if d.Src.IsValid() {
-			f.src = d.Src.Addr().String()
-		}
-		if d.Dst.IsValid() {
-			f.dst = d.Dst.Addr().String()
-		}
-	}
-	if f.iface == "<iface>" && ev.Arrival != nil {
-		for _, c := range ev.Arrival.Counts {
-			if c.Direction == evidence.In {
-				f.iface = c.Iface
-				break
-			}
-		}
-	}
-	if h := ev.Host; h != nil {
-		f.sysctls = h.Sysctls
-		f.rpFilterIface = h.Sysctls["net.ipv4.conf."+f.iface+".rp_filter"]
-		f.rpFilterAll = h.Sysctls["net.ipv4.conf.all.rp_filter"]
-		f.ipForward = h.Sysctls["net.ipv4.ip_forward"]
-		if f.v6 {
-			f.ipForward = h.Sysctls["net.ipv6.conf.all.forwarding"]
-		}
-		f.listeners = listenersText(h, ev.Flow)
-		var progs []string
-		for _, p := range h.Programs {
-			if p.Iface == f.iface {
-				progs = append(progs, fmt.Sprintf("%s %s (id %d)", p.Hook, nonEmpty(p.Name, "unnamed"), p.ID))
-			}
-		}
-		f.programs = strings.Join(progs, ", ")
-	}
-	return f
-}
-
-// listenersText lists the sockets on the flow's port: "none", or "tcp 127.0.0.1:8080 LISTEN".
-func listenersText(h *evidence.HostState, flow evidence.Flow) string {
-	var ls []string
-	for _, l := range h.Listeners {
-		if l.Proto == string(flow.Proto) && l.Local.Port() == flow.Port {
-			t := fmt.Sprintf("%s %s %s", l.Proto, l.Local, l.State)
-			if l.BoundIface != "" {
-				t += " bound to " + l.BoundIface
-			}
-			if l.V6Only {
-				t += " (IPv6 only)"
-			}
-			ls = append(ls, t)
-		}
-	}
-	if len(ls) == 0 {
-		return "none"
-	}
-	return strings.Join(ls, ", ")
 }
 
 func judgeNotArrived(v *Verdict, ev *evidence.Evidence, sentOut int) {
@@ -523,25 +453,22 @@ func judgeVanished(v *Verdict, ev *evidence.Evidence, in int) {
 	f := factsOf(ev, nil)
 	if forwardingOff(ev, f) {
 		sysctl := forwardSysctl(f)
-		v.Summary = fmt.Sprintf("%d packet(s) of %s arrived, but %s is not an address of this host and forwarding is off (%s=0): the kernel does not route them on.", in, ev.Flow, f.addr, sysctl)
+		v.Summary = fmt.Sprintf("%d packet(s) of %s arrived, but %s is not an address of this host and forwarding is off (%s=0): the kernel does not route them on.", in, ev.Flow, f.Addr, sysctl)
 		v.Explanation = "packets for another host are forwarded only when forwarding is on"
-		v.Fix = fmt.Sprintf("if this host should route them: `sysctl -w %s=1`; otherwise fix the sender's route or the address it uses (%s is not configured here)", sysctl, f.addr)
+		v.Fix = fmt.Sprintf("if this host should route them: `sysctl -w %s=1`; otherwise fix the sender's route or the address it uses (%s is not configured here)", sysctl, f.Addr)
 		v.Stage = Routing
 	}
 }
 
 // forwardingOff: the flow's address is not this host's and forwarding is off, which the
 // kernel reports as a plain routing error.
-func forwardingOff(ev *evidence.Evidence, f facts) bool {
+func forwardingOff(ev *evidence.Evidence, f reasons.Facts) bool {
 	local, known := destinationLocal(ev)
-	return known && !local && f.ipForward == "0"
+	return known && !local && f.IPForward == "0"
 }
 
-func forwardSysctl(f facts) string {
-	if f.v6 {
-		return "net.ipv6.conf.all.forwarding"
-	}
-	return "net.ipv4.ip_forward"
+func forwardSysctl(f reasons.Facts) string {
+	return reasons.Fill("{forwarding}", f)
 }
 
 // destinationLocal tells from the host's route lookups whether the flow's address is one of
@@ -617,24 +544,6 @@ func judgeNoRoute(v *Verdict, ev *evidence.Evidence, e *evidence.PathEvent) {
 			}
 		}
 	}
-}
-
-// unspecifiedAs names what a drop without a reason means at functions that drop for one
-// cause only: IPv6 neighbour discovery failures, for one, carry no reason on 6.18.
-var unspecifiedAs = map[string]string{
-	"neigh_invalidate":    "NEIGH_FAILED",
-	"neigh_timer_handler": "NEIGH_FAILED",
-	"ip6_pkt_drop":        "IP_INNOROUTES",
-	"ip_error":            "IP_INNOROUTES",
-}
-
-// functionExplained explains drops without a reason at functions whose drops have no
-// reason of their own in the kernel's enum.
-var functionExplained = map[string]explanation{
-	"ip_mr_input": {MulticastRPF, "multicast routing refused the packet: the multicast forwarding cache expects this source's traffic for the group on another interface (the multicast reverse-path check), or no interface takes it",
-		func(f facts) string {
-			return fmt.Sprintf("compare the (source, group) entry's incoming interface with %s, where the packet arrived: `ip mroute show`; fix the multicast routing daemon's RPF interface or the unicast route back to %s it follows", f.iface, f.src)
-		}},
 }
 
 // baseFunction removes the compiler's clone suffixes (.constprop.0, .isra.0, .part.0, .cold):
