@@ -85,12 +85,8 @@ func TestJudgeRecorded(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := readRecorded(t, name)
 			v := verdict.Judge(r.Evidence())
-			reason := ""
-			if v.Reason != nil {
-				reason = *v.Reason
-			}
-			if v.Outcome != want.outcome || v.Stage != want.stage || reason != want.reason {
-				t.Fatalf("%s/%s/%q, want %s/%s/%q: %s", v.Outcome, v.Stage, reason, want.outcome, want.stage, want.reason, v.Summary)
+			if v.Outcome != want.outcome || v.Stage != want.stage || v.Reason != want.reason {
+				t.Fatalf("%s/%s/%q, want %s/%s/%q: %s", v.Outcome, v.Stage, v.Reason, want.outcome, want.stage, want.reason, v.Summary)
 			}
 		})
 	}

@@ -11,17 +11,17 @@ import (
 
 // Fate is what became of one captured packet of the flow.
 type Fate struct {
-	Time      time.Time          `json:"time"`
-	Iface     string             `json:"iface"`
-	Direction evidence.Direction `json:"direction"`
-	Src       string             `json:"src"`
-	Dst       string             `json:"dst"`
-	Flags     string             `json:"flags,omitempty"`
+	Time      time.Time
+	Iface     string
+	Direction evidence.Direction
+	Src       string
+	Dst       string
+	Flags     string
 	// Fate: dropped, not_dropped (arrived and no drop seen), sent (left this host).
-	Fate   string `json:"fate"`
-	Stage  Stage  `json:"stage,omitempty"`
-	Reason string `json:"reason,omitempty"`
-	At     string `json:"at,omitempty"` // the dropping call site
+	Fate   string
+	Stage  Stage
+	Reason string
+	At     string // the dropping call site
 }
 
 // dropWindow is how long after its capture a packet's drop may come: drops happen in the

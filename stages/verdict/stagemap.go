@@ -9,10 +9,10 @@ import (
 
 // StageStatus is one stage of the map: how far the flow got, and what shows it.
 type StageStatus struct {
-	Stage Stage `json:"stage"`
+	Stage Stage
 	// Status: passed, reached (the last stage seen, no drop), died, not_reached, unknown.
-	Status   string `json:"status"`
-	Evidence string `json:"evidence,omitempty"`
+	Status   string
+	Evidence string
 }
 
 // The paths a packet can take through the map.

@@ -21,49 +21,50 @@ const (
 	Inconclusive Outcome = "inconclusive"
 )
 
-// Verdict is the report's headline. Its JSON names are a contract.
+// Verdict is the judgement of one run. It is not the report's JSON: report.VerdictOf
+// gives that form, so these types may change without changing the contract.
 type Verdict struct {
-	Outcome Outcome `json:"outcome"`
-	Stage   Stage   `json:"stage"`
-	// Reason is the drop reason without its prefix; nil unless dropped.
-	Reason *string `json:"reason"`
+	Outcome Outcome
+	Stage   Stage
+	// Reason is the drop reason without its prefix; "" unless dropped.
+	Reason string
 	// Function is the dropping function, e.g. tcp_v4_rcv.
-	Function string `json:"function,omitempty"`
+	Function string
 	// Location is the dropping call site with its offset.
-	Location string `json:"location,omitempty"`
-	Summary  string `json:"summary"`
+	Location string
+	Summary  string
 	// Explanation says in plain words what the reason means.
-	Explanation string `json:"explanation,omitempty"`
-	Fix         string `json:"fix,omitempty"`
+	Explanation string
+	Fix         string
 	// Rule is the nftables rule or chain policy that dropped the packet, when one did.
-	Rule *evidence.TraceStep `json:"rule,omitempty"`
+	Rule *evidence.TraceStep
 	// Drops counts the flow's drops in this namespace that the verdict stands on.
-	Drops int `json:"drops"`
+	Drops int
 	// Netfilter names the hook that dropped, for netfilter drops: the bridge family is
 	// told apart from the IP families.
-	Netfilter *Hook `json:"netfilter,omitempty"`
+	Netfilter *Hook
 	// Elsewhere summarizes drops of the flow in other namespaces of the host.
-	Elsewhere []ElsewhereDrop `json:"elsewhere,omitempty"`
+	Elsewhere []ElsewhereDrop
 	// Map is the stage map: how far the flow got, stage by stage, and what shows it.
-	Map []StageStatus `json:"map"`
+	Map []StageStatus
 	// Fates lists what became of each captured packet (the first ones).
-	Fates []Fate   `json:"fates,omitempty"`
-	Notes []string `json:"notes,omitempty"`
+	Fates []Fate
+	Notes []string
 }
 
 // Hook is a netfilter hook: family ip, ip6 or bridge, and the hook's name.
 type Hook struct {
-	Family string `json:"family"`
-	Hook   string `json:"hook"`
+	Family string
+	Hook   string
 }
 
 // ElsewhereDrop is a group of the flow's drops seen in another namespace of the host.
 type ElsewhereDrop struct {
-	Netns     uint64 `json:"netns"`
-	NetnsName string `json:"netns_name,omitempty"`
-	Reason    string `json:"reason"`
-	Function  string `json:"function"`
-	Count     int    `json:"count"`
+	Netns     uint64
+	NetnsName string
+	Reason    string
+	Function  string
+	Count     int
 }
 
 // Judge turns the evidence into a verdict.
@@ -92,8 +93,7 @@ func Judge(ev *evidence.Evidence) Verdict {
 	case fwDrop != nil:
 		// The firewall dropped it but kfree_skb did not report it (lost events, or the
 		// kernel stage could not run): the trace alone is enough to name the rule.
-		reason := "NETFILTER_DROP"
-		v.Outcome, v.Reason, v.Function = Dropped, &reason, "nft_do_chain"
+		v.Outcome, v.Reason, v.Function = Dropped, "NETFILTER_DROP", "nft_do_chain"
 		v.Stage = Input
 		if s, ok := fwDrop.stage(); ok {
 			v.Stage = s
@@ -224,7 +224,7 @@ func judgeDrop(v *Verdict, ev *evidence.Evidence, local []evidence.Drop, fw *fwD
 	main, others := mainSite(local)
 	first := main.drops[0]
 	reason := main.reason
-	v.Outcome, v.Reason, v.Function, v.Location = Dropped, &reason, baseFunction(main.function), first.Location
+	v.Outcome, v.Reason, v.Function, v.Location = Dropped, reason, baseFunction(main.function), first.Location
 	v.Drops = len(local)
 	v.Stage = stageOf(reason, first, fw)
 	if reason == "NETFILTER_DROP" {
@@ -274,7 +274,7 @@ func stageOf(reason string, d evidence.Drop, fw *fwDropped) Stage {
 // explain fills summary, explanation and fix of a drop verdict.
 func explain(v *Verdict, ev *evidence.Evidence, d *evidence.Drop) {
 	f := factsOf(ev, d)
-	reason := *v.Reason
+	reason := v.Reason
 	e, known := reasons.Lookup(reason)
 	if as, ok := reasons.StandsFor(v.Function); ok && reason == "NOT_SPECIFIED" {
 		// The kernel gives no reason here, but the function tells what failed.
@@ -531,7 +531,7 @@ func routeErrorText(err int) string {
 
 func judgeNoRoute(v *Verdict, ev *evidence.Evidence, e *evidence.PathEvent) {
 	reason := "IP_OUTNOROUTES"
-	v.Outcome, v.Stage, v.Reason = Dropped, Output, &reason
+	v.Outcome, v.Stage, v.Reason = Dropped, Output, reason
 	v.Drops = 0
 	what := routeErrorText(e.Err)
 	v.Summary = fmt.Sprintf("%s never left this host: the route lookup for %s failed (%s), so the kernel refused to send it (%s).", ev.Flow, ev.Flow.Addr, what, reason)

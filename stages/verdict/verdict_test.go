@@ -30,13 +30,6 @@ func ev(in, out int, drops []evidence.Drop, traces ...evidence.Trace) *evidence.
 	}
 }
 
-func reasonOf(v Verdict) string {
-	if v.Reason == nil {
-		return ""
-	}
-	return *v.Reason
-}
-
 func TestJudge(t *testing.T) {
 	policyDrop := evidence.TraceStep{Type: "policy", Family: "ip", Table: "filter", Chain: "INPUT", Verdict: "drop"}
 	ruleDrop := evidence.TraceStep{Type: "rule", Family: "inet", Table: "guard", Chain: "fwd", Handle: 7, Rule: "tcp dport 8080 drop", Verdict: "drop"}
@@ -87,8 +80,8 @@ func TestJudge(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			v := Judge(c.ev)
-			if v.Outcome != c.outcome || v.Stage != c.stage || reasonOf(v) != c.reason {
-				t.Fatalf("got %s/%s/%q, want %s/%s/%q (%s)", v.Outcome, v.Stage, reasonOf(v), c.outcome, c.stage, c.reason, v.Summary)
+			if v.Outcome != c.outcome || v.Stage != c.stage || v.Reason != c.reason {
+				t.Fatalf("got %s/%s/%q, want %s/%s/%q (%s)", v.Outcome, v.Stage, v.Reason, c.outcome, c.stage, c.reason, v.Summary)
 			}
 			if !strings.Contains(v.Summary, c.summary) {
 				t.Errorf("summary %q lacks %q", v.Summary, c.summary)
@@ -96,7 +89,7 @@ func TestJudge(t *testing.T) {
 			if !strings.Contains(v.Fix, c.fix) {
 				t.Errorf("fix %q lacks %q", v.Fix, c.fix)
 			}
-			if (v.Outcome == Dropped) != (v.Reason != nil) {
+			if (v.Outcome == Dropped) != (v.Reason != "") {
 				t.Errorf("reason %v with outcome %s: reason is set exactly when dropped", v.Reason, v.Outcome)
 			}
 		})
@@ -142,8 +135,8 @@ func TestJudgeMostFrequentSite(t *testing.T) {
 		drop("SOCKET_RCVBUFF", "tcp_data_queue"),
 		drop("SOCKET_RCVBUFF", "tcp_data_queue"),
 	}))
-	if reasonOf(v) != "SOCKET_RCVBUFF" || v.Drops != 3 {
-		t.Fatalf("got %s with %d drops, want SOCKET_RCVBUFF with 3", reasonOf(v), v.Drops)
+	if v.Reason != "SOCKET_RCVBUFF" || v.Drops != 3 {
+		t.Fatalf("got %s with %d drops, want SOCKET_RCVBUFF with 3", v.Reason, v.Drops)
 	}
 	if len(v.Notes) == 0 || !strings.Contains(v.Notes[0], "TCP_OLD_DATA") {
 		t.Errorf("the other site is not noted: %v", v.Notes)
