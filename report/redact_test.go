@@ -7,8 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/packetmortem/packetmortem/stages/verdict"
 )
 
 // recordedOriginals are the ranges and names the recorded reports use: none may survive.
@@ -91,16 +89,12 @@ func TestRedact(t *testing.T) {
 				t.Errorf("redacted report is invalid: %v", err)
 			}
 			same := func(v Verdict) string {
-				reason := ""
-				if v.Reason != nil {
-					reason = *v.Reason
-				}
-				return v.Outcome + "/" + v.Stage + "/" + reason + "/" + v.Function + "/" + v.Location
+				return v.Outcome + "/" + v.Stage + "/" + reasonOf(v) + "/" + v.Function + "/" + v.Location
 			}
 			if same(red.Verdict) != same(r.Verdict) {
 				t.Errorf("verdict %s became %s", same(r.Verdict), same(red.Verdict))
 			}
-			if got, want := same(VerdictOf(verdict.Judge(red.Evidence()))), same(VerdictOf(verdict.Judge(r.Evidence()))); got != want {
+			if got, want := same(judge(red.Evidence())), same(judge(r.Evidence())); got != want {
 				t.Errorf("judged again, the redacted evidence gives %s, the original %s", got, want)
 			}
 			if n := red.Run.Notes; len(n) == 0 || n[len(n)-1] != redactNote {

@@ -16,6 +16,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/packetmortem/packetmortem/stages/verdict"
+	"github.com/packetmortem/packetmortem/stages/verdict/prose"
 )
 
 const schemaURL = "https://github.com/packetmortem/packetmortem/report/schema.json"
@@ -251,10 +252,10 @@ func TestVerdictWordsInSchema(t *testing.T) {
 	}
 	var outcomes, stages []string
 	for _, o := range []verdict.Outcome{verdict.Dropped, verdict.Delivered, verdict.NotArrived, verdict.Inconclusive} {
-		outcomes = append(outcomes, VerdictOf(verdict.Verdict{Outcome: o}).Outcome)
+		outcomes = append(outcomes, VerdictOf(verdict.Verdict{Outcome: o}, prose.Text{}).Outcome)
 	}
 	for _, s := range verdict.Path {
-		stages = append(stages, VerdictOf(verdict.Verdict{Stage: s}).Stage)
+		stages = append(stages, VerdictOf(verdict.Verdict{Stage: s}, prose.Text{}).Stage)
 	}
 	if want := words("outcome"); !slices.Equal(outcomes, want) {
 		t.Errorf("the verdict's outcomes are %q, the schema's %q", outcomes, want)

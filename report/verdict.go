@@ -5,11 +5,13 @@ import (
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
 	"github.com/packetmortem/packetmortem/stages/verdict"
+	"github.com/packetmortem/packetmortem/stages/verdict/prose"
 )
 
 // Verdict is the report's headline: where the flow's packets died, why, and what to do.
-// Its JSON names are a contract (schema.json): it is filled from package verdict's
-// result by VerdictOf, so the verdict's Go types may change without changing it.
+// Its JSON names are a contract (schema.json): VerdictOf fills it from package verdict's
+// result and package prose's words for it, so their Go types may change without
+// changing it.
 type Verdict struct {
 	// Outcome: dropped, delivered, not_arrived, inconclusive.
 	Outcome string `json:"outcome"`
@@ -79,16 +81,16 @@ type Fate struct {
 	At     string `json:"at,omitempty"` // the dropping call site
 }
 
-// VerdictOf is the report's form of the verdict.
-func VerdictOf(v verdict.Verdict) Verdict {
+// VerdictOf is the report's form of verdict v, said in words t.
+func VerdictOf(v verdict.Verdict, t prose.Text) Verdict {
 	r := Verdict{
 		Outcome:     string(v.Outcome),
 		Stage:       string(v.Stage),
 		Function:    v.Function,
 		Location:    v.Location,
-		Summary:     v.Summary,
-		Explanation: v.Explanation,
-		Fix:         v.Fix,
+		Summary:     t.Summary,
+		Explanation: t.Explanation,
+		Fix:         t.Fix,
 		Rule:        v.Rule,
 		Drops:       v.Drops,
 		Elsewhere: convert(v.Elsewhere, func(e verdict.ElsewhereDrop) ElsewhereDrop {
@@ -101,7 +103,7 @@ func VerdictOf(v verdict.Verdict) Verdict {
 			return Fate{Time: f.Time, Iface: f.Iface, Direction: f.Direction, Src: f.Src, Dst: f.Dst, Flags: f.Flags,
 				Fate: f.Fate, Stage: string(f.Stage), Reason: f.Reason, At: f.At}
 		}),
-		Notes: v.Notes,
+		Notes: t.Notes,
 	}
 	if v.Reason != "" {
 		reason := v.Reason

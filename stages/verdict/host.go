@@ -9,34 +9,41 @@ import (
 	"github.com/packetmortem/packetmortem/stages/verdict/reasons"
 )
 
-// hostFinding is what the host's state says about the flow where a fix depends on it.
-type hostFinding struct {
-	situations []reasons.Situation
-	listener   string   // the listening address that takes the flow's packets
-	listening  []string // the addresses listening on the flow's port
+// Host is what the host's state says about the flow where a fix depends on it; empty
+// when the state was not read.
+type Host struct {
+	Situations []reasons.Situation
+	// Listener is the listening address that takes the flow's packets (ListenerTakes).
+	Listener string
+	// Listening are the addresses listening on the flow's port (ListensElsewhere).
+	Listening []string
 }
 
-// findHost reads the host's state, when it was read, for the fixes of the drop on iface.
-func findHost(ev *evidence.Evidence, iface string) hostFinding {
-	var h hostFinding
+// findHost reads the host's state for the fixes of a drop on iface.
+func findHost(ev *evidence.Evidence, iface string) Host {
+	var h Host
 	host := ev.Host
 	if host == nil {
 		return h
 	}
-	forward := host.Sysctls["net.ipv4.ip_forward"]
-	if ev.Flow.Family() == 6 {
-		forward = host.Sysctls["net.ipv6.conf.all.forwarding"]
-	}
-	if s, ok := forwarding(forward); ok {
-		h.situations = append(h.situations, s)
+	if s, ok := forwarding(host.Sysctls[forwardSysctl(ev.Flow)]); ok {
+		h.Situations = append(h.Situations, s)
 	}
 	if s, ok := rpFilter(host.Sysctls["net.ipv4.conf."+iface+".rp_filter"], host.Sysctls["net.ipv4.conf.all.rp_filter"]); ok {
-		h.situations = append(h.situations, s)
+		h.Situations = append(h.Situations, s)
 	}
 	var s reasons.Situation
-	s, h.listener, h.listening = listening(host.Listeners, ev.Flow)
-	h.situations = append(h.situations, s)
+	s, h.Listener, h.Listening = listening(host.Listeners, ev.Flow)
+	h.Situations = append(h.Situations, s)
 	return h
+}
+
+// forwardSysctl is the setting that turns forwarding on for the flow's family.
+func forwardSysctl(flow evidence.Flow) string {
+	if flow.Family() == 6 {
+		return "net.ipv6.conf.all.forwarding"
+	}
+	return "net.ipv4.ip_forward"
 }
 
 // forwarding tells forwarding off from on by the sysctl's value; false when unread.

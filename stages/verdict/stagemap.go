@@ -1,6 +1,7 @@
 package verdict
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -49,7 +50,7 @@ func stageMap(v *Verdict, ev *evidence.Evidence) []StageStatus {
 			if hooks[t.Hook] == nil {
 				hooks[t.Hook] = map[string]int{}
 			}
-			hooks[t.Hook][nonEmpty(t.Verdict, "no verdict")]++
+			hooks[t.Hook][cmp.Or(t.Verdict, "no verdict")]++
 			if t.Hook == "forward" {
 				forwarding = true
 			}

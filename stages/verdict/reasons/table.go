@@ -49,12 +49,9 @@ var core = map[string]Entry{
 		Fix: "check the PSP association of the connection on both ends (keys, key rotation) and that {iface} still decrypts PSP (the device's PSP support is on)"},
 
 	// Checksums and headers.
-	"TCP_CSUM": {Stage: "socket", Why: "bad TCP checksum",
-		Fix: csumFix},
-	"UDP_CSUM": {Stage: "socket", Why: "bad UDP checksum",
-		Fix: csumFix},
-	"ICMP_CSUM": {Stage: "socket", Why: "bad ICMP checksum",
-		Fix: csumFix},
+	"TCP_CSUM":  {Stage: "socket", Why: "bad TCP checksum", Fix: csumFix},
+	"UDP_CSUM":  {Stage: "socket", Why: "bad UDP checksum", Fix: csumFix},
+	"ICMP_CSUM": {Stage: "socket", Why: "bad ICMP checksum", Fix: csumFix},
 	"IP_CSUM": {Stage: "ip_rcv", Why: "bad IP header checksum",
 		Fix: "the packet was corrupted on the way: capture on the sender and on the path; `ip -s link show {iface}` shows receive errors"},
 	"IP_INHDR": {Stage: "ip_rcv", Why: "invalid IP header, or its TTL (hop limit) ran out while being forwarded",
@@ -310,12 +307,9 @@ var core = map[string]Entry{
 		Fix: "a MAC pinned by a static entry appeared behind another VTEP ({src}): fix the entry (`bridge fdb show`) or the duplicated MAC"},
 	"IP_TUNNEL_ECN": {Stage: "ingress", Why: "the tunnel's outer header says congestion (CE) while the inner packet is not ECN-capable: dropped per RFC 6040",
 		Fix: "the encapsulating end marks the outer header ECN-capable though the inner packet is not (a fixed tos on its tunnel), or a router sets CE on non-ECN traffic: check the sender's tunnel (`ip -d link show`) and `dmesg` for \"non-ECT\""},
-	"CAN_RX_INVALID_FRAME": {Stage: "ingress", Why: "an invalid CAN frame (bad length or flags), or a device that cannot receive CAN frames",
-		Fix: canFix},
-	"CANFD_RX_INVALID_FRAME": {Stage: "ingress", Why: "an invalid CAN FD frame (bad length or flags), or a device that cannot receive CAN FD frames",
-		Fix: canFix},
-	"CANXL_RX_INVALID_FRAME": {Stage: "ingress", Why: "an invalid CAN XL frame (bad length or flags), or a device that cannot receive CAN XL frames",
-		Fix: canFix},
+	"CAN_RX_INVALID_FRAME":   {Stage: "ingress", Why: "an invalid CAN frame (bad length or flags), or a device that cannot receive CAN frames", Fix: canFix},
+	"CANFD_RX_INVALID_FRAME": {Stage: "ingress", Why: "an invalid CAN FD frame (bad length or flags), or a device that cannot receive CAN FD frames", Fix: canFix},
+	"CANXL_RX_INVALID_FRAME": {Stage: "ingress", Why: "an invalid CAN XL frame (bad length or flags), or a device that cannot receive CAN XL frames", Fix: canFix},
 }
 
 // Pieces that several fixes share.

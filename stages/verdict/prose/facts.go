@@ -1,30 +1,33 @@
-package verdict
+package prose
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/verdict"
 	"github.com/packetmortem/packetmortem/stages/verdict/reasons"
 )
 
-// factsOf gathers what a fix may quote: the names of the flow, of the dropped packet d
-// (nil when none), and what the host's state says.
-func factsOf(ev *evidence.Evidence, d *evidence.Drop) reasons.Facts {
+// factsOf gathers what a fix may quote: the names of the flow and of the dropped packet,
+// the host's settings as read, and what the verdict found in them.
+func factsOf(ev *evidence.Evidence, v verdict.Verdict) reasons.Facts {
 	f := reasons.Facts{
 		Flow:  ev.Flow.String(),
 		Addr:  ev.Flow.Addr.String(),
 		Port:  ev.Flow.Port,
 		Proto: string(ev.Flow.Proto),
-		Iface: "<iface>",
+		Iface: cmp.Or(v.Iface, "<iface>"),
 		Src:   "<source>",
 		Dst:   "<destination>",
 		V6:    ev.Flow.Family() == 6,
+
+		Situations: v.Host.Situations,
+		Listener:   v.Host.Listener,
+		Listening:  v.Host.Listening,
 	}
-	if d != nil {
-		if d.Iface != "" {
-			f.Iface = d.Iface
-		}
+	if d := v.Drop; d != nil {
 		if d.Src.IsValid() {
 			f.Src = d.Src.Addr().String()
 		}
@@ -32,32 +35,19 @@ func factsOf(ev *evidence.Evidence, d *evidence.Drop) reasons.Facts {
 			f.Dst = d.Dst.Addr().String()
 		}
 	}
-	if f.Iface == "<iface>" && ev.Arrival != nil {
-		for _, c := range ev.Arrival.Counts {
-			if c.Direction == evidence.In {
-				f.Iface = c.Iface
-				break
-			}
-		}
-	}
 	if h := ev.Host; h != nil {
 		f.RPFilter = h.Sysctls["net.ipv4.conf."+f.Iface+".rp_filter"]
 		f.RPFilterAll = h.Sysctls["net.ipv4.conf.all.rp_filter"]
-		f.IPForward = h.Sysctls["net.ipv4.ip_forward"]
-		if f.V6 {
-			f.IPForward = h.Sysctls["net.ipv6.conf.all.forwarding"]
-		}
+		f.IPForward = h.Sysctls[reasons.Fill("{forwarding}", f)]
 		f.Listeners = listenersText(h, ev.Flow)
 		var progs []string
 		for _, p := range h.Programs {
 			if p.Iface == f.Iface {
-				progs = append(progs, fmt.Sprintf("%s %s (id %d)", p.Hook, nonEmpty(p.Name, "unnamed"), p.ID))
+				progs = append(progs, fmt.Sprintf("%s %s (id %d)", p.Hook, cmp.Or(p.Name, "unnamed"), p.ID))
 			}
 		}
 		f.Programs = strings.Join(progs, ", ")
 	}
-	found := findHost(ev, f.Iface)
-	f.Situations, f.Listener, f.Listening = found.situations, found.listener, found.listening
 	return f
 }
 
