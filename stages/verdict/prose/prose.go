@@ -134,19 +134,21 @@ func handleText(s *evidence.TraceStep) string {
 	return fmt.Sprintf(" (handle %d)", s.Handle)
 }
 
+// notArrived says a flow the capture saw nothing of; it ran (ev.Arrival is set).
 func notArrived(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
+	a := ev.Arrival
 	on := "any interface"
-	if ev.Arrival != nil && len(ev.Arrival.Ifaces) > 0 {
-		on = strings.Join(ev.Arrival.Ifaces, ", ")
+	if len(a.Ifaces) > 0 {
+		on = strings.Join(a.Ifaces, ", ")
 	}
-	if sentOut := ev.Arrival.Out; sentOut > 0 {
-		t.Summary = fmt.Sprintf("No packet of %s arrived on %s of this host, though it sent %d: the answers are lost before they reach this host.", ev.Flow, on, sentOut)
+	if a.Out > 0 {
+		t.Summary = fmt.Sprintf("No packet of %s arrived on %s of this host, though it sent %d: the answers are lost before they reach this host.", ev.Flow, on, a.Out)
 	} else {
 		t.Summary = fmt.Sprintf("No packet of %s arrived on %s of this host: the fault is upstream, not on this host.", ev.Flow, on)
 	}
 	t.Explanation = "the capture point sees packets before the kernel can drop them; nothing of the flow reached it"
 	t.Fix = "stop debugging this host: check the sender, its firewall, and the network path (routers, security groups) up to this host"
-	if a := ev.Arrival; a.Method == evidence.CaptureTCX {
+	if a.Method == evidence.CaptureTCX {
 		// The tcx capture counts every packet it looks at: whether the interfaces carried
 		// anything at all tells a quiet interface from a flow that goes elsewhere.
 		where := on
@@ -175,6 +177,7 @@ func netipFlow(ev *evidence.Evidence) string {
 	return s[:strings.LastIndexByte(s, '/')]
 }
 
+// delivered says a flow that arrived and was not dropped.
 func delivered(t *Text, ev *evidence.Evidence) {
 	in, out := ev.Arrival.In, ev.Arrival.Out
 	answered := ""
@@ -204,6 +207,7 @@ func vanished(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 	t.Fix = "compare the counters below with the path; run again with a longer --timeout if the application was slow"
 }
 
+// noRoute says a flow this host could not send: no route for it.
 func noRoute(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 	t.Summary = fmt.Sprintf("%s never left this host: the route lookup for %s failed (%s), so the kernel refused to send it (%s).", ev.Flow, ev.Flow.Addr, routeErrorText(v.RouteErr), v.Reason)
 	t.Explanation = "the sending application got an error (ENETUNREACH or EHOSTUNREACH) before any packet was built, so no drop event exists; the route lookup tracepoint shows the failure"
