@@ -139,7 +139,7 @@ func checkRendered(t *testing.T, r *Report, doc *html.Node) {
 		}
 	}
 	if rows := tables["Outcome|Stage|Reason|Dropped at"]; len(rows) == 1 {
-		if rows[0][0] != strings.ReplaceAll(string(r.Verdict.Outcome), "_", " ") || rows[0][1] != string(r.Verdict.Stage) {
+		if rows[0][0] != strings.ReplaceAll(r.Verdict.Outcome, "_", " ") || rows[0][1] != r.Verdict.Stage {
 			t.Errorf("verdict table %v does not match the verdict %s/%s", rows[0], r.Verdict.Outcome, r.Verdict.Stage)
 		}
 	}
@@ -148,7 +148,7 @@ func checkRendered(t *testing.T, r *Report, doc *html.Node) {
 		t.Errorf("stage map has %d rows, want %d", len(stages), len(r.Verdict.Map))
 	}
 	for i, row := range stages {
-		if i < len(r.Verdict.Map) && row[0] != string(r.Verdict.Map[i].Stage) {
+		if i < len(r.Verdict.Map) && row[0] != r.Verdict.Map[i].Stage {
 			t.Errorf("stage map row %d is %s, want %s", i, row[0], r.Verdict.Map[i].Stage)
 		}
 		if r.Verdict.Map[i].Status == "died" && row[1] != "died here" {

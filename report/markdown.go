@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/verdict"
 )
 
 // shownPackets is how many packets (and other repeated lines) the Markdown lists; the
@@ -163,18 +162,18 @@ func clock(t time.Time) string { return t.UTC().Format("15:04:05.000000") }
 func duration(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() }
 
 // headline names the outcome in a few words, for the title.
-func headline(v verdict.Verdict) string {
+func headline(v Verdict) string {
 	switch v.Outcome {
-	case verdict.Dropped:
-		return "dropped in " + string(v.Stage)
-	case verdict.Delivered:
+	case "dropped":
+		return "dropped in " + v.Stage
+	case "delivered":
 		return "delivered"
-	case verdict.NotArrived:
+	case "not_arrived":
 		return "did not arrive"
-	case verdict.Inconclusive:
-		return "inconclusive, last seen at " + string(v.Stage)
+	case "inconclusive":
+		return "inconclusive, last seen at " + v.Stage
 	}
-	return strings.ReplaceAll(string(v.Outcome), "_", " ")
+	return strings.ReplaceAll(v.Outcome, "_", " ")
 }
 
 // header: the title, the verdict in one sentence, where and when, and the verdict's fields.

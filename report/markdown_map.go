@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-
-	"github.com/packetmortem/packetmortem/stages/verdict"
 )
 
 // statusWords are the stage map's statuses as the reader reads them.
@@ -71,7 +69,7 @@ var mermaidClasses = map[string]string{
 // Mermaid keyword ("end").
 var mermaidID = regexp.MustCompile(`[^A-Za-z0-9_]`)
 
-func nodeID(s verdict.Stage) string { return "s_" + mermaidID.ReplaceAllString(string(s), "_") }
+func nodeID(s string) string { return "s_" + mermaidID.ReplaceAllString(s, "_") }
 
 // mermaidLabel quotes a label: Mermaid has no escape for a double quote but #quot;.
 func mermaidLabel(parts ...string) string {
@@ -85,7 +83,7 @@ func mermaidLabel(parts ...string) string {
 // mermaid draws the stage map as a left-to-right flowchart: one node per stage, styled by
 // its status, the dying stage marked with the reason, dotted arrows into the stages not
 // reached. It is short, because a tracker that does not draw Mermaid shows it as text.
-func mermaid(v verdict.Verdict) []string {
+func mermaid(v Verdict) []string {
 	out := []string{"flowchart LR"}
 	var chain []string
 	used := map[string]bool{}
@@ -100,7 +98,7 @@ func mermaid(v verdict.Verdict) []string {
 			}
 		}
 		class := strings.ReplaceAll(s.Status, "_", "")
-		out = append(out, "  "+id+mermaidLabel(string(s.Stage), words)+":::"+class)
+		out = append(out, "  "+id+mermaidLabel(s.Stage, words)+":::"+class)
 		if !used[class] {
 			used[class] = true
 			classes = append(classes, class)

@@ -7,8 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/packetmortem/packetmortem/stages/verdict"
 )
 
 // recordedOriginals are the ranges and names the recorded reports use: none may survive.
@@ -90,17 +88,13 @@ func TestRedact(t *testing.T) {
 			if err := validate(s, after.Bytes()); err != nil {
 				t.Errorf("redacted report is invalid: %v", err)
 			}
-			same := func(v verdict.Verdict) string {
-				reason := ""
-				if v.Reason != nil {
-					reason = *v.Reason
-				}
-				return string(v.Outcome) + "/" + string(v.Stage) + "/" + reason + "/" + v.Function + "/" + v.Location
+			same := func(v Verdict) string {
+				return v.Outcome + "/" + v.Stage + "/" + reasonOf(v) + "/" + v.Function + "/" + v.Location
 			}
 			if same(red.Verdict) != same(r.Verdict) {
 				t.Errorf("verdict %s became %s", same(r.Verdict), same(red.Verdict))
 			}
-			if got, want := same(verdict.Judge(red.Evidence())), same(verdict.Judge(r.Evidence())); got != want {
+			if got, want := same(judge(red.Evidence())), same(judge(r.Evidence())); got != want {
 				t.Errorf("judged again, the redacted evidence gives %s, the original %s", got, want)
 			}
 			if n := red.Run.Notes; len(n) == 0 || n[len(n)-1] != redactNote {

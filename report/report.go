@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
-	"github.com/packetmortem/packetmortem/stages/verdict"
 )
 
 // SchemaVersion changes whenever a JSON name changes meaning or goes away.
@@ -17,13 +16,13 @@ const SchemaVersion = 1
 
 // Report is one run's report. Its JSON names are a contract for scripts.
 type Report struct {
-	SchemaVersion int             `json:"schema_version"`
-	Tool          Tool            `json:"tool"`
-	Verdict       verdict.Verdict `json:"verdict"`
-	Flow          evidence.Flow   `json:"flow"`
-	Host          Host            `json:"host"`
-	Run           Run             `json:"run"`
-	Stages        Stages          `json:"stages"`
+	SchemaVersion int           `json:"schema_version"`
+	Tool          Tool          `json:"tool"`
+	Verdict       Verdict       `json:"verdict"`
+	Flow          evidence.Flow `json:"flow"`
+	Host          Host          `json:"host"`
+	Run           Run           `json:"run"`
+	Stages        Stages        `json:"stages"`
 }
 
 // Tool names the program that wrote the report.

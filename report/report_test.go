@@ -11,6 +11,7 @@ import (
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
 	"github.com/packetmortem/packetmortem/stages/verdict"
+	"github.com/packetmortem/packetmortem/stages/verdict/prose"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden Markdown reports from the recorded JSON ones")
@@ -84,16 +85,25 @@ func TestJudgeRecorded(t *testing.T) {
 	for name, want := range recorded {
 		t.Run(name, func(t *testing.T) {
 			r := readRecorded(t, name)
-			v := verdict.Judge(r.Evidence())
-			reason := ""
-			if v.Reason != nil {
-				reason = *v.Reason
-			}
-			if v.Outcome != want.outcome || v.Stage != want.stage || reason != want.reason {
-				t.Fatalf("%s/%s/%q, want %s/%s/%q: %s", v.Outcome, v.Stage, reason, want.outcome, want.stage, want.reason, v.Summary)
+			v := judge(r.Evidence())
+			if v.Outcome != string(want.outcome) || v.Stage != string(want.stage) || reasonOf(v) != want.reason {
+				t.Fatalf("%s/%s/%q, want %s/%s/%q: %s", v.Outcome, v.Stage, reasonOf(v), want.outcome, want.stage, want.reason, v.Summary)
 			}
 		})
 	}
+}
+
+// judge judges the evidence again, as diagnose does.
+func judge(ev *evidence.Evidence) Verdict {
+	v := verdict.Judge(ev)
+	return VerdictOf(v, prose.Write(ev, v))
+}
+
+func reasonOf(v Verdict) string {
+	if v.Reason == nil {
+		return ""
+	}
+	return *v.Reason
 }
 
 // goldens lists the recorded reports in testdata/reports: every one is rendered, checked

@@ -7,12 +7,16 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/packetmortem/packetmortem/stages/verdict"
+	"github.com/packetmortem/packetmortem/stages/verdict/prose"
 )
 
 const schemaURL = "https://github.com/packetmortem/packetmortem/report/schema.json"
@@ -227,5 +231,36 @@ func objectSchema(s map[string]any, defs map[string]any) map[string]any {
 			return s
 		}
 		s = next
+	}
+}
+
+// TestVerdictWordsInSchema: every outcome and stage the verdict gives is a word of the
+// schema, in the schema's path order, so a renamed value in package verdict cannot slip
+// into the JSON past VerdictOf.
+func TestVerdictWordsInSchema(t *testing.T) {
+	var doc map[string]any
+	if err := json.Unmarshal(Schema(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	defs := obj(doc, "$defs")
+	words := func(def string) []string {
+		var out []string
+		for _, w := range obj(defs, def)["enum"].([]any) {
+			out = append(out, w.(string))
+		}
+		return out
+	}
+	var outcomes, stages []string
+	for _, o := range []verdict.Outcome{verdict.Dropped, verdict.Delivered, verdict.NotArrived, verdict.Inconclusive} {
+		outcomes = append(outcomes, VerdictOf(verdict.Verdict{Outcome: o}, prose.Text{}).Outcome)
+	}
+	for _, s := range verdict.Path {
+		stages = append(stages, VerdictOf(verdict.Verdict{Stage: s}, prose.Text{}).Stage)
+	}
+	if want := words("outcome"); !slices.Equal(outcomes, want) {
+		t.Errorf("the verdict's outcomes are %q, the schema's %q", outcomes, want)
+	}
+	if want := words("stage"); !slices.Equal(stages, want) {
+		t.Errorf("the verdict's stages are %q, the schema's %q", stages, want)
 	}
 }

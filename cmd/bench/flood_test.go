@@ -228,7 +228,7 @@ func TestFloodKeepsEveryDrop(t *testing.T) {
 	}
 	checkPathOnlyFlow(t, rep, flowPort)
 
-	if v := rep.Verdict; v.Outcome != verdict.Dropped || v.Stage != verdict.Socket || v.Reason == nil || *v.Reason != "NO_SOCKET" {
+	if v := rep.Verdict; v.Outcome != string(verdict.Dropped) || v.Stage != string(verdict.Socket) || v.Reason == nil || *v.Reason != "NO_SOCKET" {
 		t.Errorf("verdict %s/%s/%v, want dropped/socket/NO_SOCKET", v.Outcome, v.Stage, v.Reason)
 	}
 

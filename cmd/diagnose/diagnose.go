@@ -23,6 +23,7 @@ import (
 	"github.com/packetmortem/packetmortem/stages/path"
 	"github.com/packetmortem/packetmortem/stages/stage"
 	"github.com/packetmortem/packetmortem/stages/verdict"
+	"github.com/packetmortem/packetmortem/stages/verdict/prose"
 )
 
 // grace is how long capture goes on after the reproduction exits: answers and drops of
@@ -70,10 +71,11 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 		rep.Run.Notes = append(rep.Run.Notes, ev.Arrival.MethodNote)
 	}
 
-	rep.Verdict = verdict.Judge(ev)
+	v := verdict.Judge(ev)
+	rep.Verdict = report.VerdictOf(v, prose.Write(ev, v))
 	if ev.Arrival.PcapPath != "" {
 		// The fates are known only now: the pcapng is the capture again, annotated.
-		if err := arrival.WritePcapng(ev.Arrival.PcapPath, o.pcapngPath(), o.force, capture.Interfaces(), verdict.Comments(ev, rep.Verdict)); err != nil {
+		if err := arrival.WritePcapng(ev.Arrival.PcapPath, o.pcapngPath(), o.force, capture.Interfaces(), prose.Comments(ev, v)); err != nil {
 			rep.Run.Notes = append(rep.Run.Notes, fmt.Sprintf("the annotated capture was not written: %v", err))
 		} else {
 			rep.Run.Pcapng = o.pcapngPath()
@@ -215,7 +217,7 @@ func writeReport(o *options, rep *report.Report, stdout io.Writer) error {
 	return err
 }
 
-func oneLine(v verdict.Verdict) string {
+func oneLine(v report.Verdict) string {
 	s := fmt.Sprintf("%s in %s", v.Outcome, v.Stage)
 	if v.Reason != nil {
 		s += fmt.Sprintf(" (%s at %s)", *v.Reason, v.Function)

@@ -205,7 +205,7 @@ func expect(t *testing.T, rep *report.Report, outcome verdict.Outcome, stage ver
 	if v.Reason != nil {
 		got = *v.Reason
 	}
-	if v.Outcome != outcome || v.Stage != stage || got != reason {
+	if v.Outcome != string(outcome) || v.Stage != string(stage) || got != reason {
 		js, _ := json.MarshalIndent(rep, "", "  ")
 		t.Fatalf("verdict %s/%s/%q, want %s/%s/%q\nsummary: %s\nreport:\n%s", v.Outcome, v.Stage, got, outcome, stage, reason, v.Summary, js)
 	}

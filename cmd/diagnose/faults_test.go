@@ -335,7 +335,7 @@ func TestE2EForwardingOff(t *testing.T) {
 	s.pair.InServer(t, "sysctl", "-qw", "net.ipv4.ip_forward=0")
 	repro := []string{"ip", "netns", "exec", s.pair.Client, "timeout", "3", "bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/203.0.113.2/%d", s.port)}
 	rep := s.diagnoseIn(t, s.pair.Server, fmt.Sprintf("203.0.113.2:%d", s.port), "forwarding_off", repro)
-	if rep.Verdict.Stage != verdict.Routing || !strings.Contains(rep.Verdict.Summary+rep.Verdict.Fix, "net.ipv4.ip_forward") {
+	if rep.Verdict.Stage != string(verdict.Routing) || !strings.Contains(rep.Verdict.Summary+rep.Verdict.Fix, "net.ipv4.ip_forward") {
 		t.Fatalf("verdict %s/%s: %s\n%s; want routing, naming net.ipv4.ip_forward", rep.Verdict.Outcome, rep.Verdict.Stage, rep.Verdict.Summary, rep.Verdict.Fix)
 	}
 }
@@ -521,7 +521,7 @@ func TestE2EMulticastRPF(t *testing.T) {
 	flow := fmt.Sprintf("%s:%d", group, s.port)
 	repro := []string{"ip", "netns", "exec", s.pair.Client, "bash", "-c", fmt.Sprintf("for i in 1 2 3; do echo x > /dev/udp/%s/%d; sleep 0.2; done", group, s.port)}
 	rep := s.diagnoseIn(t, s.pair.Server, flow, "multicast_rpf", repro)
-	if rep.Verdict.Outcome != verdict.Dropped || rep.Verdict.Stage != verdict.MulticastRPF {
+	if rep.Verdict.Outcome != string(verdict.Dropped) || rep.Verdict.Stage != string(verdict.MulticastRPF) {
 		t.Fatalf("verdict %s/%s: %s, want dropped in multicast_rpf", rep.Verdict.Outcome, rep.Verdict.Stage, rep.Verdict.Summary)
 	}
 	if !strings.Contains(rep.Verdict.Fix, "ip mroute show") || !strings.Contains(rep.Verdict.Fix, testns.Iface) {

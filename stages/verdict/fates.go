@@ -1,9 +1,7 @@
 package verdict
 
 import (
-	"fmt"
-	"sort"
-	"strings"
+	"net/netip"
 	"time"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
@@ -11,97 +9,285 @@ import (
 
 // Fate is what became of one captured packet of the flow.
 type Fate struct {
-	Time      time.Time          `json:"time"`
-	Iface     string             `json:"iface"`
-	Direction evidence.Direction `json:"direction"`
-	Src       string             `json:"src"`
-	Dst       string             `json:"dst"`
-	Flags     string             `json:"flags,omitempty"`
+	Time      time.Time
+	Iface     string
+	Direction evidence.Direction
+	Src       string
+	Dst       string
+	Flags     string
 	// Fate: dropped, not_dropped (arrived and no drop seen), sent (left this host).
-	Fate   string `json:"fate"`
-	Stage  Stage  `json:"stage,omitempty"`
-	Reason string `json:"reason,omitempty"`
-	At     string `json:"at,omitempty"` // the dropping call site
+	Fate   string
+	Stage  Stage
+	Reason string
+	At     string // the dropping call site
+}
+
+// PacketFate is the verdict on one packet of the capture: what its Fate says, and what
+// the evidence shows beside it, for the comment on it in the pcapng.
+type PacketFate struct {
+	Packet evidence.Packet
+	Seen   Seen
+	// Stage is where it died: for SeenDropped and SeenFirewallDrop.
+	Stage Stage
+	// Drop is the kernel drop event that is the packet's, for SeenDropped.
+	Drop *evidence.Drop
+	// Traces are the packet's walk through the firewall, hook by hook; nil when no trace
+	// is its.
+	Traces []evidence.Trace
+	// Lost counts the flow's drop events lost, for SeenLost; Kept the ones kept, for
+	// SeenNotKept.
+	Lost uint64
+	Kept int
+}
+
+// Seen is what the evidence shows of one packet: finer than Fate.Fate, which says
+// not_dropped for all but sent and dropped.
+type Seen string
+
+const (
+	SeenSent         Seen = "sent"          // it left this host
+	SeenDropped      Seen = "dropped"       // a kernel drop event is the packet's
+	SeenFirewallDrop Seen = "firewall_drop" // its trace dropped it, no kernel drop event recorded
+	SeenNoKernel     Seen = "no_kernel"     // the kernel drop stage did not run: fate unknown
+	SeenNotKept      Seen = "not_kept"      // after the last drop event kept: fate unknown
+	SeenLost         Seen = "lost"          // no drop recorded, but drop events were lost
+	SeenDelivered    Seen = "delivered"     // no drop, and the flow was delivered
+	SeenNotDropped   Seen = "not_dropped"
+)
+
+// fate is the packet's Fate, as Verdict.Fates lists it.
+func (p PacketFate) fate() Fate {
+	f := Fate{Time: p.Packet.Time, Iface: p.Packet.Iface, Direction: p.Packet.Direction,
+		Src: p.Packet.Src.String(), Dst: p.Packet.Dst.String(), Flags: p.Packet.Flags, Fate: "not_dropped"}
+	switch p.Seen {
+	case SeenSent:
+		f.Fate = "sent"
+	case SeenDropped:
+		f.Fate, f.Stage, f.Reason, f.At = "dropped", p.Stage, p.Drop.Reason, p.Drop.Location
+	}
+	return f
+}
+
+// PacketFates returns the verdict on each packet of the capture. v is Judge(ev): for the
+// packets the evidence keeps, the fate is the one in v.Fates, by the same join.
+//
+// Call the returned function once for every packet of the capture, in capture order (the
+// pcap's): it joins each packet with the evidence as it goes, so it covers every packet,
+// not only the first ones the evidence keeps. A drop is a packet's when the tuple and
+// flags match and it comes within dropWindow after the capture, the earliest unused one
+// first. Firewall traces carry no time, so each packet takes the next trace of its tuple
+// that entered the firewall on its side (prerouting for arrivals, output for what this
+// host sent) on its interface.
+func PacketFates(ev *evidence.Evidence, v Verdict) func(evidence.Packet) PacketFate {
+	local, _ := splitDrops(ev)
+	local, _ = countedDrops(ev, local)
+	return newJoin(ev, local, v.Outcome == Delivered).fate
+}
+
+// fates joins the packets the evidence keeps with the drops of this namespace.
+func fates(ev *evidence.Evidence, local []evidence.Drop) []Fate {
+	if ev.Arrival == nil {
+		return nil
+	}
+	j := newJoin(ev, local, false)
+	var out []Fate
+	for _, p := range ev.Arrival.Packets {
+		out = append(out, j.fate(p).fate())
+	}
+	return out
+}
+
+// join walks the capture's packets in order, giving each the drop and the trace that are
+// its.
+type join struct {
+	delivered bool
+	local     []evidence.Drop // this namespace's drops that count, as the verdict sees them
+	used      []bool
+	fw        *fwDropped // the flow's first firewall drop, as the verdict sees it
+	groups    []*traceGroup
+	// next is, per tuple and side, the first group not yet taken: groups before it are taken.
+	next map[groupKey]int
+
+	kernelRan bool
+	lost      uint64
+	// keptUntil is the time of the last drop kept when the kernel stage kept only the first
+	// drops of the flow; zero when it kept them all.
+	keptUntil time.Time
+	kept      int
 }
 
 // dropWindow is how long after its capture a packet's drop may come: drops happen in the
 // same softirq as the receive, so far less, but a queued socket purge may come later.
 const dropWindow = 2 * time.Second
 
-// fates joins the captured packets with the drops of this namespace: a drop is a packet's
-// when the tuple and flags match and it comes after the capture, the earliest first.
-func fates(ev *evidence.Evidence, local []evidence.Drop, fw *fwDropped) []Fate {
-	if ev.Arrival == nil {
+func newJoin(ev *evidence.Evidence, local []evidence.Drop, delivered bool) *join {
+	j := &join{delivered: delivered, local: local, used: make([]bool, len(local)), fw: firewallDrop(ev.Firewall), next: map[groupKey]int{}}
+	if k := ev.Kernel; k != nil && k.Error == "" {
+		j.kernelRan = true
+		j.lost = k.Lost
+		if n := len(k.Drops); k.Matched > uint64(n) && n > 0 {
+			j.keptUntil = k.Drops[n-1].Time
+			j.kept = n
+		}
+	}
+	if ev.Firewall != nil {
+		j.groups = traceGroups(ev.Firewall.Traces)
+	}
+	return j
+}
+
+func (j *join) fate(p evidence.Packet) PacketFate {
+	f := PacketFate{Packet: p}
+	g := j.takeGroup(p)
+	if g != nil {
+		f.Traces = g.traces
+	}
+	if p.Direction == evidence.Out {
+		f.Seen = SeenSent
+		return f
+	}
+	fw := j.fw
+	if t := g.dropped(); t != nil {
+		fw = &fwDropped{family: t.Family, hook: t.Hook, step: *t.DroppedBy}
+	}
+	switch d := j.takeDrop(p); {
+	case d != nil:
+		f.Seen, f.Drop, f.Stage = SeenDropped, d, stageOf(d.Reason, *d, fw)
+	case g.dropped() != nil:
+		f.Seen, f.Stage = SeenFirewallDrop, Input
+		if s, ok := fw.stage(); ok {
+			f.Stage = s
+		}
+	case !j.kernelRan:
+		f.Seen = SeenNoKernel
+	case !j.keptUntil.IsZero() && p.Time.After(j.keptUntil):
+		f.Seen, f.Kept = SeenNotKept, j.kept
+	case j.lost > 0:
+		f.Seen, f.Lost = SeenLost, j.lost
+	case j.delivered:
+		f.Seen = SeenDelivered
+	default:
+		f.Seen = SeenNotDropped
+	}
+	return f
+}
+
+// joins says whether drop d may be captured packet p's.
+func joins(d evidence.Drop, p evidence.Packet) bool {
+	if d.Src != p.Src || d.Dst != p.Dst || (d.Flags != "" && p.Flags != "" && d.Flags != p.Flags) {
+		return false
+	}
+	dt := d.Time.Sub(p.Time)
+	return dt >= -time.Millisecond && dt <= dropWindow
+}
+
+// takeDrop finds the earliest unused drop that joins p, and uses it.
+func (j *join) takeDrop(p evidence.Packet) *evidence.Drop {
+	for i := range j.local {
+		if !j.used[i] && joins(j.local[i], p) {
+			j.used[i] = true
+			return &j.local[i]
+		}
+	}
+	return nil
+}
+
+// traceGroup is one packet's walk through the firewall: the traces of its hooks.
+type traceGroup struct {
+	traces []evidence.Trace
+	taken  bool
+}
+
+// groupKey is what a packet and the trace group it takes share: tuple and side.
+type groupKey struct {
+	src, dst netip.AddrPort
+	sent     bool
+}
+
+// sent: the group began where this host's own packets enter the firewall.
+func (g *traceGroup) sent() bool {
+	switch g.traces[0].Hook {
+	case "output", "postrouting", "egress":
+		return true
+	}
+	return false
+}
+
+func (g *traceGroup) key() groupKey {
+	return groupKey{g.traces[0].Src, g.traces[0].Dst, g.sent()}
+}
+
+// iface is the interface the group's packet entered (arrivals) or left (sent) by.
+func (g *traceGroup) iface() string {
+	if g.sent() {
+		return g.traces[0].Oif
+	}
+	return g.traces[0].Iif
+}
+
+func (g *traceGroup) has(family, hook string) bool {
+	for _, t := range g.traces {
+		if t.Family == family && t.Hook == hook {
+			return true
+		}
+	}
+	return false
+}
+
+// dropped is the trace of the hook that dropped the group's packet; nil when none did,
+// or when there is no group.
+func (g *traceGroup) dropped() *evidence.Trace {
+	if g == nil {
 		return nil
 	}
-	used := make([]bool, len(local))
-	var out []Fate
-	for _, p := range ev.Arrival.Packets {
-		f := Fate{Time: p.Time, Iface: p.Iface, Direction: p.Direction, Src: p.Src.String(), Dst: p.Dst.String(), Flags: p.Flags}
-		if p.Direction == evidence.Out {
-			f.Fate = "sent"
-			out = append(out, f)
-			continue
+	for i, t := range g.traces {
+		if t.Verdict == "drop" && t.DroppedBy != nil {
+			return &g.traces[i]
 		}
-		f.Fate = "not_dropped"
-		for i, d := range local {
-			if used[i] || !joins(d, p) {
-				continue
-			}
-			used[i] = true
-			f.Fate, f.Reason, f.At = "dropped", d.Reason, d.Location
-			f.Stage = stageOf(d.Reason, d, fw)
+	}
+	return nil
+}
+
+// traceGroups gathers the traces into one group per packet, in the order the packets met
+// the firewall. A packet's traces share its trace id, but ids are reused (a retransmission
+// may get the same skb, so the same id): a group ends when a hook comes again, or when a
+// packet this host sent comes back in (loopback).
+func traceGroups(traces []evidence.Trace) []*traceGroup {
+	open := map[uint32]*traceGroup{}
+	var groups []*traceGroup
+	for _, t := range traces {
+		g := open[t.ID]
+		if g == nil || g.has(t.Family, t.Hook) || g.sent() && (t.Hook == "prerouting" || t.Hook == "ingress") {
+			g = &traceGroup{}
+			open[t.ID] = g
+			groups = append(groups, g)
+		}
+		g.traces = append(g.traces, t)
+	}
+	return groups
+}
+
+// takeGroup finds the first group not yet taken of p's tuple and side, on p's interface
+// when the trace names one, and takes it.
+func (j *join) takeGroup(p evidence.Packet) *traceGroup {
+	k := groupKey{p.Src, p.Dst, p.Direction == evidence.Out}
+	i := j.next[k]
+	for ; i < len(j.groups); i++ {
+		if g := j.groups[i]; !g.taken && g.key() == k {
 			break
 		}
-		out = append(out, f)
 	}
-	return out
-}
-
-// mixedFates says, when some arriving packets died and others did not, which did which:
-// "the SYN got through but the data was dropped" is the whole story of many tickets.
-func mixedFates(fs []Fate) string {
-	passed, dropped := map[string]int{}, map[string]int{}
-	for _, f := range fs {
-		switch f.Fate {
-		case "dropped":
-			dropped[flagWord(f.Flags)]++
-		case "not_dropped":
-			passed[flagWord(f.Flags)]++
+	j.next[k] = i
+	for ; i < len(j.groups); i++ {
+		g := j.groups[i]
+		if g.taken || g.key() != k {
+			continue
 		}
+		if in := g.iface(); in != "" && p.Iface != "" && in != p.Iface {
+			continue
+		}
+		g.taken = true
+		return g
 	}
-	if len(passed) == 0 || len(dropped) == 0 {
-		return ""
-	}
-	return fmt.Sprintf("fates differ: %s got through, %s dropped", countWords(passed), countWords(dropped))
-}
-
-func countWords(m map[string]int) string {
-	var parts []string
-	for k, n := range m {
-		parts = append(parts, fmt.Sprintf("%d %s", n, k))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, " and ")
-}
-
-// flagWord names a TCP packet by its flags as people say it.
-func flagWord(flags string) string {
-	switch {
-	case flags == "":
-		return "datagram(s)"
-	case flags == "S":
-		return "SYN(s)"
-	case flags == "S.":
-		return "SYN-ACK(s)"
-	case strings.Contains(flags, "R"):
-		return "reset(s)"
-	case strings.Contains(flags, "F"):
-		return "FIN(s)"
-	case strings.Contains(flags, "P"):
-		return "data segment(s)"
-	case flags == ".":
-		return "ACK(s)"
-	}
-	return "packet(s) with flags " + flags
+	return nil
 }

@@ -1,6 +1,7 @@
 package verdict
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -9,10 +10,10 @@ import (
 
 // StageStatus is one stage of the map: how far the flow got, and what shows it.
 type StageStatus struct {
-	Stage Stage `json:"stage"`
+	Stage Stage
 	// Status: passed, reached (the last stage seen, no drop), died, not_reached, unknown.
-	Status   string `json:"status"`
-	Evidence string `json:"evidence,omitempty"`
+	Status   string
+	Evidence string
 }
 
 // The paths a packet can take through the map.
@@ -49,7 +50,7 @@ func stageMap(v *Verdict, ev *evidence.Evidence) []StageStatus {
 			if hooks[t.Hook] == nil {
 				hooks[t.Hook] = map[string]int{}
 			}
-			hooks[t.Hook][nonEmpty(t.Verdict, "no verdict")]++
+			hooks[t.Hook][cmp.Or(t.Verdict, "no verdict")]++
 			if t.Hook == "forward" {
 				forwarding = true
 			}

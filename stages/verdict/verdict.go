@@ -1,13 +1,17 @@
-// Package verdict judges the evidence of one run: where the flow's packets died, why, and
-// what to do. It is a pure function of the evidence: no kernel, no clock, no files.
+// Package verdict judges the evidence of one run: where the flow's packets died and why,
+// packet by packet too, and what the host's state says about the fix. Package prose puts
+// the judgement in words, package reasons knows what each drop reason means. It is a pure
+// function of the evidence: no kernel, no clock, no files.
 package verdict
 
 import (
 	"fmt"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/verdict/reasons"
 )
 
 // Outcome is what happened to the flow.
@@ -20,49 +24,102 @@ const (
 	Inconclusive Outcome = "inconclusive"
 )
 
-// Verdict is the report's headline. Its JSON names are a contract.
+// Verdict is the judgement of one run: the outcome and where, and what the sentences
+// about it (package prose) are told from. It is not the report's JSON: report.VerdictOf
+// gives that form, so these types may change without changing the contract.
 type Verdict struct {
-	Outcome Outcome `json:"outcome"`
-	Stage   Stage   `json:"stage"`
-	// Reason is the drop reason without its prefix; nil unless dropped.
-	Reason *string `json:"reason"`
+	Outcome Outcome
+	Stage   Stage
+	// Reason is the drop reason without its prefix; "" unless dropped.
+	Reason string
 	// Function is the dropping function, e.g. tcp_v4_rcv.
-	Function string `json:"function,omitempty"`
+	Function string
 	// Location is the dropping call site with its offset.
-	Location string `json:"location,omitempty"`
-	Summary  string `json:"summary"`
-	// Explanation says in plain words what the reason means.
-	Explanation string `json:"explanation,omitempty"`
-	Fix         string `json:"fix,omitempty"`
+	Location string
 	// Rule is the nftables rule or chain policy that dropped the packet, when one did.
-	Rule *evidence.TraceStep `json:"rule,omitempty"`
+	Rule *evidence.TraceStep
 	// Drops counts the flow's drops in this namespace that the verdict stands on.
-	Drops int `json:"drops"`
+	Drops int
 	// Netfilter names the hook that dropped, for netfilter drops: the bridge family is
 	// told apart from the IP families.
-	Netfilter *Hook `json:"netfilter,omitempty"`
+	Netfilter *Hook
 	// Elsewhere summarizes drops of the flow in other namespaces of the host.
-	Elsewhere []ElsewhereDrop `json:"elsewhere,omitempty"`
+	Elsewhere []ElsewhereDrop
 	// Map is the stage map: how far the flow got, stage by stage, and what shows it.
-	Map []StageStatus `json:"map"`
+	Map []StageStatus
 	// Fates lists what became of each captured packet (the first ones).
-	Fates []Fate   `json:"fates,omitempty"`
-	Notes []string `json:"notes,omitempty"`
+	Fates []Fate
+
+	// Cause is what lies behind the outcome when the reason alone does not tell it.
+	Cause Cause
+	// Drop is the kernel drop event the verdict names, the first of its site; nil when
+	// none does (the trace alone, a failed route lookup, no drop).
+	Drop *evidence.Drop
+	// Others are the flow's other drop sites in this namespace.
+	Others []Site
+	// Explained is the knowledge base's entry for a drop, and how it was chosen.
+	Explained Explained
+	// Iface is the interface the verdict speaks of: the dropped packet's, else the first
+	// the flow arrived on; "" when unknown.
+	Iface string
+	// Host is what the host's state says where a fix depends on it.
+	Host Host
+	// Ignored counts the drops left out as not the flow's fault: copies a capture socket
+	// could not take, teardown drops of an answered flow.
+	Ignored int
+	// RouteErr is the failed route lookup's error (a negative errno), for NoRouteOut.
+	RouteErr int
+}
+
+// Cause is what lies behind an outcome beyond the drop's reason.
+type Cause string
+
+const (
+	// ByReason: the outcome and the drop's reason, or without one its function, tell it.
+	ByReason Cause = ""
+	// ByRule: an nftables rule or chain policy, named by the trace (Verdict.Rule).
+	ByRule Cause = "rule"
+	// ForwardingOff: the flow's address is not this host's and forwarding is off.
+	ForwardingOff Cause = "forwarding_off"
+	// NoRouteOut: the route lookup failed before a packet existed (Verdict.RouteErr).
+	NoRouteOut Cause = "no_route_out"
+	// NoCapture: the capture did not run, so nothing can be told.
+	NoCapture Cause = "no_capture"
+	// Vanished: the packets arrived and no drop was recorded, yet no socket got them.
+	Vanished Cause = "vanished"
+)
+
+// Site is a group of the flow's drops with the same reason at the same function.
+type Site struct {
+	Reason, Function string
+	Count            int
+}
+
+// Explained is the knowledge base's entry that explains a drop.
+type Explained struct {
+	Entry reasons.Entry
+	// Known is false when the knowledge base has no entry: a newer kernel's reason.
+	Known bool
+	// As is the reason a drop without one stands for at its function (NEIGH_FAILED at
+	// neigh_invalidate); "" otherwise.
+	As string
+	// ByFunction: the drop has no reason, and the entry is its function's.
+	ByFunction bool
 }
 
 // Hook is a netfilter hook: family ip, ip6 or bridge, and the hook's name.
 type Hook struct {
-	Family string `json:"family"`
-	Hook   string `json:"hook"`
+	Family string
+	Hook   string
 }
 
 // ElsewhereDrop is a group of the flow's drops seen in another namespace of the host.
 type ElsewhereDrop struct {
-	Netns     uint64 `json:"netns"`
-	NetnsName string `json:"netns_name,omitempty"`
-	Reason    string `json:"reason"`
-	Function  string `json:"function"`
-	Count     int    `json:"count"`
+	Netns     uint64
+	NetnsName string
+	Reason    string
+	Function  string
+	Count     int
 }
 
 // Judge turns the evidence into a verdict.
@@ -70,29 +127,21 @@ func Judge(ev *evidence.Evidence) Verdict {
 	var v Verdict
 	local, elsewhere := splitDrops(ev)
 	v.Elsewhere = groupElsewhere(elsewhere)
-	arrivedIn, sentOut := 0, 0
+	arrivedIn := 0
 	if ev.Arrival != nil {
-		arrivedIn, sentOut = ev.Arrival.In, ev.Arrival.Out
+		arrivedIn = ev.Arrival.In
 	}
 	fwDrop := firewallDrop(ev.Firewall)
-	local, noise := withoutNoise(local, sentOut)
-	if noise > 0 {
-		v.Notes = append(v.Notes, fmt.Sprintf("%d drop(s) that are not the flow's fault were ignored: copies a capture socket could not take, or teardown drops of an answered flow (socket queues purged, no reason given)", noise))
-	}
-
-	v.Fates = fates(ev, local, fwDrop)
+	local, v.Ignored = countedDrops(ev, local)
+	v.Fates = fates(ev, local)
 	noRoute := noRouteOut(ev)
 	switch {
 	case len(local) > 0:
 		judgeDrop(&v, ev, local, fwDrop)
-		if mixed := mixedFates(v.Fates); mixed != "" {
-			v.Summary += " Not every packet: " + mixed + "."
-		}
 	case fwDrop != nil:
 		// The firewall dropped it but kfree_skb did not report it (lost events, or the
 		// kernel stage could not run): the trace alone is enough to name the rule.
-		reason := "NETFILTER_DROP"
-		v.Outcome, v.Reason, v.Function = Dropped, &reason, "nft_do_chain"
+		v.Outcome, v.Reason, v.Function = Dropped, "NETFILTER_DROP", "nft_do_chain"
 		v.Stage = Input
 		if s, ok := fwDrop.stage(); ok {
 			v.Stage = s
@@ -100,29 +149,22 @@ func Judge(ev *evidence.Evidence) Verdict {
 		v.Rule = &fwDrop.step
 		v.Drops = 1
 		v.Netfilter = &Hook{Family: fwDrop.family, Hook: fwDrop.hook}
-		v.Notes = append(v.Notes, "no kernel drop event was recorded for this drop; the verdict rests on the nftables trace")
-		explain(&v, ev, nil)
+		explain(&v, ev)
 	case noRoute != nil:
-		judgeNoRoute(&v, ev, noRoute)
+		v.Outcome, v.Stage, v.Reason, v.Cause = Dropped, Output, "IP_OUTNOROUTES", NoRouteOut
+		v.RouteErr = noRoute.Err
 	case ev.Arrival == nil || ev.Arrival.Error != "" && arrivedIn == 0:
-		v.Outcome, v.Stage = Inconclusive, Arrival
-		v.Summary = fmt.Sprintf("Inconclusive: the capture did not run, so diagnose cannot tell whether %s reached this host.", ev.Flow)
-		v.Fix = "fix the capture error shown in the report and run diagnose again"
+		v.Outcome, v.Stage, v.Cause = Inconclusive, Arrival, NoCapture
 	case arrivedIn == 0:
-		judgeNotArrived(&v, ev, sentOut)
+		v.Outcome, v.Stage = NotArrived, Arrival
+	case vanished(ev):
+		judgeVanished(&v, ev)
 	default:
-		judgeDelivered(&v, ev, arrivedIn, sentOut)
+		v.Outcome, v.Stage = Delivered, Socket
 	}
+	v.Iface = ifaceOf(ev, v.Drop)
+	v.Host = findHost(ev, v.Iface)
 	v.Map = stageMap(&v, ev)
-	if ev.Kernel != nil && ev.Kernel.Lost > 0 {
-		v.Notes = append(v.Notes, fmt.Sprintf("%d kernel drop event(s) of the flow were lost (ring buffer full): the verdict may miss drops", ev.Kernel.Lost))
-	}
-	if ev.Firewall != nil && ev.Firewall.Lost > 0 {
-		v.Notes = append(v.Notes, fmt.Sprintf("%d nftables trace message(s) were lost (netlink buffer full)", ev.Firewall.Lost))
-	}
-	if ev.Kernel == nil || ev.Kernel.Error != "" {
-		v.Notes = append(v.Notes, "the kernel drop stage did not run: drops outside the firewall cannot be seen")
-	}
 	return v
 }
 
@@ -138,6 +180,16 @@ func splitDrops(ev *evidence.Evidence) (local, elsewhere []evidence.Drop) {
 		}
 	}
 	return local, elsewhere
+}
+
+// countedDrops are the drops of this namespace the verdict counts, and how many it
+// ignored as not the flow's fault.
+func countedDrops(ev *evidence.Evidence, local []evidence.Drop) ([]evidence.Drop, int) {
+	sentOut := 0
+	if ev.Arrival != nil {
+		sentOut = ev.Arrival.Out
+	}
+	return withoutNoise(local, sentOut)
 }
 
 // teardownReasons are what a healthy connection's end frees: the queues of a socket being
@@ -223,7 +275,7 @@ func judgeDrop(v *Verdict, ev *evidence.Evidence, local []evidence.Drop, fw *fwD
 	main, others := mainSite(local)
 	first := main.drops[0]
 	reason := main.reason
-	v.Outcome, v.Reason, v.Function, v.Location = Dropped, &reason, baseFunction(main.function), first.Location
+	v.Outcome, v.Reason, v.Function, v.Location = Dropped, reason, baseFunction(main.function), first.Location
 	v.Drops = len(local)
 	v.Stage = stageOf(reason, first, fw)
 	if reason == "NETFILTER_DROP" {
@@ -234,10 +286,11 @@ func judgeDrop(v *Verdict, ev *evidence.Evidence, local []evidence.Drop, fw *fwD
 			v.Netfilter = &h
 		}
 	}
+	v.Drop = &first
 	for _, o := range others {
-		v.Notes = append(v.Notes, fmt.Sprintf("also dropped: %d packet(s) with reason %s at %s", len(o.drops), o.reason, o.function))
+		v.Others = append(v.Others, Site{Reason: o.reason, Function: o.function, Count: len(o.drops)})
 	}
-	explain(v, ev, &first)
+	explain(v, ev)
 }
 
 // stageOf names the stage of a drop: from the firewall trace for netfilter drops (it names
@@ -253,16 +306,16 @@ func stageOf(reason string, d evidence.Drop, fw *fwDropped) Stage {
 			return s
 		}
 	}
-	e, known := lookup(reason)
-	if known && e.stage != "" && !refinedByStack(reason) {
-		return e.stage
+	e, known := reasons.Lookup(reason)
+	if known && e.Stage != "" && !reasons.StageVaries(reason) {
+		return Stage(e.Stage)
 	}
 	// The reason is used at several places, or says nothing: the dropping function knows.
 	if s, ok := stageOfFunction(d.Function); ok {
 		return s
 	}
-	if known && e.stage != "" {
-		return e.stage
+	if known && e.Stage != "" {
+		return Stage(e.Stage)
 	}
 	if s, ok := stackStage(d.Stack); ok {
 		return s
@@ -270,206 +323,40 @@ func stageOf(reason string, d evidence.Drop, fw *fwDropped) Stage {
 	return Ingress
 }
 
-// explain fills summary, explanation and fix of a drop verdict.
-func explain(v *Verdict, ev *evidence.Evidence, d *evidence.Drop) {
-	f := factsOf(ev, d)
-	reason := *v.Reason
-	e, known := lookup(reason)
-	if as, ok := unspecifiedAs[v.Function]; ok && reason == "NOT_SPECIFIED" {
+// explain finds what explains a drop: the rule the trace names, forwarding off, or the
+// knowledge base's entry for the reason or, without one, the dropping function.
+func explain(v *Verdict, ev *evidence.Evidence) {
+	e, known := reasons.Lookup(v.Reason)
+	v.Explained = Explained{Entry: e, Known: known}
+	if as, ok := reasons.StandsFor(v.Function); ok && v.Reason == "NOT_SPECIFIED" {
 		// The kernel gives no reason here, but the function tells what failed.
-		e, known = lookup(as)
-		v.Notes = append(v.Notes, fmt.Sprintf("the kernel gives no reason for this drop; %s is where it frees packets for %s, so that is explained", v.Function, as))
-	} else if fe, ok := functionExplained[v.Function]; ok && reason == "NOT_SPECIFIED" {
-		e, known = fe, true
-		v.Notes = append(v.Notes, fmt.Sprintf("the kernel gives no reason for this drop; it is explained from %s, the function that dropped it", v.Function))
-	}
-	where := ""
-	if d != nil && d.Iface != "" {
-		where = " on " + d.Iface
+		e, known = reasons.Lookup(as)
+		v.Explained = Explained{Entry: e, Known: known, As: as}
+	} else if fe, ok := reasons.OfFunction(v.Function); ok && v.Reason == "NOT_SPECIFIED" {
+		v.Explained = Explained{Entry: fe, Known: true, ByFunction: true}
 	}
 	switch {
 	case v.Rule != nil:
-		r := v.Rule
-		what := fmt.Sprintf("rule `%s`", ruleText(r))
-		if r.Type == "policy" {
-			what = "the chain's drop policy"
-		}
-		v.Summary = fmt.Sprintf("%s was dropped by the firewall in %s: %s in table %s %s, chain %s%s.",
-			ev.Flow, v.Stage, what, r.Family, r.Table, r.Chain, handleText(r))
-		v.Explanation = "a netfilter rule or chain policy dropped the packet"
-		if r.Type == "policy" {
-			v.Fix = fmt.Sprintf("add a rule accepting the flow to chain %s of table %s %s, or change its policy: `nft add rule %s %s %s %s dport %d accept`",
-				r.Chain, r.Family, r.Table, r.Family, r.Table, r.Chain, f.proto, f.port)
-		} else {
-			v.Fix = fmt.Sprintf("remove or narrow the rule: `nft delete rule %s %s %s handle %d` (or insert an accept before it)", r.Family, r.Table, r.Chain, r.Handle)
-		}
-	case v.Stage == Routing && forwardingOff(ev, f):
-		sysctl := forwardSysctl(f)
-		v.Summary = fmt.Sprintf("%s was dropped%s in routing by %s (%s): %s is not an address of this host and forwarding is off (%s=0).", ev.Flow, where, v.Function, reason, f.addr, sysctl)
-		v.Explanation = "packets for another host are routed on only when forwarding is on; with it off the kernel drops them at the route lookup"
-		v.Fix = fmt.Sprintf("if this host should route them: `sysctl -w %s=1`; otherwise fix the sender's route or the address it uses (%s is not configured here)", sysctl, f.addr)
-	case known:
-		v.Summary = fmt.Sprintf("%s was dropped%s in %s by %s: %s (%s).", ev.Flow, where, v.Stage, v.Function, e.why, reason)
-		v.Explanation = e.why
-		v.Fix = e.fix(f)
-	default:
-		v.Summary = fmt.Sprintf("%s was dropped%s in %s by %s with reason %s.", ev.Flow, where, v.Stage, v.Function, reason)
-		v.Explanation = fmt.Sprintf("the kernel gives reason %s; this build has no explanation for it (its reasons were checked against the kernels %s), so the stage comes from the dropping function and its stack", reason, strings.Join(checkedKernels, " and "))
-		v.Fix = fmt.Sprintf("read the stack below and the kernel source of %s", v.Function)
-		v.Notes = append(v.Notes, fmt.Sprintf("reason %s is not in diagnose's table: stage inferred from the stack", reason))
+		v.Cause = ByRule
+	case v.Stage == Routing && forwardingOff(ev):
+		v.Cause = ForwardingOff
 	}
 }
 
-func ruleText(s *evidence.TraceStep) string {
-	if s.Rule != "" {
-		return s.Rule
+// ifaceOf is the interface a verdict speaks of: the dropped packet's, else the first the
+// flow arrived on.
+func ifaceOf(ev *evidence.Evidence, d *evidence.Drop) string {
+	if d != nil && d.Iface != "" {
+		return d.Iface
 	}
-	return fmt.Sprintf("handle %d", s.Handle)
-}
-
-func handleText(s *evidence.TraceStep) string {
-	if s.Type == "policy" || s.Handle == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" (handle %d)", s.Handle)
-}
-
-func factsOf(ev *evidence.Evidence, d *evidence.Drop) facts {
-	f := facts{
-		flow:  ev.Flow.String(),
-		addr:  ev.Flow.Addr.String(),
-		port:  ev.Flow.Port,
-		proto: string(ev.Flow.Proto),
-		iface: "<iface>",
-		src:   "<source>",
-		dst:   "<destination>",
-		v6:    ev.Flow.Family() == 6,
-	}
-	if d != nil {
-		if d.Iface != "" {
-			f.iface = d.Iface
-		}
-		if d.Src.IsValid() {
-			f.src = d.Src.Addr().String()
-		}
-		if d.Dst.IsValid() {
-			f.dst = d.Dst.Addr().String()
-		}
-	}
-	if f.iface == "<iface>" && ev.Arrival != nil {
+	if ev.Arrival != nil {
 		for _, c := range ev.Arrival.Counts {
 			if c.Direction == evidence.In {
-				f.iface = c.Iface
-				break
+				return c.Iface
 			}
 		}
 	}
-	if h := ev.Host; h != nil {
-		f.sysctls = h.Sysctls
-		f.rpFilterIface = h.Sysctls["net.ipv4.conf."+f.iface+".rp_filter"]
-		f.rpFilterAll = h.Sysctls["net.ipv4.conf.all.rp_filter"]
-		f.ipForward = h.Sysctls["net.ipv4.ip_forward"]
-		if f.v6 {
-			f.ipForward = h.Sysctls["net.ipv6.conf.all.forwarding"]
-		}
-		f.listeners = listenersText(h, ev.Flow)
-		var progs []string
-		for _, p := range h.Programs {
-			if p.Iface == f.iface {
-				progs = append(progs, fmt.Sprintf("%s %s (id %d)", p.Hook, nonEmpty(p.Name, "unnamed"), p.ID))
-			}
-		}
-		f.programs = strings.Join(progs, ", ")
-	}
-	return f
-}
-
-// listenersText lists the sockets on the flow's port: "none", or "tcp 127.0.0.1:8080 LISTEN".
-func listenersText(h *evidence.HostState, flow evidence.Flow) string {
-	var ls []string
-	for _, l := range h.Listeners {
-		if l.Proto == string(flow.Proto) && l.Local.Port() == flow.Port {
-			t := fmt.Sprintf("%s %s %s", l.Proto, l.Local, l.State)
-			if l.BoundIface != "" {
-				t += " bound to " + l.BoundIface
-			}
-			if l.V6Only {
-				t += " (IPv6 only)"
-			}
-			ls = append(ls, t)
-		}
-	}
-	if len(ls) == 0 {
-		return "none"
-	}
-	return strings.Join(ls, ", ")
-}
-
-func judgeNotArrived(v *Verdict, ev *evidence.Evidence, sentOut int) {
-	v.Outcome, v.Stage = NotArrived, Arrival
-	on := "any interface"
-	if ev.Arrival != nil && len(ev.Arrival.Ifaces) > 0 {
-		on = strings.Join(ev.Arrival.Ifaces, ", ")
-	}
-	if sentOut > 0 {
-		v.Summary = fmt.Sprintf("No packet of %s arrived on %s of this host, though it sent %d: the answers are lost before they reach this host.", ev.Flow, on, sentOut)
-	} else {
-		v.Summary = fmt.Sprintf("No packet of %s arrived on %s of this host: the fault is upstream, not on this host.", ev.Flow, on)
-	}
-	v.Explanation = "the capture point sees packets before the kernel can drop them; nothing of the flow reached it"
-	v.Fix = "stop debugging this host: check the sender, its firewall, and the network path (routers, security groups) up to this host"
-	if a := ev.Arrival; a != nil && a.Method == evidence.CaptureTCX {
-		// The tcx capture counts every packet it looks at: whether the interfaces carried
-		// anything at all tells a quiet interface from a flow that goes elsewhere.
-		where := on
-		if len(a.Ifaces) == 0 {
-			where = "this network namespace's interfaces"
-		}
-		if a.Seen == 0 {
-			v.Notes = append(v.Notes, fmt.Sprintf("no packet of any flow passed %s during the capture: check that the flow is meant to come in here (the interface, the address, the network namespace diagnose ran in)", where))
-		} else if other := a.Seen - min(a.Seen, uint64(a.In+a.Out)); other > 0 {
-			v.Notes = append(v.Notes, fmt.Sprintf("the capture was live: %d packet(s) of other flows passed %s meanwhile", other, where))
-		}
-	}
-	if len(v.Elsewhere) > 0 {
-		e := v.Elsewhere[0]
-		name := fmt.Sprintf("namespace %d", e.Netns)
-		if e.NetnsName != "" {
-			name = fmt.Sprintf("namespace %s (%d)", e.NetnsName, e.Netns)
-		}
-		v.Summary = fmt.Sprintf("No packet of %s arrived in this namespace: it was dropped before, in %s on this host, with reason %s at %s.", ev.Flow, name, e.Reason, e.Function)
-		v.Fix = fmt.Sprintf("run diagnose in %s to see why it drops the flow (e.g. `ip netns exec %s diagnose --flow %s`)", name, nonEmpty(e.NetnsName, "<netns>"), netipFlow(ev))
-	}
-}
-
-func netipFlow(ev *evidence.Evidence) string {
-	s := ev.Flow.String()
-	return s[:strings.LastIndexByte(s, '/')]
-}
-
-func nonEmpty(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-func judgeDelivered(v *Verdict, ev *evidence.Evidence, in, out int) {
-	if vanished(ev, out) {
-		judgeVanished(v, ev, in)
-		return
-	}
-	v.Outcome, v.Stage = Delivered, Socket
-	answered := ""
-	if out > 0 {
-		answered = fmt.Sprintf(", and this host answered with %d", out)
-	}
-	v.Summary = fmt.Sprintf("%s was delivered: %d packet(s) arrived, none was dropped%s.", ev.Flow, in, answered)
-	v.Explanation = "every packet of the flow that arrived passed the firewall and the kernel without a drop"
-	v.Fix = "nothing to fix on this host's path: if the application still fails, look at the application itself"
-	if out == 0 && ev.Flow.Proto == evidence.TCP {
-		v.Notes = append(v.Notes, "no TCP answer was seen: the socket may not have replied yet")
-	}
+	return ""
 }
 
 func groupElsewhere(drops []evidence.Drop) []ElsewhereDrop {
@@ -489,9 +376,9 @@ func groupElsewhere(drops []evidence.Drop) []ElsewhereDrop {
 
 // vanished: the packets arrived, nothing dropped them, yet no socket got them and the host
 // never answered. Only the path tracepoints can tell this from a delivery.
-func vanished(ev *evidence.Evidence, out int) bool {
+func vanished(ev *evidence.Evidence) bool {
 	p := ev.Path
-	if p == nil || p.Error != "" || out > 0 {
+	if p == nil || p.Error != "" || ev.Arrival.Out > 0 {
 		return false
 	}
 	for _, c := range p.Counts {
@@ -508,8 +395,8 @@ func vanished(ev *evidence.Evidence, out int) bool {
 	return strings.Contains(attached, evidence.PointDataReady) || strings.Contains(attached, evidence.PointSockState)
 }
 
-func judgeVanished(v *Verdict, ev *evidence.Evidence, in int) {
-	v.Outcome = Inconclusive
+func judgeVanished(v *Verdict, ev *evidence.Evidence) {
+	v.Outcome, v.Cause = Inconclusive, Vanished
 	m := stageMap(v, ev)
 	v.Stage = Arrival
 	for _, st := range m {
@@ -517,31 +404,20 @@ func judgeVanished(v *Verdict, ev *evidence.Evidence, in int) {
 			v.Stage = st.Stage
 		}
 	}
-	v.Summary = fmt.Sprintf("%d packet(s) of %s arrived and no drop was recorded, but no socket received them: they were last seen at %s.", in, ev.Flow, v.Stage)
-	v.Explanation = "the kernel freed or diverted the packets without a drop event, or a drop event was lost"
-	v.Fix = "compare the counters below with the path; run again with a longer --timeout if the application was slow"
-	f := factsOf(ev, nil)
-	if forwardingOff(ev, f) {
-		sysctl := forwardSysctl(f)
-		v.Summary = fmt.Sprintf("%d packet(s) of %s arrived, but %s is not an address of this host and forwarding is off (%s=0): the kernel does not route them on.", in, ev.Flow, f.addr, sysctl)
-		v.Explanation = "packets for another host are forwarded only when forwarding is on"
-		v.Fix = fmt.Sprintf("if this host should route them: `sysctl -w %s=1`; otherwise fix the sender's route or the address it uses (%s is not configured here)", sysctl, f.addr)
-		v.Stage = Routing
+	if forwardingOff(ev) {
+		v.Cause, v.Stage = ForwardingOff, Routing
 	}
 }
 
 // forwardingOff: the flow's address is not this host's and forwarding is off, which the
 // kernel reports as a plain routing error.
-func forwardingOff(ev *evidence.Evidence, f facts) bool {
+func forwardingOff(ev *evidence.Evidence) bool {
 	local, known := destinationLocal(ev)
-	return known && !local && f.ipForward == "0"
-}
-
-func forwardSysctl(f facts) string {
-	if f.v6 {
-		return "net.ipv6.conf.all.forwarding"
+	if !known || local {
+		return false
 	}
-	return "net.ipv4.ip_forward"
+	s, _ := forwarding(ev.Host.Sysctls[forwardSysctl(ev.Flow)])
+	return s == reasons.ForwardingOff
 }
 
 // destinationLocal tells from the host's route lookups whether the flow's address is one of
@@ -579,63 +455,9 @@ func noRouteOut(ev *evidence.Evidence) *evidence.PathEvent {
 	return failed
 }
 
-// Route lookup errors as the fib tracepoints report them (negative errnos).
-const (
-	eagain       = -11 // no match in this table: the next rule or table is tried
-	enetunreach  = -101
-	ehostunreach = -113
-	eacces       = -13
-	einval       = -22
-)
-
-func routeErrorText(err int) string {
-	switch err {
-	case eagain, enetunreach:
-		return "no route matches (network unreachable)"
-	case ehostunreach:
-		return "no route, or an unreachable route, matches (host unreachable)"
-	case eacces:
-		return "a prohibit route matches"
-	case einval:
-		return "a blackhole route matches"
-	}
-	return fmt.Sprintf("error %d", err)
-}
-
-func judgeNoRoute(v *Verdict, ev *evidence.Evidence, e *evidence.PathEvent) {
-	reason := "IP_OUTNOROUTES"
-	v.Outcome, v.Stage, v.Reason = Dropped, Output, &reason
-	v.Drops = 0
-	what := routeErrorText(e.Err)
-	v.Summary = fmt.Sprintf("%s never left this host: the route lookup for %s failed (%s), so the kernel refused to send it (%s).", ev.Flow, ev.Flow.Addr, what, reason)
-	v.Explanation = "the sending application got an error (ENETUNREACH or EHOSTUNREACH) before any packet was built, so no drop event exists; the route lookup tracepoint shows the failure"
-	v.Fix = fmt.Sprintf("add a route to %s (e.g. `ip route add %s via GATEWAY`, or a default route); `ip route get %s` shows the lookup", ev.Flow.Addr, ev.Flow.Addr, ev.Flow.Addr)
-	if ev.Host != nil {
-		for _, c := range ev.Host.Counters {
-			if strings.HasSuffix(c.Name, "OutNoRoutes") && c.Delta > 0 {
-				v.Notes = append(v.Notes, fmt.Sprintf("counter %s rose by %d during the run", c.Name, c.Delta))
-			}
-		}
-	}
-}
-
-// unspecifiedAs names what a drop without a reason means at functions that drop for one
-// cause only: IPv6 neighbour discovery failures, for one, carry no reason on 6.18.
-var unspecifiedAs = map[string]string{
-	"neigh_invalidate":    "NEIGH_FAILED",
-	"neigh_timer_handler": "NEIGH_FAILED",
-	"ip6_pkt_drop":        "IP_INNOROUTES",
-	"ip_error":            "IP_INNOROUTES",
-}
-
-// functionExplained explains drops without a reason at functions whose drops have no
-// reason of their own in the kernel's enum.
-var functionExplained = map[string]explanation{
-	"ip_mr_input": {MulticastRPF, "multicast routing refused the packet: the multicast forwarding cache expects this source's traffic for the group on another interface (the multicast reverse-path check), or no interface takes it",
-		func(f facts) string {
-			return fmt.Sprintf("compare the (source, group) entry's incoming interface with %s, where the packet arrived: `ip mroute show`; fix the multicast routing daemon's RPF interface or the unicast route back to %s it follows", f.iface, f.src)
-		}},
-}
+// eagain is the route lookup error (negative, as the fib tracepoints report errnos) of a
+// table without a match: the next rule or table is tried, so other errors say more.
+const eagain = -int(syscall.EAGAIN)
 
 // baseFunction removes the compiler's clone suffixes (.constprop.0, .isra.0, .part.0, .cold):
 // people search the kernel source for the function's own name.

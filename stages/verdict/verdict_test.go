@@ -1,4 +1,4 @@
-package verdict
+package verdict_test
 
 import (
 	"net/netip"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/verdict"
+	"github.com/packetmortem/packetmortem/stages/verdict/prose"
 )
 
 var (
@@ -30,13 +32,8 @@ func ev(in, out int, drops []evidence.Drop, traces ...evidence.Trace) *evidence.
 	}
 }
 
-func reasonOf(v Verdict) string {
-	if v.Reason == nil {
-		return ""
-	}
-	return *v.Reason
-}
-
+// TestJudge: crafted evidence gets its outcome, stage and reason, and the words package
+// prose writes from the verdict name what matters.
 func TestJudge(t *testing.T) {
 	policyDrop := evidence.TraceStep{Type: "policy", Family: "ip", Table: "filter", Chain: "INPUT", Verdict: "drop"}
 	ruleDrop := evidence.TraceStep{Type: "rule", Family: "inet", Table: "guard", Chain: "fwd", Handle: 7, Rule: "tcp dport 8080 drop", Verdict: "drop"}
@@ -47,56 +44,57 @@ func TestJudge(t *testing.T) {
 	cases := []struct {
 		name    string
 		ev      *evidence.Evidence
-		outcome Outcome
-		stage   Stage
+		outcome verdict.Outcome
+		stage   verdict.Stage
 		reason  string
 		summary string // a part the summary must contain
 		fix     string // a part the fix must contain
 	}{
 		{"no socket", ev(1, 1, []evidence.Drop{drop("NO_SOCKET", "tcp_v4_rcv")}),
-			Dropped, Socket, "NO_SOCKET", "nothing listens", "port 8080"},
+			verdict.Dropped, verdict.Socket, "NO_SOCKET", "nothing listens", "port 8080"},
 		{"rp_filter names the interface", ev(1, 0, []evidence.Drop{drop("IP_RPFILTER", "ip_rcv_finish_core")}),
-			Dropped, Routing, "IP_RPFILTER", "reverse-path", "net.ipv4.conf.eth0.rp_filter=2"},
+			verdict.Dropped, verdict.Routing, "IP_RPFILTER", "reverse-path", "net.ipv4.conf.eth0.rp_filter=2"},
 		{"netfilter drop staged by the trace's hook", ev(1, 0, []evidence.Drop{drop("NETFILTER_DROP", "nft_do_chain", "nft_do_chain+0x1", "nf_hook_slow+0x2", "ip_local_deliver+0x3")},
 			evidence.Trace{Family: "inet", Hook: "forward", Verdict: "drop", DroppedBy: &ruleDrop}),
-			Dropped, Forward, "NETFILTER_DROP", "`tcp dport 8080 drop`", "nft delete rule inet guard fwd handle 7"},
+			verdict.Dropped, verdict.Forward, "NETFILTER_DROP", "`tcp dport 8080 drop`", "nft delete rule inet guard fwd handle 7"},
 		{"netfilter drop staged by the stack without a trace", ev(1, 0, []evidence.Drop{drop("NETFILTER_DROP", "nft_do_chain", "nft_do_chain+0x1", "nft_do_chain_ipv4+0x1", "nf_hook_slow+0x2", "ip_rcv+0x3")}),
-			Dropped, Prerouting, "NETFILTER_DROP", "dropped", "nft -a list ruleset"},
+			verdict.Dropped, verdict.Prerouting, "NETFILTER_DROP", "dropped", "nft -a list ruleset"},
 		{"bridge family drop is ingress", ev(1, 0, []evidence.Drop{drop("NETFILTER_DROP", "nft_do_chain")},
 			evidence.Trace{Family: "bridge", Hook: "input", Verdict: "drop", DroppedBy: &bridgeDrop}),
-			Dropped, Ingress, "NETFILTER_DROP", "table bridge bguard", "nft delete rule bridge bguard input handle 3"},
+			verdict.Dropped, verdict.Ingress, "NETFILTER_DROP", "table bridge bguard", "nft delete rule bridge bguard input handle 3"},
 		{"policy drop from the trace alone", ev(1, 0, nil, evidence.Trace{Family: "ip", Hook: "input", Verdict: "drop", DroppedBy: &policyDrop}),
-			Dropped, Input, "NETFILTER_DROP", "drop policy", "nft add rule ip filter INPUT tcp dport 8080 accept"},
+			verdict.Dropped, verdict.Input, "NETFILTER_DROP", "drop policy", "nft add rule ip filter INPUT tcp dport 8080 accept"},
 		{"unknown reason staged by the stack", ev(1, 0, []evidence.Drop{drop("BRAND_NEW_REASON", "mystery_fn", "mystery_fn+0x1", "ip_forward+0x20")}),
-			Dropped, Forward, "BRAND_NEW_REASON", "BRAND_NEW_REASON", "mystery_fn"},
+			verdict.Dropped, verdict.Forward, "BRAND_NEW_REASON", "BRAND_NEW_REASON", "mystery_fn"},
 		{"no reason at neigh_invalidate is a neighbour failure", ev(0, 2, []evidence.Drop{drop("NOT_SPECIFIED", "neigh_invalidate")}),
-			Dropped, Egress, "NOT_SPECIFIED", "neighbour resolution", "ip neigh show dev eth0"},
+			verdict.Dropped, verdict.Egress, "NOT_SPECIFIED", "neighbour resolution", "ip neigh show dev eth0"},
 		{"teardown noise on an answered flow", ev(5, 4, []evidence.Drop{drop("NOT_SPECIFIED", "tcp_v4_rcv")}),
-			Delivered, Socket, "", "delivered", "nothing to fix"},
+			verdict.Delivered, verdict.Socket, "", "delivered", "nothing to fix"},
 		{"queue purge at close on an answered flow", ev(4, 3, []evidence.Drop{drop("QUEUE_PURGE", "sk_stream_kill_queues")}),
-			Delivered, Socket, "", "delivered", "nothing to fix"},
+			verdict.Delivered, verdict.Socket, "", "delivered", "nothing to fix"},
 		{"queue purge on an unanswered flow is a drop", ev(1, 0, []evidence.Drop{drop("QUEUE_PURGE", "sk_stream_kill_queues")}),
-			Dropped, Socket, "QUEUE_PURGE", "destroyed", "closed the connection"},
+			verdict.Dropped, verdict.Socket, "QUEUE_PURGE", "destroyed", "closed the connection"},
 		{"nothing arrived", ev(0, 0, nil),
-			NotArrived, Arrival, "", "upstream", "check the sender"},
+			verdict.NotArrived, verdict.Arrival, "", "upstream", "check the sender"},
 		{"dropped in another namespace never arrived here", ev(0, 0, []evidence.Drop{elsewhere}),
-			NotArrived, Arrival, "", "namespace client (99)", "ip netns exec client diagnose --flow 198.51.100.2:8080"},
+			verdict.NotArrived, verdict.Arrival, "", "namespace client (99)", "ip netns exec client diagnose --flow 198.51.100.2:8080"},
 		{"no capture, no drop", &evidence.Evidence{Flow: flow, Arrival: &evidence.Arrival{Error: "socket: permission denied"}},
-			Inconclusive, Arrival, "", "Inconclusive", "capture error"},
+			verdict.Inconclusive, verdict.Arrival, "", "Inconclusive", "capture error"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			v := Judge(c.ev)
-			if v.Outcome != c.outcome || v.Stage != c.stage || reasonOf(v) != c.reason {
-				t.Fatalf("got %s/%s/%q, want %s/%s/%q (%s)", v.Outcome, v.Stage, reasonOf(v), c.outcome, c.stage, c.reason, v.Summary)
+			v := verdict.Judge(c.ev)
+			text := prose.Write(c.ev, v)
+			if v.Outcome != c.outcome || v.Stage != c.stage || v.Reason != c.reason {
+				t.Fatalf("got %s/%s/%q, want %s/%s/%q (%s)", v.Outcome, v.Stage, v.Reason, c.outcome, c.stage, c.reason, text.Summary)
 			}
-			if !strings.Contains(v.Summary, c.summary) {
-				t.Errorf("summary %q lacks %q", v.Summary, c.summary)
+			if !strings.Contains(text.Summary, c.summary) {
+				t.Errorf("summary %q lacks %q", text.Summary, c.summary)
 			}
-			if !strings.Contains(v.Fix, c.fix) {
-				t.Errorf("fix %q lacks %q", v.Fix, c.fix)
+			if !strings.Contains(text.Fix, c.fix) {
+				t.Errorf("fix %q lacks %q", text.Fix, c.fix)
 			}
-			if (v.Outcome == Dropped) != (v.Reason != nil) {
+			if (v.Outcome == verdict.Dropped) != (v.Reason != "") {
 				t.Errorf("reason %v with outcome %s: reason is set exactly when dropped", v.Reason, v.Outcome)
 			}
 		})
@@ -117,9 +115,9 @@ func TestJudgeNotArrivedLiveCapture(t *testing.T) {
 	} {
 		e := ev(0, 0, nil)
 		e.Arrival.Method, e.Arrival.Seen = c.method, c.seen
-		v := Judge(e)
-		notes := strings.Join(v.Notes, "\n")
-		if v.Outcome != NotArrived || c.note != "" && !strings.Contains(notes, c.note) || c.note == "" && strings.Contains(notes, "passed") {
+		v := verdict.Judge(e)
+		notes := strings.Join(prose.Write(e, v).Notes, "\n")
+		if v.Outcome != verdict.NotArrived || c.note != "" && !strings.Contains(notes, c.note) || c.note == "" && strings.Contains(notes, "passed") {
 			t.Errorf("%s, seen %d: %s, notes %q; want not arrived, noting %q", c.method, c.seen, v.Outcome, notes, c.note)
 		}
 	}
@@ -129,46 +127,27 @@ func TestJudgeNotesLoss(t *testing.T) {
 	e := ev(1, 1, nil)
 	e.Kernel.Lost = 3
 	e.Firewall.Lost = 2
-	v := Judge(e)
-	notes := strings.Join(v.Notes, "\n")
+	notes := strings.Join(prose.Write(e, verdict.Judge(e)).Notes, "\n")
 	if !strings.Contains(notes, "3 kernel drop event(s)") || !strings.Contains(notes, "2 nftables trace message(s)") {
 		t.Errorf("losses not noted: %q", notes)
 	}
 }
 
 func TestJudgeMostFrequentSite(t *testing.T) {
-	v := Judge(ev(3, 0, []evidence.Drop{
+	e := ev(3, 0, []evidence.Drop{
 		drop("TCP_OLD_DATA", "tcp_validate_incoming"),
 		drop("SOCKET_RCVBUFF", "tcp_data_queue"),
 		drop("SOCKET_RCVBUFF", "tcp_data_queue"),
-	}))
-	if reasonOf(v) != "SOCKET_RCVBUFF" || v.Drops != 3 {
-		t.Fatalf("got %s with %d drops, want SOCKET_RCVBUFF with 3", reasonOf(v), v.Drops)
+	})
+	v := verdict.Judge(e)
+	if v.Reason != "SOCKET_RCVBUFF" || v.Drops != 3 {
+		t.Fatalf("got %s with %d drops, want SOCKET_RCVBUFF with 3", v.Reason, v.Drops)
 	}
-	if len(v.Notes) == 0 || !strings.Contains(v.Notes[0], "TCP_OLD_DATA") {
-		t.Errorf("the other site is not noted: %v", v.Notes)
+	if want := (verdict.Site{Reason: "TCP_OLD_DATA", Function: "tcp_validate_incoming", Count: 1}); len(v.Others) != 1 || v.Others[0] != want {
+		t.Errorf("other sites %+v, want %+v", v.Others, want)
 	}
-}
-
-func TestBaseFunction(t *testing.T) {
-	for in, want := range map[string]string{"__netif_receive_skb_core.constprop.0": "__netif_receive_skb_core", "tcp_v4_rcv": "tcp_v4_rcv", "ip_rcv_finish_core.isra.0": "ip_rcv_finish_core"} {
-		if got := baseFunction(in); got != want {
-			t.Errorf("baseFunction(%s) = %s, want %s", in, got, want)
-		}
-	}
-}
-
-func TestStageOfFunction(t *testing.T) {
-	for fn, want := range map[string]Stage{
-		"ip_rcv_finish_core": Routing, "ip_rcv_core": IPRcv, "tcp_v4_rcv": Socket, "udp_queue_rcv_one_skb": Socket,
-		"__dev_queue_xmit": Egress, "sch_handle_ingress": Ingress, "ip_rcv_finish_core.isra.0": Routing, "neigh_resolve_output": Egress,
-	} {
-		if got, ok := stageOfFunction(fn); !ok || got != want {
-			t.Errorf("stageOfFunction(%s) = %s, %v; want %s", fn, got, ok, want)
-		}
-	}
-	if s, ok := stageOfFunction("unrelated"); ok {
-		t.Errorf("stageOfFunction(unrelated) = %s", s)
+	if notes := prose.Write(e, v).Notes; len(notes) == 0 || !strings.Contains(notes[0], "TCP_OLD_DATA") {
+		t.Errorf("the other site is not noted: %v", notes)
 	}
 }
 
@@ -182,12 +161,12 @@ func TestJudgeFatesDiffer(t *testing.T) {
 	e := ev(3, 1, []evidence.Drop{data})
 	e.Arrival.Packets = []evidence.Packet{pkt(0, "S"), pkt(10, "."), pkt(20, "P."),
 		{Time: t0.Add(time.Millisecond), Direction: evidence.Out, Src: server, Dst: client, Flags: "S."}}
-	v := Judge(e)
-	if v.Outcome != Dropped || v.Stage != Input {
+	v := verdict.Judge(e)
+	if v.Outcome != verdict.Dropped || v.Stage != verdict.Input {
 		t.Fatalf("got %s/%s, want dropped/input", v.Outcome, v.Stage)
 	}
-	if want := "fates differ: 1 ACK(s) and 1 SYN(s) got through, 1 data segment(s) dropped"; !strings.Contains(v.Summary, want) {
-		t.Errorf("summary %q lacks %q", v.Summary, want)
+	if summary, want := prose.Write(e, v).Summary, "fates differ: 1 ACK(s) and 1 SYN(s) got through, 1 data segment(s) dropped"; !strings.Contains(summary, want) {
+		t.Errorf("summary %q lacks %q", summary, want)
 	}
 	got := []string{}
 	for _, f := range v.Fates {
@@ -195,5 +174,27 @@ func TestJudgeFatesDiffer(t *testing.T) {
 	}
 	if strings.Join(got, " ") != "S:not_dropped .:not_dropped P.:dropped S.:sent" {
 		t.Errorf("fates %v", got)
+	}
+}
+
+// TestPacketFatesFirewallOnly: a packet that its trace shows dropped, with no kernel drop
+// event, is told apart from one not dropped, at the stage the verdict gives such a drop
+// (a bridge-family hook is ingress), while its Fate stays not_dropped: Fates count kernel
+// drop events only.
+func TestPacketFatesFirewallOnly(t *testing.T) {
+	step := evidence.TraceStep{Type: "rule", Family: "bridge", Table: "bguard", Chain: "fwd", Handle: 3, Verdict: "drop"}
+	e := ev(1, 0, nil, evidence.Trace{ID: 1, Family: "bridge", Hook: "forward", Iif: "eth0", Src: client, Dst: server, Verdict: "drop", DroppedBy: &step})
+	p := evidence.Packet{Time: time.Unix(1_800_000_000, 0), Iface: "eth0", Direction: evidence.In, Src: client, Dst: server, Flags: "S"}
+	e.Arrival.Packets = []evidence.Packet{p}
+	v := verdict.Judge(e)
+	if v.Outcome != verdict.Dropped || v.Stage != verdict.Ingress || v.Drop != nil || v.Cause != verdict.ByRule {
+		t.Fatalf("verdict %s/%s, drop %v, cause %q; want dropped in ingress by the rule, no drop event", v.Outcome, v.Stage, v.Drop, v.Cause)
+	}
+	f := verdict.PacketFates(e, v)(p)
+	if f.Seen != verdict.SeenFirewallDrop || f.Stage != verdict.Ingress || len(f.Traces) != 1 {
+		t.Errorf("packet fate %+v, want a firewall drop in ingress with its trace", f)
+	}
+	if len(v.Fates) != 1 || v.Fates[0].Fate != "not_dropped" {
+		t.Errorf("fates %+v, want one not_dropped", v.Fates)
 	}
 }

@@ -1,4 +1,4 @@
-package verdict_test
+package prose_test
 
 import (
 	"encoding/json"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
 	"github.com/packetmortem/packetmortem/stages/verdict"
+	"github.com/packetmortem/packetmortem/stages/verdict/prose"
 )
 
 // recorded reads the evidence of a recorded report: the report's JSON names for the flow,
@@ -19,7 +20,7 @@ import (
 // depend on the renderer).
 func recorded(t *testing.T, name string) *evidence.Evidence {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "reports", name+".json"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "testdata", "reports", name+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func recorded(t *testing.T, name string) *evidence.Evidence {
 
 // commentAll comments the packets the evidence kept, in capture order.
 func commentAll(ev *evidence.Evidence, packets []evidence.Packet) []string {
-	comment := verdict.Comments(ev, verdict.Judge(ev))
+	comment := prose.Comments(ev, verdict.Judge(ev))
 	var out []string
 	for _, p := range packets {
 		out = append(out, comment(p))
@@ -92,7 +93,7 @@ func TestCommentsRecorded(t *testing.T) {
 // TestCommentsAgreeWithFates: for the packets the evidence keeps, every recorded report's
 // comments say the fate the verdict says.
 func TestCommentsAgreeWithFates(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("..", "..", "testdata", "reports", "*.json"))
+	files, err := filepath.Glob(filepath.Join("..", "..", "..", "testdata", "reports", "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no recorded reports: %v", err)
 	}
@@ -169,11 +170,11 @@ func TestCommentsMissingStages(t *testing.T) {
 	ev := recorded(t, "input_drop_rule_v4")
 	p := ev.Arrival.Packets[0]
 	ev.Kernel = nil
-	if got, want := verdict.Comments(ev, verdict.Judge(ev))(p), "arrived on veth0; firewall: ip prerouting accept, ip input drop by inet guard input handle 2 `tcp dport 55527 drop`; dropped in input by the firewall (no kernel drop event recorded)"; got != want {
+	if got, want := prose.Comments(ev, verdict.Judge(ev))(p), "arrived on veth0; firewall: ip prerouting accept, ip input drop by inet guard input handle 2 `tcp dport 55527 drop`; dropped in input by the firewall (no kernel drop event recorded)"; got != want {
 		t.Errorf("no kernel stage:\n%s\nwant\n%s", got, want)
 	}
 	ev.Firewall = nil
-	if got, want := verdict.Comments(ev, verdict.Judge(ev))(p), "arrived on veth0; fate unknown: the kernel drop stage did not run"; got != want {
+	if got, want := prose.Comments(ev, verdict.Judge(ev))(p), "arrived on veth0; fate unknown: the kernel drop stage did not run"; got != want {
 		t.Errorf("no kernel stage, no firewall:\n%s\nwant\n%s", got, want)
 	}
 
@@ -181,7 +182,7 @@ func TestCommentsMissingStages(t *testing.T) {
 	ev = recorded(t, "input_drop_rule_v4")
 	q := p
 	q.Iface = "veth9"
-	comment := verdict.Comments(ev, verdict.Judge(ev))
+	comment := prose.Comments(ev, verdict.Judge(ev))
 	if got := comment(q); strings.Contains(got, "firewall") {
 		t.Errorf("packet on veth9 took a trace of veth0: %q", got)
 	}

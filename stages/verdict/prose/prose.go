@@ -1,0 +1,286 @@
+// Package prose puts a verdict in words: the summary, what the drop reason means, what to
+// do, the notes, and the comment on each packet of the capture. It judges nothing: every
+// sentence is told from package verdict's result, and the fixes from package reasons'
+// templates, filled with the names of the run.
+package prose
+
+import (
+	"cmp"
+	"fmt"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/packetmortem/packetmortem/stages/evidence"
+	"github.com/packetmortem/packetmortem/stages/verdict"
+	"github.com/packetmortem/packetmortem/stages/verdict/reasons"
+)
+
+// Text is a verdict in words.
+type Text struct {
+	Summary     string
+	Explanation string
+	Fix         string
+	Notes       []string
+}
+
+// Write says verdict v, which Judge gave for ev.
+func Write(ev *evidence.Evidence, v verdict.Verdict) Text {
+	var t Text
+	if v.Ignored > 0 {
+		t.note("%d drop(s) that are not the flow's fault were ignored: copies a capture socket could not take, or teardown drops of an answered flow (socket queues purged, no reason given)", v.Ignored)
+	}
+	switch {
+	case v.Cause == verdict.NoRouteOut:
+		noRoute(&t, ev, v)
+	case v.Outcome == verdict.Dropped:
+		for _, o := range v.Others {
+			t.note("also dropped: %d packet(s) with reason %s at %s", o.Count, o.Reason, o.Function)
+		}
+		if v.Drop == nil {
+			t.note("no kernel drop event was recorded for this drop; the verdict rests on the nftables trace")
+		}
+		dropped(&t, ev, v)
+		if mixed := mixedFates(v.Fates); mixed != "" && v.Drop != nil {
+			t.Summary += " Not every packet: " + mixed + "."
+		}
+	case v.Cause == verdict.NoCapture:
+		t.Summary = fmt.Sprintf("Inconclusive: the capture did not run, so diagnose cannot tell whether %s reached this host.", ev.Flow)
+		t.Fix = "fix the capture error shown in the report and run diagnose again"
+	case v.Outcome == verdict.NotArrived:
+		notArrived(&t, ev, v)
+	case v.Outcome == verdict.Inconclusive:
+		vanished(&t, ev, v)
+	case v.Outcome == verdict.Delivered:
+		delivered(&t, ev)
+	}
+	if ev.Kernel != nil && ev.Kernel.Lost > 0 {
+		t.note("%d kernel drop event(s) of the flow were lost (ring buffer full): the verdict may miss drops", ev.Kernel.Lost)
+	}
+	if ev.Firewall != nil && ev.Firewall.Lost > 0 {
+		t.note("%d nftables trace message(s) were lost (netlink buffer full)", ev.Firewall.Lost)
+	}
+	if ev.Kernel == nil || ev.Kernel.Error != "" {
+		t.note("the kernel drop stage did not run: drops outside the firewall cannot be seen")
+	}
+	return t
+}
+
+func (t *Text) note(format string, a ...any) {
+	t.Notes = append(t.Notes, fmt.Sprintf(format, a...))
+}
+
+// dropped says a drop: by the rule the trace names, by forwarding off, by what the
+// knowledge base says of its reason, or that it knows nothing of the reason.
+func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
+	f := factsOf(ev, v)
+	x := v.Explained
+	switch {
+	case x.As != "":
+		t.note("the kernel gives no reason for this drop; %s is where it frees packets for %s, so that is explained", v.Function, x.As)
+	case x.ByFunction:
+		t.note("the kernel gives no reason for this drop; it is explained from %s, the function that dropped it", v.Function)
+	}
+	where := ""
+	if v.Drop != nil && v.Drop.Iface != "" {
+		where = " on " + v.Drop.Iface
+	}
+	switch {
+	case v.Cause == verdict.ByRule:
+		r := v.Rule
+		what := fmt.Sprintf("rule `%s`", ruleText(r))
+		if r.Type == "policy" {
+			what = "the chain's drop policy"
+		}
+		t.Summary = fmt.Sprintf("%s was dropped by the firewall in %s: %s in table %s %s, chain %s%s.",
+			ev.Flow, v.Stage, what, r.Family, r.Table, r.Chain, handleText(r))
+		t.Explanation = "a netfilter rule or chain policy dropped the packet"
+		if r.Type == "policy" {
+			t.Fix = fmt.Sprintf("add a rule accepting the flow to chain %s of table %s %s, or change its policy: `nft add rule %s %s %s %s dport %d accept`",
+				r.Chain, r.Family, r.Table, r.Family, r.Table, r.Chain, f.Proto, f.Port)
+		} else {
+			t.Fix = fmt.Sprintf("remove or narrow the rule: `nft delete rule %s %s %s handle %d` (or insert an accept before it)", r.Family, r.Table, r.Chain, r.Handle)
+		}
+	case v.Cause == verdict.ForwardingOff:
+		t.Summary = fmt.Sprintf("%s was dropped%s in routing by %s (%s): %s is not an address of this host and forwarding is off (%s=0).", ev.Flow, where, v.Function, v.Reason, f.Addr, reasons.Fill("{forwarding}", f))
+		t.Explanation = "packets for another host are routed on only when forwarding is on; with it off the kernel drops them at the route lookup"
+		t.Fix = reasons.Fill(forwardingFix, f)
+	case x.Known:
+		t.Summary = fmt.Sprintf("%s was dropped%s in %s by %s: %s (%s).", ev.Flow, where, v.Stage, v.Function, x.Entry.Why, v.Reason)
+		t.Explanation = x.Entry.Why
+		t.Fix = x.Entry.FixFor(f)
+	default:
+		t.Summary = fmt.Sprintf("%s was dropped%s in %s by %s with reason %s.", ev.Flow, where, v.Stage, v.Function, v.Reason)
+		t.Explanation = fmt.Sprintf("the kernel gives reason %s; this build has no explanation for it (its reasons were checked against the kernels %s), so the stage comes from the dropping function and its stack", v.Reason, strings.Join(reasons.Kernels(), " and "))
+		t.Fix = fmt.Sprintf("read the stack below and the kernel source of %s", v.Function)
+		t.note("reason %s is not in diagnose's table: stage inferred from the stack", v.Reason)
+	}
+}
+
+// forwardingFix is what to do about packets for another host while forwarding is off.
+const forwardingFix = "if this host should route them: `sysctl -w {forwarding}=1`; otherwise fix the sender's route or the address it uses ({addr} is not configured here)"
+
+func ruleText(s *evidence.TraceStep) string {
+	if s.Rule != "" {
+		return s.Rule
+	}
+	return fmt.Sprintf("handle %d", s.Handle)
+}
+
+func handleText(s *evidence.TraceStep) string {
+	if s.Type == "policy" || s.Handle == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (handle %d)", s.Handle)
+}
+
+// notArrived says a flow the capture saw nothing of; it ran (ev.Arrival is set).
+func notArrived(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
+	a := ev.Arrival
+	on := "any interface"
+	if len(a.Ifaces) > 0 {
+		on = strings.Join(a.Ifaces, ", ")
+	}
+	if a.Out > 0 {
+		t.Summary = fmt.Sprintf("No packet of %s arrived on %s of this host, though it sent %d: the answers are lost before they reach this host.", ev.Flow, on, a.Out)
+	} else {
+		t.Summary = fmt.Sprintf("No packet of %s arrived on %s of this host: the fault is upstream, not on this host.", ev.Flow, on)
+	}
+	t.Explanation = "the capture point sees packets before the kernel can drop them; nothing of the flow reached it"
+	t.Fix = "stop debugging this host: check the sender, its firewall, and the network path (routers, security groups) up to this host"
+	if a.Method == evidence.CaptureTCX {
+		// The tcx capture counts every packet it looks at: whether the interfaces carried
+		// anything at all tells a quiet interface from a flow that goes elsewhere.
+		where := on
+		if len(a.Ifaces) == 0 {
+			where = "this network namespace's interfaces"
+		}
+		if a.Seen == 0 {
+			t.note("no packet of any flow passed %s during the capture: check that the flow is meant to come in here (the interface, the address, the network namespace diagnose ran in)", where)
+		} else if other := a.Seen - min(a.Seen, uint64(a.In+a.Out)); other > 0 {
+			t.note("the capture was live: %d packet(s) of other flows passed %s meanwhile", other, where)
+		}
+	}
+	if len(v.Elsewhere) > 0 {
+		e := v.Elsewhere[0]
+		name := fmt.Sprintf("namespace %d", e.Netns)
+		if e.NetnsName != "" {
+			name = fmt.Sprintf("namespace %s (%d)", e.NetnsName, e.Netns)
+		}
+		t.Summary = fmt.Sprintf("No packet of %s arrived in this namespace: it was dropped before, in %s on this host, with reason %s at %s.", ev.Flow, name, e.Reason, e.Function)
+		t.Fix = fmt.Sprintf("run diagnose in %s to see why it drops the flow (e.g. `ip netns exec %s diagnose --flow %s`)", name, cmp.Or(e.NetnsName, "<netns>"), netipFlow(ev))
+	}
+}
+
+func netipFlow(ev *evidence.Evidence) string {
+	s := ev.Flow.String()
+	return s[:strings.LastIndexByte(s, '/')]
+}
+
+// delivered says a flow that arrived and was not dropped.
+func delivered(t *Text, ev *evidence.Evidence) {
+	in, out := ev.Arrival.In, ev.Arrival.Out
+	answered := ""
+	if out > 0 {
+		answered = fmt.Sprintf(", and this host answered with %d", out)
+	}
+	t.Summary = fmt.Sprintf("%s was delivered: %d packet(s) arrived, none was dropped%s.", ev.Flow, in, answered)
+	t.Explanation = "every packet of the flow that arrived passed the firewall and the kernel without a drop"
+	t.Fix = "nothing to fix on this host's path: if the application still fails, look at the application itself"
+	if out == 0 && ev.Flow.Proto == evidence.TCP {
+		t.note("no TCP answer was seen: the socket may not have replied yet")
+	}
+}
+
+// vanished says packets that arrived, were not dropped, and reached no socket.
+func vanished(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
+	in := ev.Arrival.In
+	if v.Cause == verdict.ForwardingOff {
+		f := factsOf(ev, v)
+		t.Summary = fmt.Sprintf("%d packet(s) of %s arrived, but %s is not an address of this host and forwarding is off (%s=0): the kernel does not route them on.", in, ev.Flow, f.Addr, reasons.Fill("{forwarding}", f))
+		t.Explanation = "packets for another host are forwarded only when forwarding is on"
+		t.Fix = reasons.Fill(forwardingFix, f)
+		return
+	}
+	t.Summary = fmt.Sprintf("%d packet(s) of %s arrived and no drop was recorded, but no socket received them: they were last seen at %s.", in, ev.Flow, v.Stage)
+	t.Explanation = "the kernel freed or diverted the packets without a drop event, or a drop event was lost"
+	t.Fix = "compare the counters below with the path; run again with a longer --timeout if the application was slow"
+}
+
+// noRoute says a flow this host could not send: no route for it.
+func noRoute(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
+	t.Summary = fmt.Sprintf("%s never left this host: the route lookup for %s failed (%s), so the kernel refused to send it (%s).", ev.Flow, ev.Flow.Addr, routeErrorText(v.RouteErr), v.Reason)
+	t.Explanation = "the sending application got an error (ENETUNREACH or EHOSTUNREACH) before any packet was built, so no drop event exists; the route lookup tracepoint shows the failure"
+	t.Fix = fmt.Sprintf("add a route to %s (e.g. `ip route add %s via GATEWAY`, or a default route); `ip route get %s` shows the lookup", ev.Flow.Addr, ev.Flow.Addr, ev.Flow.Addr)
+	if ev.Host != nil {
+		for _, c := range ev.Host.Counters {
+			if strings.HasSuffix(c.Name, "OutNoRoutes") && c.Delta > 0 {
+				t.note("counter %s rose by %d during the run", c.Name, c.Delta)
+			}
+		}
+	}
+}
+
+// routeErrorText says a route lookup error as the fib tracepoints report it (a negative
+// errno).
+func routeErrorText(err int) string {
+	switch syscall.Errno(-err) {
+	case syscall.EAGAIN, syscall.ENETUNREACH:
+		return "no route matches (network unreachable)"
+	case syscall.EHOSTUNREACH:
+		return "no route, or an unreachable route, matches (host unreachable)"
+	case syscall.EACCES:
+		return "a prohibit route matches"
+	case syscall.EINVAL:
+		return "a blackhole route matches"
+	}
+	return fmt.Sprintf("error %d", err)
+}
+
+// mixedFates says, when some arriving packets died and others did not, which did which:
+// "the SYN got through but the data was dropped" is the whole story of many tickets.
+func mixedFates(fs []verdict.Fate) string {
+	passed, dropped := map[string]int{}, map[string]int{}
+	for _, f := range fs {
+		switch f.Fate {
+		case "dropped":
+			dropped[flagWord(f.Flags)]++
+		case "not_dropped":
+			passed[flagWord(f.Flags)]++
+		}
+	}
+	if len(passed) == 0 || len(dropped) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("fates differ: %s got through, %s dropped", countWords(passed), countWords(dropped))
+}
+
+func countWords(m map[string]int) string {
+	var parts []string
+	for k, n := range m {
+		parts = append(parts, fmt.Sprintf("%d %s", n, k))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " and ")
+}
+
+// flagWord names a TCP packet by its flags as people say it.
+func flagWord(flags string) string {
+	switch {
+	case flags == "":
+		return "datagram(s)"
+	case flags == "S":
+		return "SYN(s)"
+	case flags == "S.":
+		return "SYN-ACK(s)"
+	case strings.Contains(flags, "R"):
+		return "reset(s)"
+	case strings.Contains(flags, "F"):
+		return "FIN(s)"
+	case strings.Contains(flags, "P"):
+		return "data segment(s)"
+	case flags == ".":
+		return "ACK(s)"
+	}
+	return "packet(s) with flags " + flags
+}
