@@ -38,6 +38,7 @@ check-generate: generate ## fail if the committed BPF objects are not what gener
 
 bench: build ## as root: time to armed, flood overhead, CPU and memory, against bpftrace, perf and diagnose at BASELINE=<ref> (default: the last tag)
 	$(GO) run ./cmd/bench -diagnose ./diagnose -baseline '$(BASELINE)'
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./stages/hoststate/
 
 deps: ## install what the tests and the demo need (iproute2, nftables, tshark, tcpdump, ethtool, tmux), as root
 	./.ci/deps
