@@ -96,6 +96,7 @@ func New(flow evidence.Flow, warn func(string), stages ...Stage) *Pipeline {
 func (p *Pipeline) Grow(e evidence.Endpoint) evidence.Endpoint {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	e.Addr = e.Addr.Unmap()
 	for _, have := range p.ends {
 		if have.Addr == e.Addr && have.Port == e.Port && have.Proto == e.Proto && have.Netns == e.Netns {
 			return have
