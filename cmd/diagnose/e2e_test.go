@@ -35,6 +35,10 @@ var binary string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// Only the end-to-end tests run the binary, and the unit tier runs none of them.
+	if testing.Short() {
+		os.Exit(testns.Main(m))
+	}
 	code := func() int {
 		dir, err := os.MkdirTemp("", "diagnose-e2e-")
 		if err != nil {

@@ -15,6 +15,11 @@ import (
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
+// fakeIfaces stands for net.Interfaces: the wizard's tests never ask the machine.
+func fakeIfaces() ([]net.Interface, error) {
+	return []net.Interface{{Index: 1 << 30, Name: "lo", Flags: net.FlagUp}, {Index: 1<<30 + 1, Name: "veth0"}}, nil
+}
+
 // wizardRun runs the wizard on a fake terminal for the command line args while answer
 // types into it, and returns the options it filled in and what the terminal showed.
 func wizardRun(t *testing.T, args []string, answer func(ft *fakeTerminal)) (*options, string) {
@@ -28,12 +33,9 @@ func wizardRun(t *testing.T, args []string, answer func(ft *fakeTerminal)) (*opt
 	if tt == nil {
 		t.Fatal("the fake terminal is not a terminal")
 	}
-	ifaces := func() ([]net.Interface, error) {
-		return []net.Interface{{Index: 1 << 30, Name: "lo", Flags: net.FlagUp}, {Index: 1<<30 + 1, Name: "veth0"}}, nil
-	}
 	now := time.Date(2026, 11, 21, 23, 52, 34, 0, time.UTC)
 	done := make(chan error, 1)
-	go func() { done <- wizard(o, tt, ifaces, now) }()
+	go func() { done <- wizard(o, tt, fakeIfaces, now) }()
 	answer(ft)
 	select {
 	case err := <-done:
@@ -172,7 +174,7 @@ func TestWizardStdout(t *testing.T) {
 	}
 	ft := newFakeTerminal(t)
 	done := make(chan error, 1)
-	go func() { done <- wizard(o, terminalOf(ft.pts, ft.pts), net.Interfaces, time.Now()) }()
+	go func() { done <- wizard(o, terminalOf(ft.pts, ft.pts), fakeIfaces, time.Now()) }()
 	at := ft.waitFor(0, askIface)
 	ft.typ(keyEnter)
 	ft.waitFor(at, "nftables")

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/packetmortem/packetmortem/internal/testns"
 )
 
 func loadFixture(t *testing.T, name string) *Symbols {
@@ -131,6 +133,7 @@ func TestParseSymbolsErrors(t *testing.T) {
 
 // The host's own kallsyms parses, and names a function kfree_skb drops from.
 func TestLoadSymbolsHost(t *testing.T) {
+	testns.SkipShort(t, "the running kernel's /proc/kallsyms")
 	s, err := Load()
 	if err != nil {
 		t.Skipf("no /proc/kallsyms here: %v", err)

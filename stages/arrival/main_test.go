@@ -1,6 +1,7 @@
 package arrival
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ var testMethod = MethodTCX
 const methodEnv = "PACKETMORTEM_TEST_CAPTURE"
 
 func TestMain(m *testing.M) {
+	flag.Parse()
 	// Open the runtime's poller now: it keeps its own descriptors for good, which the
 	// descriptor leak checks must not count.
 	if r, w, err := os.Pipe(); err == nil {
@@ -29,6 +31,10 @@ func TestMain(m *testing.M) {
 	}
 	if os.Getenv(methodEnv) == MethodSocket {
 		testMethod = MethodSocket
+		os.Exit(testns.MainWithKernelFDs(m))
+	}
+	// The unit tier captures nothing: no kernel to probe, no second run.
+	if testing.Short() {
 		os.Exit(testns.MainWithKernelFDs(m))
 	}
 	if !testns.HasTCX() {

@@ -312,9 +312,9 @@ func kernelBefore(major, minor int) bool {
 // TestPrograms attaches a tcx program, a cls_bpf filter and a generic XDP program to veth0
 // in the server namespace and finds each with its hook and name.
 func TestPrograms(t *testing.T) {
+	p := testns.NewPair(t, "hsp")
 	// Without tcx (before 6.6) the ingress program goes on as a cls_bpf filter instead.
 	tcx := testns.HasTCX()
-	p := testns.NewPair(t, "hsp")
 	p.InServer(t, "tc", "qdisc", "add", "dev", testns.Iface, "clsact")
 	tcProg := loadProgram(t, ebpf.SchedCLS, "pmt_hs_tcx", 0)  // TC_ACT_OK
 	clsProg := loadProgram(t, ebpf.SchedCLS, "pmt_hs_cls", 0) // TC_ACT_OK

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
@@ -149,6 +150,7 @@ func TestStartFixtures(t *testing.T) {
 	if _, err := start(context.Background(), Config{Flow: flow}, p); err == nil {
 		t.Errorf("start with no address: no error")
 	}
+	testns.SkipShort(t, "rtnetlink: start asks the kernel for the interfaces' counters")
 	flow, _ = evidence.ParseFlow("198.51.100.2:80", evidence.TCP)
 	s, err := start(context.Background(), Config{Flow: flow}, p)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/packetmortem/packetmortem/internal/kerr"
+	"github.com/packetmortem/packetmortem/internal/testns"
 )
 
 // fakeBTF builds a BTF blob holding only the given types, as a kernel's would.
@@ -120,10 +121,7 @@ func TestReasonsWithoutEnum(t *testing.T) {
 
 // Walks the running kernel's whole enum: every value names back to itself.
 func TestKernelReasons(t *testing.T) {
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		t.Skipf("no kernel BTF: %v", err)
-	}
+	spec := testns.KernelSpec(t)
 	var core *btf.Enum
 	if err := spec.TypeByName("skb_drop_reason", &core); err != nil {
 		t.Skipf("kernel without skb_drop_reason: %v", err)

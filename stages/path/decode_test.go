@@ -14,6 +14,7 @@ import (
 
 	"github.com/packetmortem/packetmortem/bpf"
 	"github.com/packetmortem/packetmortem/internal/ktime"
+	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
@@ -293,10 +294,7 @@ func TestTCPState(t *testing.T) {
 
 // The state table is the running kernel's: its anonymous enum of TCP_ESTABLISHED... .
 func TestTCPStatesMatchKernel(t *testing.T) {
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		t.Skipf("no kernel BTF: %v", err)
-	}
+	spec := testns.KernelSpec(t)
 	for typ, err := range spec.All() {
 		if err != nil {
 			t.Fatal(err)

@@ -1,17 +1,15 @@
 package verdict
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"unicode"
 
+	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/stages/kdrop"
 )
-
-const kernelBTF = "/sys/kernel/btf/vmlinux"
 
 // noMeaning are the reasons that say nothing of the place: their stage comes from the stack.
 var noMeaning = []string{"NOT_DROPPED_YET", "CONSUMED", "NOT_SPECIFIED"}
@@ -91,12 +89,10 @@ func startsLowerCase(s string) bool {
 
 // TestKernelReasonsExplained walks the running kernel's whole enum skb_drop_reason.
 func TestKernelReasonsExplained(t *testing.T) {
-	if _, err := os.Stat(kernelBTF); err != nil {
-		skipOrFail(t, "no kernel BTF: %v", err)
-	}
+	testns.KernelSpec(t)
 	r, err := kdrop.LoadReasons()
 	if err != nil {
-		skipOrFail(t, "read drop reasons from %s: %v", kernelBTF, err)
+		testns.Missing(t, "read the running kernel's drop reasons: %v", err)
 	}
 	checkAllExplained(t, "the running kernel", r.All())
 }
@@ -153,15 +149,6 @@ func checkAllExplained(t *testing.T, kernel string, all []string) {
 		checkExplanation(t, name, e)
 	}
 	t.Logf("%d of the %d reasons of %s explained", explained, len(all), kernel)
-}
-
-// skipOrFail skips where the kernel has no BTF, except in CI, where it must.
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
 }
 
 // TestTableWellFormed checks every entry, also those of other kernels and subsystems.
