@@ -17,7 +17,7 @@ import (
 )
 
 // loadMessages reads testdata/<name>.hex: raw netlink messages recorded by the end-to-end
-// tests with PMT_RECORD=1.
+// tests with -record.
 func loadMessages(t *testing.T, name string) []netlink.Message {
 	return testns.NetlinkMessages(t, filepath.Join("testdata", name+".hex"))
 }

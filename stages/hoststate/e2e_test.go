@@ -3,13 +3,12 @@ package hoststate
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -30,8 +29,8 @@ import (
 // End-to-end tests: they run as root in namespaces made by testns, skip locally without
 // root and fail under CI=true. Traffic only goes between the test's own namespaces
 // (198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32).
-//
-// PMT_RECORD=1 saves the raw netlink answers the unit tests decode to testdata/*.hex.
+
+var saveFixtures = flag.Bool("record", false, "save the netlink answers of the end-to-end tests to testdata/*.hex, the unit tests' fixtures")
 
 // startIn arms a snapshot inside namespace ns.
 func startIn(t *testing.T, ns string, flow evidence.Flow) *Snapshot {
@@ -142,7 +141,7 @@ func TestRPFilter(t *testing.T) {
 		t.Errorf("input lookup without rp_filter: %+v, want local via lo", in)
 	}
 
-	if os.Getenv("PMT_RECORD") != "" {
+	if *saveFixtures {
 		testns.Do(t, p.Server, func() {
 			record(t, unix.NETLINK_ROUTE,
 				exchange{"links", "RTM_GETLINK dump of the server namespace of TestRPFilter", links.DumpRequest()},
@@ -193,7 +192,7 @@ func TestIPv6(t *testing.T) {
 		t.Errorf("no interface given, yet veth0's sysctls were not read: %v", hs.Sysctls)
 	}
 
-	if os.Getenv("PMT_RECORD") != "" {
+	if *saveFixtures {
 		testns.Do(t, p.Server, func() {
 			record(t, unix.NETLINK_ROUTE,
 				exchange{"route_back_v6", "ip route get " + back.Query, routeRequest(routeQuery{Dst: client, Src: server})})
@@ -289,7 +288,7 @@ func TestListeners(t *testing.T) {
 		t.Errorf("sockets of port %d reported for port %d: %+v", port, port+1, hs.Listeners)
 	}
 
-	if os.Getenv("PMT_RECORD") != "" {
+	if *saveFixtures {
 		testns.Do(t, p.Server, func() {
 			record(t, unix.NETLINK_SOCK_DIAG,
 				exchange{"sockdiag_tcp_v4", fmt.Sprintf("TCP IPv4 sockets on port %d", port), sockDiagRequest(unix.AF_INET, evidence.TCP, port)},
@@ -382,7 +381,7 @@ func TestPrograms(t *testing.T) {
 		t.Errorf("errors: %q", hs.Errors)
 	}
 
-	if os.Getenv("PMT_RECORD") != "" {
+	if *saveFixtures {
 		testns.Do(t, p.Server, func() {
 			ifi, err := net.InterfaceByName(testns.Iface)
 			if err != nil {
@@ -505,22 +504,8 @@ func TestUnderIPNetnsExec(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	out := filepath.Join(t.TempDir(), "hoststate.json")
-	cmd := exec.Command("ip", "netns", "exec", p.Server, os.Args[0], "-test.run=^TestChild$", "-test.v")
-	cmd.Env = append(os.Environ(), childEnv+"="+out, "HOSTSTATE_FLOW="+fmt.Sprintf("%s:%d", testns.ServerV4, port))
-	log, err := cmd.CombinedOutput()
-	t.Logf("child:\n%s", log)
-	if err != nil {
-		t.Fatalf("child: %v", err)
-	}
 	var hs evidence.HostState
-	b, err := os.ReadFile(out)
-	if err == nil {
-		err = json.Unmarshal(b, &hs)
-	}
-	if err != nil {
-		t.Fatalf("child result: %v", err)
-	}
+	testns.RunChild(t, p.Server, testns.ChildArgs{Mode: "read", Port: port}, &hs)
 	if hs.Sysctls["net.ipv4.conf.veth0.rp_filter"] != "2" {
 		t.Errorf("rp_filter of veth0 read as %q, want 2", hs.Sysctls["net.ipv4.conf.veth0.rp_filter"])
 	}
@@ -532,27 +517,16 @@ func TestUnderIPNetnsExec(t *testing.T) {
 	}
 }
 
-const childEnv = "HOSTSTATE_CHILD"
-
-// TestChild is TestUnderIPNetnsExec's other half: it writes the host state to $HOSTSTATE_CHILD.
+// TestChild is TestUnderIPNetnsExec's other half: it reads the host state of the server's
+// flow on the port it is given.
 func TestChild(t *testing.T) {
-	out := os.Getenv(childEnv)
-	if out == "" {
-		t.Skip("run by TestUnderIPNetnsExec")
-	}
-	flow := flowOf(t, os.Getenv("HOSTSTATE_FLOW"), evidence.TCP)
+	args := testns.Child(t)
+	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: args.Port, Proto: evidence.TCP}
 	s, err := Start(context.Background(), Config{Flow: flow})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := s.Stop(context.Background(), nil, []string{testns.Iface})
-	b, err := json.Marshal(hs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(out, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testns.WriteChildResult(t, s.Stop(context.Background(), nil, []string{testns.Iface}))
 }
 
 // refused sends one UDP datagram from namespace ns to dst and waits for the ICMP port
@@ -650,7 +624,7 @@ func recordExchange(t *testing.T, c *netlink.Conn, name, comment string, req net
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Raw netlink answers (header included), one per line, recorded by\n")
-	fmt.Fprintf(&b, "# PMT_RECORD=1 go test -run %s on Linux %s.\n# %s\n", t.Name(), kernelRelease(), comment)
+	fmt.Fprintf(&b, "# go test -run %s -record on Linux %s.\n# %s\n", t.Name(), kernelRelease(), comment)
 	for _, m := range msgs {
 		raw, err := m.MarshalBinary()
 		if err != nil {

@@ -17,7 +17,7 @@ import (
 )
 
 // fixture is a recorded trace (testdata/*.hex, made by the end-to-end tests with
-// PMT_RECORD=1).
+// -record).
 type fixture struct {
 	own    string
 	flow   evidence.Flow
