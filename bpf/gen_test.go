@@ -21,6 +21,7 @@ import (
 // every go:generate line. Needs the pinned clang, its llvm-strip and the libbpf headers;
 // without them the test skips naming what is missing, except under CI=true, where it fails.
 func TestGeneratedIsCurrent(t *testing.T) {
+	t.Parallel()
 	testns.SkipShort(t, "clang-14, llvm-strip and libbpf-dev")
 	lines := generateLines(t)
 	var missing []string
@@ -120,6 +121,7 @@ func flagValue(t *testing.T, args []string, flag string) string {
 
 // The object holds what the Go side relies on, with the layouts it decodes.
 func TestObject(t *testing.T) {
+	t.Parallel()
 	spec, err := LoadKdrop()
 	if err != nil {
 		t.Fatal(err)
@@ -162,6 +164,7 @@ func TestObject(t *testing.T) {
 // The path object holds a tp_btf and a classic tracepoint program per point, the maps and
 // constants the Go side relies on, with the layouts it decodes.
 func TestPathObject(t *testing.T) {
+	t.Parallel()
 	spec, err := LoadPath()
 	if err != nil {
 		t.Fatal(err)

@@ -272,6 +272,7 @@ func TestE2EBadInterfaces(t *testing.T) {
 // TestE2ENoBTF: on a kernel without BTF diagnose cannot relocate its programs; it says so
 // in one line and exits 3. The kernel's BTF is hidden under a private mount to get there.
 func TestE2ENoBTF(t *testing.T) {
+	t.Parallel()
 	testns.RequirePrivileges(t)
 	script := `mount -t tmpfs none /sys/kernel/btf && exec "$0" --flow 127.0.0.1:9 --yes --timeout 1s -- true`
 	out, err := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, binary).CombinedOutput()

@@ -50,6 +50,7 @@ func wizardRun(t *testing.T, args []string, answer func(ft *fakeTerminal)) (*opt
 
 // TestWizard answers every question as a person would, with a mistake or two on the way.
 func TestWizard(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	old := filepath.Join(dir, "old.json")
 	if err := os.WriteFile(old, []byte("keep me"), 0o644); err != nil {
@@ -159,6 +160,7 @@ func TestWizardDefaults(t *testing.T) {
 
 // TestWizardStdout: "-" writes the report to stdout; no consent ends the run.
 func TestWizardStdout(t *testing.T) {
+	t.Parallel()
 	o, _ := wizardRun(t, []string{"--flow", "10.0.0.1:80", "--iface", "lo", "--yes", "--", "true"}, func(ft *fakeTerminal) {
 		at := ft.waitFor(0, askSave)
 		ft.typ("-" + keyEnter)
@@ -192,6 +194,7 @@ func TestWizardStdout(t *testing.T) {
 // TestNoTerminalNeverAsks: with stdin a pipe (held open, so a prompt reading it would
 // block) or with --yes, no question is asked and the usage error says what to pass.
 func TestNoTerminalNeverAsks(t *testing.T) {
+	t.Parallel()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,7 @@ const (
 )
 
 func TestFormat(t *testing.T) {
+	t.Parallel()
 	s := loadFixture(t, "kallsyms")
 	if s.Restricted {
 		t.Fatal("fixture with addresses read as restricted")
@@ -65,6 +66,7 @@ func TestFormat(t *testing.T) {
 }
 
 func TestStackSkipsTracingFrames(t *testing.T) {
+	t.Parallel()
 	s := loadFixture(t, "kallsyms")
 	got := s.Stack([]uint64{
 		bpfProg + 0x50,
@@ -85,6 +87,7 @@ func TestStackSkipsTracingFrames(t *testing.T) {
 }
 
 func TestIsTracingFrame(t *testing.T) {
+	t.Parallel()
 	for name, want := range map[string]bool{
 		"bpf_prog_6deef7357e7b4530_kfree_skb_btf": true,
 		"bpf_trace_run4":        true,
@@ -108,6 +111,7 @@ func TestIsTracingFrame(t *testing.T) {
 }
 
 func TestRestrictedSymbols(t *testing.T) {
+	t.Parallel()
 	s := loadFixture(t, "kallsyms-restricted")
 	if !s.Restricted {
 		t.Fatal("all-zero addresses not detected as kptr_restrict")
@@ -123,6 +127,7 @@ func TestRestrictedSymbols(t *testing.T) {
 }
 
 func TestParseSymbolsErrors(t *testing.T) {
+	t.Parallel()
 	if _, err := Parse(strings.NewReader("zzzz T foo\n")); err == nil {
 		t.Error("bad address accepted")
 	}
@@ -133,6 +138,7 @@ func TestParseSymbolsErrors(t *testing.T) {
 
 // The host's own kallsyms parses, and names a function kfree_skb drops from.
 func TestLoadSymbolsHost(t *testing.T) {
+	t.Parallel()
 	testns.SkipShort(t, "the running kernel's /proc/kallsyms")
 	s, err := Load()
 	if err != nil {

@@ -210,6 +210,7 @@ func extChain(n int) []byte {
 }
 
 func TestFilterFrames(t *testing.T) {
+	t.Parallel()
 	for _, c := range frameCases() {
 		t.Run(c.name, func(t *testing.T) {
 			raw, err := Filter(c.flow)
@@ -228,6 +229,7 @@ func TestFilterFrames(t *testing.T) {
 }
 
 func TestFilterInterfaces(t *testing.T) {
+	t.Parallel()
 	pkt := ipv4(peerV4, flowV4, ipTCP, v4opts{}, tcpSeg(peerPort, flowPort, flagSYN))
 	raw, err := filterOn(tcp4, []int{3, 7})
 	if err != nil {
@@ -309,6 +311,7 @@ func TestFilterSizes(t *testing.T) {
 
 // Beyond maxFilterIfaces the filter leaves the interface test to the reader.
 func TestFilterInterfaceLimit(t *testing.T) {
+	t.Parallel()
 	ifs := make([]int, maxFilterIfaces+1)
 	for i := range ifs {
 		ifs[i] = i + 1
@@ -335,6 +338,7 @@ func TestFilterInterfaceLimit(t *testing.T) {
 }
 
 func TestFilterBadFlow(t *testing.T) {
+	t.Parallel()
 	for _, f := range []evidence.Flow{{Port: 80, Proto: evidence.TCP}, {Addr: flowV4, Port: 80, Proto: "sctp"}} {
 		if _, err := Filter(f); err == nil {
 			t.Errorf("Filter(%+v): no error", f)
@@ -477,6 +481,7 @@ func FuzzFilter(f *testing.F) {
 		filters[fl] = raw
 	}
 	f.Fuzz(func(t *testing.T, data []byte, proto uint16, pkttype uint8, hatype uint16, v6, udp bool) {
+		t.Parallel()
 		flow := map[[2]bool]evidence.Flow{{false, false}: tcp4, {false, true}: udp4, {true, false}: tcp6, {true, true}: udp6}[[2]bool{v6, udp}]
 		if proto == 0 {
 			proto = 1 // 0 means "from the data" to runFilter
@@ -494,6 +499,7 @@ func FuzzFilter(f *testing.F) {
 
 // TestGopacketReference makes sure the fuzz reference decides the plain cases itself.
 func TestGopacketReference(t *testing.T) {
+	t.Parallel()
 	decided := 0
 	for _, c := range frameCases() {
 		m := c.meta

@@ -85,6 +85,7 @@ func findRoute(t *testing.T, hs *evidence.HostState, query string) evidence.Rout
 // another interface. The sysctl is read from the server's namespace, the reverse lookup
 // shows the other interface and the input lookup fails with the source validation error.
 func TestRPFilter(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "hs")
 	// A second pair inside the server namespace; the client's /32 is routed through it.
 	p.InServer(t, "ip", "link", "add", "veth1", "type", "veth", "peer", "name", "veth1p")
@@ -154,6 +155,7 @@ func TestRPFilter(t *testing.T) {
 // TestIPv6 looks up the routes of an IPv6 flow, a client-side flow (the flow's address is
 // the far end) and an unreachable one.
 func TestIPv6(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "hs6")
 	p.InServer(t, "ip", "-6", "route", "add", "unreachable", "2001:db8:dead::/48")
 	server, client := netip.MustParseAddr(testns.ServerV6), netip.MustParseAddr(testns.ClientV6)
@@ -213,6 +215,7 @@ func equal(a, b []string) bool { return strings.Join(a, "|") == strings.Join(b, 
 // TestListeners finds a TCP listener on 127.0.0.1 only, an IPv6-only UDP socket, and a TCP
 // socket bound to the port but not listening.
 func TestListeners(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "hsl")
 	port := testns.Port()
 	var closers []func() error
@@ -311,6 +314,7 @@ func kernelBefore(major, minor int) bool {
 // TestPrograms attaches a tcx program, a cls_bpf filter and a generic XDP program to veth0
 // in the server namespace and finds each with its hook and name.
 func TestPrograms(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "hsp")
 	// Without tcx (before 6.6) the ingress program goes on as a cls_bpf filter instead.
 	tcx := testns.HasTCX()
@@ -423,6 +427,7 @@ func loadProgram(t *testing.T, typ ebpf.ProgramType, name string, ret int32) *eb
 // TestCounters sends UDP datagrams to a closed port of the server between Start and Stop:
 // Udp NoPorts (and Udp6 NoPorts) move in the server's namespace.
 func TestCounters(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "hsc")
 	port := testns.Port()
 	flow := flowOf(t, fmt.Sprintf("%s:%d", testns.ServerV4, port), evidence.UDP)
@@ -455,6 +460,7 @@ func TestCounters(t *testing.T) {
 // TestInterfaceDrops drops frames on an interface between Start and Stop: frames sent on a
 // veth whose peer is down, bypassing the qdisc, count as tx_dropped.
 func TestInterfaceDrops(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "hsi")
 	p.InServer(t, "ip", "link", "add", "veth1", "type", "veth", "peer", "name", "veth1p")
 	p.InServer(t, "ip", "link", "set", "veth1", "up") // veth1p stays down: veth1 has no carrier
@@ -494,6 +500,7 @@ func TestInterfaceDrops(t *testing.T) {
 // entering the namespace on a thread, and must read the namespace's sysctls, counters and
 // sockets (it has its own /sys there, which the stage does not use).
 func TestUnderIPNetnsExec(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "hsn")
 	p.InServer(t, "sysctl", "-qw", "net.ipv4.conf.veth0.rp_filter=2")
 	port := testns.Port()
@@ -577,6 +584,7 @@ func TestSpeed(t *testing.T) {
 
 // TestCancelled: a cancelled context stops Stop early with a line saying what was not read.
 func TestCancelled(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "hsx")
 	flow := flowOf(t, fmt.Sprintf("%s:%d", testns.ServerV4, testns.Port()), evidence.TCP)
 	s := startIn(t, p.Server, flow)

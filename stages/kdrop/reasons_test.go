@@ -65,6 +65,7 @@ var (
 )
 
 func TestReasonNames(t *testing.T) {
+	t.Parallel()
 	r, err := reasonsFromBTF(fakeBTF(t, fakeCore, fakeSubsys, fakeOVS, fakeOther))
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +94,7 @@ func TestReasonNames(t *testing.T) {
 }
 
 func TestReasonsWithoutSubsystemEnum(t *testing.T) {
+	t.Parallel()
 	r, err := reasonsFromBTF(fakeBTF(t, fakeCore, fakeOVS))
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +108,7 @@ func TestReasonsWithoutSubsystemEnum(t *testing.T) {
 }
 
 func TestReasonsWithoutEnum(t *testing.T) {
+	t.Parallel()
 	_, err := reasonsFromBTF(fakeBTF(t, fakeSubsys))
 	if !errors.Is(err, kerr.ErrUnsupported) || !strings.Contains(err.Error(), "skb_drop_reason") {
 		t.Errorf("err = %v, want kerr.ErrUnsupported naming the enum", err)
@@ -121,6 +124,7 @@ func TestReasonsWithoutEnum(t *testing.T) {
 
 // Walks the running kernel's whole enum: every value names back to itself.
 func TestKernelReasons(t *testing.T) {
+	t.Parallel()
 	spec := testns.KernelSpec(t)
 	var core *btf.Enum
 	if err := spec.TypeByName("skb_drop_reason", &core); err != nil {

@@ -72,6 +72,7 @@ func reasonEnums(t *testing.T) []byte {
 // whole BTF does, and that the recording of the running kernel, if there is one, is still
 // what the kernel says; with -record-reasons it writes the recording.
 func TestRecordedReasons(t *testing.T) {
+	t.Parallel()
 	raw := reasonEnums(t)
 	live, err := LoadReasons()
 	if err != nil {

@@ -233,6 +233,7 @@ func dumpTraces(t *testing.T, fw *evidence.Firewall) {
 }
 
 func TestDropInInput(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, server, rule string
 		v6, policy         bool
@@ -242,6 +243,7 @@ func TestDropInInput(t *testing.T) {
 		{name: "policy_drop_v4", server: testns.ServerV4, rule: "tcp dport != %d accept", policy: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			p := testns.NewPair(t, "nf")
 			port := testns.Port()
 			rule := fmt.Sprintf(tc.rule, port)
@@ -312,6 +314,7 @@ func TestDropInInput(t *testing.T) {
 }
 
 func TestHealthyFlow(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "nf")
 	port := testns.Port()
 	rule := fmt.Sprintf("tcp dport %d counter accept", port)
@@ -390,6 +393,7 @@ func TestHealthyFlow(t *testing.T) {
 }
 
 func TestKill9LeavesNoTable(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "nf")
 	flow := fmt.Sprintf("%s:%d", testns.ServerV4, testns.Port())
 	argv := childCommand("arm", p.Server, flow)
@@ -432,6 +436,7 @@ func TestKill9LeavesNoTable(t *testing.T) {
 }
 
 func TestStartWithoutCapNetAdmin(t *testing.T) {
+	t.Parallel()
 	testns.SkipShort(t, "nftables over netlink")
 	if os.Geteuid() != 0 {
 		_, err := Start(context.Background(), Config{Flow: evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: 80, Proto: evidence.TCP}, NetnsFd: -1})
@@ -456,6 +461,7 @@ func TestStartWithoutCapNetAdmin(t *testing.T) {
 }
 
 func TestCloseIdempotent(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "nf")
 	tr := startIn(t, p.Server, evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: testns.Port(), Proto: evidence.TCP})
 	if out := nftIn(t, p.Server, "list", "tables"); !strings.Contains(out, tr.table) {
@@ -483,6 +489,7 @@ func TestCloseIdempotent(t *testing.T) {
 // TestStartReleasesOnFailure: a Start that fails after creating the table removes it, and
 // a table of the same name that diagnose does not own is never adopted.
 func TestStartReleasesOnFailure(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "nf")
 	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: testns.Port(), Proto: evidence.TCP}
 	afterTable := func() error {
@@ -519,6 +526,7 @@ func TestStartReleasesOnFailure(t *testing.T) {
 // TestLostEventsAreCounted overflows the trace socket (tiny buffer, reader held) and
 // checks that the loss is reported, never silent.
 func TestLostEventsAreCounted(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "nf")
 	port := testns.Port()
 	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: port, Proto: evidence.UDP}

@@ -56,6 +56,7 @@ func fakes(log *[]string, names ...string) []Stage {
 
 // Armed in order, stopped and closed in reverse, closed once however often asked.
 func TestLifecycleOrder(t *testing.T) {
+	t.Parallel()
 	var log []string
 	p := New(func(w string) { t.Errorf("warned %q", w) }, fakes(&log, "a", "b", "c")...)
 	if err := p.Arm(context.Background()); err != nil {
@@ -86,6 +87,7 @@ func TestLifecycleOrder(t *testing.T) {
 // A failing stage ends the run: what was armed, itself included, is closed in reverse, and
 // nothing after it is armed.
 func TestArmFails(t *testing.T) {
+	t.Parallel()
 	var log []string
 	st := fakes(&log, "a", "b", "c")
 	st[1].(*fake).armErr = errors.New("no BPF")
@@ -102,6 +104,7 @@ func TestArmFails(t *testing.T) {
 
 // A skipped stage is warned about, stopped (to file why) and closed; the run goes on.
 func TestArmSkips(t *testing.T) {
+	t.Parallel()
 	var log, warned []string
 	st := fakes(&log, "a", "b")
 	st[0].(*fake).armErr = Skip(errors.New("no tracepoints"))
@@ -124,6 +127,7 @@ func TestArmSkips(t *testing.T) {
 
 // A skip after the context is cancelled is the cancellation, not a skip.
 func TestArmCancelledIsNoSkip(t *testing.T) {
+	t.Parallel()
 	var log []string
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -137,6 +141,7 @@ func TestArmCancelledIsNoSkip(t *testing.T) {
 // A stage that panics while arming is closed with the others by the caller's deferred
 // Close, as diagnose defers it: nothing it made half-way is left to process exit.
 func TestArmPanics(t *testing.T) {
+	t.Parallel()
 	var log []string
 	st := fakes(&log, "a", "b")
 	st[1].(*fake).panics = true

@@ -89,6 +89,7 @@ func startsLowerCase(s string) bool {
 
 // TestKernelReasonsExplained walks the running kernel's whole enum skb_drop_reason.
 func TestKernelReasonsExplained(t *testing.T) {
+	t.Parallel()
 	testns.KernelSpec(t)
 	r, err := kdrop.LoadReasons()
 	if err != nil {
@@ -105,6 +106,7 @@ const recordedKernels = "../../testdata/kernels"
 // TestRecordedKernelsExplained walks the whole enum of every recorded kernel; the oldest
 // and the newest kernel we test on must be among them.
 func TestRecordedKernelsExplained(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob(filepath.Join(recordedKernels, "*.btf"))
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +155,7 @@ func checkAllExplained(t *testing.T, kernel string, all []string) {
 
 // TestTableWellFormed checks every entry, also those of other kernels and subsystems.
 func TestTableWellFormed(t *testing.T) {
+	t.Parallel()
 	for name, e := range reasons {
 		if name != strings.ToUpper(name) || strings.HasPrefix(name, "SKB_DROP_REASON_") {
 			t.Errorf("%s: table keys are upper-case names without the prefix", name)
@@ -171,6 +174,7 @@ func TestTableWellFormed(t *testing.T) {
 
 // TestReasonsOfOtherKernels keeps the names this kernel lacks: older and newer kernels'.
 func TestReasonsOfOtherKernels(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"SKB_BAD_GSO", "TC_ERROR", "VXLAN_INVALID_SMAC", "VXLAN_NO_REMOTE"} {
 		if _, ok := lookup(name); !ok {
 			t.Errorf("%s is not explained", name)
@@ -179,6 +183,7 @@ func TestReasonsOfOtherKernels(t *testing.T) {
 }
 
 func TestLookupNames(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"no_socket", " NO_SOCKET ", "SKB_DROP_REASON_NO_SOCKET"} {
 		if e, ok := lookup(name); !ok || e.stage != Socket {
 			t.Errorf("lookup(%q) = %v, %v; want the NO_SOCKET entry", name, e.stage, ok)
@@ -193,6 +198,7 @@ func TestLookupNames(t *testing.T) {
 }
 
 func TestUnknownReasons(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"SOME_FUTURE_REASON", "", "7:1", "42", "SKB_DROP_REASON_SOME_FUTURE_REASON", "SUBSYS_MASK", "MAX"} {
 		if e, ok := lookup(name); ok {
 			t.Errorf("lookup(%q) = %+v, true; want false", name, e)
@@ -201,6 +207,7 @@ func TestUnknownReasons(t *testing.T) {
 }
 
 func TestSubsystemReasons(t *testing.T) {
+	t.Parallel()
 	for name, want := range map[string]Stage{
 		"OVS_DROP_LAST_ACTION": Ingress, "OVS_DROP_METER": Ingress, "OPENVSWITCH:9": Ingress,
 		"MAC80211_UNUSABLE:5": Ingress, "MAC80211_MONITOR:2": Ingress, "RX_DROP_U_MIC_FAIL": Ingress,
@@ -218,6 +225,7 @@ func TestSubsystemReasons(t *testing.T) {
 }
 
 func TestFixQuotesHostState(t *testing.T) {
+	t.Parallel()
 	read := hostFacts(false, true)
 	cases := []struct {
 		name, reason string

@@ -38,6 +38,7 @@ func reasonOf(v Verdict) string {
 }
 
 func TestJudge(t *testing.T) {
+	t.Parallel()
 	policyDrop := evidence.TraceStep{Type: "policy", Family: "ip", Table: "filter", Chain: "INPUT", Verdict: "drop"}
 	ruleDrop := evidence.TraceStep{Type: "rule", Family: "inet", Table: "guard", Chain: "fwd", Handle: 7, Rule: "tcp dport 8080 drop", Verdict: "drop"}
 	bridgeDrop := evidence.TraceStep{Type: "rule", Family: "bridge", Table: "bguard", Chain: "input", Handle: 3, Rule: "tcp dport 8080 drop", Verdict: "drop"}
@@ -106,6 +107,7 @@ func TestJudge(t *testing.T) {
 // The tcx capture's count of every packet it looked at tells a quiet interface from a
 // flow that goes elsewhere; the packet socket has no such count, and nothing is said.
 func TestJudgeNotArrivedLiveCapture(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		method string
 		seen   uint64
@@ -126,6 +128,7 @@ func TestJudgeNotArrivedLiveCapture(t *testing.T) {
 }
 
 func TestJudgeNotesLoss(t *testing.T) {
+	t.Parallel()
 	e := ev(1, 1, nil)
 	e.Kernel.Lost = 3
 	e.Firewall.Lost = 2
@@ -137,6 +140,7 @@ func TestJudgeNotesLoss(t *testing.T) {
 }
 
 func TestJudgeMostFrequentSite(t *testing.T) {
+	t.Parallel()
 	v := Judge(ev(3, 0, []evidence.Drop{
 		drop("TCP_OLD_DATA", "tcp_validate_incoming"),
 		drop("SOCKET_RCVBUFF", "tcp_data_queue"),
@@ -151,6 +155,7 @@ func TestJudgeMostFrequentSite(t *testing.T) {
 }
 
 func TestBaseFunction(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{"__netif_receive_skb_core.constprop.0": "__netif_receive_skb_core", "tcp_v4_rcv": "tcp_v4_rcv", "ip_rcv_finish_core.isra.0": "ip_rcv_finish_core"} {
 		if got := baseFunction(in); got != want {
 			t.Errorf("baseFunction(%s) = %s, want %s", in, got, want)
@@ -159,6 +164,7 @@ func TestBaseFunction(t *testing.T) {
 }
 
 func TestStageOfFunction(t *testing.T) {
+	t.Parallel()
 	for fn, want := range map[string]Stage{
 		"ip_rcv_finish_core": Routing, "ip_rcv_core": IPRcv, "tcp_v4_rcv": Socket, "udp_queue_rcv_one_skb": Socket,
 		"__dev_queue_xmit": Egress, "sch_handle_ingress": Ingress, "ip_rcv_finish_core.isra.0": Routing, "neigh_resolve_output": Egress,
@@ -173,6 +179,7 @@ func TestStageOfFunction(t *testing.T) {
 }
 
 func TestJudgeFatesDiffer(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	pkt := func(ms int, flags string) evidence.Packet {
 		return evidence.Packet{Time: t0.Add(time.Duration(ms) * time.Millisecond), Iface: "eth0", Direction: evidence.In, Src: client, Dst: server, Flags: flags}
