@@ -113,6 +113,7 @@ func goldens(t *testing.T) []string {
 }
 
 // TestMarkdownGolden renders each recorded report and compares with its golden Markdown.
+// Serial: with -update it writes the goldens the parallel tests read.
 func TestMarkdownGolden(t *testing.T) {
 	for _, name := range goldens(t) {
 		t.Run(name, func(t *testing.T) {

@@ -19,7 +19,8 @@ var screenshot = flag.Bool("screenshot", false, "draw a golden report with headl
 // TestScreenshot renders a golden report as a page and has headless Chromium draw it, as a
 // reader's browser would: the page must load and show text. It runs in CI, where chromium
 // is installed, or with -screenshot; go test ./report -run Screenshot -screenshot -html DIR
-// keeps the page and the PNG in DIR to look at.
+// keeps the page and the PNG in DIR to look at. Serial: with -html it writes the page
+// TestMarkdownRenders writes.
 func TestScreenshot(t *testing.T) {
 	if !*screenshot && !testns.CI() {
 		t.Skip("-screenshot draws a report with headless chromium (CI does)")

@@ -444,7 +444,7 @@ func family(v6 bool) string {
 }
 
 // TestE2EOutputFiles: -o writes the report and the capture next to it, never overwrites
-// without --force, and --count ends the capture early.
+// without --force, and --count ends the capture early. Serial: it bounds the run's time.
 func TestE2EOutputFiles(t *testing.T) {
 	s := newScenario(t, "out", false, "udp")
 	dir := t.TempDir()
@@ -515,7 +515,8 @@ func exitStatus(err error) int {
 	return 0
 }
 
-// TestE2EInterrupt: Ctrl-C ends the capture and still writes the report, and removes the table.
+// TestE2EInterrupt: Ctrl-C ends the capture and still writes the report, and removes the
+// table. Serial: it bounds the time to stop.
 func TestE2EInterrupt(t *testing.T) {
 	s := newScenario(t, "int", false, "tcp")
 	cmd := exec.Command("ip", "netns", "exec", s.pair.Server, binary, "--flow", s.flowArg(), "--yes", "--format", "json", "--timeout", "60s")

@@ -275,7 +275,7 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // TestE2EFlood: a flood of unrelated drops between the same namespaces during the
 // diagnosis changes nothing: the flow's verdict is right, and the flood is filtered out in
-// the kernel.
+// the kernel. Serial: the flood loads the whole host, and would slow the others.
 func TestE2EFlood(t *testing.T) {
 	s := newScenario(t, "fld", false, "tcp")
 	stop := make(chan struct{})

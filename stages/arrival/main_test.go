@@ -60,7 +60,8 @@ func TestMain(m *testing.M) {
 }
 
 // checkFDs fails the test when it ends with more open descriptors than it started with.
-// Register it first, so it runs after every other cleanup.
+// Register it first, so it runs after every other cleanup. It counts the whole process's
+// descriptors: a test that uses it must not run in parallel.
 func checkFDs(t *testing.T) {
 	t.Helper()
 	before := openFDs(t)

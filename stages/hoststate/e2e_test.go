@@ -559,6 +559,7 @@ func refused(t *testing.T, ns, dst string) {
 }
 
 // TestSpeed measures Stop with every part in use; it must stay well under the 50 ms aim.
+// Serial: the parallel tests would slow what it times.
 func TestSpeed(t *testing.T) {
 	p := testns.NewPair(t, "hst")
 	flow := flowOf(t, fmt.Sprintf("%s:%d", testns.ServerV4, testns.Port()), evidence.TCP)
