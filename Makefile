@@ -24,7 +24,7 @@ test: ## run every test; as root the end-to-end tests run too (CI=true makes the
 vm-test: ## as root: the end-to-end tests on Debian 12's own kernel (6.1), booted under qemu (.ci/vm)
 	./.ci/vm-test
 
-unit: ## run the tests that need no root
+unit: ## run the unit tests (-short): as any user, with no root, BTF, clang or namespace
 	$(GO) test -count=1 -short ./...
 
 demo: build deps ## run diagnose on a path broken on purpose between two throwaway namespaces

@@ -12,6 +12,7 @@ import (
 // Every object that includes flow.h has its two maps, and the Go structs that fill them
 // have the C layout, member by member.
 func TestFlowLayout(t *testing.T) {
+	t.Parallel()
 	for name, load := range map[string]func() (*ebpf.CollectionSpec, error){
 		"kdrop": LoadKdrop, "path": LoadPath, "capture": LoadCapture, "flowcheck": LoadFlowcheck,
 	} {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,12 +13,16 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/packetmortem/packetmortem/internal/testns"
 )
 
 // The committed *_bpfel.{go,o} are what go generate makes from the C sources now, for
 // every go:generate line. Needs the pinned clang, its llvm-strip and the libbpf headers;
 // without them the test skips naming what is missing, except under CI=true, where it fails.
 func TestGeneratedIsCurrent(t *testing.T) {
+	t.Parallel()
+	testns.SkipShort(t, "clang-14, llvm-strip and libbpf-dev")
 	lines := generateLines(t)
 	var missing []string
 	for _, args := range lines {
@@ -37,11 +40,7 @@ func TestGeneratedIsCurrent(t *testing.T) {
 		missing = append(missing, "bpf/bpf_helpers.h (libbpf-dev)")
 	}
 	if len(missing) > 0 {
-		why := fmt.Sprintf("cannot check that the committed BPF objects are what go generate makes: %s not installed (as root: WITH_CLANG=1 make deps)", strings.Join(missing, ", "))
-		if os.Getenv("CI") == "true" {
-			t.Fatal(why)
-		}
-		t.Skip(why)
+		testns.Missing(t, "cannot check that the committed BPF objects are what go generate makes: %s not installed (as root: WITH_CLANG=1 make deps)", strings.Join(missing, ", "))
 	}
 	for _, args := range lines {
 		ident := identifier(t, args)
@@ -122,6 +121,7 @@ func flagValue(t *testing.T, args []string, flag string) string {
 
 // The object holds what the Go side relies on, with the layouts it decodes.
 func TestObject(t *testing.T) {
+	t.Parallel()
 	spec, err := LoadKdrop()
 	if err != nil {
 		t.Fatal(err)
@@ -159,6 +159,7 @@ func TestObject(t *testing.T) {
 // The path object holds a tp_btf and a classic tracepoint program per point, the maps and
 // constants the Go side relies on, with the layouts it decodes.
 func TestPathObject(t *testing.T) {
+	t.Parallel()
 	spec, err := LoadPath()
 	if err != nil {
 		t.Fatal(err)

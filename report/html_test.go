@@ -55,6 +55,7 @@ summary { cursor: pointer; }
 // what a reader sees: the verdict sentence first, tables with their columns and every row
 // whole, the Mermaid chart as a mermaid code block, headings in order.
 func TestMarkdownRenders(t *testing.T) {
+	t.Parallel()
 	for _, name := range goldens(t) {
 		t.Run(name, func(t *testing.T) {
 			r := readRecorded(t, name)
@@ -280,6 +281,7 @@ func attr(n *html.Node, key string) string {
 
 // TestTextEscapes: a verdict sentence renders as the same words, never as markup.
 func TestTextEscapes(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{
 		"dropped by __dev_queue_xmit: the queue is full",
 		"by __udp4_lib_rcv and __dev_queue_xmit_ and more_",

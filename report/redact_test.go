@@ -17,6 +17,7 @@ var recordedOriginals = regexp.MustCompile(`198\.51\.100\.|203\.0\.113\.|192\.0\
 // still a valid report, and the verdict, judged again from the redacted evidence, is the
 // same.
 func TestRedact(t *testing.T) {
+	t.Parallel()
 	s := compileSchema(t)
 	for _, name := range goldens(t) {
 		t.Run(name, func(t *testing.T) {
@@ -128,6 +129,7 @@ func containsToken(s, o string) bool {
 }
 
 func TestScanAddrs(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"198.51.100.2:8080/tcp was dropped":                                   "198.51.100.2",
 		"[2001:db8::2]:80 and fe80::1%veth0.":                                 "2001:db8::2 fe80::1",
@@ -152,6 +154,7 @@ func TestScanAddrs(t *testing.T) {
 }
 
 func TestRedactText(t *testing.T) {
+	t.Parallel()
 	r := readRecorded(t, "sender_egress_firewall")
 	red := Redact(r)
 	raw, _ := json.Marshal(red)

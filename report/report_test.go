@@ -77,6 +77,7 @@ func readRecorded(t *testing.T, name string) *Report {
 // TestJudgeRecorded judges the recorded evidence again: the verdict logic must keep
 // getting the real cases right without root.
 func TestJudgeRecorded(t *testing.T) {
+	t.Parallel()
 	for _, name := range goldens(t) {
 		if _, ok := recorded[name]; !ok {
 			t.Errorf("recorded report %s has no expected verdict in the recorded table", name)
@@ -122,6 +123,7 @@ func goldens(t *testing.T) []string {
 }
 
 // TestMarkdownGolden renders each recorded report and compares with its golden Markdown.
+// Serial: with -update it writes the goldens the parallel tests read.
 func TestMarkdownGolden(t *testing.T) {
 	for _, name := range goldens(t) {
 		t.Run(name, func(t *testing.T) {
@@ -153,6 +155,7 @@ func TestMarkdownGolden(t *testing.T) {
 
 // TestJSONRoundTrip: what WriteJSON writes, Read reads back the same.
 func TestJSONRoundTrip(t *testing.T) {
+	t.Parallel()
 	r := readRecorded(t, "input_drop_rule_v4")
 	var buf bytes.Buffer
 	if err := r.WriteJSON(&buf); err != nil {
@@ -178,6 +181,7 @@ func TestJSONRoundTrip(t *testing.T) {
 }
 
 func TestShellJoin(t *testing.T) {
+	t.Parallel()
 	got := ShellJoin([]string{"bash", "-c", "echo 'hi' > /dev/tcp/198.51.100.2/80", "--flow", "[2001:db8::1]:80", ""})
 	want := `bash -c 'echo '\''hi'\'' > /dev/tcp/198.51.100.2/80' --flow [2001:db8::1]:80 ''`
 	if got != want {
@@ -187,6 +191,7 @@ func TestShellJoin(t *testing.T) {
 
 // Packets the capture lost are said, with why, next to what it captured.
 func TestMarkdownCaptureLoss(t *testing.T) {
+	t.Parallel()
 	r := readRecorded(t, "input_drop_rule_v4")
 	r.Stages.Arrival.SocketDrops = 3
 	var buf bytes.Buffer
@@ -200,6 +205,7 @@ func TestMarkdownCaptureLoss(t *testing.T) {
 
 // The capture line names the method and, on tcx, how much traffic it looked at.
 func TestMarkdownCaptureMethod(t *testing.T) {
+	t.Parallel()
 	r := readRecorded(t, "input_drop_rule_v4")
 	r.Stages.Arrival.Method, r.Stages.Arrival.Seen = evidence.CaptureTCX, 500
 	var buf bytes.Buffer

@@ -50,6 +50,7 @@ func validate(s *jsonschema.Schema, data []byte) error {
 // TestSchemaValidatesRecorded: every recorded report, and what WriteJSON writes from it,
 // is valid against report/schema.json.
 func TestSchemaValidatesRecorded(t *testing.T) {
+	t.Parallel()
 	s := compileSchema(t)
 	for _, name := range goldens(t) {
 		t.Run(name, func(t *testing.T) {
@@ -73,6 +74,7 @@ func TestSchemaValidatesRecorded(t *testing.T) {
 
 // TestSchemaRejects: the schema is strict enough to catch a broken report.
 func TestSchemaRejects(t *testing.T) {
+	t.Parallel()
 	s := compileSchema(t)
 	raw, err := os.ReadFile(filepath.Join("..", "testdata", "reports", "input_drop_rule_v4.json"))
 	if err != nil {
@@ -137,6 +139,7 @@ func first(m map[string]any, key string) map[string]any { return m[key].([]any)[
 // place, and the schema has no name the model does not write. A field added to the model
 // without the schema fails here, even before a recorded report holds it.
 func TestSchemaCoversModel(t *testing.T) {
+	t.Parallel()
 	var doc map[string]any
 	if err := json.Unmarshal(Schema(), &doc); err != nil {
 		t.Fatal(err)

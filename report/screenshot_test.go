@@ -3,25 +3,31 @@ package report
 import (
 	"bytes"
 	"context"
+	"flag"
 	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/packetmortem/packetmortem/internal/testns"
 )
 
+var screenshot = flag.Bool("screenshot", false, "draw a golden report with headless chromium (CI does without it)")
+
 // TestScreenshot renders a golden report as a page and has headless Chromium draw it, as a
-// reader's browser would: the page must load and show text. It runs in CI (CI=true), where
-// chromium is installed, or with PM_SCREENSHOT=1; go test ./report -run Screenshot -args
-// -html DIR keeps the page and the PNG in DIR to look at.
+// reader's browser would: the page must load and show text. It runs in CI, where chromium
+// is installed, or with -screenshot; go test ./report -run Screenshot -screenshot -html DIR
+// keeps the page and the PNG in DIR to look at. Serial: with -html it writes the page
+// TestMarkdownRenders writes.
 func TestScreenshot(t *testing.T) {
-	if os.Getenv("CI") != "true" && os.Getenv("PM_SCREENSHOT") == "" {
-		t.Skip("set PM_SCREENSHOT=1 to draw a report with headless chromium (CI does)")
+	if !*screenshot && !testns.CI() {
+		t.Skip("-screenshot draws a report with headless chromium (CI does)")
 	}
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Fatalf("chromium not found: install it (apt-get install -y chromium) or unset PM_SCREENSHOT: %v", err)
+		t.Fatalf("chromium not found: install it (apt-get install -y chromium) or leave out -screenshot: %v", err)
 	}
 	dir := *htmlDir
 	if dir == "" {

@@ -30,6 +30,7 @@ UdpLite: 0 7 0
 `
 
 func TestSNMPCounter(t *testing.T) {
+	t.Parallel()
 	if n, err := snmpCounter([]byte(snmp), "Udp", "NoPorts"); err != nil || n != 123456789 {
 		t.Errorf("Udp NoPorts = %d, %v; want 123456789", n, err)
 	}
@@ -50,6 +51,7 @@ func TestSNMPCounter(t *testing.T) {
 }
 
 func TestParseStatCPU(t *testing.T) {
+	t.Parallel()
 	// The command name may hold spaces and parentheses: fields count from the last ')'.
 	line := "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 9 0 123 456 789\n"
 	if d, err := parseStatCPU([]byte(line)); err != nil || d != 2*time.Second {
@@ -63,6 +65,7 @@ func TestParseStatCPU(t *testing.T) {
 }
 
 func TestParseStatus(t *testing.T) {
+	t.Parallel()
 	status := "Name:\tdiagnose\nVmPeak:\t 1300000 kB\nVmHWM:\t   65536 kB\nVmRSS:\t   40960 kB\nThreads:\t7\n"
 	m, err := parseStatus([]byte(status))
 	if err != nil || m.HWM != 64<<20 || m.RSS != 40<<20 {
@@ -78,6 +81,7 @@ func TestParseStatus(t *testing.T) {
 }
 
 func TestUDPPacket(t *testing.T) {
+	t.Parallel()
 	src := netip.MustParseAddrPort("198.51.100.1:40000")
 	dst := netip.MustParseAddrPort("198.51.100.2:9")
 	p := udpPacket(src, dst, "hello")
@@ -111,6 +115,7 @@ func TestUDPPacket(t *testing.T) {
 }
 
 func TestMedian(t *testing.T) {
+	t.Parallel()
 	if m := median([]float64{3, 1, 2}); m != 2 {
 		t.Errorf("median = %v", m)
 	}
@@ -121,6 +126,7 @@ func TestMedian(t *testing.T) {
 }
 
 func TestHelperStamp(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	before := monotonic()
 	if code := runHelper([]string{"stamp"}, &out); code != 0 {
@@ -137,6 +143,7 @@ func TestHelperStamp(t *testing.T) {
 }
 
 func TestHelperBadArguments(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{nil, {"stamp", "soon"}, {"send", "ns", "198.51.100.2:9", "x", "1s"}, {"send", "ns", "[2001:db8::2]:9", "1", "1s"}, {"dance"}} {
 		if code := runHelper(args, io.Discard); code != 2 {
 			t.Errorf("helper %q: exit %d, want 2", args, code)
@@ -145,6 +152,7 @@ func TestHelperBadArguments(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
+	t.Parallel()
 	c, err := parseFlags([]string{"-runs", "3", "-window", "2s", "-diagnose", "./diagnose"}, io.Discard)
 	if err != nil || c.runs != 3 || c.window != 2*time.Second || c.repeats != 12 || c.settle != time.Second || c.diagnose != "./diagnose" || !c.raw || c.baseline != "" {
 		t.Errorf("config %+v, %v", c, err)
@@ -164,6 +172,7 @@ func TestParseFlags(t *testing.T) {
 }
 
 func TestDelta(t *testing.T) {
+	t.Parallel()
 	before := map[ebpf.ProgramID]progRun{1: {"a", 10, 100}, 2: {"b", 0, 0}}
 	after := map[ebpf.ProgramID]progRun{1: {"a", 30, 300}, 2: {"b", 5, 1000}, 3: {"a", 1, 10}}
 	got := delta(before, after)
@@ -173,6 +182,7 @@ func TestDelta(t *testing.T) {
 }
 
 func TestPrint(t *testing.T) {
+	t.Parallel()
 	r := &results{
 		Machine:  "Some CPU, 2 cores, 24 GiB, Linux 6.18 x86_64",
 		Versions: []string{"diagnose v1", "bpftrace v0.17.0", "perf version 6.1"},
@@ -358,6 +368,7 @@ func TestUndefinedFlags(t *testing.T) {
 }
 
 func TestLoadVerdict(t *testing.T) {
+	t.Parallel()
 	if s := loadVerdict(150e3, 100e3, nil); !strings.Contains(s, "cannot make that many") {
 		t.Errorf("slow machine: %s", s)
 	}

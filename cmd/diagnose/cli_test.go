@@ -12,6 +12,7 @@ import (
 // TestCLIUsageErrors is the transcript of bad command lines: each gets one line that says
 // what to do, and exit status 2, before anything touches the kernel.
 func TestCLIUsageErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	existing := filepath.Join(dir, "old.md")
 	if err := os.WriteFile(existing, []byte("keep me"), 0o644); err != nil {
@@ -65,6 +66,7 @@ func TestCLIUsageErrors(t *testing.T) {
 }
 
 func TestCLIHelpAndVersion(t *testing.T) {
+	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	if err := run(context.Background(), []string{"--help"}, nil, &stdout, &stderr); err != nil {
 		t.Fatalf("--help: %v", err)
@@ -82,6 +84,7 @@ func TestCLIHelpAndVersion(t *testing.T) {
 }
 
 func TestOutputPaths(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for out, pcap := range map[string]string{
 		"report.md":   "report.pcap",
@@ -109,6 +112,7 @@ func TestOutputPaths(t *testing.T) {
 // TestRedactFlag: --redact writes no capture file, whose packets hold the addresses the
 // report hides.
 func TestRedactFlag(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	args := []string{"--flow", "10.0.0.1:80", "--yes", "--redact", "-o", filepath.Join(dir, "r.md")}
 	o, err := parseOptions(args, &bytes.Buffer{})

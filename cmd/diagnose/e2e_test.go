@@ -35,6 +35,10 @@ var binary string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// Only the end-to-end tests run the binary, and the unit tier runs none of them.
+	if testing.Short() {
+		os.Exit(testns.Main(m))
+	}
 	code := func() int {
 		dir, err := os.MkdirTemp("", "diagnose-e2e-")
 		if err != nil {
@@ -226,11 +230,15 @@ func bothFamilies(t *testing.T, fn func(t *testing.T, v6 bool)) {
 		if v6 {
 			name = "ipv6"
 		}
-		t.Run(name, func(t *testing.T) { fn(t, v6) })
+		t.Run(name, func(t *testing.T) {
+			t.Parallel() // each family has its own namespaces and port
+			fn(t, v6)
+		})
 	}
 }
 
 func TestE2ETCPNoListener(t *testing.T) {
+	t.Parallel()
 	bothFamilies(t, func(t *testing.T, v6 bool) {
 		s := newScenario(t, "tnl", v6, "tcp")
 		rep := s.diagnose(t, "tcp_no_listener_"+family(v6), s.fromClient(connect))
@@ -242,6 +250,7 @@ func TestE2ETCPNoListener(t *testing.T) {
 }
 
 func TestE2EUDPClosedPort(t *testing.T) {
+	t.Parallel()
 	bothFamilies(t, func(t *testing.T, v6 bool) {
 		s := newScenario(t, "udp", v6, "udp")
 		rep := s.diagnose(t, "udp_closed_port_"+family(v6), s.fromClient(connect))
@@ -250,6 +259,7 @@ func TestE2EUDPClosedPort(t *testing.T) {
 }
 
 func TestE2EInputDropRule(t *testing.T) {
+	t.Parallel()
 	bothFamilies(t, func(t *testing.T, v6 bool) {
 		s := newScenario(t, "nfd", v6, "tcp")
 		s.nft(t, s.pair.Server, `table inet guard {
@@ -272,6 +282,7 @@ func TestE2EInputDropRule(t *testing.T) {
 }
 
 func TestE2EStrictRPFilter(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, "rpf", false, "tcp")
 	// The way back to the client goes out of another interface, so strict reverse-path
 	// filtering rejects what arrives on veth0.
@@ -291,6 +302,7 @@ func TestE2EStrictRPFilter(t *testing.T) {
 }
 
 func TestE2ESenderEgressFirewall(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, "egr", false, "tcp")
 	s.nft(t, s.pair.Client, `table inet clientguard {
 	chain output {
@@ -318,6 +330,7 @@ func TestE2ESenderEgressFirewall(t *testing.T) {
 }
 
 func TestE2EHealthyListener(t *testing.T) {
+	t.Parallel()
 	bothFamilies(t, func(t *testing.T, v6 bool) {
 		healthy(t, newScenario(t, "ok", v6, "tcp"), "healthy_listener_"+family(v6))
 	})
@@ -339,6 +352,7 @@ func healthy(t *testing.T, s *scenario, name string) *report.Report {
 // The packet socket, the fallback where tcx cannot run, captures the same: a healthy flow is
 // seen both ways and delivered, and a dropped one arrives and is dropped where it is.
 func TestE2ESocketCapture(t *testing.T) {
+	t.Parallel()
 	bothFamilies(t, func(t *testing.T, v6 bool) {
 		s := newScenario(t, "sck", v6, "tcp")
 		s.capture = arrival.MethodSocket
@@ -387,6 +401,7 @@ func (s *scenario) listen(t *testing.T) func() {
 }
 
 func TestE2EKill9LeavesNoTable(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, "k9", false, "tcp")
 	// With no chain at all diagnose installs no table: give it a ruleset to trace.
 	s.nft(t, s.pair.Server, "table inet user {\n\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n\t}\n}")
@@ -429,7 +444,7 @@ func family(v6 bool) string {
 }
 
 // TestE2EOutputFiles: -o writes the report and the capture next to it, never overwrites
-// without --force, and --count ends the capture early.
+// without --force, and --count ends the capture early. Serial: it bounds the run's time.
 func TestE2EOutputFiles(t *testing.T) {
 	s := newScenario(t, "out", false, "udp")
 	dir := t.TempDir()
@@ -500,7 +515,8 @@ func exitStatus(err error) int {
 	return 0
 }
 
-// TestE2EInterrupt: Ctrl-C ends the capture and still writes the report, and removes the table.
+// TestE2EInterrupt: Ctrl-C ends the capture and still writes the report, and removes the
+// table. Serial: it bounds the time to stop.
 func TestE2EInterrupt(t *testing.T) {
 	s := newScenario(t, "int", false, "tcp")
 	cmd := exec.Command("ip", "netns", "exec", s.pair.Server, binary, "--flow", s.flowArg(), "--yes", "--format", "json", "--timeout", "60s")
@@ -540,6 +556,7 @@ func TestE2EInterrupt(t *testing.T) {
 
 // TestE2ENotRoot: without root diagnose says so and exits 3.
 func TestE2ENotRoot(t *testing.T) {
+	t.Parallel()
 	testns.RequirePrivileges(t)
 	cmd := exec.Command(binary, "--flow", "127.0.0.1:9", "--yes", "--timeout", "1s")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
@@ -572,6 +589,7 @@ func waitArmed(t *testing.T, stderr io.Reader) {
 // TestE2ENoChainsNoTable: a namespace without any nftables chain gets no trace table, and
 // the report says why.
 func TestE2ENoChainsNoTable(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, "nch", false, "tcp")
 	rep := s.diagnose(t, "no_chains", s.fromClient(connect))
 	expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")

@@ -26,6 +26,7 @@ import (
 // Faults along the whole map, each broken on purpose and diagnosed end to end.
 
 func TestE2EPreroutingDropRule(t *testing.T) {
+	t.Parallel()
 	bothFamilies(t, func(t *testing.T, v6 bool) {
 		s := newScenario(t, "pre", v6, "tcp")
 		s.nft(t, s.pair.Server, `table inet early {
@@ -45,6 +46,7 @@ func TestE2EPreroutingDropRule(t *testing.T) {
 // TestE2ESenderEgressFirewallFromSender diagnoses on the sender itself: the drop is in
 // this namespace, at output.
 func TestE2ESenderEgressFirewallFromSender(t *testing.T) {
+	t.Parallel()
 	bothFamilies(t, func(t *testing.T, v6 bool) {
 		s := newScenario(t, "sen", v6, "tcp")
 		s.nft(t, s.pair.Client, `table inet clientguard {
@@ -68,6 +70,7 @@ func TestE2ESenderEgressFirewallFromSender(t *testing.T) {
 // TestE2ENoRouteOnOutput: the sender has no route to the flow's address, so no packet is
 // ever built; the route lookup tracepoint shows why.
 func TestE2ENoRouteOnOutput(t *testing.T) {
+	t.Parallel()
 	bothFamilies(t, func(t *testing.T, v6 bool) {
 		s := newScenario(t, "nrt", v6, "tcp")
 		addr := "203.0.113.9"
@@ -88,6 +91,7 @@ func TestE2ENoRouteOnOutput(t *testing.T) {
 // TestE2ETCIngressDrop: a tc ingress program that drops everything on the server: on tcx
 // where the kernel has it, else as a cls_bpf filter.
 func TestE2ETCIngressDrop(t *testing.T) {
+	t.Parallel()
 	bothFamilies(t, func(t *testing.T, v6 bool) {
 		s := newScenario(t, "tci", v6, "tcp")
 		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
@@ -138,6 +142,7 @@ func TestE2ETCIngressDrop(t *testing.T) {
 // TestE2EMalformed: packets with a bad IP or TCP checksum, crafted on a packet socket in
 // the client, so no kernel fixes them on the way.
 func TestE2EMalformed(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name   string
 		v6     bool
@@ -150,6 +155,7 @@ func TestE2EMalformed(t *testing.T) {
 		{"tcp_checksum_v6", true, false, verdict.Socket, "TCP_CSUM"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			s := newScenario(t, "mal", c.v6, "tcp")
 			// Received checksums are trusted when the device says it checked them: veth
 			// does, unless told not to.
@@ -269,7 +275,7 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // TestE2EFlood: a flood of unrelated drops between the same namespaces during the
 // diagnosis changes nothing: the flow's verdict is right, and the flood is filtered out in
-// the kernel.
+// the kernel. Serial: the flood loads the whole host, and would slow the others.
 func TestE2EFlood(t *testing.T) {
 	s := newScenario(t, "fld", false, "tcp")
 	stop := make(chan struct{})
@@ -313,6 +319,7 @@ func TestE2EFlood(t *testing.T) {
 
 // TestE2EForward: the server routes to a third namespace; its forward chain drops the flow.
 func TestE2EForward(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, "fwd", false, "tcp")
 	far := s.third(t)
 	s.nft(t, s.pair.Server, `table inet router {
@@ -330,6 +337,7 @@ func TestE2EForward(t *testing.T) {
 // TestE2EForwardingOff: the same route, with forwarding off: the packets for another host
 // arrive and go nowhere; the verdict says forwarding is off.
 func TestE2EForwardingOff(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, "fof", false, "tcp")
 	s.third(t)
 	s.pair.InServer(t, "sysctl", "-qw", "net.ipv4.ip_forward=0")
@@ -365,6 +373,7 @@ func (s *scenario) third(t *testing.T) string {
 
 // TestE2EPostroutingDropRule: the sender's postrouting chain drops the flow.
 func TestE2EPostroutingDropRule(t *testing.T) {
+	t.Parallel()
 	bothFamilies(t, func(t *testing.T, v6 bool) {
 		s := newScenario(t, "pst", v6, "tcp")
 		s.nft(t, s.pair.Client, `table inet late {
@@ -385,6 +394,7 @@ func TestE2EPostroutingDropRule(t *testing.T) {
 // TestE2ENeighbourFailure: the sender's next hop never answers ARP or neighbour
 // discovery: the queued SYN dies at egress.
 func TestE2ENeighbourFailure(t *testing.T) {
+	t.Parallel()
 	bothFamilies(t, func(t *testing.T, v6 bool) {
 		s := newScenario(t, "nei", v6, "tcp")
 		addr, flow := "198.51.100.77", fmt.Sprintf("198.51.100.77:%d", s.port)
@@ -408,6 +418,7 @@ func TestE2ENeighbourFailure(t *testing.T) {
 
 // TestE2EQdiscDrop: a queue on the sender's interface that holds nothing drops every packet.
 func TestE2EQdiscDrop(t *testing.T) {
+	t.Parallel()
 	bothFamilies(t, func(t *testing.T, v6 bool) {
 		s := newScenario(t, "qdi", v6, "tcp")
 		s.staticNeighbor(t)
@@ -424,6 +435,7 @@ func TestE2EQdiscDrop(t *testing.T) {
 // TestE2EBridgeFamilyDrop: the server's veth0 is a bridge port and a bridge-family rule
 // drops the flow on its way up to the host: the verdict tells the bridge family from IP's.
 func TestE2EBridgeFamilyDrop(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, "brf", false, "tcp")
 	for _, cmd := range [][]string{
 		{"ip", "addr", "flush", "dev", testns.Iface},
@@ -450,6 +462,7 @@ func TestE2EBridgeFamilyDrop(t *testing.T) {
 // TestE2EFatesDiffer: the handshake gets through but the data is dropped: the verdict is
 // the data's, and says the fates differ.
 func TestE2EFatesDiffer(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, "fat", false, "tcp")
 	stop := s.listen(t)
 	defer stop()
@@ -470,6 +483,7 @@ func TestE2EFatesDiffer(t *testing.T) {
 // client's group traffic on another interface, so what arrives on veth0 fails the
 // multicast reverse-path check.
 func TestE2EMulticastRPF(t *testing.T) {
+	t.Parallel()
 	testns.RequireKernelConfig(t, "CONFIG_IP_MROUTE")
 	s := newScenario(t, "mcr", false, "udp")
 	s.third(t)

@@ -89,7 +89,8 @@ func (before hostDump) compare(t *testing.T, after hostDump) {
 
 // TestE2ELeavesHostAsFound ends diagnose every way it can end and compares full dumps
 // of the host before and after. The namespace holds a user ruleset with counters and a
-// qdisc, which must come out untouched.
+// qdisc, which must come out untouched. Serial, like every test that dumps the host: the
+// parallel tests run after it, and would change the host under it.
 func TestE2ELeavesHostAsFound(t *testing.T) {
 	endings := []struct {
 		name string
@@ -252,7 +253,7 @@ func waitFor(t *testing.T, l *lineLog, text string) {
 }
 
 // TestE2EBadInterfaces: interfaces that do not exist or are down get one line that says
-// which ones can be used, exit 2, and nothing left behind.
+// which ones can be used, exit 2, and nothing left behind. Serial: it dumps the host.
 func TestE2EBadInterfaces(t *testing.T) {
 	s := newScenario(t, "bif", false, "tcp")
 	s.pair.InServer(t, "ip", "link", "add", "down0", "type", "veth", "peer", "name", "down1")
@@ -272,6 +273,7 @@ func TestE2EBadInterfaces(t *testing.T) {
 // TestE2ENoBTF: on a kernel without BTF diagnose cannot relocate its programs; it says so
 // in one line and exits 3. The kernel's BTF is hidden under a private mount to get there.
 func TestE2ENoBTF(t *testing.T) {
+	t.Parallel()
 	testns.RequirePrivileges(t)
 	script := `mount -t tmpfs none /sys/kernel/btf && exec "$0" --flow 127.0.0.1:9 --yes --timeout 1s -- true`
 	out, err := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, binary).CombinedOutput()

@@ -35,6 +35,7 @@ const fast = 10 * time.Millisecond
 // TestProgressPlain: without a terminal a line only when a count changed, no escapes,
 // and one final line.
 func TestProgressPlain(t *testing.T) {
+	t.Parallel()
 	// Both counts change inside a tick, before it reads the second: changed from outside,
 	// a tick could read one count before the change and the other after it.
 	var advance atomic.Bool
@@ -76,6 +77,7 @@ func TestProgressPlain(t *testing.T) {
 // TestProgressTerminal: one line redrawn in place, cleared before the reproduction's
 // output, left on screen with the final counts.
 func TestProgressTerminal(t *testing.T) {
+	t.Parallel()
 	var packets atomic.Int64
 	var out syncBuffer
 	p := startProgressEvery(&out, true, 20*time.Second, []stage.Counter{{Label: "packets seen", Read: func() int { return int(packets.Load()) }}}, fast)

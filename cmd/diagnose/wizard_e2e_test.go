@@ -91,6 +91,7 @@ func (s *tmuxScreen) typ(text string, keys ...string) {
 // TestE2EWizard is diagnose as a person runs it: no flags but a timeout, every answer
 // typed into a terminal, a TCP connection to a port with no listener as the reproduction.
 func TestE2EWizard(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, "wiz", false, "tcp")
 	out := filepath.Join(t.TempDir(), "wizard.json")
 	cmdline := report.ShellJoin([]string{"ip", "netns", "exec", s.pair.Server, binary, "--timeout", "20s"})
@@ -144,6 +145,7 @@ func TestE2EWizard(t *testing.T) {
 
 // TestE2ERedact: --redact writes a report without the flow's addresses, and no capture.
 func TestE2ERedact(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, "red", false, "tcp")
 	out := filepath.Join(t.TempDir(), "r.json")
 	args := []string{"netns", "exec", s.pair.Server, binary, "--flow", s.flowArg(), "--yes", "--redact",

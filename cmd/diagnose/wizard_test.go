@@ -15,6 +15,11 @@ import (
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
+// fakeIfaces stands for net.Interfaces: the wizard's tests never ask the machine.
+func fakeIfaces() ([]net.Interface, error) {
+	return []net.Interface{{Index: 1 << 30, Name: "lo", Flags: net.FlagUp}, {Index: 1<<30 + 1, Name: "veth0"}}, nil
+}
+
 // wizardRun runs the wizard on a fake terminal for the command line args while answer
 // types into it, and returns the options it filled in and what the terminal showed.
 func wizardRun(t *testing.T, args []string, answer func(ft *fakeTerminal)) (*options, string) {
@@ -28,12 +33,9 @@ func wizardRun(t *testing.T, args []string, answer func(ft *fakeTerminal)) (*opt
 	if tt == nil {
 		t.Fatal("the fake terminal is not a terminal")
 	}
-	ifaces := func() ([]net.Interface, error) {
-		return []net.Interface{{Index: 1 << 30, Name: "lo", Flags: net.FlagUp}, {Index: 1<<30 + 1, Name: "veth0"}}, nil
-	}
 	now := time.Date(2026, 11, 21, 23, 52, 34, 0, time.UTC)
 	done := make(chan error, 1)
-	go func() { done <- wizard(o, tt, ifaces, now) }()
+	go func() { done <- wizard(o, tt, fakeIfaces, now) }()
 	answer(ft)
 	select {
 	case err := <-done:
@@ -48,6 +50,7 @@ func wizardRun(t *testing.T, args []string, answer func(ft *fakeTerminal)) (*opt
 
 // TestWizard answers every question as a person would, with a mistake or two on the way.
 func TestWizard(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	old := filepath.Join(dir, "old.json")
 	if err := os.WriteFile(old, []byte("keep me"), 0o644); err != nil {
@@ -157,6 +160,7 @@ func TestWizardDefaults(t *testing.T) {
 
 // TestWizardStdout: "-" writes the report to stdout; no consent ends the run.
 func TestWizardStdout(t *testing.T) {
+	t.Parallel()
 	o, _ := wizardRun(t, []string{"--flow", "10.0.0.1:80", "--iface", "lo", "--yes", "--", "true"}, func(ft *fakeTerminal) {
 		at := ft.waitFor(0, askSave)
 		ft.typ("-" + keyEnter)
@@ -172,7 +176,7 @@ func TestWizardStdout(t *testing.T) {
 	}
 	ft := newFakeTerminal(t)
 	done := make(chan error, 1)
-	go func() { done <- wizard(o, terminalOf(ft.pts, ft.pts), net.Interfaces, time.Now()) }()
+	go func() { done <- wizard(o, terminalOf(ft.pts, ft.pts), fakeIfaces, time.Now()) }()
 	at := ft.waitFor(0, askIface)
 	ft.typ(keyEnter)
 	ft.waitFor(at, "nftables")
@@ -190,6 +194,7 @@ func TestWizardStdout(t *testing.T) {
 // TestNoTerminalNeverAsks: with stdin a pipe (held open, so a prompt reading it would
 // block) or with --yes, no question is asked and the usage error says what to pass.
 func TestNoTerminalNeverAsks(t *testing.T) {
+	t.Parallel()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/packetmortem/packetmortem/internal/testns"
 )
 
 func loadFixture(t *testing.T, name string) *Symbols {
@@ -31,6 +33,7 @@ const (
 )
 
 func TestFormat(t *testing.T) {
+	t.Parallel()
 	s := loadFixture(t, "kallsyms")
 	if s.Restricted {
 		t.Fatal("fixture with addresses read as restricted")
@@ -63,6 +66,7 @@ func TestFormat(t *testing.T) {
 }
 
 func TestStackSkipsTracingFrames(t *testing.T) {
+	t.Parallel()
 	s := loadFixture(t, "kallsyms")
 	got := s.Stack([]uint64{
 		bpfProg + 0x50,
@@ -83,6 +87,7 @@ func TestStackSkipsTracingFrames(t *testing.T) {
 }
 
 func TestIsTracingFrame(t *testing.T) {
+	t.Parallel()
 	for name, want := range map[string]bool{
 		"bpf_prog_6deef7357e7b4530_kfree_skb_btf": true,
 		"bpf_trace_run4":        true,
@@ -106,6 +111,7 @@ func TestIsTracingFrame(t *testing.T) {
 }
 
 func TestRestrictedSymbols(t *testing.T) {
+	t.Parallel()
 	s := loadFixture(t, "kallsyms-restricted")
 	if !s.Restricted {
 		t.Fatal("all-zero addresses not detected as kptr_restrict")
@@ -121,6 +127,7 @@ func TestRestrictedSymbols(t *testing.T) {
 }
 
 func TestParseSymbolsErrors(t *testing.T) {
+	t.Parallel()
 	if _, err := Parse(strings.NewReader("zzzz T foo\n")); err == nil {
 		t.Error("bad address accepted")
 	}
@@ -131,6 +138,8 @@ func TestParseSymbolsErrors(t *testing.T) {
 
 // The host's own kallsyms parses, and names a function kfree_skb drops from.
 func TestLoadSymbolsHost(t *testing.T) {
+	t.Parallel()
+	testns.SkipShort(t, "the running kernel's /proc/kallsyms")
 	s, err := Load()
 	if err != nil {
 		t.Skipf("no /proc/kallsyms here: %v", err)

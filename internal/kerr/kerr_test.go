@@ -11,6 +11,7 @@ import (
 )
 
 func TestBPF(t *testing.T) {
+	t.Parallel()
 	err := BPF("attach tp_btf/kfree_skb", fmt.Errorf("create tracing link: %w", unix.EPERM))
 	if !errors.Is(err, ErrPrivilege) || !errors.Is(err, unix.EPERM) {
 		t.Errorf("%v: not ErrPrivilege and EPERM", err)
@@ -47,6 +48,7 @@ func TestBPF(t *testing.T) {
 // Denied names the capabilities a step needs; the packet socket's and nftables' are not
 // BPF's.
 func TestDenied(t *testing.T) {
+	t.Parallel()
 	err := Denied("open packet socket", unix.EPERM, CapNetRaw)
 	if !errors.Is(err, ErrPrivilege) || !errors.Is(err, unix.EPERM) {
 		t.Errorf("%v: not ErrPrivilege and EPERM", err)

@@ -17,6 +17,7 @@ func loadMessages(t testing.TB, name string) []netlink.Message {
 }
 
 func TestDecodeLinks(t *testing.T) {
+	t.Parallel()
 	ifs, err := DecodeAll(loadMessages(t, "links"))
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +49,7 @@ func TestDecodeLinks(t *testing.T) {
 }
 
 func TestDecodeStats64(t *testing.T) {
+	t.Parallel()
 	b := make([]byte, 25*8)
 	for i := range 25 {
 		binary.NativeEndian.PutUint64(b[i*8:], uint64(100+i))
@@ -70,5 +72,5 @@ func FuzzDecode(f *testing.F) {
 			f.Add(m.Data)
 		}
 	}
-	f.Fuzz(func(t *testing.T, b []byte) { _, _ = Decode(b) })
+	f.Fuzz(func(t *testing.T, b []byte) { t.Parallel(); _, _ = Decode(b) })
 }

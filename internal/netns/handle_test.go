@@ -14,6 +14,7 @@ import (
 // A namespace opens by name, by path and by inode, to the same namespace; Do runs there
 // and hands back fn's error and panic.
 func TestHandle(t *testing.T) {
+	t.Parallel()
 	testns.RequirePrivileges(t)
 	ns := testns.Name("nh")
 	testns.Run(t, "ip", "netns", "add", ns)
@@ -69,6 +70,7 @@ func TestHandle(t *testing.T) {
 
 // What is not a network namespace is refused, saying what is wanted.
 func TestOpenRefuses(t *testing.T) {
+	t.Parallel()
 	for path, why := range map[string]string{
 		"/proc/self/ns/mnt":      "another kind of namespace",
 		"/etc/hostname":          "not a namespace file",
@@ -91,6 +93,7 @@ func TestOpenRefuses(t *testing.T) {
 
 // A nil handle is the current namespace.
 func TestNilHandle(t *testing.T) {
+	t.Parallel()
 	var h *netns.Handle
 	ran := false
 	if err := h.Do(func() error { ran = true; return nil }); err != nil || !ran {

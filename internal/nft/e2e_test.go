@@ -69,6 +69,7 @@ func parseListing(t *testing.T, out string) []nftRule {
 // ruleset, and the trace table's own rules, must render as nft prints it, or (chain
 // "notdecoded") as the honest fallback.
 func TestRenderMatchesNft(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "nf")
 	nftIn(t, p.Server, "-f", "testdata/crosscheck.nft")
 	listing := nftIn(t, p.Server, "-a", "list", "ruleset")

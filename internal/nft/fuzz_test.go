@@ -46,7 +46,7 @@ func FuzzParseChain(f *testing.F) {
 		netlink.Attribute{Type: unix.NFTA_CHAIN_TABLE, Data: CString("filter")},
 		netlink.Attribute{Type: unix.NFTA_CHAIN_NAME, Data: CString("input")},
 	)...))
-	f.Fuzz(func(t *testing.T, b []byte) { _, _ = parseChain(b) })
+	f.Fuzz(func(t *testing.T, b []byte) { t.Parallel(); _, _ = parseChain(b) })
 }
 
 func FuzzParseRule(f *testing.F) {
@@ -55,13 +55,14 @@ func FuzzParseRule(f *testing.F) {
 		netlink.Attribute{Type: unix.NFTA_RULE_CHAIN, Data: CString("input")},
 		netlink.Attribute{Type: unix.NLA_F_NESTED | unix.NFTA_RULE_EXPRESSIONS, Data: seedExprs(f)},
 	)...))
-	f.Fuzz(func(t *testing.T, b []byte) { _, _ = parseRule(b) })
+	f.Fuzz(func(t *testing.T, b []byte) { t.Parallel(); _, _ = parseRule(b) })
 }
 
 // Decoded expressions must render or refuse, never panic.
 func FuzzDecodeExprs(f *testing.F) {
 	f.Add(seedExprs(f))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		t.Parallel()
 		es, err := decodeExprs(unix.NFPROTO_INET, b)
 		if err == nil {
 			_, _ = Render(Env{Family: unix.NFPROTO_INET}, es, "")
@@ -73,23 +74,23 @@ func FuzzParseSet(f *testing.F) {
 	f.Add(append(Genmsg(unix.NFPROTO_INET), seedAttrs(f,
 		netlink.Attribute{Type: unix.NFTA_SET_NAME, Data: CString("__set0")},
 	)...))
-	f.Fuzz(func(t *testing.T, b []byte) { _, _ = parseSet(b) })
+	f.Fuzz(func(t *testing.T, b []byte) { t.Parallel(); _, _ = parseSet(b) })
 }
 
 func FuzzParseElems(f *testing.F) {
 	key := seedAttrs(f, netlink.Attribute{Type: unix.NFTA_DATA_VALUE, Data: []byte{0, 80}})
 	elem := seedAttrs(f, netlink.Attribute{Type: unix.NLA_F_NESTED | unix.NFTA_SET_ELEM_KEY, Data: key})
 	f.Add(seedAttrs(f, netlink.Attribute{Type: unix.NLA_F_NESTED | unix.NFTA_LIST_ELEM, Data: elem}))
-	f.Fuzz(func(t *testing.T, b []byte) { _, _ = parseElems(b) })
+	f.Fuzz(func(t *testing.T, b []byte) { t.Parallel(); _, _ = parseElems(b) })
 }
 
 func FuzzDecodeVerdict(f *testing.F) {
 	f.Add(seedAttrs(f, netlink.Attribute{Type: unix.NFTA_VERDICT_CODE, Data: []byte{0xff, 0xff, 0xff, 0xfd}},
 		netlink.Attribute{Type: unix.NFTA_VERDICT_CHAIN, Data: CString("next")}))
-	f.Fuzz(func(t *testing.T, b []byte) { _, _ = decodeVerdict(b) })
+	f.Fuzz(func(t *testing.T, b []byte) { t.Parallel(); _, _ = decodeVerdict(b) })
 }
 
 func FuzzRuleComment(f *testing.F) {
 	f.Add([]byte{0, 5, 'h', 'e', 'l', 'o', 0})
-	f.Fuzz(func(t *testing.T, b []byte) { _ = ruleComment(b) })
+	f.Fuzz(func(t *testing.T, b []byte) { t.Parallel(); _ = ruleComment(b) })
 }

@@ -125,6 +125,7 @@ func cat(parts ...any) []expr.Any {
 }
 
 func TestRenderRule(t *testing.T) {
+	t.Parallel()
 	links := func(i uint32) (string, bool) {
 		if i == 1 {
 			return "lo", true
@@ -235,6 +236,7 @@ func TestRenderRule(t *testing.T) {
 
 // TestRenderRefuses checks that what is not understood never renders as a rule.
 func TestRenderRefuses(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		exprs []ruleExpr

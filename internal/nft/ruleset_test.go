@@ -52,6 +52,7 @@ func rawExpr(t *testing.T, name string, attrs []netlink.Attribute) []byte {
 }
 
 func TestDecodeExprs(t *testing.T) {
+	t.Parallel()
 	// Every expression the renderer knows survives the kernel encoding.
 	all := []expr.Any{
 		metaLoad(expr.MetaKeyL4PROTO), eq(6), th(2, 2), mask(0xff, 0xff), &expr.Range{Op: expr.CmpOpNeq, Register: 1, FromData: be16(1), ToData: be16(2)},
@@ -109,6 +110,7 @@ func TestDecodeExprs(t *testing.T) {
 }
 
 func TestRuleComment(t *testing.T) {
+	t.Parallel()
 	if c := ruleComment([]byte("\x00\x06hello\x00")); c != "hello" {
 		t.Errorf("comment %q", c)
 	}

@@ -7,6 +7,7 @@ import (
 )
 
 func TestVerdictString(t *testing.T) {
+	t.Parallel()
 	for code, want := range map[int32]string{
 		Drop: "drop", Accept: "accept", Stolen: "stolen", Queue | 3<<16: "queue",
 		Continue: "continue", Return: "return", Break: "break", -42: "verdict -42",

@@ -3,6 +3,8 @@ package testns
 import (
 	"encoding/json"
 	"errors"
+	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,15 +17,9 @@ import (
 )
 
 // Helpers for tests that run their own test binary again as another process: inside a
-// namespace under ip netns exec, or as nobody.
-
-// The environment that tells a test binary it runs as a child, and what for.
-const (
-	childMode   = "PMT_CHILD"
-	childClient = "PMT_CHILD_CLIENT"
-	childPort   = "PMT_CHILD_PORT"
-	childOut    = "PMT_CHILD_OUT"
-)
+// namespace under ip netns exec, or as nobody. The child's TestChild finds what it is for
+// on its command line, after "--" (flag.Args()): a test binary never takes orders from its
+// environment, which a user's shell or CI could set by chance.
 
 // Unprivileged is the ChildArgs mode of RunUnprivileged's child.
 const Unprivileged = "unprivileged"
@@ -33,6 +29,25 @@ type ChildArgs struct {
 	Mode   string // what the child does; Unprivileged for RunUnprivileged
 	Client string // the namespace to send from
 	Port   uint16 // the server's port
+}
+
+// command is the child's command line: this test binary, TestChild only, then args.
+func (a ChildArgs) command(bin, out string) []string {
+	return []string{bin, "-test.run=^TestChild$", "-test.v", "--",
+		"-mode=" + a.Mode, "-client=" + a.Client, "-port=" + strconv.Itoa(int(a.Port)), "-out=" + out}
+}
+
+// childArgs parses what command put after "--"; out is where the result goes.
+func childArgs() (args ChildArgs, out string, err error) {
+	fs := flag.NewFlagSet("TestChild", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // the caller reports the error
+	fs.StringVar(&args.Mode, "mode", "", "what the child does")
+	fs.StringVar(&args.Client, "client", "", "the namespace to send from")
+	port := fs.Uint("port", 0, "the server's port")
+	fs.StringVar(&out, "out", "", "the file WriteChildResult writes")
+	err = fs.Parse(flag.Args())
+	args.Port = uint16(*port)
+	return args, out, err
 }
 
 // ChildResult is what every child reports; a child's result type embeds it.
@@ -57,9 +72,7 @@ func (r *ChildResult) Check(t testing.TB) {
 func RunChild(t testing.TB, ns string, args ChildArgs, res any) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "result.json")
-	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestChild$", "-test.v")
-	cmd.Env = append(os.Environ(), childMode+"="+args.Mode, childClient+"="+args.Client,
-		childPort+"="+strconv.Itoa(int(args.Port)), childOut+"="+out)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args.command(os.Args[0], out)...)...)
 	log, err := cmd.CombinedOutput()
 	t.Logf("child:\n%s", log)
 	if err != nil {
@@ -75,23 +88,28 @@ func RunChild(t testing.TB, ns string, args ChildArgs, res any) {
 }
 
 // Child returns the arguments of a TestChild that RunChild or RunUnprivileged started,
-// and skips the test when nothing did.
+// and skips the test when nothing did: then it runs among the package's other tests.
 func Child(t testing.TB) ChildArgs {
 	t.Helper()
-	args := ChildArgs{Mode: os.Getenv(childMode), Client: os.Getenv(childClient)}
-	if args.Mode == "" {
-		t.Skip("run by TestUnderIPNetnsExec and TestUnprivileged")
+	args, _, err := childArgs()
+	if err != nil {
+		t.Fatalf("child arguments %q: %v", flag.Args(), err)
 	}
-	port, _ := strconv.Atoi(os.Getenv(childPort))
-	args.Port = uint16(port)
+	if args.Mode == "" {
+		t.Skip("the child of another test of this package (testns.RunChild, RunUnprivileged)")
+	}
 	return args
 }
 
 // WriteChildResult hands res to the parent RunChild.
 func WriteChildResult(t testing.TB, res any) {
 	t.Helper()
+	_, out, err := childArgs()
+	if err != nil || out == "" {
+		t.Fatalf("child arguments %q name no result file: %v", flag.Args(), err)
+	}
 	b, _ := json.Marshal(res)
-	if err := os.WriteFile(os.Getenv(childOut), b, 0o600); err != nil {
+	if err := os.WriteFile(out, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -125,8 +143,8 @@ func RunUnprivileged(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-test.run=^TestChild$", "-test.v")
-	cmd.Env = append(os.Environ(), childMode+"="+Unprivileged)
+	line := ChildArgs{Mode: Unprivileged}.command(bin, "")
+	cmd := exec.Command(line[0], line[1:]...)
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()

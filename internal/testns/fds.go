@@ -25,7 +25,8 @@ func MainWithKernelFDs(m interface{ Run() int }, also ...string) int {
 }
 
 // CheckReleased fails t when, by the end of the test, a BPF object opened during it is
-// still open.
+// still open. It counts the whole process's objects: a test that uses it must not run in
+// parallel.
 func CheckReleased(t testing.TB) {
 	t.Helper()
 	before := bpfrt.OpenObjects()

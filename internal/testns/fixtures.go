@@ -11,8 +11,7 @@ import (
 )
 
 // NetlinkMessages reads recorded netlink messages: a file of one hex-encoded message a
-// line, "#" lines being comments (what the end-to-end tests record with their -record or
-// PMT_RECORD).
+// line, "#" lines being comments (what the end-to-end tests record with -record).
 func NetlinkMessages(t testing.TB, path string) []netlink.Message {
 	t.Helper()
 	f, err := os.Open(path)

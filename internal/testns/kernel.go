@@ -65,6 +65,7 @@ func kernelConfig() map[string]string {
 // own if the feature is missing.
 func RequireKernelConfig(t testing.TB, options ...string) {
 	t.Helper()
+	SkipShort(t, "the running kernel's configuration")
 	config := kernelConfig()
 	if config == nil {
 		t.Logf("kernel %s: no build configuration readable (/proc/config.gz, /boot/config-*): running without checking %s", Release(), strings.Join(options, ", "))
@@ -75,6 +76,18 @@ func RequireKernelConfig(t testing.TB, options ...string) {
 			t.Skipf("kernel %s is built without %s: it cannot run this test", Release(), opt)
 		}
 	}
+}
+
+// KernelSpec returns the running kernel's BTF, for tests that check the product against
+// it; without it the test skips (fails in CI).
+func KernelSpec(t testing.TB) *btf.Spec {
+	t.Helper()
+	SkipShort(t, "the running kernel's BTF")
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		Missing(t, "kernel %s has no BTF: %v", Release(), err)
+	}
+	return spec
 }
 
 // kernelSpec is the running kernel's BTF, nil without it.

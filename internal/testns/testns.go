@@ -32,25 +32,17 @@ const (
 	Iface = "veth0"
 )
 
-// RequirePrivileges skips the test when it cannot run here, unless CI=true, where it fails:
-// CI is root and must run every end-to-end test.
+// RequirePrivileges skips the test when it cannot run here (under -short, without root or
+// ip), except in CI, where it fails: CI is root and must run every end-to-end test.
 func RequirePrivileges(t testing.TB) {
 	t.Helper()
-	why := ""
-	if testing.Short() {
-		why = "-short given"
-	} else if os.Geteuid() != 0 {
-		why = "needs root"
-	} else if _, err := exec.LookPath("ip"); err != nil {
-		why = "needs ip from iproute2"
+	SkipShort(t, "root and network namespaces")
+	if os.Geteuid() != 0 {
+		Missing(t, "end-to-end test: needs root")
 	}
-	if why == "" {
-		return
+	if _, err := exec.LookPath("ip"); err != nil {
+		Missing(t, "end-to-end test: needs ip from iproute2")
 	}
-	if os.Getenv("CI") == "true" && !testing.Short() {
-		t.Fatalf("end-to-end test cannot run: %s (CI must run it)", why)
-	}
-	t.Skipf("end-to-end test skipped: %s", why)
 }
 
 var counter atomic.Uint32
@@ -199,17 +191,13 @@ func Main(m interface{ Run() int }) int {
 }
 
 // Tool returns the path of a program a test calls (a cross-check such as tshark, a fixture
-// such as nft or tmux). Without it the test skips, except under CI=true, where .ci/deps
-// must have installed it and the test fails.
+// such as nft or tmux). Without it the test skips, except in CI, where .ci/deps must have
+// installed it and the test fails.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
+	if err != nil {
+		Missing(t, "%s is not installed (make deps installs it)", name)
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not installed: .ci/deps must install it (CI runs every test)", name)
-	}
-	t.Skipf("%s is not installed (make deps installs it)", name)
-	return ""
+	return path
 }

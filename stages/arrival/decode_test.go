@@ -19,6 +19,7 @@ import (
 )
 
 func TestDecode(t *testing.T) {
+	t.Parallel()
 	ap := netip.AddrPortFrom
 	syn := tcpSeg(peerPort, flowPort, flagSYN)
 	for _, c := range []struct {
@@ -62,6 +63,7 @@ func TestDecode(t *testing.T) {
 }
 
 func TestFormatFlags(t *testing.T) {
+	t.Parallel()
 	for f, want := range map[uint16]string{
 		flagSYN:                     "S",
 		flagSYN | flagACK:           "S.",
@@ -95,6 +97,7 @@ func TestFormatFlags(t *testing.T) {
 }
 
 func TestSLL2Header(t *testing.T) {
+	t.Parallel()
 	l := linkInfo{ethertype: ethPIPv6, ifindex: 0x01020304, hatype: 772, pkttype: unix.PACKET_OUTGOING, halen: 6,
 		addr: [8]byte{0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}}
 	b := make([]byte, sll2Len)
@@ -128,6 +131,7 @@ func TestSLL2Header(t *testing.T) {
 }
 
 func TestPktType(t *testing.T) {
+	t.Parallel()
 	for typ, want := range map[uint8]string{0: "host", 1: "broadcast", 2: "multicast", 3: "otherhost", 4: "outgoing", 5: "loopback", 9: "type9"} {
 		if got := pktTypeName(typ); got != want {
 			t.Errorf("pktTypeName(%d) = %q, want %q", typ, got, want)
@@ -141,6 +145,7 @@ func TestPktType(t *testing.T) {
 // TestPcapFlagsAgainstTcpdump writes crafted segments to a pcap file and has tcpdump print
 // them: its flags and ours must agree, and it must read the SLL2 headers.
 func TestPcapFlagsAgainstTcpdump(t *testing.T) {
+	t.Parallel()
 	tcpdump := testns.Tool(t, "tcpdump")
 	path := filepath.Join(t.TempDir(), "flags.pcap")
 	p, err := createPcap(path, false)

@@ -210,6 +210,7 @@ func extChain(n int) []byte {
 }
 
 func TestFilterFrames(t *testing.T) {
+	t.Parallel()
 	for _, c := range frameCases() {
 		t.Run(c.name, func(t *testing.T) {
 			raw, err := Filter(evidence.Endpoints{c.flow.Endpoint()})
@@ -228,6 +229,7 @@ func TestFilterFrames(t *testing.T) {
 }
 
 func TestFilterInterfaces(t *testing.T) {
+	t.Parallel()
 	pkt := ipv4(peerV4, flowV4, ipTCP, v4opts{}, tcpSeg(peerPort, flowPort, flagSYN))
 	raw, err := filterOn(evidence.Endpoints{tcp4.Endpoint()}, []int{3, 7})
 	if err != nil {
@@ -260,6 +262,7 @@ const smallestOptmem = 20480
 // own whose net.core.optmem_max is the smallest we know, where the kernel has the setting
 // per namespace (6.9+); on older kernels the setting is global and is used as it is.
 func TestFilterSizes(t *testing.T) {
+	testns.SkipShort(t, "the kernel's check of classic filters")
 	attach := func() {
 		many := make([]int, 1000)
 		for i := range many {
@@ -288,7 +291,7 @@ func TestFilterSizes(t *testing.T) {
 			}
 		}
 	}
-	if os.Geteuid() != 0 || testing.Short() {
+	if os.Geteuid() != 0 {
 		attach()
 		return
 	}
@@ -308,6 +311,7 @@ func TestFilterSizes(t *testing.T) {
 
 // Beyond maxFilterIfaces the filter leaves the interface test to the reader.
 func TestFilterInterfaceLimit(t *testing.T) {
+	t.Parallel()
 	ifs := make([]int, maxFilterIfaces+1)
 	for i := range ifs {
 		ifs[i] = i + 1
@@ -334,6 +338,7 @@ func TestFilterInterfaceLimit(t *testing.T) {
 }
 
 func TestFilterBadFlow(t *testing.T) {
+	t.Parallel()
 	for _, f := range []evidence.Flow{{Port: 80, Proto: evidence.TCP}, {Addr: flowV4, Port: 80, Proto: "sctp"}} {
 		if _, err := Filter(evidence.Endpoints{f.Endpoint()}); err == nil {
 			t.Errorf("Filter(%+v): no error", f)
@@ -480,6 +485,7 @@ func FuzzFilter(f *testing.F) {
 		filters[fl] = raw
 	}
 	f.Fuzz(func(t *testing.T, data []byte, proto uint16, pkttype uint8, hatype uint16, v6, udp bool) {
+		t.Parallel()
 		flow := map[[2]bool]evidence.Flow{{false, false}: tcp4, {false, true}: udp4, {true, false}: tcp6, {true, true}: udp6}[[2]bool{v6, udp}]
 		if proto == 0 {
 			proto = 1 // 0 means "from the data" to runFilter
@@ -497,6 +503,7 @@ func FuzzFilter(f *testing.F) {
 
 // TestGopacketReference makes sure the fuzz reference decides the plain cases itself.
 func TestGopacketReference(t *testing.T) {
+	t.Parallel()
 	decided := 0
 	for _, c := range frameCases() {
 		m := c.meta

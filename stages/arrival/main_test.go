@@ -1,6 +1,7 @@
 package arrival
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,22 +14,32 @@ import (
 )
 
 // testMethod is the capture method start gives the tests: tcx, and in a second run of the
-// test binary (methodEnv set), the packet socket. Both are named, not MethodAuto, so that a
-// fallback cannot have one method's run test the other. A kernel without tcx (before 6.6)
+// test binary (-capture socket), the packet socket. Both are named, not MethodAuto, so that
+// a fallback cannot have one method's run test the other. A kernel without tcx (before 6.6)
 // has the packet socket's run only.
 var testMethod = MethodTCX
 
-const methodEnv = "PACKETMORTEM_TEST_CAPTURE"
+var captureOnly = flag.String("capture", "", "capture with this method only, `tcx or socket` (without it: tcx, then a second run with the packet socket)")
 
 func TestMain(m *testing.M) {
+	flag.Parse()
 	// Open the runtime's poller now: it keeps its own descriptors for good, which the
 	// descriptor leak checks must not count.
 	if r, w, err := os.Pipe(); err == nil {
 		r.Close()
 		w.Close()
 	}
-	if os.Getenv(methodEnv) == MethodSocket {
-		testMethod = MethodSocket
+	switch *captureOnly {
+	case MethodTCX, MethodSocket:
+		testMethod = *captureOnly
+		os.Exit(testns.MainWithKernelFDs(m))
+	case "":
+	default:
+		fmt.Fprintf(os.Stderr, "-capture %q: want tcx or socket\n", *captureOnly)
+		os.Exit(2)
+	}
+	// The unit tier captures nothing: no kernel to probe, no second run.
+	if testing.Short() {
 		os.Exit(testns.MainWithKernelFDs(m))
 	}
 	if !testns.HasTCX() {
@@ -38,8 +49,8 @@ func TestMain(m *testing.M) {
 	}
 	code := testns.MainWithKernelFDs(m)
 	fmt.Fprintln(os.Stderr, "arrival: the same tests again, capturing with the packet socket")
-	again := exec.Command(os.Args[0], os.Args[1:]...)
-	again.Env = append(os.Environ(), methodEnv+"="+MethodSocket)
+	// First, so that it comes before any argument that ends the flags.
+	again := exec.Command(os.Args[0], append([]string{"-capture=" + MethodSocket}, os.Args[1:]...)...)
 	again.Stdout, again.Stderr = os.Stdout, os.Stderr
 	if err := again.Run(); err != nil && code == 0 {
 		fmt.Fprintf(os.Stderr, "arrival: the packet socket's run: %v\n", err)
@@ -49,7 +60,8 @@ func TestMain(m *testing.M) {
 }
 
 // checkFDs fails the test when it ends with more open descriptors than it started with.
-// Register it first, so it runs after every other cleanup.
+// Register it first, so it runs after every other cleanup. It counts the whole process's
+// descriptors: a test that uses it must not run in parallel.
 func checkFDs(t *testing.T) {
 	t.Helper()
 	before := openFDs(t)

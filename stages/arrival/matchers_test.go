@@ -120,12 +120,14 @@ func etherFrame(c frameCase) []byte {
 // a packet exactly when one of the endpoints alone would, the Go twin being the reference
 // for each endpoint alone (TestFilterFrames holds it to the cases).
 func TestMatchersAgreeOnEndpointSets(t *testing.T) {
+	// The classic filter and the Go twin run anywhere; the BPF programs need root and a
+	// kernel that lets the test programs reach the sk_buff.
 	kernel := os.Geteuid() == 0 && !testing.Short()
 	if kernel && !testns.HasKfunc("bpf_cast_to_kern_ctx") {
 		t.Logf("kernel %s has no kfunc bpf_cast_to_kern_ctx (Linux 6.2+): the classic filter and the Go twin only", testns.Release())
 		kernel = false
 	}
-	if !kernel && os.Getenv("CI") == "true" && !testing.Short() {
+	if !kernel && testns.CI() {
 		testns.RequirePrivileges(t)
 	}
 	other4 := evidence.Endpoint{Addr: netip.MustParseAddr("203.0.113.9"), Port: 53, Proto: evidence.UDP, Netns: 4026532000}

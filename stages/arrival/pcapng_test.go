@@ -396,6 +396,7 @@ func TestPcapngEmpty(t *testing.T) {
 }
 
 func TestOptionText(t *testing.T) {
+	t.Parallel()
 	if got := optionText("short"); got != "short" {
 		t.Errorf("short: %q", got)
 	}
@@ -407,6 +408,7 @@ func TestOptionText(t *testing.T) {
 }
 
 func TestInterfaces(t *testing.T) {
+	t.Parallel()
 	c := &Capture{done: make(chan struct{}), names: map[int]string{1: "lo", 2: "veth0"}}
 	if got := c.Interfaces(); got != nil {
 		t.Errorf("while capturing: %v, want nil", got)

@@ -8,6 +8,7 @@ import (
 )
 
 func TestParseFlow(t *testing.T) {
+	t.Parallel()
 	good := []struct {
 		spec string
 		want string
@@ -57,6 +58,7 @@ func TestParseFlow(t *testing.T) {
 }
 
 func TestEndpointsMatch(t *testing.T) {
+	t.Parallel()
 	f, _ := ParseFlow("198.51.100.2:8080", UDP)
 	const nsA, nsB = 4026531840, 4026532000
 	ends := Endpoints{f.Endpoint(),
@@ -99,6 +101,7 @@ func FuzzParseFlow(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
+		t.Parallel()
 		fl, err := ParseFlow(spec, UDP)
 		if err != nil {
 			if !errors.Is(err, ErrFlowSyntax) {
@@ -118,6 +121,7 @@ func FuzzParseFlow(f *testing.F) {
 }
 
 func TestFlowCheck(t *testing.T) {
+	t.Parallel()
 	ok := Flow{Addr: netip.MustParseAddr("198.51.100.2"), Port: 80, Proto: TCP}
 	if err := ok.Check(); err != nil {
 		t.Errorf("%v: %v", ok, err)

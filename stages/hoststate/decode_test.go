@@ -17,7 +17,7 @@ import (
 )
 
 // loadMessages reads testdata/<name>.hex: raw netlink messages recorded by the end-to-end
-// tests with PMT_RECORD=1.
+// tests with -record.
 func loadMessages(t *testing.T, name string) []netlink.Message {
 	return testns.NetlinkMessages(t, filepath.Join("testdata", name+".hex"))
 }
@@ -38,6 +38,7 @@ func names(t *testing.T) map[int]string {
 }
 
 func TestIfaceDrops(t *testing.T) {
+	t.Parallel()
 	before := map[int]links.Stats{2: {RxDropped: 5, TxErrors: 1}, 3: {RxDropped: 7}}
 	after := []links.Link{
 		{Index: 2, Name: "veth0", Stats: links.Stats{RxDropped: 8, TxErrors: 1}},
@@ -53,6 +54,7 @@ func TestIfaceDrops(t *testing.T) {
 }
 
 func TestDecodeRoutes(t *testing.T) {
+	t.Parallel()
 	n := names(t)
 	for _, tc := range []struct {
 		fixture string
@@ -87,6 +89,7 @@ func TestDecodeRoutes(t *testing.T) {
 }
 
 func TestRouteRequest(t *testing.T) {
+	t.Parallel()
 	q := routeQuery{Dst: netip.MustParseAddr("198.51.100.2"), Src: netip.MustParseAddr("198.51.100.1"), Iif: "veth0", IifIndex: 2}
 	if q.String() != "198.51.100.2 from 198.51.100.1 iif veth0" {
 		t.Errorf("query %q", q.String())
@@ -116,6 +119,7 @@ func TestRouteRequest(t *testing.T) {
 }
 
 func TestErrText(t *testing.T) {
+	t.Parallel()
 	for err, want := range map[error]string{
 		&netlink.OpError{Op: "receive", Err: unix.EINVAL}:                       "invalid argument (EINVAL)",
 		&netlink.OpError{Op: "receive", Err: unix.EXDEV, Message: "bad source"}: "invalid cross-device link (EXDEV): bad source",
@@ -134,6 +138,7 @@ func TestErrText(t *testing.T) {
 }
 
 func TestExplain(t *testing.T) {
+	t.Parallel()
 	sysctls := map[string]string{
 		"net.ipv4.conf.all.rp_filter":      "0",
 		"net.ipv4.conf.veth0.rp_filter":    "1",
@@ -176,6 +181,7 @@ func TestExplain(t *testing.T) {
 }
 
 func TestUsablePeers(t *testing.T) {
+	t.Parallel()
 	flow := netip.MustParseAddr("198.51.100.2")
 	in := []netip.Addr{
 		netip.MustParseAddr("198.51.100.1"),
@@ -199,6 +205,7 @@ func TestUsablePeers(t *testing.T) {
 }
 
 func TestDecodeSockDiag(t *testing.T) {
+	t.Parallel()
 	n := names(t)
 	check := func(fixture string, proto evidence.Proto, want string) {
 		t.Helper()
@@ -227,6 +234,7 @@ func TestDecodeSockDiag(t *testing.T) {
 }
 
 func TestSockDiagRequest(t *testing.T) {
+	t.Parallel()
 	m := sockDiagRequest(unix.AF_INET6, evidence.TCP, 8080)
 	d := m.Data
 	if m.Header.Type != unix.SOCK_DIAG_BY_FAMILY || m.Header.Flags != netlink.Request|netlink.Dump ||
@@ -247,6 +255,7 @@ func TestSockDiagRequest(t *testing.T) {
 }
 
 func TestDecodeFilters(t *testing.T) {
+	t.Parallel()
 	progs, err := decodeFilters(loadMessages(t, "tfilter_egress"), "tc egress")
 	if err != nil {
 		t.Fatal(err)
@@ -257,6 +266,7 @@ func TestDecodeFilters(t *testing.T) {
 }
 
 func TestNamePrograms(t *testing.T) {
+	t.Parallel()
 	// Ids that name no program: the name falls back to tc's, and each failure is a line.
 	progs := []program{
 		{Index: 2, Hook: "tc ingress", ID: 0xfffffff0, TCName: "obj.o:[tc]"},
@@ -272,6 +282,7 @@ func TestNamePrograms(t *testing.T) {
 }
 
 func TestStateName(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		proto evidence.Proto
 		state uint8

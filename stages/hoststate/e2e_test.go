@@ -3,13 +3,12 @@ package hoststate
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -30,8 +29,8 @@ import (
 // End-to-end tests: they run as root in namespaces made by testns, skip locally without
 // root and fail under CI=true. Traffic only goes between the test's own namespaces
 // (198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32).
-//
-// PMT_RECORD=1 saves the raw netlink answers the unit tests decode to testdata/*.hex.
+
+var saveFixtures = flag.Bool("record", false, "save the netlink answers of the end-to-end tests to testdata/*.hex, the unit tests' fixtures")
 
 // startIn arms a snapshot inside namespace ns.
 func startIn(t testing.TB, ns string, flow evidence.Flow) *Snapshot {
@@ -86,6 +85,7 @@ func findRoute(t *testing.T, hs *evidence.HostState, query string) evidence.Rout
 // another interface. The sysctl is read from the server's namespace, the reverse lookup
 // shows the other interface and the input lookup fails with the source validation error.
 func TestRPFilter(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "hs")
 	// A second pair inside the server namespace; the client's /32 is routed through it.
 	p.InServer(t, "ip", "link", "add", "veth1", "type", "veth", "peer", "name", "veth1p")
@@ -142,7 +142,7 @@ func TestRPFilter(t *testing.T) {
 		t.Errorf("input lookup without rp_filter: %+v, want local via lo", in)
 	}
 
-	if os.Getenv("PMT_RECORD") != "" {
+	if *saveFixtures {
 		testns.Do(t, p.Server, func() {
 			record(t, unix.NETLINK_ROUTE,
 				exchange{"links", "RTM_GETLINK dump of the server namespace of TestRPFilter", links.DumpRequest()},
@@ -155,6 +155,7 @@ func TestRPFilter(t *testing.T) {
 // TestIPv6 looks up the routes of an IPv6 flow, a client-side flow (the flow's address is
 // the far end) and an unreachable one.
 func TestIPv6(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "hs6")
 	p.InServer(t, "ip", "-6", "route", "add", "unreachable", "2001:db8:dead::/48")
 	server, client := netip.MustParseAddr(testns.ServerV6), netip.MustParseAddr(testns.ClientV6)
@@ -193,7 +194,7 @@ func TestIPv6(t *testing.T) {
 		t.Errorf("no interface given, yet veth0's sysctls were not read: %v", hs.Sysctls)
 	}
 
-	if os.Getenv("PMT_RECORD") != "" {
+	if *saveFixtures {
 		testns.Do(t, p.Server, func() {
 			record(t, unix.NETLINK_ROUTE,
 				exchange{"route_back_v6", "ip route get " + back.Query, routeRequest(routeQuery{Dst: client, Src: server})})
@@ -214,6 +215,7 @@ func equal(a, b []string) bool { return strings.Join(a, "|") == strings.Join(b, 
 // TestListeners finds a TCP listener on 127.0.0.1 only, an IPv6-only UDP socket, and a TCP
 // socket bound to the port but not listening.
 func TestListeners(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "hsl")
 	port := testns.Port()
 	var closers []func() error
@@ -289,7 +291,7 @@ func TestListeners(t *testing.T) {
 		t.Errorf("sockets of port %d reported for port %d: %+v", port, port+1, hs.Listeners)
 	}
 
-	if os.Getenv("PMT_RECORD") != "" {
+	if *saveFixtures {
 		testns.Do(t, p.Server, func() {
 			record(t, unix.NETLINK_SOCK_DIAG,
 				exchange{"sockdiag_tcp_v4", fmt.Sprintf("TCP IPv4 sockets on port %d", port), sockDiagRequest(unix.AF_INET, evidence.TCP, port)},
@@ -312,9 +314,10 @@ func kernelBefore(major, minor int) bool {
 // TestPrograms attaches a tcx program, a cls_bpf filter and a generic XDP program to veth0
 // in the server namespace and finds each with its hook and name.
 func TestPrograms(t *testing.T) {
+	t.Parallel()
+	p := testns.NewPair(t, "hsp")
 	// Without tcx (before 6.6) the ingress program goes on as a cls_bpf filter instead.
 	tcx := testns.HasTCX()
-	p := testns.NewPair(t, "hsp")
 	p.InServer(t, "tc", "qdisc", "add", "dev", testns.Iface, "clsact")
 	tcProg := loadProgram(t, ebpf.SchedCLS, "pmt_hs_tcx", 0)  // TC_ACT_OK
 	clsProg := loadProgram(t, ebpf.SchedCLS, "pmt_hs_cls", 0) // TC_ACT_OK
@@ -382,7 +385,7 @@ func TestPrograms(t *testing.T) {
 		t.Errorf("errors: %q", hs.Errors)
 	}
 
-	if os.Getenv("PMT_RECORD") != "" {
+	if *saveFixtures {
 		testns.Do(t, p.Server, func() {
 			ifi, err := net.InterfaceByName(testns.Iface)
 			if err != nil {
@@ -424,6 +427,7 @@ func loadProgram(t *testing.T, typ ebpf.ProgramType, name string, ret int32) *eb
 // TestCounters sends UDP datagrams to a closed port of the server between Start and Stop:
 // Udp NoPorts (and Udp6 NoPorts) move in the server's namespace.
 func TestCounters(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "hsc")
 	port := testns.Port()
 	flow := flowOf(t, fmt.Sprintf("%s:%d", testns.ServerV4, port), evidence.UDP)
@@ -456,6 +460,7 @@ func TestCounters(t *testing.T) {
 // TestInterfaceDrops drops frames on an interface between Start and Stop: frames sent on a
 // veth whose peer is down, bypassing the qdisc, count as tx_dropped.
 func TestInterfaceDrops(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "hsi")
 	p.InServer(t, "ip", "link", "add", "veth1", "type", "veth", "peer", "name", "veth1p")
 	p.InServer(t, "ip", "link", "set", "veth1", "up") // veth1p stays down: veth1 has no carrier
@@ -495,6 +500,7 @@ func TestInterfaceDrops(t *testing.T) {
 // entering the namespace on a thread, and must read the namespace's sysctls, counters and
 // sockets (it has its own /sys there, which the stage does not use).
 func TestUnderIPNetnsExec(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "hsn")
 	p.InServer(t, "sysctl", "-qw", "net.ipv4.conf.veth0.rp_filter=2")
 	port := testns.Port()
@@ -505,22 +511,8 @@ func TestUnderIPNetnsExec(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	out := filepath.Join(t.TempDir(), "hoststate.json")
-	cmd := exec.Command("ip", "netns", "exec", p.Server, os.Args[0], "-test.run=^TestChild$", "-test.v")
-	cmd.Env = append(os.Environ(), childEnv+"="+out, "HOSTSTATE_FLOW="+fmt.Sprintf("%s:%d", testns.ServerV4, port))
-	log, err := cmd.CombinedOutput()
-	t.Logf("child:\n%s", log)
-	if err != nil {
-		t.Fatalf("child: %v", err)
-	}
 	var hs evidence.HostState
-	b, err := os.ReadFile(out)
-	if err == nil {
-		err = json.Unmarshal(b, &hs)
-	}
-	if err != nil {
-		t.Fatalf("child result: %v", err)
-	}
+	testns.RunChild(t, p.Server, testns.ChildArgs{Mode: "read", Port: port}, &hs)
 	if hs.Sysctls["net.ipv4.conf.veth0.rp_filter"] != "2" {
 		t.Errorf("rp_filter of veth0 read as %q, want 2", hs.Sysctls["net.ipv4.conf.veth0.rp_filter"])
 	}
@@ -532,27 +524,16 @@ func TestUnderIPNetnsExec(t *testing.T) {
 	}
 }
 
-const childEnv = "HOSTSTATE_CHILD"
-
-// TestChild is TestUnderIPNetnsExec's other half: it writes the host state to $HOSTSTATE_CHILD.
+// TestChild is TestUnderIPNetnsExec's other half: it reads the host state of the server's
+// flow on the port it is given.
 func TestChild(t *testing.T) {
-	out := os.Getenv(childEnv)
-	if out == "" {
-		t.Skip("run by TestUnderIPNetnsExec")
-	}
-	flow := flowOf(t, os.Getenv("HOSTSTATE_FLOW"), evidence.TCP)
+	args := testns.Child(t)
+	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: args.Port, Proto: evidence.TCP}
 	s, err := Start(context.Background(), Config{Flow: flow})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := s.Stop(context.Background(), nil, []string{testns.Iface})
-	b, err := json.Marshal(hs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(out, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testns.WriteChildResult(t, s.Stop(context.Background(), nil, []string{testns.Iface}))
 }
 
 // refused sends one UDP datagram from namespace ns to dst and waits for the ICMP port
@@ -596,6 +577,7 @@ func BenchmarkStop(b *testing.B) {
 
 // TestCancelled: a cancelled context stops Stop early with a line saying what was not read.
 func TestCancelled(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "hsx")
 	flow := flowOf(t, fmt.Sprintf("%s:%d", testns.ServerV4, testns.Port()), evidence.TCP)
 	s := startIn(t, p.Server, flow)
@@ -643,7 +625,7 @@ func recordExchange(t *testing.T, c *netlink.Conn, name, comment string, req net
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Raw netlink answers (header included), one per line, recorded by\n")
-	fmt.Fprintf(&b, "# PMT_RECORD=1 go test -run %s on Linux %s.\n# %s\n", t.Name(), kernelRelease(), comment)
+	fmt.Fprintf(&b, "# go test -run %s -record on Linux %s.\n# %s\n", t.Name(), kernelRelease(), comment)
 	for _, m := range msgs {
 		raw, err := m.MarshalBinary()
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
@@ -14,6 +15,7 @@ import (
 // TcpExt ListenOverflows and ListenDrops +2, Udp6 NoPorts +1, softnet dropped +5 on CPU 1.
 
 func TestReadCounters(t *testing.T) {
+	t.Parallel()
 	c, errs := readCounters(filepath.Join("testdata", "proc", "before"))
 	if len(errs) != 0 {
 		t.Fatal(errs)
@@ -43,6 +45,7 @@ func TestReadCounters(t *testing.T) {
 }
 
 func TestCounterDeltas(t *testing.T) {
+	t.Parallel()
 	before, errs := readCounters(filepath.Join("testdata", "proc", "before"))
 	after, errs2 := readCounters(filepath.Join("testdata", "proc", "after"))
 	if len(errs)+len(errs2) != 0 {
@@ -72,6 +75,7 @@ func TestCounterDeltas(t *testing.T) {
 }
 
 func TestParseSNMPErrors(t *testing.T) {
+	t.Parallel()
 	for name, in := range map[string]string{
 		"no values":     "Udp: InDatagrams NoPorts\n",
 		"count differs": "Udp: InDatagrams NoPorts\nUdp: 1\n",
@@ -88,6 +92,7 @@ func TestParseSNMPErrors(t *testing.T) {
 }
 
 func TestSoftnet(t *testing.T) {
+	t.Parallel()
 	before, err := readSoftnetDropped(filepath.Join("testdata", "proc", "before"))
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +115,7 @@ func TestSoftnet(t *testing.T) {
 // TestReadSysctls reads testdata/sys: a fixture tree with no IPv6 (left out silently) and
 // an interface with a dot in its name.
 func TestReadSysctls(t *testing.T) {
+	t.Parallel()
 	got, errs := readSysctls(filepath.Join("testdata", "sys"), []string{"veth0", "eth0.100", "nosuch0"})
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "nosuch0: no such interface") {
 		t.Errorf("errors %v, want one for nosuch0", errs)
@@ -144,11 +150,13 @@ func TestReadSysctls(t *testing.T) {
 // TestStartFixtures runs Start against the fixture tree: it must not fail, whatever netlink
 // says, and refuses an incomplete flow.
 func TestStartFixtures(t *testing.T) {
+	t.Parallel()
 	p := paths{net: filepath.Join("testdata", "proc", "before"), sys: filepath.Join("testdata", "sys")}
 	flow := evidence.Flow{Port: 80, Proto: evidence.TCP}
 	if _, err := start(context.Background(), Config{Flow: flow}, p); err == nil {
 		t.Errorf("start with no address: no error")
 	}
+	testns.SkipShort(t, "rtnetlink: start asks the kernel for the interfaces' counters")
 	flow, _ = evidence.ParseFlow("198.51.100.2:80", evidence.TCP)
 	s, err := start(context.Background(), Config{Flow: flow}, p)
 	if err != nil {

@@ -28,6 +28,7 @@ const (
 )
 
 func TestEventSizeMatchesBTF(t *testing.T) {
+	t.Parallel()
 	spec, err := bpf.LoadKdrop()
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +66,7 @@ func sampleEvent() bpf.KdropEvent {
 }
 
 func TestDecodeEvent(t *testing.T) {
+	t.Parallel()
 	want := sampleEvent()
 	var buf bytes.Buffer
 	if err := binary.Write(&buf, binary.NativeEndian, &want); err != nil {
@@ -85,6 +87,7 @@ func TestDecodeEvent(t *testing.T) {
 }
 
 func TestNamerDrop(t *testing.T) {
+	t.Parallel()
 	f, err := os.Open("../../internal/kallsyms/testdata/kallsyms")
 	if err != nil {
 		t.Fatal(err)
@@ -167,6 +170,7 @@ func TestNamerDrop(t *testing.T) {
 }
 
 func TestTCPFlags(t *testing.T) {
+	t.Parallel()
 	for f, want := range map[uint8]string{
 		0x02: "S", 0x12: "S.", 0x18: "P.", 0x11: "F.", 0x04: "R", 0x14: "R.",
 		0x10: ".", 0x00: "none", 0xc2: "SEW", 0x19: "FP.",

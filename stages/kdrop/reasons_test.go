@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/packetmortem/packetmortem/internal/kerr"
+	"github.com/packetmortem/packetmortem/internal/testns"
 )
 
 // fakeBTF builds a BTF blob holding only the given types, as a kernel's would.
@@ -64,6 +65,7 @@ var (
 )
 
 func TestReasonNames(t *testing.T) {
+	t.Parallel()
 	r, err := reasonsFromBTF(fakeBTF(t, fakeCore, fakeSubsys, fakeOVS, fakeOther))
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +94,7 @@ func TestReasonNames(t *testing.T) {
 }
 
 func TestReasonsWithoutSubsystemEnum(t *testing.T) {
+	t.Parallel()
 	r, err := reasonsFromBTF(fakeBTF(t, fakeCore, fakeOVS))
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +108,7 @@ func TestReasonsWithoutSubsystemEnum(t *testing.T) {
 }
 
 func TestReasonsWithoutEnum(t *testing.T) {
+	t.Parallel()
 	_, err := reasonsFromBTF(fakeBTF(t, fakeSubsys))
 	if !errors.Is(err, kerr.ErrUnsupported) || !strings.Contains(err.Error(), "skb_drop_reason") {
 		t.Errorf("err = %v, want kerr.ErrUnsupported naming the enum", err)
@@ -120,10 +124,8 @@ func TestReasonsWithoutEnum(t *testing.T) {
 
 // Walks the running kernel's whole enum: every value names back to itself.
 func TestKernelReasons(t *testing.T) {
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		t.Skipf("no kernel BTF: %v", err)
-	}
+	t.Parallel()
+	spec := testns.KernelSpec(t)
 	var core *btf.Enum
 	if err := spec.TypeByName("skb_drop_reason", &core); err != nil {
 		t.Skipf("kernel without skb_drop_reason: %v", err)

@@ -31,10 +31,7 @@ const recordedDir = "../../testdata/kernels"
 // reads, as a BTF blob of their own.
 func reasonEnums(t *testing.T) []byte {
 	t.Helper()
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		t.Skipf("no kernel BTF: %v", err)
-	}
+	spec := testns.KernelSpec(t)
 	var types []btf.Type
 	names := []string{"skb_drop_reason", "skb_drop_reason_subsys"}
 	for _, enums := range subsystemEnums {
@@ -75,6 +72,7 @@ func reasonEnums(t *testing.T) []byte {
 // whole BTF does, and that the recording of the running kernel, if there is one, is still
 // what the kernel says; with -record-reasons it writes the recording.
 func TestRecordedReasons(t *testing.T) {
+	t.Parallel()
 	raw := reasonEnums(t)
 	live, err := LoadReasons()
 	if err != nil {

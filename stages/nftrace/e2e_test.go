@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/netip"
@@ -30,22 +31,13 @@ import (
 
 // End-to-end tests: they run as root in namespaces made by testns, skip locally without
 // root and fail under CI=true. Traffic only goes between the test's own namespaces.
-//
-// PMT_RECORD=1 saves the raw trace messages of each run to testdata/<test>.hex, the
-// fixtures of the unit tests.
 
-const (
-	childEnv = "PMT_NFTRACE_CHILD" // namespace name: run as the kill -9 child
-	flowEnv  = "PMT_NFTRACE_FLOW"  // the child's flow
-)
+var saveFixtures = flag.Bool("record", false, "save the raw trace messages of each end-to-end run to testdata/<test>.hex, the fixtures of the unit tests")
 
 func TestMain(m *testing.M) {
-	if ns := os.Getenv(childEnv); ns != "" {
-		os.Exit(child(ns, os.Getenv(flowEnv)))
-	}
 	code := testns.Main(m)
 	// No test may leave a trace table of this process in the test's own namespace.
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 && !testing.Short() {
 		if out, err := exec.Command("nft", "list", "tables").Output(); err == nil &&
 			strings.Contains(string(out), defaultTableName()) {
 			fmt.Fprintf(os.Stderr, "tests left table %s behind\n", defaultTableName())
@@ -55,45 +47,52 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// child arms a tracer in namespace ns through a handle, says "armed" and waits to be
-// killed. With PMT_NFTRACE_PRIVCHECK it reports how Start failed instead.
-func child(ns, flow string) int {
+// childCommand runs this test binary's TestChild, to arm a tracer for flow in namespace
+// ns (mode "arm") or to report how Start fails (mode "privcheck").
+func childCommand(mode, ns, flow string) []string {
+	return []string{os.Args[0], "-test.run=^TestChild$", "--", mode, ns, flow}
+}
+
+// TestChild, run by childCommand, arms a tracer in the namespace through a handle, says
+// "armed" and waits to be killed; in mode privcheck it reports how Start failed instead.
+func TestChild(t *testing.T) {
+	if flag.NArg() != 3 {
+		t.Skip("the child of TestKill9LeavesNoTable and TestStartWithoutCapNetAdmin")
+	}
+	mode, ns, flow := flag.Arg(0), flag.Arg(1), flag.Arg(2)
 	f, err := evidence.ParseFlow(flow, evidence.TCP)
 	if err != nil {
-		fmt.Println("error:", err)
-		return 1
+		t.Fatal(err)
 	}
 	h, err := netns.Open(ns)
 	if err != nil {
-		fmt.Println("error:", err)
-		return 1
+		t.Fatal(err)
 	}
+	defer h.Close()
 	tr, err := Start(context.Background(), Config{Flow: f, Netns: h})
-	if os.Getenv("PMT_NFTRACE_PRIVCHECK") != "" {
+	if mode == "privcheck" {
 		fmt.Printf("privilege=%v error=%v\n", errors.Is(err, kerr.ErrPrivilege), err)
 		if tr != nil {
 			tr.Close()
 		}
-		return 0
+		return
 	}
 	if err != nil {
-		fmt.Println("error:", err)
-		return 1
+		t.Fatal(err)
 	}
 	fmt.Println("armed", tr.table)
 	time.Sleep(time.Minute)
 	tr.Close()
-	return 0
 }
 
-// recorder collects raw trace messages while a test runs, for PMT_RECORD.
+// recorder collects raw trace messages while a test runs, for -record.
 type recorder struct {
 	mu   sync.Mutex
 	msgs []string
 }
 
 func record(t *testing.T) *recorder {
-	if os.Getenv("PMT_RECORD") == "" {
+	if !*saveFixtures {
 		return nil
 	}
 	return &recorder{}
@@ -123,7 +122,7 @@ func (r *recorder) save(t *testing.T, name, own string, flow evidence.Flow, comm
 	defer r.mu.Unlock()
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Raw NFT_MSG_TRACE netlink messages (header included), one per line, recorded by\n")
-	fmt.Fprintf(&b, "# PMT_RECORD=1 go test -run %s on Linux %s.\n", t.Name(), kernelRelease())
+	fmt.Fprintf(&b, "# go test -run %s -record on Linux %s.\n", t.Name(), kernelRelease())
 	fmt.Fprintf(&b, "# %s\n", comment)
 	fmt.Fprintf(&b, "# own: %s\n# flow: %s\n", own, flow)
 	for _, m := range r.msgs {
@@ -235,6 +234,7 @@ func dumpTraces(t *testing.T, fw *evidence.Firewall) {
 }
 
 func TestDropInInput(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, server, rule string
 		v6, policy         bool
@@ -244,6 +244,7 @@ func TestDropInInput(t *testing.T) {
 		{name: "policy_drop_v4", server: testns.ServerV4, rule: "tcp dport != %d accept", policy: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			p := testns.NewPair(t, "nf")
 			port := testns.Port()
 			rule := fmt.Sprintf(tc.rule, port)
@@ -314,6 +315,7 @@ func TestDropInInput(t *testing.T) {
 }
 
 func TestHealthyFlow(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "nf")
 	port := testns.Port()
 	rule := fmt.Sprintf("tcp dport %d counter accept", port)
@@ -392,10 +394,11 @@ func TestHealthyFlow(t *testing.T) {
 }
 
 func TestKill9LeavesNoTable(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "nf")
 	flow := fmt.Sprintf("%s:%d", testns.ServerV4, testns.Port())
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+p.Server, flowEnv+"="+flow)
+	argv := childCommand("arm", p.Server, flow)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -434,6 +437,8 @@ func TestKill9LeavesNoTable(t *testing.T) {
 }
 
 func TestStartWithoutCapNetAdmin(t *testing.T) {
+	t.Parallel()
+	testns.SkipShort(t, "nftables over netlink")
 	if os.Geteuid() != 0 {
 		_, err := Start(context.Background(), Config{Flow: evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: 80, Proto: evidence.TCP}})
 		if !errors.Is(err, kerr.ErrPrivilege) {
@@ -443,8 +448,8 @@ func TestStartWithoutCapNetAdmin(t *testing.T) {
 	}
 	p := testns.NewPair(t, "nf")
 	// Keep CAP_SYS_ADMIN (to enter the namespace), drop CAP_NET_ADMIN.
-	cmd := exec.Command(testns.Tool(t, "setpriv"), "--inh-caps=-net_admin", "--bounding-set=-net_admin", os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+p.Server, flowEnv+"="+testns.ServerV4+":80", "PMT_NFTRACE_PRIVCHECK=1")
+	cmd := exec.Command(testns.Tool(t, "setpriv"), append([]string{"--inh-caps=-net_admin", "--bounding-set=-net_admin"},
+		childCommand("privcheck", p.Server, testns.ServerV4+":80")...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
@@ -457,6 +462,7 @@ func TestStartWithoutCapNetAdmin(t *testing.T) {
 }
 
 func TestCloseIdempotent(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "nf")
 	tr := startIn(t, p.Server, evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: testns.Port(), Proto: evidence.TCP})
 	if out := nftIn(t, p.Server, "list", "tables"); !strings.Contains(out, tr.table) {
@@ -484,6 +490,7 @@ func TestCloseIdempotent(t *testing.T) {
 // TestStartReleasesOnFailure: a Start that fails after creating the table removes it, and
 // a table of the same name that diagnose does not own is never adopted.
 func TestStartReleasesOnFailure(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "nf")
 	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: testns.Port(), Proto: evidence.TCP}
 	afterTable := func() error {
@@ -520,6 +527,7 @@ func TestStartReleasesOnFailure(t *testing.T) {
 // TestLostEventsAreCounted overflows the trace socket (tiny buffer, reader held) and
 // checks that the loss is reported, never silent.
 func TestLostEventsAreCounted(t *testing.T) {
+	t.Parallel()
 	p := testns.NewPair(t, "nf")
 	port := testns.Port()
 	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: port, Proto: evidence.UDP}

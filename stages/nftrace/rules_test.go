@@ -13,6 +13,7 @@ import (
 )
 
 func TestFlowRules(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		flow evidence.Flow
 		want [2]string
@@ -51,6 +52,7 @@ func TestFlowRules(t *testing.T) {
 }
 
 func TestOwnerTableBatch(t *testing.T) {
+	t.Parallel()
 	msgs, err := newOwnerTableBatch("packetmortem_42")
 	if err != nil {
 		t.Fatal(err)

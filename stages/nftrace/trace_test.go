@@ -17,7 +17,7 @@ import (
 )
 
 // fixture is a recorded trace (testdata/*.hex, made by the end-to-end tests with
-// PMT_RECORD=1).
+// -record).
 type fixture struct {
 	own    string
 	flow   evidence.Flow
@@ -74,6 +74,7 @@ func loadFixture(t testing.TB, name string) fixture {
 }
 
 func TestDecodeTraceFixture(t *testing.T) {
+	t.Parallel()
 	fx := loadFixture(t, "drop_v4")
 	ev := fx.events[0]
 	// The first event: our prerouting rule marked the SYN; it carries the packet.
@@ -141,6 +142,7 @@ func collect(fx fixture, flow evidence.Flow) *collector {
 }
 
 func TestAssembleDrop(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		family string
@@ -185,6 +187,7 @@ func TestAssembleDrop(t *testing.T) {
 }
 
 func TestAssembleHealthy(t *testing.T) {
+	t.Parallel()
 	fx := loadFixture(t, "healthy_v4")
 	c := collect(fx, fx.flow)
 	traces := assemble(c.take(), fx.own, fixtureResolved(fx, nft.Accept, map[uint64]string{2: "RULE"}), nil)
@@ -215,6 +218,7 @@ func TestAssembleHealthy(t *testing.T) {
 // TestCollectorFilters checks that packets of other flows, traced by someone else's
 // nftrace rule, are not kept, and that the limits count what they leave out.
 func TestCollectorFilters(t *testing.T) {
+	t.Parallel()
 	fx := loadFixture(t, "drop_v4")
 	other := fx.flow
 	other.Port++
@@ -251,6 +255,7 @@ func TestCollectorFilters(t *testing.T) {
 // TestAssembleSplitsReusedIDs: the trace id is a hash of the skb, so a later packet can
 // reuse it; a second pass through the same hook is another packet.
 func TestAssembleSplitsReusedIDs(t *testing.T) {
+	t.Parallel()
 	fx := loadFixture(t, "drop_v4")
 	var evs []traceEvent
 	for _, ev := range fx.events {
@@ -281,6 +286,7 @@ func FuzzDecodeTrace(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		t.Parallel()
 		if ev, err := decodeTrace(b); err == nil {
 			_, _, _, _ = packetAddrs(ev.Network, ev.Transport)
 		}

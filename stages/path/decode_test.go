@@ -14,11 +14,13 @@ import (
 
 	"github.com/packetmortem/packetmortem/bpf"
 	"github.com/packetmortem/packetmortem/internal/ktime"
+	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
 // The Go type bpf2go generated has the size of the C struct the programs write.
 func TestEventSizeMatchesBTF(t *testing.T) {
+	t.Parallel()
 	spec, err := bpf.LoadPath()
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +83,7 @@ func encode(t *testing.T, ev bpf.PathEvent) []byte {
 }
 
 func TestDecodeEvent(t *testing.T) {
+	t.Parallel()
 	want := receiveEvent()
 	want.Gateway = addr("2001:db8::ff")
 	want.Err = -11
@@ -120,6 +123,7 @@ func testNamer(t *testing.T) *namer {
 }
 
 func TestNamerEvent(t *testing.T) {
+	t.Parallel()
 	n := testNamer(t)
 	src := netip.MustParseAddrPort("198.51.100.1:40000")
 	dst := netip.MustParseAddrPort("198.51.100.2:8080")
@@ -180,6 +184,7 @@ func TestNamerEvent(t *testing.T) {
 
 // Every event is counted by point and namespace; only the first MaxEvents are kept.
 func TestAggregate(t *testing.T) {
+	t.Parallel()
 	a := newAggregate()
 	const extra = 10
 	for i := 0; i < MaxEvents+extra; i++ {
@@ -250,6 +255,7 @@ func TestAggregate(t *testing.T) {
 }
 
 func TestPointsFor(t *testing.T) {
+	t.Parallel()
 	names := func(pts []point) (s []string) {
 		for _, pt := range pts {
 			s = append(s, pt.tracepoint())
@@ -284,6 +290,7 @@ func TestPointsFor(t *testing.T) {
 }
 
 func TestTCPState(t *testing.T) {
+	t.Parallel()
 	for s, want := range map[uint8]string{1: "ESTABLISHED", 3: "SYN_RECV", 7: "CLOSE", 10: "LISTEN", 12: "NEW_SYN_RECV", 0: "STATE_0", 14: "STATE_14"} {
 		if got := TCPState(s); got != want {
 			t.Errorf("TCPState(%d) = %q, want %q", s, got, want)
@@ -293,10 +300,8 @@ func TestTCPState(t *testing.T) {
 
 // The state table is the running kernel's: its anonymous enum of TCP_ESTABLISHED... .
 func TestTCPStatesMatchKernel(t *testing.T) {
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		t.Skipf("no kernel BTF: %v", err)
-	}
+	t.Parallel()
+	spec := testns.KernelSpec(t)
 	for typ, err := range spec.All() {
 		if err != nil {
 			t.Fatal(err)
@@ -337,6 +342,7 @@ func fakeBTF(t *testing.T, types ...btf.Type) *btf.Spec {
 }
 
 func TestResetReasons(t *testing.T) {
+	t.Parallel()
 	spec := fakeBTF(t, &btf.Enum{Name: "sk_rst_reason", Size: 4, Values: []btf.EnumValue{
 		{Name: "SK_RST_REASON_NOT_SPECIFIED", Value: 0},
 		{Name: "SK_RST_REASON_NO_SOCKET", Value: 5}, // unlike this kernel's 1: nothing hard-coded
@@ -368,6 +374,7 @@ func tracepointType(event string, args ...btf.Type) *btf.Typedef {
 
 // The tracepoints a kernel lacks are told from its BTF, with the release that brought them.
 func TestAbsentTracepoints(t *testing.T) {
+	t.Parallel()
 	sock := &btf.Pointer{Target: &btf.Struct{Name: "sock"}}
 	older := fakeBTF(t, tracepointType("netif_receive_skb", sock), tracepointType("tcp_send_reset", sock, sock))
 	if why := absent(older, pointReceive); why != "" {

@@ -67,6 +67,7 @@ func fakes(log *[]string, names ...string) []Stage {
 
 // Armed in order, stopped and closed in reverse, closed once however often asked.
 func TestLifecycleOrder(t *testing.T) {
+	t.Parallel()
 	var log []string
 	p := New(testFlow, func(w string) { t.Errorf("warned %q", w) }, fakes(&log, "a", "b", "c")...)
 	if err := p.Arm(context.Background()); err != nil {
@@ -97,6 +98,7 @@ func TestLifecycleOrder(t *testing.T) {
 // A failing stage ends the run: what was armed, itself included, is closed in reverse, and
 // nothing after it is armed.
 func TestArmFails(t *testing.T) {
+	t.Parallel()
 	var log []string
 	st := fakes(&log, "a", "b", "c")
 	st[1].(*fake).armErr = errors.New("no BPF")
@@ -113,6 +115,7 @@ func TestArmFails(t *testing.T) {
 
 // A skipped stage is warned about, stopped (to file why) and closed; the run goes on.
 func TestArmSkips(t *testing.T) {
+	t.Parallel()
 	var log, warned []string
 	st := fakes(&log, "a", "b")
 	st[0].(*fake).armErr = Skip(errors.New("no tracepoints"))
@@ -135,6 +138,7 @@ func TestArmSkips(t *testing.T) {
 
 // A skip after the context is cancelled is the cancellation, not a skip.
 func TestArmCancelledIsNoSkip(t *testing.T) {
+	t.Parallel()
 	var log []string
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -148,6 +152,7 @@ func TestArmCancelledIsNoSkip(t *testing.T) {
 // A stage that panics while arming is closed with the others by the caller's deferred
 // Close, as diagnose defers it: nothing it made half-way is left to process exit.
 func TestArmPanics(t *testing.T) {
+	t.Parallel()
 	var log []string
 	st := fakes(&log, "a", "b")
 	st[1].(*fake).panics = true
@@ -169,6 +174,7 @@ func TestArmPanics(t *testing.T) {
 // Grow numbers each new endpoint, hands it to every armed stage, names those that cannot
 // follow it, and returns an endpoint the flow already has as it is.
 func TestGrow(t *testing.T) {
+	t.Parallel()
 	var log []string
 	var warned []string
 	p := New(testFlow, func(w string) { warned = append(warned, w) }, fakes(&log, "a", "b", "c")...)

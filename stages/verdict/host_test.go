@@ -11,6 +11,7 @@ import (
 
 // TestReasonStagesOnPath: every stage the knowledge base names is a stage of the map.
 func TestReasonStagesOnPath(t *testing.T) {
+	t.Parallel()
 	for name, e := range reasons.Entries() {
 		if e.Stage != "" && !slices.Contains(Path, Stage(e.Stage)) {
 			t.Errorf("%s: stage %q is not on the path", name, e.Stage)
@@ -20,6 +21,7 @@ func TestReasonStagesOnPath(t *testing.T) {
 
 // TestListening: which socket on the flow's port takes its packets, by address.
 func TestListening(t *testing.T) {
+	t.Parallel()
 	v4 := evidence.Flow{Addr: netip.MustParseAddr("198.51.100.2"), Port: 8080, Proto: evidence.TCP}
 	v6 := evidence.Flow{Addr: netip.MustParseAddr("2001:db8::2"), Port: 8080, Proto: evidence.TCP}
 	l := func(local string) evidence.Listener {
@@ -53,6 +55,7 @@ func TestListening(t *testing.T) {
 
 // TestHostSettings: forwarding and reverse-path filtering as the host's settings say.
 func TestHostSettings(t *testing.T) {
+	t.Parallel()
 	for value, want := range map[string]reasons.Situation{"": "", "0": reasons.ForwardingOff, " 0\n": reasons.ForwardingOff, "1": reasons.ForwardingOn} {
 		if s, ok := forwarding(value); s != want || ok != (want != "") {
 			t.Errorf("forwarding(%q) = %s, %v; want %s", value, s, ok, want)

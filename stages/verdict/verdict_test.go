@@ -35,6 +35,7 @@ func ev(in, out int, drops []evidence.Drop, traces ...evidence.Trace) *evidence.
 // TestJudge: crafted evidence gets its outcome, stage and reason, and the words package
 // prose writes from the verdict name what matters.
 func TestJudge(t *testing.T) {
+	t.Parallel()
 	policyDrop := evidence.TraceStep{Type: "policy", Family: "ip", Table: "filter", Chain: "INPUT", Verdict: "drop"}
 	ruleDrop := evidence.TraceStep{Type: "rule", Family: "inet", Table: "guard", Chain: "fwd", Handle: 7, Rule: "tcp dport 8080 drop", Verdict: "drop"}
 	bridgeDrop := evidence.TraceStep{Type: "rule", Family: "bridge", Table: "bguard", Chain: "input", Handle: 3, Rule: "tcp dport 8080 drop", Verdict: "drop"}
@@ -104,6 +105,7 @@ func TestJudge(t *testing.T) {
 // The tcx capture's count of every packet it looked at tells a quiet interface from a
 // flow that goes elsewhere; the packet socket has no such count, and nothing is said.
 func TestJudgeNotArrivedLiveCapture(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		method string
 		seen   uint64
@@ -124,6 +126,7 @@ func TestJudgeNotArrivedLiveCapture(t *testing.T) {
 }
 
 func TestJudgeNotesLoss(t *testing.T) {
+	t.Parallel()
 	e := ev(1, 1, nil)
 	e.Kernel.Lost = 3
 	e.Firewall.Lost = 2
@@ -134,6 +137,7 @@ func TestJudgeNotesLoss(t *testing.T) {
 }
 
 func TestJudgeMostFrequentSite(t *testing.T) {
+	t.Parallel()
 	e := ev(3, 0, []evidence.Drop{
 		drop("TCP_OLD_DATA", "tcp_validate_incoming"),
 		drop("SOCKET_RCVBUFF", "tcp_data_queue"),
@@ -152,6 +156,7 @@ func TestJudgeMostFrequentSite(t *testing.T) {
 }
 
 func TestJudgeFatesDiffer(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	pkt := func(ms int, flags string) evidence.Packet {
 		return evidence.Packet{Time: t0.Add(time.Duration(ms) * time.Millisecond), Iface: "eth0", Direction: evidence.In, Src: client, Dst: server, Flags: flags}

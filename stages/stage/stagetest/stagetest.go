@@ -39,6 +39,8 @@ type Env struct {
 //     endpoint alone make the count move;
 //   - Close returns nil, twice, and afterwards no BPF object of the stage is left open;
 //   - Installed, measured after Close, says every object it installed is removed.
+//
+// It counts the whole process's BPF objects: the test that calls it must not run in parallel.
 func Conformance(t *testing.T, tag string, prepare func(Env), newStage func(Env) stage.Stage) {
 	t.Helper()
 	pair := testns.NewPair(t, tag)

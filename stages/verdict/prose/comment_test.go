@@ -55,6 +55,7 @@ func commentAll(ev *evidence.Evidence, packets []evidence.Packet) []string {
 }
 
 func TestCommentsRecorded(t *testing.T) {
+	t.Parallel()
 	const (
 		pre          = "arrived on veth0; firewall: ip prerouting accept; "
 		pre6         = "arrived on veth0; firewall: ip6 prerouting accept; "
@@ -93,6 +94,7 @@ func TestCommentsRecorded(t *testing.T) {
 // TestCommentsAgreeWithFates: for the packets the evidence keeps, every recorded report's
 // comments say the fate the verdict says.
 func TestCommentsAgreeWithFates(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob(filepath.Join("..", "..", "..", "testdata", "reports", "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no recorded reports: %v", err)
@@ -130,6 +132,7 @@ func TestCommentsAgreeWithFates(t *testing.T) {
 // TestCommentsEveryPacket: the pcap holds more packets than the evidence keeps; each still
 // gets its own drop and trace.
 func TestCommentsEveryPacket(t *testing.T) {
+	t.Parallel()
 	ev := recorded(t, "input_drop_rule_v4")
 	p0, d0 := ev.Arrival.Packets[0], ev.Kernel.Drops[0]
 	pre, in := ev.Firewall.Traces[0], ev.Firewall.Traces[1]
@@ -167,6 +170,7 @@ func TestCommentsEveryPacket(t *testing.T) {
 }
 
 func TestCommentsMissingStages(t *testing.T) {
+	t.Parallel()
 	ev := recorded(t, "input_drop_rule_v4")
 	p := ev.Arrival.Packets[0]
 	ev.Kernel = nil
@@ -192,6 +196,7 @@ func TestCommentsMissingStages(t *testing.T) {
 }
 
 func TestCommentsPolicyAndLoopback(t *testing.T) {
+	t.Parallel()
 	client, server := netip.MustParseAddrPort("127.0.0.1:40000"), netip.MustParseAddrPort("127.0.0.1:8080")
 	policy := evidence.TraceStep{Type: "policy", Family: "ip", Table: "filter", Chain: "INPUT", Verdict: "drop"}
 	tr := func(hook, iif, oif, verdict string, by *evidence.TraceStep) evidence.Trace {

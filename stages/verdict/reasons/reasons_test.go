@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -13,10 +12,9 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/stages/kdrop"
 )
-
-const kernelBTF = "/sys/kernel/btf/vmlinux"
 
 // noMeaning are the reasons that say nothing of the place: their stage comes from the stack.
 var noMeaning = []string{"NOT_DROPPED_YET", "CONSUMED", "NOT_SPECIFIED"}
@@ -128,12 +126,11 @@ func startsLowerCase(s string) bool {
 
 // TestKernelReasonsExplained walks the running kernel's whole enum skb_drop_reason.
 func TestKernelReasonsExplained(t *testing.T) {
-	if _, err := os.Stat(kernelBTF); err != nil {
-		skipOrFail(t, "no kernel BTF: %v", err)
-	}
+	t.Parallel()
+	testns.KernelSpec(t)
 	r, err := kdrop.LoadReasons()
 	if err != nil {
-		skipOrFail(t, "read drop reasons from %s: %v", kernelBTF, err)
+		testns.Missing(t, "read the running kernel's drop reasons: %v", err)
 	}
 	checkAllExplained(t, "the running kernel", r.All())
 }
@@ -146,6 +143,7 @@ const recordedKernels = "../../../testdata/kernels"
 // TestRecordedKernelsExplained walks the whole enum of every recorded kernel; the oldest
 // and the newest kernel we test on must be among them.
 func TestRecordedKernelsExplained(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob(filepath.Join(recordedKernels, "*.btf"))
 	if err != nil {
 		t.Fatal(err)
@@ -192,18 +190,10 @@ func checkAllExplained(t *testing.T, kernel string, all []string) {
 	t.Logf("%d of the %d reasons of %s explained", explained, len(all), kernel)
 }
 
-// skipOrFail skips where the kernel has no BTF, except in CI, where it must.
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
 // TestTableWellFormed checks every entry, also those of other kernels, subsystems and
 // functions.
 func TestTableWellFormed(t *testing.T) {
+	t.Parallel()
 	for name := range core {
 		if name != strings.ToUpper(name) || strings.HasPrefix(name, "SKB_DROP_REASON_") {
 			t.Errorf("%s: table keys are upper-case names without the prefix", name)
@@ -231,6 +221,7 @@ func TestTableWellFormed(t *testing.T) {
 
 // TestReasonsOfOtherKernels keeps the names this kernel lacks: older and newer kernels'.
 func TestReasonsOfOtherKernels(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"SKB_BAD_GSO", "TC_ERROR", "VXLAN_INVALID_SMAC", "VXLAN_NO_REMOTE"} {
 		if _, ok := Lookup(name); !ok {
 			t.Errorf("%s is not explained", name)
@@ -239,6 +230,7 @@ func TestReasonsOfOtherKernels(t *testing.T) {
 }
 
 func TestLookupNames(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"no_socket", " NO_SOCKET ", "SKB_DROP_REASON_NO_SOCKET"} {
 		if e, ok := Lookup(name); !ok || e.Stage != "socket" {
 			t.Errorf("Lookup(%q) = %v, %v; want the NO_SOCKET entry", name, e.Stage, ok)
@@ -253,6 +245,7 @@ func TestLookupNames(t *testing.T) {
 }
 
 func TestUnknownReasons(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"SOME_FUTURE_REASON", "", "7:1", "42", "SKB_DROP_REASON_SOME_FUTURE_REASON", "SUBSYS_MASK", "MAX"} {
 		if e, ok := Lookup(name); ok {
 			t.Errorf("Lookup(%q) = %+v, true; want false", name, e)
@@ -261,6 +254,7 @@ func TestUnknownReasons(t *testing.T) {
 }
 
 func TestSubsystemReasons(t *testing.T) {
+	t.Parallel()
 	for name, want := range map[string]string{
 		"OVS_DROP_LAST_ACTION": "ingress", "OVS_DROP_METER": "ingress", "OPENVSWITCH:9": "ingress",
 		"MAC80211_UNUSABLE:5": "ingress", "MAC80211_MONITOR:2": "ingress", "RX_DROP_U_MIC_FAIL": "ingress",
@@ -280,6 +274,7 @@ func TestSubsystemReasons(t *testing.T) {
 // TestFixQuotesHostState: the fix that depends on the host's state picks the words of the
 // situation the verdict found, and quotes the values read.
 func TestFixQuotesHostState(t *testing.T) {
+	t.Parallel()
 	read := hostFacts(false, true)
 	cases := []struct {
 		name, reason string
@@ -342,6 +337,7 @@ const tableDigest = "43de4d63ba615251511d49739a250d6460d8b7bdb6670dd52d8ded5cd16
 // TestVersionFollowsTable: whoever changes an entry bumps Version, so that a verdict's
 // knowledge can be named.
 func TestVersionFollowsTable(t *testing.T) {
+	t.Parallel()
 	h := sha256.New()
 	for name, e := range Entries() {
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", name, e.Stage, e.Why, e.Fix)
