@@ -97,6 +97,17 @@ func (f *Flow) Add(id uint32, addr netip.Addr, port uint16, proto uint8, netns u
 	// The bit of the port's two header bytes loaded as a little-endian number, as the
 	// programs load them (bpfel only).
 	n := uint16(port>>8) | port<<8
+	// The programs set bits too, for the endpoints they learn (nat.h): theirs are kept.
+	var now flowClasses
+	if err := f.classes.Lookup(uint32(0), &now); err != nil {
+		return fmt.Errorf("add %s to map %s: %w", netip.AddrPortFrom(addr, port), flowClassesMap, err)
+	}
+	for c := range now.Ports {
+		for i, w := range now.Ports[c] {
+			f.summary.Ports[c][i] |= w
+		}
+	}
+	f.summary.Any |= now.Any
 	f.summary.Ports[class][n>>6] |= 1 << (n & 63)
 	f.summary.Any |= 1 << class
 	if err := f.classes.Update(uint32(0), &f.summary, ebpf.UpdateAny); err != nil {

@@ -9,7 +9,7 @@
 // because another one emits different bytes, and the staleness check compares bytes.
 package bpf
 
-//go:generate go tool bpf2go -cc clang-14 -strip llvm-strip-14 -target bpfel -type event -type counters -type netns_source Kdrop kdrop.c -- -O2 -g -Wall -Werror
+//go:generate go tool bpf2go -cc clang-14 -strip llvm-strip-14 -target bpfel -type event -type counters -type netns_source -type translation -type ct_tuple Kdrop kdrop.c -- -O2 -g -Wall -Werror
 //go:generate go tool bpf2go -cc clang-14 -strip llvm-strip-14 -target bpfel -type event -type counters -type point -type netns_source -type match Path path.c -- -O2 -g -Wall -Werror
 //go:generate go tool bpf2go -cc clang-14 -strip llvm-strip-14 -target bpfel -type capture_meta -type capture_counters Capture capture.c -- -O2 -g -Wall -Werror
 //go:generate go tool bpf2go -cc clang-14 -strip llvm-strip-14 -target bpfel Flowcheck flowcheck.c -- -O2 -g -Wall -Werror

@@ -7,7 +7,13 @@
  * kfree_skb fires for every packet the kernel drops on the whole host, so the flow filter
  * runs here, in the kernel: only the flow's drops cross into user space. Two entry points
  * share one body: tp_btf (a raw tracepoint, needs no tracefs, preferred) and the classic
- * tracepoint (needs tracefs to attach, works where tp_btf is refused). */
+ * tracepoint (needs tracefs to attach, works where tp_btf is refused).
+ *
+ * A packet whose address was translated is the flow's by its conntrack entry (nat.h): the
+ * drop of a DNATed packet matches by the tuple it had, and the programs on
+ * net:net_dev_queue learn a translated connection's new ends while its packet still
+ * carries the entry, before it enters another namespace, whose drops then match by
+ * headers. */
 #include "kernel.h"
 
 #include <bpf/bpf_helpers.h>
@@ -22,6 +28,7 @@ char LICENSE[] SEC("license") = "GPL";
 /* Only here to put struct event in the object's BTF, where bpf2go finds it: a ring buffer
  * map cannot carry a value type. Constant, so it lands in .rodata and adds no map. */
 const struct event *const event_btf __attribute__((unused)) = 0;
+const struct translation *const translation_btf __attribute__((unused)) = 0;
 
 /* 4 MiB holds about 12,000 events: a burst of drops waits there while user space wakes. */
 struct {
@@ -38,6 +45,7 @@ struct {
 } totals SEC(".maps");
 
 #include "flow.h"
+#include "nat.h"
 
 /* where is the namespace a drop happened in, and its device. */
 struct where {
@@ -69,22 +77,45 @@ static __always_inline void where_of(struct sk_buff *skb, struct sock *rx_sk, st
 	w->from = w->netns ? NETNS_RX_SK : NETNS_NONE;
 }
 
-/* report parses a packet that passed the prefilter, if any, and sends its event when it is
- * the flow's. Kept out of line of handle's fast path: nothing here runs for a packet the
- * prefilter rejected. */
-static __always_inline void report(void *ctx, struct counters *c, struct sk_buff *skb, __u64 location,
-				   __u32 reason, struct sock *rx_sk)
+/* tell sends a translation the programs learned to user space. */
+static __always_inline void tell(const struct nat_seen *s, __u32 netns)
 {
+	struct translation *t;
+
+	if (!s->learned)
+		return;
+	t = bpf_ringbuf_reserve(&events, sizeof(*t), 0);
+	if (!t)
+		return; /* the endpoint is learned all the same; only the report lacks it */
+	t->ktime_ns = bpf_ktime_get_ns();
+	t->orig = s->orig;
+	t->reply = s->reply;
+	t->netns = netns;
+	t->learned = s->learned;
+	bpf_ringbuf_submit(t, 0);
+}
+
+/* report parses a packet that passed the prefilter, if any, and sends its event when it is
+ * the flow's, by its headers or, translated, by its conntrack entry. Kept out of line of
+ * handle's fast path: nothing here runs for a packet the prefilter rejected. */
+static __always_inline void report(void *ctx, struct counters *c, struct sk_buff *skb, __u64 location,
+				   __u32 reason, struct sock *rx_sk, struct nf_conn *ct)
+{
+	struct nat_seen *seen = 0;
 	struct packet p = {};
 	struct where w;
 	struct event *e;
+	__u32 end = 0;
 	long n;
 
 	if (!parse(skb, &p, false))
 		return;
 	/* The namespace before the endpoints: an endpoint may apply in one namespace only. */
 	where_of(skb, rx_sk, &w);
-	if (!matches_in(&p, w.netns))
+	end = matches_in(&p, w.netns);
+	if (ct && (seen = learn_nat(ct)))
+		tell(seen, w.netns);
+	if (!end && !(seen && seen->flow))
 		return;
 	c->matched++;
 
@@ -103,7 +134,8 @@ static __always_inline void report(void *ctx, struct counters *c, struct sk_buff
 	e->family = p.family;
 	e->proto = p.proto;
 	e->tcp_flags = p.tcp_flags;
-	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	e->via_ct = !end;
+	e->end = end;
 	e->netns = w.netns;
 	e->ifindex = w.ifindex;
 	e->netns_from = w.from;
@@ -113,19 +145,23 @@ static __always_inline void report(void *ctx, struct counters *c, struct sk_buff
 }
 
 /* handle counts every drop; btf says skb is a tp_btf argument, whose fields the prefilter
- * reads with plain loads (the classic tracepoint's is a bare address: probe reads only). */
+ * reads with plain loads (the classic tracepoint's is a bare address: probe reads only). A
+ * drop the headers rule out may still be the flow's translated: its conntrack entry says,
+ * when it has one (one load, for the drops of an untracked host). */
 static __always_inline void handle(void *ctx, struct sk_buff *skb, __u64 location, __u32 reason,
 				   struct sock *rx_sk, bool btf)
 {
 	__u32 zero = 0;
 	struct counters *c = bpf_map_lookup_elem(&totals, &zero);
+	struct nf_conn *ct;
 
 	if (!c)
 		return;
 	c->seen++;
-	if (btf && !maybe_flow_skb(skb))
+	ct = nat_ct(skb, btf);
+	if (btf && !ct && !maybe_flow_skb(skb))
 		return;
-	report(ctx, c, skb, location, reason, rx_sk);
+	report(ctx, c, skb, location, reason, rx_sk, ct);
 }
 
 /* tp_btf arguments follow the tracepoint's prototype, which grew: reason in 5.17, rx_sk in
@@ -158,5 +194,30 @@ int kfree_skb_tp(struct trace_event_raw_kfree_skb *rec)
 	if (bpf_core_field_exists(rec->rx_sk))
 		rx_sk = rec->rx_sk;
 	handle(rec, rec->skbaddr, (__u64)rec->location, reason, rx_sk, false);
+	return 0;
+}
+
+/* ---- net:net_dev_queue: learning translations on the way out of a namespace. ---- */
+
+static __always_inline void on_xmit(struct sk_buff *skb, bool btf)
+{
+	struct nf_conn *ct = nat_ct(skb, btf);
+	struct nat_seen *seen;
+
+	if (ct && (seen = learn_nat(ct)))
+		tell(seen, dev_netns(BPF_CORE_READ(skb, dev)));
+}
+
+SEC("tp_btf/net_dev_queue")
+int xmit_btf(__u64 *ctx)
+{
+	on_xmit((struct sk_buff *)ctx[0], true);
+	return 0;
+}
+
+SEC("tracepoint/net/net_dev_queue")
+int xmit_tp(struct trace_event_raw_net_dev_template *rec)
+{
+	on_xmit(rec->skbaddr, false);
 	return 0;
 }

@@ -31,7 +31,29 @@ struct event {
 	__u8 family; /* 4 or 6 */
 	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 tcp_flags; /* byte 13 of the TCP header, 0 for UDP */
-	__u8 pad[5]; /* explicit, so that every byte of the record is written */
+	__u8 via_ct; /* matched by its conntrack entry's tuples, not its headers (nat.h) */
+	__u32 end; /* the id of the endpoint it matched */
+};
+
+/* One direction of a connection, as struct nf_conntrack_tuple lays it out. */
+struct ct_tuple {
+	__u8 saddr[16]; /* union nf_inet_addr: IPv4 in the first 4 bytes */
+	__be16 sport;
+	__u16 l3num; /* AF_INET or AF_INET6 */
+	__u8 daddr[16];
+	__be16 dport;
+	__u8 proto;
+	__u8 dir;
+};
+
+/* A translation of the flow's connection the programs learned: a record of its own size
+ * in the events ring, told apart from a drop by its length. */
+struct translation {
+	__u64 ktime_ns;
+	struct ct_tuple orig;
+	struct ct_tuple reply;
+	__u32 netns; /* where the packet that showed it was */
+	__u32 learned; /* which ends became endpoints: LEARNED_* (nat.h) */
 };
 
 /* Totals, one slot per CPU, summed by user space. */

@@ -20,6 +20,17 @@ type KdropCounters struct {
 	Lost    uint64
 }
 
+type KdropCtTuple struct {
+	_     structs.HostLayout
+	Saddr [16]uint8
+	Sport uint16
+	L3num uint16
+	Daddr [16]uint8
+	Dport uint16
+	Proto uint8
+	Dir   uint8
+}
+
 type KdropEvent struct {
 	_          structs.HostLayout
 	KtimeNs    uint64
@@ -37,7 +48,8 @@ type KdropEvent struct {
 	Family     uint8
 	Proto      uint8
 	TcpFlags   uint8
-	Pad        [5]uint8
+	ViaCt      uint8
+	End        uint32
 }
 
 type KdropFlowClasses struct {
@@ -61,6 +73,19 @@ type KdropFlowKey struct {
 	Family uint8
 }
 
+type KdropNatSeen struct {
+	_       structs.HostLayout
+	Orig    KdropCtTuple
+	Reply   KdropCtTuple
+	Od      [2]uint64
+	Os      [2]uint64
+	Rs      [2]uint64
+	Rd      [2]uint64
+	Flow    bool
+	_       [3]byte
+	Learned uint32
+}
+
 type KdropNetnsSource uint32
 
 const (
@@ -70,18 +95,32 @@ const (
 	KdropNetnsSourceNETNS_RX_SK KdropNetnsSource = 3
 )
 
+type KdropTranslation struct {
+	_       structs.HostLayout
+	KtimeNs uint64
+	Orig    KdropCtTuple
+	Reply   KdropCtTuple
+	Netns   uint32
+	Learned uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	KdropMapEvents        = "events"
-	KdropMapFlowClasses   = "flow_classes"
-	KdropMapFlowEnds      = "flow_ends"
-	KdropMapTotals        = "totals"
-	KdropProgKfreeSkbBtf  = "kfree_skb_btf"
-	KdropProgKfreeSkbTp   = "kfree_skb_tp"
-	KdropVarEventBtf      = "event_btf"
-	KdropVarFlowProbeRead = "flow_probe_read"
+	KdropMapEvents         = "events"
+	KdropMapFlowClasses    = "flow_classes"
+	KdropMapFlowEnds       = "flow_ends"
+	KdropMapNatScratch     = "nat_scratch"
+	KdropMapTotals         = "totals"
+	KdropProgKfreeSkbBtf   = "kfree_skb_btf"
+	KdropProgKfreeSkbTp    = "kfree_skb_tp"
+	KdropProgXmitBtf       = "xmit_btf"
+	KdropProgXmitTp        = "xmit_tp"
+	KdropVarEventBtf       = "event_btf"
+	KdropVarFlowProbeRead  = "flow_probe_read"
+	KdropVarLearnedCount   = "learned_count"
+	KdropVarTranslationBtf = "translation_btf"
 )
 
 // LoadKdrop returns the embedded CollectionSpec for Kdrop.
@@ -128,6 +167,8 @@ type KdropSpecs struct {
 type KdropProgramSpecs struct {
 	KfreeSkbBtf *ebpf.ProgramSpec `ebpf:"kfree_skb_btf"`
 	KfreeSkbTp  *ebpf.ProgramSpec `ebpf:"kfree_skb_tp"`
+	XmitBtf     *ebpf.ProgramSpec `ebpf:"xmit_btf"`
+	XmitTp      *ebpf.ProgramSpec `ebpf:"xmit_tp"`
 }
 
 // KdropMapSpecs contains maps before they are loaded into the kernel.
@@ -137,6 +178,7 @@ type KdropMapSpecs struct {
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	FlowClasses *ebpf.MapSpec `ebpf:"flow_classes"`
 	FlowEnds    *ebpf.MapSpec `ebpf:"flow_ends"`
+	NatScratch  *ebpf.MapSpec `ebpf:"nat_scratch"`
 	Totals      *ebpf.MapSpec `ebpf:"totals"`
 }
 
@@ -144,8 +186,10 @@ type KdropMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type KdropVariableSpecs struct {
-	EventBtf      *ebpf.VariableSpec `ebpf:"event_btf"`
-	FlowProbeRead *ebpf.VariableSpec `ebpf:"flow_probe_read"`
+	EventBtf       *ebpf.VariableSpec `ebpf:"event_btf"`
+	FlowProbeRead  *ebpf.VariableSpec `ebpf:"flow_probe_read"`
+	LearnedCount   *ebpf.VariableSpec `ebpf:"learned_count"`
+	TranslationBtf *ebpf.VariableSpec `ebpf:"translation_btf"`
 }
 
 // KdropObjects contains all objects after they have been loaded into the kernel.
@@ -171,6 +215,7 @@ type KdropMaps struct {
 	Events      *ebpf.Map `ebpf:"events"`
 	FlowClasses *ebpf.Map `ebpf:"flow_classes"`
 	FlowEnds    *ebpf.Map `ebpf:"flow_ends"`
+	NatScratch  *ebpf.Map `ebpf:"nat_scratch"`
 	Totals      *ebpf.Map `ebpf:"totals"`
 }
 
@@ -179,6 +224,7 @@ func (m *KdropMaps) Close() error {
 		m.Events,
 		m.FlowClasses,
 		m.FlowEnds,
+		m.NatScratch,
 		m.Totals,
 	)
 }
@@ -187,8 +233,10 @@ func (m *KdropMaps) Close() error {
 //
 // It can be passed to LoadKdropObjects or ebpf.CollectionSpec.LoadAndAssign.
 type KdropVariables struct {
-	EventBtf      *ebpf.Variable `ebpf:"event_btf"`
-	FlowProbeRead *ebpf.Variable `ebpf:"flow_probe_read"`
+	EventBtf       *ebpf.Variable `ebpf:"event_btf"`
+	FlowProbeRead  *ebpf.Variable `ebpf:"flow_probe_read"`
+	LearnedCount   *ebpf.Variable `ebpf:"learned_count"`
+	TranslationBtf *ebpf.Variable `ebpf:"translation_btf"`
 }
 
 // KdropPrograms contains all programs after they have been loaded into the kernel.
@@ -197,12 +245,16 @@ type KdropVariables struct {
 type KdropPrograms struct {
 	KfreeSkbBtf *ebpf.Program `ebpf:"kfree_skb_btf"`
 	KfreeSkbTp  *ebpf.Program `ebpf:"kfree_skb_tp"`
+	XmitBtf     *ebpf.Program `ebpf:"xmit_btf"`
+	XmitTp      *ebpf.Program `ebpf:"xmit_tp"`
 }
 
 func (p *KdropPrograms) Close() error {
 	return _KdropClose(
 		p.KfreeSkbBtf,
 		p.KfreeSkbTp,
+		p.XmitBtf,
+		p.XmitTp,
 	)
 }
 

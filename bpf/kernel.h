@@ -37,6 +37,10 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
 
+/* bpf_map_update_elem's flags. */
+#define BPF_ANY 0
+#define BPF_NOEXIST 1
+
 struct ns_common {
 	unsigned int inum;
 } __attribute__((preserve_access_index));
@@ -88,6 +92,7 @@ struct sock {
 struct sk_buff {
 	struct net_device *dev;
 	struct sock *sk;
+	unsigned long _nfct; /* CONFIG_NF_CONNTRACK: struct nf_conn *, ctinfo in the low 3 bits */
 	__be16 protocol;
 	__u16 transport_header;
 	__u16 network_header;
@@ -95,6 +100,26 @@ struct sk_buff {
 	unsigned char *head;
 	unsigned char *data;
 } __attribute__((preserve_access_index));
+
+/* Connection tracking. Only where a tuple lies is relocated: a tuple itself is read whole
+ * into struct ct_tuple (nat.h), whose layout (source address, port, family; destination
+ * address, port, protocol, direction) has not changed since conntrack replaced
+ * ip_conntrack; TestConntrackLayout holds it to the running kernel's BTF. */
+struct nf_conntrack_tuple {
+	__u8 opaque;
+} __attribute__((preserve_access_index));
+
+struct nf_conntrack_tuple_hash {
+	struct nf_conntrack_tuple tuple;
+} __attribute__((preserve_access_index));
+
+struct nf_conn {
+	struct nf_conntrack_tuple_hash tuplehash[2]; /* IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY */
+	unsigned long status;
+} __attribute__((preserve_access_index));
+
+#define IPS_SRC_NAT (1 << 4)
+#define IPS_DST_NAT (1 << 5)
 
 /* The current task's network namespace: right for a route lookup a process makes (connect,
  * sendmsg), meaningless in softirq, where current is whichever task was interrupted. */

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +59,26 @@ var recorded = map[string]struct {
 	"fates_differ":                          {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"no_chains":                             {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
 	"multicast_rpf":                         {verdict.Dropped, verdict.MulticastRPF, "NOT_SPECIFIED"},
+	"dnat_to_container_v4":                  {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
+	"dnat_to_container_v6":                  {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
+}
+
+// A packet DNATed into another namespace of the host and dropped there: the verdict names
+// the translation and that namespace, and its fix is about the end it was sent to, not
+// about this namespace's sockets.
+func TestJudgeRecordedTranslated(t *testing.T) {
+	t.Parallel()
+	for name, to := range map[string]string{"dnat_to_container_v4": "203.0.113.2:80", "dnat_to_container_v6": "[2001:db8:1::2]:80"} {
+		r := readRecorded(t, name)
+		v := judge(r.Evidence())
+		ctr := r.Stages.KernelDrop.Drops[0].NetnsName
+		if ctr == "" || !strings.Contains(v.Summary, "sent by DNAT to "+to) || !strings.Contains(v.Summary, "network namespace "+ctr) {
+			t.Errorf("%s: summary %q does not name the DNAT to %s and namespace %q", name, v.Summary, to, ctr)
+		}
+		if !strings.Contains(v.Fix, "port 80") || strings.Contains(v.Fix, fmt.Sprint(r.Flow.Port)) {
+			t.Errorf("%s: fix %q is not about port 80 alone", name, v.Fix)
+		}
+	}
 }
 
 func readRecorded(t *testing.T, name string) *Report {

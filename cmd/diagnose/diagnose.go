@@ -44,11 +44,15 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 	}
 
 	capture, countReached := captureStage(o)
-	stages := stage.New(o.flow, func(warning string) { fmt.Fprintf(stderr, "diagnose: %s\n", warning) },
+	var stages *stage.Pipeline
+	// The kernel drop stage learns where the flow's connection is translated to; every
+	// stage follows it there.
+	grow := func(e evidence.Endpoint) { stages.Grow(e) }
+	stages = stage.New(o.flow, func(warning string) { fmt.Fprintf(stderr, "diagnose: %s\n", warning) },
 		// Read first and stopped last: its route lookups must not cross the tracepoints.
 		hoststate.NewStage(hoststate.Config{Flow: o.flow}),
 		// Then in the order that fails fastest on a host that cannot run diagnose.
-		kdrop.NewStage(kdrop.Config{Flow: o.flow, Netns: ev.Netns.Inode}),
+		kdrop.NewStage(kdrop.Config{Flow: o.flow, Netns: ev.Netns.Inode, OnGrow: grow}),
 		path.NewStage(path.Config{Flow: o.flow, Netns: ev.Netns.Inode}),
 		nftrace.NewStage(nftrace.Config{Flow: o.flow}),
 		capture,

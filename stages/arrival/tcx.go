@@ -166,6 +166,9 @@ func loadCapture(ringSize uint32) (*pmbpf.CaptureObjects, *pmbpf.Flow, error) {
 
 // grow adds an endpoint to the flow the programs capture.
 func (t *tcxSource) grow(e evidence.Endpoint) error {
+	if t.flow == nil {
+		return errors.New("the capture has ended")
+	}
 	if err := t.flow.Add(e.ID, e.Addr, e.Port, e.Proto.Number(), uint32(e.Netns)); err != nil {
 		return kerr.BPF("the capture's flow", err)
 	}

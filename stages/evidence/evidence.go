@@ -162,9 +162,34 @@ type KernelDrop struct {
 	Matched uint64 `json:"matched"`
 	Lost    uint64 `json:"lost"`
 	// ReasonsFromBTF is false when the kernel has no skb_drop_reason enum in BTF.
-	ReasonsFromBTF bool     `json:"reasons_from_btf"`
-	Notes          []string `json:"notes,omitempty"`
-	Error          string   `json:"error,omitempty"`
+	ReasonsFromBTF bool `json:"reasons_from_btf"`
+	// Translations are the changes of the flow connection's addresses or ports the programs
+	// learned from conntrack, in the order learned.
+	Translations []Translation `json:"translations,omitempty"`
+	Notes        []string      `json:"notes,omitempty"`
+	Error        string        `json:"error,omitempty"`
+}
+
+// Translation is a change of the flow connection's addresses or ports on this host (DNAT,
+// SNAT, masquerade, redirect), read from its conntrack entry while a packet still carried
+// it: Orig is the connection as its first packet came, Reply as the answers go back.
+type Translation struct {
+	Proto Proto `json:"proto"`
+	Orig  Tuple `json:"orig"`
+	Reply Tuple `json:"reply"`
+	// Kind is DNAT (the destination changed), SNAT (the source) or DNAT+SNAT.
+	Kind string `json:"kind"`
+	// Netns is the namespace of the packet that showed it.
+	Netns     uint64 `json:"netns"`
+	NetnsName string `json:"netns_name,omitempty"`
+	// Learned are the ends the flow grew by from it.
+	Learned []netip.AddrPort `json:"learned"`
+}
+
+// Tuple is one direction of a connection.
+type Tuple struct {
+	Src netip.AddrPort `json:"src"`
+	Dst netip.AddrPort `json:"dst"`
 }
 
 // Drop is one kfree_skb of a flow packet.
@@ -188,6 +213,9 @@ type Drop struct {
 	Dst       netip.AddrPort `json:"dst"`
 	// Flags are TCP flags as in Packet.Flags.
 	Flags string `json:"flags,omitempty"`
+	// ByConntrack says the packet was the flow's by its conntrack entry, its headers having
+	// been translated (Src and Dst are what the headers said).
+	ByConntrack bool `json:"by_conntrack,omitempty"`
 	// Stack is the kernel stack, innermost first, tracing frames removed.
 	Stack []string `json:"stack"`
 }

@@ -96,21 +96,61 @@ func attachClassic(spec *ebpf.CollectionSpec, flow map[string]*ebpf.Map) (*attac
 	if err != nil {
 		return nil, kerr.BPFNeeds("load "+attachTracepoint, kerr.NeedsBPFTP, err)
 	}
+	if err := a.attachTracepoint("skb", "kfree_skb"); err != nil {
+		a.Close()
+		return nil, kerr.BPFNeeds("attach "+attachTracepoint, kerr.NeedsBPFTP, err)
+	}
+	return a, nil
+}
+
+// attachTracepoint attaches the program to the classic tracepoint group:name.
+func (a *attachment) attachTracepoint(group, name string) error {
 	attach := func() error {
 		var err error
-		a.link, err = link.Tracepoint("skb", "kfree_skb", a.prog, nil)
+		a.link, err = link.Tracepoint(group, name, a.prog, nil)
 		return err
 	}
 	if tracefs.Mounted() {
-		err = attach()
-	} else {
-		// Under `ip netns exec` /sys is a fresh sysfs without tracefs, and the event id
-		// attaching needs lives there.
-		err = tracefs.WithPrivate(attach)
+		return attach()
 	}
+	// Under `ip netns exec` /sys is a fresh sysfs without tracefs, and the event id
+	// attaching needs lives there.
+	return tracefs.WithPrivate(attach)
+}
+
+// How the program that learns translations is attached.
+const (
+	learnBTF        = "tp_btf/net_dev_queue"
+	learnTracepoint = "tracepoint/net/net_dev_queue"
+)
+
+// attachLearn attaches the program that learns the flow's translations on
+// net:net_dev_queue, with the kfree_skb program's maps (its events ring, the flow's,
+// nat.h's scratch), the way that one is attached: a kernel that took one takes the other.
+func attachLearn(spec *ebpf.CollectionSpec, drops *attachment) (*attachment, error) {
+	m := drops.maps
+	shared := map[string]*ebpf.Map{
+		bpf.KdropMapEvents: m.Events, bpf.KdropMapFlowClasses: m.FlowClasses, bpf.KdropMapFlowEnds: m.FlowEnds,
+		bpf.KdropMapNatScratch: m.NatScratch, bpf.KdropMapTotals: m.Totals,
+	}
+	if drops.name == attachBTF {
+		a, err := load(spec, shared, learnBTF, bpf.KdropProgXmitBtf)
+		if err != nil {
+			return nil, kerr.BPFNeeds("load "+learnBTF, kerr.NeedsBTFTP, err)
+		}
+		if a.link, err = link.AttachTracing(link.TracingOptions{Program: a.prog, AttachType: ebpf.AttachTraceRawTp}); err != nil {
+			a.Close()
+			return nil, kerr.BPFNeeds("attach "+learnBTF, kerr.NeedsBTFTP, err)
+		}
+		return a, nil
+	}
+	a, err := load(spec, shared, learnTracepoint, bpf.KdropProgXmitTp)
 	if err != nil {
+		return nil, kerr.BPFNeeds("load "+learnTracepoint, kerr.NeedsBPFTP, err)
+	}
+	if err := a.attachTracepoint("net", "net_dev_queue"); err != nil {
 		a.Close()
-		return nil, kerr.BPFNeeds("attach "+attachTracepoint, kerr.NeedsBPFTP, err)
+		return nil, kerr.BPFNeeds("attach "+learnTracepoint, kerr.NeedsBPFTP, err)
 	}
 	return a, nil
 }

@@ -41,17 +41,18 @@ type namer struct {
 
 func (n *namer) drop(ev *bpf.KdropEvent) evidence.Drop {
 	d := evidence.Drop{
-		Time:       n.clock.Wall(ev.KtimeNs),
-		Reason:     n.reasons.Name(ev.Reason),
-		ReasonCode: ev.Reason,
-		Location:   n.syms.Format(ev.Location),
-		Netns:      uint64(ev.Netns),
-		NetnsName:  n.netns[uint64(ev.Netns)],
-		Elsewhere:  uint64(ev.Netns) != n.target,
-		Ifindex:    int(ev.Ifindex),
-		Src:        netip.AddrPortFrom(eventAddr(ev.Saddr), ev.Sport),
-		Dst:        netip.AddrPortFrom(eventAddr(ev.Daddr), ev.Dport),
-		Stack:      n.syms.Stack(ev.Stack[:min(int(ev.StackDepth), len(ev.Stack))]),
+		Time:        n.clock.Wall(ev.KtimeNs),
+		Reason:      n.reasons.Name(ev.Reason),
+		ReasonCode:  ev.Reason,
+		Location:    n.syms.Format(ev.Location),
+		Netns:       uint64(ev.Netns),
+		NetnsName:   n.netns[uint64(ev.Netns)],
+		Elsewhere:   uint64(ev.Netns) != n.target,
+		Ifindex:     int(ev.Ifindex),
+		Src:         netip.AddrPortFrom(eventAddr(ev.Saddr), ev.Sport),
+		Dst:         netip.AddrPortFrom(eventAddr(ev.Daddr), ev.Dport),
+		ByConntrack: ev.ViaCt != 0,
+		Stack:       n.syms.Stack(ev.Stack[:min(int(ev.StackDepth), len(ev.Stack))]),
 	}
 	if name, _, _, ok := n.syms.Lookup(ev.Location); ok {
 		d.Function = name

@@ -35,6 +35,10 @@ type Config struct {
 	Flow evidence.Flow
 	// Netns is the inode of the namespace being diagnosed: drops elsewhere are marked so.
 	Netns uint64
+	// OnGrow, if set, hears each endpoint the programs learned from a translation of the
+	// flow's connection, so that the other stages follow it too. It is called from a
+	// goroutine of its own, in order, until Stop returns.
+	OnGrow func(evidence.Endpoint)
 
 	probeRead bool // tests: the prefilter older kernels run (flow.h's flow_probe_read)
 }
@@ -43,6 +47,7 @@ type Config struct {
 type Probe struct {
 	cfg   Config
 	att   *attachment
+	learn *attachment // on net:net_dev_queue; nil when it could not attach
 	flow  *bpf.Flow
 	rd    *ringbuf.Reader
 	clock ktime.Mono
@@ -56,11 +61,18 @@ type Probe struct {
 	reasonsErr    error
 	matched       atomic.Int64
 
-	mu       sync.Mutex // guards the reader's results below
-	events   []bpf.KdropEvent
-	bad      int
-	firstBad error
-	readErr  error
+	// grow carries learned endpoints from the reader to OnGrow; grown is closed when the
+	// goroutine calling OnGrow ends.
+	grow  chan evidence.Endpoint
+	grown chan struct{}
+
+	mu           sync.Mutex // guards the reader's results below
+	events       []bpf.KdropEvent
+	translations []bpf.KdropTranslation
+	unheard      int // learned endpoints OnGrow could not be told of: it was behind
+	bad          int
+	firstBad     error
+	readErr      error
 
 	life    sync.Mutex // serialises Stop and Close
 	stopped *evidence.KernelDrop
@@ -122,6 +134,9 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 	for _, f := range failures {
 		p.notes = append(p.notes, fmt.Sprintf("attached %s after: %v", p.att.name, f))
 	}
+	if p.learn, err = attachLearn(spec, p.att); err != nil {
+		p.notes = append(p.notes, fmt.Sprintf("translations of the flow's connection (DNAT, SNAT) are learned only from its drops, not as its packets leave a namespace: %v", err))
+	}
 
 	if p.rd, err = ringbuf.NewReader(p.att.maps.Events); err != nil {
 		return nil, kerr.BPFNeeds("open kdrop ring buffer", kerr.NeedsRingbuf, err)
@@ -129,6 +144,15 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 	if p.clock, err = ktime.NewMono(); err != nil {
 		return nil, fmt.Errorf("read CLOCK_MONOTONIC: %w", err)
 	}
+	p.grow, p.grown = make(chan evidence.Endpoint, 64), make(chan struct{})
+	go func() {
+		defer close(p.grown)
+		for e := range p.grow {
+			if cfg.OnGrow != nil {
+				cfg.OnGrow(e)
+			}
+		}
+	}()
 	p.done = make(chan struct{})
 	go p.read()
 	// Naming reasons reads the kernel's BTF (about 0.2 s): do it while the capture runs,
@@ -151,7 +175,12 @@ func (p *Probe) Grow(e evidence.Endpoint) error {
 // blocks in epoll between events: no polling.
 func (p *Probe) read() {
 	defer close(p.done)
+	defer close(p.grow)
 	err := bpfrt.ReadRing(p.rd, func(raw []byte) {
+		if len(raw) == translationSize {
+			p.learned(raw)
+			return
+		}
 		ev, err := decodeEvent(raw)
 		p.mu.Lock()
 		if err != nil {
@@ -171,6 +200,32 @@ func (p *Probe) read() {
 		p.mu.Lock()
 		p.readErr = err
 		p.mu.Unlock()
+	}
+}
+
+// learned keeps a translation the programs learned and passes its endpoints on, without
+// waiting: the reader must keep up with the ring.
+func (p *Probe) learned(raw []byte) {
+	t, err := decodeTranslation(raw)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		if p.bad == 0 {
+			p.firstBad = err
+		}
+		p.bad++
+		return
+	}
+	if len(p.translations) < maxTranslations {
+		p.translations = append(p.translations, t)
+	}
+	_, ends := translation(&t)
+	for _, e := range ends {
+		select {
+		case p.grow <- e:
+		default:
+			p.unheard++
+		}
 	}
 }
 
@@ -196,14 +251,20 @@ func (p *Probe) Stop() *evidence.KernelDrop {
 	kd.Attach = p.att.name
 
 	// Detach before draining, so that the drain ends: nothing is added behind it.
-	if err := p.att.link.Close(); err != nil {
-		kd.Notes = append(kd.Notes, fmt.Sprintf("detach %s: %v", p.att.name, err))
+	for _, a := range []*attachment{p.att, p.learn} {
+		if a == nil {
+			continue
+		}
+		if err := a.link.Close(); err != nil {
+			kd.Notes = append(kd.Notes, fmt.Sprintf("detach %s: %v", a.name, err))
+		}
 	}
 	if err := p.rd.Flush(); err != nil {
 		kd.Notes = append(kd.Notes, fmt.Sprintf("drain ring buffer: %v; events still in it are lost", err))
 		p.rd.Close()
 	}
 	<-p.done
+	<-p.grown
 	p.rd.Close()
 
 	p.count(kd)
@@ -256,8 +317,16 @@ func (p *Probe) describe(kd *evidence.KernelDrop) {
 		kd.ReasonsFromBTF = true
 	}
 	p.mu.Lock()
-	events := p.events
+	events, translations, unheard := p.events, p.translations, p.unheard
 	p.mu.Unlock()
+	for i := range translations {
+		tr, _ := translation(&translations[i])
+		tr.NetnsName = n.netns[tr.Netns]
+		kd.Translations = append(kd.Translations, tr)
+	}
+	if unheard > 0 {
+		kd.Notes = append(kd.Notes, fmt.Sprintf("%d endpoints learned from translations were not passed to the other stages in time: they follow the flow without them", unheard))
+	}
 	if len(events) == 0 {
 		kd.Drops = []evidence.Drop{}
 		return
@@ -302,9 +371,14 @@ func (p *Probe) Close() error {
 	if p.done != nil {
 		<-p.done
 	}
-	if p.att != nil {
-		// Closing a link twice (after Stop) is harmless.
-		errs = append(errs, p.att.Close())
+	if p.grown != nil {
+		<-p.grown
+	}
+	for _, a := range []*attachment{p.att, p.learn} {
+		if a != nil {
+			// Closing a link twice (after Stop) is harmless.
+			errs = append(errs, a.Close())
+		}
 	}
 	if p.flow != nil {
 		errs = append(errs, p.flow.Close())

@@ -45,5 +45,10 @@ func (s *Stage) Installed(left stage.Left) []evidence.Installed {
 	if s.probe == nil || s.probe.att == nil {
 		return nil
 	}
-	return []evidence.Installed{{What: "BPF program on skb:kfree_skb (" + s.probe.att.name + ")", Removed: s.closeErr == nil && left.BPF == 0}}
+	gone := s.closeErr == nil && left.BPF == 0
+	in := []evidence.Installed{{What: "BPF program on skb:kfree_skb (" + s.probe.att.name + ")", Removed: gone}}
+	if s.probe.learn != nil {
+		in = append(in, evidence.Installed{What: "BPF program on net:net_dev_queue (" + s.probe.learn.name + "), learning the flow's translations", Removed: gone})
+	}
+	return in
 }

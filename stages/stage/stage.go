@@ -72,10 +72,12 @@ type Counter struct {
 type Pipeline struct {
 	stages []Stage
 	// ends is the flow as it stands: the configured flow, then each endpoint Grow added.
-	mu    sync.Mutex
-	ends  evidence.Endpoints
-	live  []Stage // the stages armed, without those the run goes on without
-	armed int     // how many stages Arm has reached, in order
+	mu   sync.Mutex
+	ends evidence.Endpoints
+	live []Stage // the stages armed, without those the run goes on without
+	// stopping: the stages are being stopped, and an endpoint learned now is only kept.
+	stopping bool
+	armed    int // how many stages Arm has reached, in order
 	// warn hears what the run goes on without.
 	warn func(string)
 	// closeErrs are Close's errors, by stage; closed says Close has run.
@@ -104,6 +106,9 @@ func (p *Pipeline) Grow(e evidence.Endpoint) evidence.Endpoint {
 	}
 	e.ID = uint32(len(p.ends) + 1)
 	p.ends = append(p.ends, e)
+	if p.stopping {
+		return e
+	}
 	for _, s := range p.live {
 		if err := s.Grow(e); err != nil {
 			p.warn(fmt.Sprintf("the %s stage does not follow %s: %v", s.Name(), e, err))
@@ -168,6 +173,9 @@ func (p *Pipeline) Progress() []Counter {
 
 // Stop stops the armed stages in reverse order, each filing its evidence into ev.
 func (p *Pipeline) Stop(ctx context.Context, ev *evidence.Evidence) {
+	p.mu.Lock()
+	p.stopping = true
+	p.mu.Unlock()
 	for i := p.armed - 1; i >= 0; i-- {
 		p.stages[i].Stop(ctx, ev)
 	}

@@ -20,7 +20,7 @@ type Host struct {
 }
 
 // findHost reads the host's state for the fixes of a drop on iface.
-func findHost(ev *evidence.Evidence, iface string) Host {
+func findHost(ev *evidence.Evidence, iface string, flow evidence.Flow) Host {
 	var h Host
 	host := ev.Host
 	if host == nil {
@@ -33,7 +33,7 @@ func findHost(ev *evidence.Evidence, iface string) Host {
 		h.Situations = append(h.Situations, s)
 	}
 	var s reasons.Situation
-	s, h.Listener, h.Listening = listening(host.Listeners, ev.Flow)
+	s, h.Listener, h.Listening = listening(host.Listeners, flow)
 	h.Situations = append(h.Situations, s)
 	return h
 }

@@ -92,11 +92,36 @@ func stageMap(v *Verdict, ev *evidence.Evidence) []StageStatus {
 			}
 		}
 	}
+	if v.Hop != nil {
+		return hopMap(v, s)
+	}
 	if ev.Arrival != nil && ev.Arrival.Out > 0 && ev.Arrival.In > 0 {
 		s.add(Socket, "this host answered with %d packet(s)", ev.Arrival.Out)
 	}
 	path := pathFor(v, ev, forwarding)
 	return mark(path, s, v)
+}
+
+// hopMap is the map of a packet that went through this namespace into another of the
+// host and died there: forwarded here, every stage passed, then the stage where it died,
+// in that namespace.
+func hopMap(v *Verdict, s seen) []StageStatus {
+	var out []StageStatus
+	for _, st := range forwardPath {
+		e := strings.Join(s[st], "; ")
+		if e == "" {
+			e = "implied: it went on into another namespace"
+		}
+		out = append(out, StageStatus{Stage: st, Status: "passed", Evidence: e})
+	}
+	where := fmt.Sprintf("in network namespace %d", v.Hop.Netns)
+	if v.Hop.NetnsName != "" {
+		where = fmt.Sprintf("in network namespace %s (%d)", v.Hop.NetnsName, v.Hop.Netns)
+	}
+	if t := v.Translation; t != nil {
+		where += fmt.Sprintf(", after %s to %s", t.Kind, t.Reply.Src)
+	}
+	return append(out, StageStatus{Stage: v.Stage, Status: "died", Evidence: where})
 }
 
 func pathFor(v *Verdict, ev *evidence.Evidence, forwarding bool) []Stage {

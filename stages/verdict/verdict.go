@@ -45,6 +45,12 @@ type Verdict struct {
 	Netfilter *Hook
 	// Elsewhere summarizes drops of the flow in other namespaces of the host.
 	Elsewhere []ElsewhereDrop
+	// Hop is the namespace where the named drop happened when it is not this one: the
+	// flow's connection was translated here and its packet went on into another namespace
+	// of this host (a container's, a pod's) and died there. nil: this namespace.
+	Hop *Hop
+	// Translation is the translation the dropped packet came through; nil when none did.
+	Translation *evidence.Translation
 	// Map is the stage map: how far the flow got, stage by stage, and what shows it.
 	Map []StageStatus
 	// Fates lists what became of each captured packet (the first ones).
@@ -113,6 +119,12 @@ type Hook struct {
 	Hook   string
 }
 
+// Hop is another network namespace of this host.
+type Hop struct {
+	Netns     uint64
+	NetnsName string
+}
+
 // ElsewhereDrop is a group of the flow's drops seen in another namespace of the host.
 type ElsewhereDrop struct {
 	Netns     uint64
@@ -126,6 +138,7 @@ type ElsewhereDrop struct {
 func Judge(ev *evidence.Evidence) Verdict {
 	var v Verdict
 	local, elsewhere := splitDrops(ev)
+	downstream, elsewhere := splitDownstream(ev, elsewhere)
 	v.Elsewhere = groupElsewhere(elsewhere)
 	arrivedIn := 0
 	if ev.Arrival != nil {
@@ -133,11 +146,17 @@ func Judge(ev *evidence.Evidence) Verdict {
 	}
 	fwDrop := firewallDrop(ev.Firewall)
 	local, v.Ignored = countedDrops(ev, local)
+	downstream, ignored := countedDrops(ev, downstream)
+	v.Ignored += ignored
 	v.Fates = fates(ev, local)
 	noRoute := noRouteOut(ev)
 	switch {
 	case len(local) > 0:
 		judgeDrop(&v, ev, local, fwDrop)
+	case len(downstream) > 0:
+		// Its firewall is not this namespace's: the trace here says nothing of it.
+		judgeDrop(&v, ev, downstream, nil)
+		v.Hop = &Hop{Netns: v.Drop.Netns, NetnsName: v.Drop.NetnsName}
 	case fwDrop != nil:
 		// The firewall dropped it but kfree_skb did not report it (lost events, or the
 		// kernel stage could not run): the trace alone is enough to name the rule.
@@ -162,8 +181,19 @@ func Judge(ev *evidence.Evidence) Verdict {
 	default:
 		v.Outcome, v.Stage = Delivered, Socket
 	}
+	if v.Drop != nil {
+		v.Translation = translationOf(ev, v.Drop)
+	}
 	v.Iface = ifaceOf(ev, v.Drop)
-	v.Host = findHost(ev, v.Iface)
+	if v.Hop == nil {
+		// This namespace's settings and sockets: they say nothing of another's. The
+		// sockets that count are those of the end a translation sent the packet to.
+		target := ev.Flow
+		if t := v.Translation; t != nil && t.Kind != "SNAT" {
+			target = evidence.Flow{Addr: t.Reply.Src.Addr(), Port: t.Reply.Src.Port(), Proto: t.Proto}
+		}
+		v.Host = findHost(ev, v.Iface, target)
+	}
 	v.Map = stageMap(&v, ev)
 	return v
 }
@@ -180,6 +210,37 @@ func splitDrops(ev *evidence.Evidence) (local, elsewhere []evidence.Drop) {
 		}
 	}
 	return local, elsewhere
+}
+
+// splitDownstream picks, from the drops in other namespaces, those of packets that went
+// on from here after a translation: an end of theirs is one the flow's connection was
+// translated to. The others (a client's namespace, before the packets came) stay
+// elsewhere.
+func splitDownstream(ev *evidence.Evidence, elsewhere []evidence.Drop) (downstream, rest []evidence.Drop) {
+	for _, d := range elsewhere {
+		if t := translationOf(ev, &d); t != nil && uint64(d.Netns) != t.Netns {
+			downstream = append(downstream, d)
+		} else {
+			rest = append(rest, d)
+		}
+	}
+	return downstream, rest
+}
+
+// translationOf is the translation a dropped packet came through: one of its ends is an
+// end the flow's connection was translated to.
+func translationOf(ev *evidence.Evidence, d *evidence.Drop) *evidence.Translation {
+	if ev.Kernel == nil {
+		return nil
+	}
+	for i, t := range ev.Kernel.Translations {
+		for _, l := range t.Learned {
+			if l == d.Dst || l == d.Src {
+				return &ev.Kernel.Translations[i]
+			}
+		}
+	}
+	return nil
 }
 
 // countedDrops are the drops of this namespace the verdict counts, and how many it

@@ -35,11 +35,17 @@ func factsOf(ev *evidence.Evidence, v verdict.Verdict) reasons.Facts {
 			f.Dst = d.Dst.Addr().String()
 		}
 	}
+	// A translated packet died as what it was translated to: the fix is about that end.
+	target := ev.Flow
+	if t := v.Translation; t != nil && t.Kind != "SNAT" {
+		target = evidence.Flow{Addr: t.Reply.Src.Addr(), Port: t.Reply.Src.Port(), Proto: t.Proto}
+		f.Addr, f.Port, f.Flow = target.Addr.String(), target.Port, target.String()
+	}
 	if h := ev.Host; h != nil {
 		f.RPFilter = h.Sysctls["net.ipv4.conf."+f.Iface+".rp_filter"]
 		f.RPFilterAll = h.Sysctls["net.ipv4.conf.all.rp_filter"]
 		f.IPForward = h.Sysctls[reasons.Fill("{forwarding}", f)]
-		f.Listeners = listenersText(h, ev.Flow)
+		f.Listeners = listenersText(h, target)
 		var progs []string
 		for _, p := range h.Programs {
 			if p.Iface == f.Iface {

@@ -85,6 +85,13 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 	if v.Drop != nil && v.Drop.Iface != "" {
 		where = " on " + v.Drop.Iface
 	}
+	if v.Hop != nil {
+		where = " in " + hopName(v.Hop) + " of this host"
+	}
+	flow := ev.Flow.String()
+	if v.Translation != nil {
+		flow = fmt.Sprintf("%s, sent by %s to %s,", flow, v.Translation.Kind, translatedTo(v.Translation))
+	}
 	switch {
 	case v.Cause == verdict.ByRule:
 		r := v.Rule
@@ -93,7 +100,7 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 			what = "the chain's drop policy"
 		}
 		t.Summary = fmt.Sprintf("%s was dropped by the firewall in %s: %s in table %s %s, chain %s%s.",
-			ev.Flow, v.Stage, what, r.Family, r.Table, r.Chain, handleText(r))
+			flow, v.Stage, what, r.Family, r.Table, r.Chain, handleText(r))
 		t.Explanation = "a netfilter rule or chain policy dropped the packet"
 		if r.Type == "policy" {
 			t.Fix = fmt.Sprintf("add a rule accepting the flow to chain %s of table %s %s, or change its policy: `nft add rule %s %s %s %s dport %d accept`",
@@ -102,19 +109,39 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 			t.Fix = fmt.Sprintf("remove or narrow the rule: `nft delete rule %s %s %s handle %d` (or insert an accept before it)", r.Family, r.Table, r.Chain, r.Handle)
 		}
 	case v.Cause == verdict.ForwardingOff:
-		t.Summary = fmt.Sprintf("%s was dropped%s in routing by %s (%s): %s is not an address of this host and forwarding is off (%s=0).", ev.Flow, where, v.Function, v.Reason, f.Addr, reasons.Fill("{forwarding}", f))
+		t.Summary = fmt.Sprintf("%s was dropped%s in routing by %s (%s): %s is not an address of this host and forwarding is off (%s=0).", flow, where, v.Function, v.Reason, f.Addr, reasons.Fill("{forwarding}", f))
 		t.Explanation = "packets for another host are routed on only when forwarding is on; with it off the kernel drops them at the route lookup"
 		t.Fix = reasons.Fill(forwardingFix, f)
 	case x.Known:
-		t.Summary = fmt.Sprintf("%s was dropped%s in %s by %s: %s (%s).", ev.Flow, where, v.Stage, v.Function, x.Entry.Why, v.Reason)
+		t.Summary = fmt.Sprintf("%s was dropped%s in %s by %s: %s (%s).", flow, where, v.Stage, v.Function, x.Entry.Why, v.Reason)
 		t.Explanation = x.Entry.Why
 		t.Fix = x.Entry.FixFor(f)
+		if v.Hop != nil {
+			t.Fix += fmt.Sprintf(" (in %s, where the packet was dropped: `nsenter --net=/proc/PID/ns/net` or `ip netns exec` to look there)", hopName(v.Hop))
+		}
 	default:
-		t.Summary = fmt.Sprintf("%s was dropped%s in %s by %s with reason %s.", ev.Flow, where, v.Stage, v.Function, v.Reason)
+		t.Summary = fmt.Sprintf("%s was dropped%s in %s by %s with reason %s.", flow, where, v.Stage, v.Function, v.Reason)
 		t.Explanation = fmt.Sprintf("the kernel gives reason %s; this build has no explanation for it (its reasons were checked against the kernels %s), so the stage comes from the dropping function and its stack", v.Reason, strings.Join(reasons.Kernels(), " and "))
 		t.Fix = fmt.Sprintf("read the stack below and the kernel source of %s", v.Function)
 		t.note("reason %s is not in diagnose's table: stage inferred from the stack", v.Reason)
 	}
+}
+
+// translatedTo says where a translation sent the flow: the new destination for a DNAT,
+// the new source for an SNAT.
+func translatedTo(t *evidence.Translation) string {
+	if t.Kind == "SNAT" {
+		return t.Reply.Dst.String()
+	}
+	return t.Reply.Src.String()
+}
+
+// hopName names another namespace of this host.
+func hopName(h *verdict.Hop) string {
+	if h.NetnsName != "" {
+		return fmt.Sprintf("network namespace %s (inode %d)", h.NetnsName, h.Netns)
+	}
+	return fmt.Sprintf("network namespace %d", h.Netns)
 }
 
 // forwardingFix is what to do about packets for another host while forwarding is off.
@@ -189,6 +216,11 @@ func delivered(t *Text, ev *evidence.Evidence) {
 	t.Fix = "nothing to fix on this host's path: if the application still fails, look at the application itself"
 	if out == 0 && ev.Flow.Proto == evidence.TCP {
 		t.note("no TCP answer was seen: the socket may not have replied yet")
+	}
+	if ev.Kernel != nil {
+		for _, tr := range ev.Kernel.Translations {
+			t.note("the connection was translated on this host (%s from %s to %s): no drop was seen on its way there either", tr.Kind, tr.Orig.Dst, translatedTo(&tr))
+		}
 	}
 }
 

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/packetmortem/packetmortem/internal/testns"
+	"github.com/packetmortem/packetmortem/stages/verdict"
+)
+
+// A port of the host published to a container (DNAT to a namespace behind a veth) where
+// nothing listens: the kernel drops the packet in the container's namespace, and the
+// verdict says so, with the translation, instead of "delivered" for the reset that came
+// back.
+func TestE2EDNATToContainer(t *testing.T) {
+	t.Parallel()
+	bothFamilies(t, func(t *testing.T, v6 bool) {
+		s := newScenario(t, "dnc", v6, "tcp")
+		ctr := s.pair.AddContainer(t, "dnc")
+		table, to := "ip", testns.ContainerV4+":80"
+		if v6 {
+			table, to = "ip6", "["+testns.ContainerV6+"]:80"
+		}
+		s.nft(t, s.pair.Server, fmt.Sprintf(`table %s pmt_publish {
+	chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport PORT dnat to %s; }
+}`, table, to))
+		rep := s.diagnose(t, "dnat_to_container_"+family(v6), s.fromClient(connect))
+		expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")
+		v := rep.Verdict
+		for _, want := range []string{"sent by DNAT to " + to, "network namespace " + ctr} {
+			if !strings.Contains(v.Summary, want) {
+				t.Errorf("summary %q does not say %q", v.Summary, want)
+			}
+		}
+		if !strings.Contains(v.Fix, "port 80") || !strings.Contains(v.Fix, ctr) {
+			t.Errorf("fix %q is not about port 80 in the container's namespace %s", v.Fix, ctr)
+		}
+		k := rep.Stages.KernelDrop
+		if k == nil || len(k.Translations) == 0 || k.Translations[0].Kind != "DNAT" {
+			t.Fatalf("no DNAT in the kernel drop evidence: %+v", k)
+		}
+	})
+}
