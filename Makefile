@@ -37,6 +37,7 @@ check-generate: generate ## fail if the committed BPF objects are not what gener
 	git diff --exit-code -- bpf/
 
 bench: build ## as root: time to armed, flood overhead, CPU and memory, against bpftrace, perf and diagnose at BASELINE=<ref> (default: the last tag)
+	WITH_BENCH=1 ./.ci/deps
 	$(GO) run ./cmd/bench -diagnose ./diagnose -baseline '$(BASELINE)'
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./stages/hoststate/
 

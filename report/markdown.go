@@ -168,6 +168,8 @@ func headline(v Verdict) string {
 		return "dropped in " + v.Stage
 	case "delivered":
 		return "delivered"
+	case "forwarded":
+		return "forwarded out of this host"
 	case "not_arrived":
 		return "did not arrive"
 	case "inconclusive":

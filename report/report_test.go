@@ -61,6 +61,8 @@ var recorded = map[string]struct {
 	"multicast_rpf":                         {verdict.Dropped, verdict.MulticastRPF, "NOT_SPECIFIED"},
 	"dnat_to_container_v4":                  {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
 	"dnat_to_container_v6":                  {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
+	"forwarded_to_container_v4":             {verdict.Forwarded, verdict.Egress, ""},
+	"forwarded_to_container_v6":             {verdict.Forwarded, verdict.Egress, ""},
 }
 
 // A packet DNATed into another namespace of the host and dropped there: the verdict names

@@ -254,7 +254,7 @@ func TestVerdictWordsInSchema(t *testing.T) {
 		return out
 	}
 	var outcomes, stages []string
-	for _, o := range []verdict.Outcome{verdict.Dropped, verdict.Delivered, verdict.NotArrived, verdict.Inconclusive} {
+	for _, o := range verdict.Outcomes {
 		outcomes = append(outcomes, VerdictOf(verdict.Verdict{Outcome: o}, prose.Text{}).Outcome)
 	}
 	for _, s := range verdict.Path {

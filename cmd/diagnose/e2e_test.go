@@ -373,10 +373,16 @@ func TestE2ESocketCapture(t *testing.T) {
 // listen serves the flow's port in the server namespace: it reads what comes and closes.
 func (s *scenario) listen(t *testing.T) func() {
 	t.Helper()
+	return s.listenOn(t, s.pair.Server, s.serverAddr())
+}
+
+// listenOn serves the scenario's port on addr in namespace ns.
+func (s *scenario) listenOn(t *testing.T, ns, addr string) func() {
+	t.Helper()
 	var ln net.Listener
-	testns.Do(t, s.pair.Server, func() {
+	testns.Do(t, ns, func() {
 		var err error
-		ln, err = net.Listen("tcp", net.JoinHostPort(s.serverAddr(), fmt.Sprint(s.port)))
+		ln, err = net.Listen("tcp", net.JoinHostPort(addr, fmt.Sprint(s.port)))
 		if err != nil {
 			t.Errorf("listen: %v", err)
 		}

@@ -42,3 +42,31 @@ func TestE2EDNATToContainer(t *testing.T) {
 		}
 	})
 }
+
+// A flow for a container behind this host, with a listener there: this host routes the
+// packets on, and the verdict says forwarded, with the route, not "delivered" for the
+// answers that pass through.
+func TestE2EForwardedToContainer(t *testing.T) {
+	t.Parallel()
+	bothFamilies(t, func(t *testing.T, v6 bool) {
+		s := newScenario(t, "fwd", v6, "tcp")
+		ctr := s.pair.AddContainer(t, "fwd")
+		addr, net, via := testns.ContainerV4, "203.0.113.0/24", testns.ServerV4
+		if v6 {
+			addr, net, via = testns.ContainerV6, "2001:db8:1::/64", testns.ServerV6
+		}
+		s.pair.InClient(t, "ip", "route", "add", net, "via", via)
+		defer s.listenOn(t, ctr, addr)()
+		flow := fmt.Sprintf("%s:%d", addr, s.port)
+		if v6 {
+			flow = fmt.Sprintf("[%s]:%d", addr, s.port)
+		}
+		repro := []string{"ip", "netns", "exec", s.pair.Client, "timeout", "3", "bash", "-c",
+			fmt.Sprintf("exec 3<>/dev/tcp/%s/%d && echo hello >&3; exec 3>&-; true", addr, s.port)}
+		rep := s.diagnoseIn(t, s.pair.Server, flow, "forwarded_to_container_"+family(v6), repro)
+		expect(t, rep, verdict.Forwarded, verdict.Egress, "")
+		if want := "routed out via " + testns.HostSideIface; !strings.Contains(rep.Verdict.Summary, want) {
+			t.Errorf("summary %q does not say %q", rep.Verdict.Summary, want)
+		}
+	})
+}

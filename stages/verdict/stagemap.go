@@ -128,7 +128,7 @@ func pathFor(v *Verdict, ev *evidence.Evidence, forwarding bool) []Stage {
 	switch {
 	case v.Stage == MulticastRPF:
 		return mcastPath
-	case v.Stage == Forward || forwarding:
+	case v.Stage == Forward || forwarding || v.Outcome == Forwarded:
 		return forwardPath
 	case indexOf(sendPath, v.Stage) > 0 && v.Outcome == Dropped:
 		return sendPath
@@ -152,7 +152,7 @@ func mark(path []Stage, s seen, v *Verdict) []StageStatus {
 		died = indexOf(path, v.Stage)
 		end = died
 	}
-	if v.Outcome == Delivered {
+	if v.Outcome == Delivered || v.Outcome == Forwarded {
 		end = len(path) - 1
 	}
 	if v.Outcome == NotArrived {
@@ -166,7 +166,7 @@ func mark(path []Stage, s seen, v *Verdict) []StageStatus {
 			out[i].Status = "died"
 		case i < end:
 			out[i].Status = "passed"
-		case i == end && v.Outcome == Delivered:
+		case i == end && (v.Outcome == Delivered || v.Outcome == Forwarded):
 			out[i].Status = "reached"
 		case i == end:
 			out[i].Status = "reached"

@@ -18,11 +18,17 @@ import (
 type Outcome string
 
 const (
-	Dropped      Outcome = "dropped"
-	Delivered    Outcome = "delivered"
+	Dropped   Outcome = "dropped"
+	Delivered Outcome = "delivered"
+	// Forwarded: the flow's packets were routed on, out of this host, and none was
+	// dropped here; what became of them after is the next hop's to tell.
+	Forwarded    Outcome = "forwarded"
 	NotArrived   Outcome = "not_arrived"
 	Inconclusive Outcome = "inconclusive"
 )
+
+// Outcomes are the outcomes, in the order the report's schema lists them.
+var Outcomes = []Outcome{Dropped, Delivered, Forwarded, NotArrived, Inconclusive}
 
 // Verdict is the judgement of one run: the outcome and where, and what the sentences
 // about it (package prose) are told from. It is not the report's JSON: report.VerdictOf
@@ -75,6 +81,9 @@ type Verdict struct {
 	Ignored int
 	// RouteErr is the failed route lookup's error (a negative errno), for NoRouteOut.
 	RouteErr int
+	// Route is the route lookup that sent a forwarded flow on; nil when only the trace's
+	// forward hook shows it.
+	Route *evidence.PathEvent
 }
 
 // Cause is what lies behind an outcome beyond the drop's reason.
@@ -93,6 +102,11 @@ const (
 	NoCapture Cause = "no_capture"
 	// Vanished: the packets arrived and no drop was recorded, yet no socket got them.
 	Vanished Cause = "vanished"
+	// RoutedOut: the packets were routed out of this host (Verdict.Route).
+	RoutedOut Cause = "routed_out"
+	// NoPath: the packets arrived and no drop was recorded, but the path stage did not run,
+	// so whether a socket took them is unknown.
+	NoPath Cause = "no_path"
 )
 
 // Site is a group of the flow's drops with the same reason at the same function.
@@ -179,7 +193,7 @@ func Judge(ev *evidence.Evidence) Verdict {
 	case vanished(ev):
 		judgeVanished(&v, ev)
 	default:
-		v.Outcome, v.Stage = Delivered, Socket
+		judgeArrived(&v, ev)
 	}
 	if v.Drop != nil {
 		v.Translation = translationOf(ev, v.Drop)
@@ -454,6 +468,72 @@ func vanished(ev *evidence.Evidence) bool {
 	attached := strings.Join(p.Attached, " ")
 	// Without the socket tracepoints, silence proves nothing.
 	return strings.Contains(attached, evidence.PointDataReady) || strings.Contains(attached, evidence.PointSockState)
+}
+
+// judgeArrived tells what became of packets that arrived and were not dropped: a socket
+// took them (delivered), or they were routed out of this host (forwarded, with the route),
+// or, with no evidence of either, nobody can tell: the host answering is no proof, since a
+// reset or an ICMP error answers too, and a forwarded flow's answers pass as well.
+func judgeArrived(v *Verdict, ev *evidence.Evidence) {
+	switch {
+	case socketTook(ev):
+		v.Outcome, v.Stage = Delivered, Socket
+	case forwardedOut(ev) != nil || forwardTraced(ev):
+		v.Outcome, v.Stage, v.Cause = Forwarded, Egress, RoutedOut
+		v.Route = forwardedOut(ev)
+	case ev.Path == nil || ev.Path.Error != "":
+		v.Outcome, v.Stage, v.Cause = Inconclusive, Arrival, NoPath
+	default:
+		judgeVanished(v, ev)
+	}
+}
+
+// socketTook says whether a socket of this namespace took the flow's packets: its TCP
+// state moved, it was woken with data, or data was read from it.
+func socketTook(ev *evidence.Evidence) bool {
+	if ev.Path == nil {
+		return false
+	}
+	for _, c := range ev.Path.Counts {
+		if c.Elsewhere || c.Events == 0 {
+			continue
+		}
+		switch c.Point {
+		case evidence.PointSockState, evidence.PointDataReady, evidence.PointCopied:
+			return true
+		}
+	}
+	return false
+}
+
+// forwardedOut is the route lookup that sent a received packet of the flow on: an input
+// lookup (it has an input interface) answered from a table other than local (255).
+func forwardedOut(ev *evidence.Evidence) *evidence.PathEvent {
+	if ev.Path == nil {
+		return nil
+	}
+	for i, e := range ev.Path.Events {
+		if e.Point == evidence.PointRoute && !e.Elsewhere && e.Iif != "" && e.Err == 0 && e.Table != 0 && e.Table != localTable && e.Oif != "" {
+			return &ev.Path.Events[i]
+		}
+	}
+	return nil
+}
+
+// localTable is the routing table of the host's own addresses.
+const localTable = 255
+
+// forwardTraced says whether the trace saw the flow in a forward hook, accepted.
+func forwardTraced(ev *evidence.Evidence) bool {
+	if ev.Firewall == nil {
+		return false
+	}
+	for _, t := range ev.Firewall.Traces {
+		if t.Hook == "forward" && t.Verdict == "accept" {
+			return true
+		}
+	}
+	return false
 }
 
 func judgeVanished(v *Verdict, ev *evidence.Evidence) {

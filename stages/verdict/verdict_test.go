@@ -32,6 +32,13 @@ func ev(in, out int, drops []evidence.Drop, traces ...evidence.Trace) *evidence.
 	}
 }
 
+// socketTook adds the path's evidence that a socket took the flow's packets.
+func socketTook(e *evidence.Evidence) *evidence.Evidence {
+	e.Path = &evidence.Path{Attached: []string{evidence.PointSockState},
+		Counts: []evidence.PointCount{{Point: evidence.PointSockState, Netns: 1, Events: 3}}}
+	return e
+}
+
 // TestJudge: crafted evidence gets its outcome, stage and reason, and the words package
 // prose writes from the verdict name what matters.
 func TestJudge(t *testing.T) {
@@ -69,9 +76,9 @@ func TestJudge(t *testing.T) {
 			verdict.Dropped, verdict.Forward, "BRAND_NEW_REASON", "BRAND_NEW_REASON", "mystery_fn"},
 		{"no reason at neigh_invalidate is a neighbour failure", ev(0, 2, []evidence.Drop{drop("NOT_SPECIFIED", "neigh_invalidate")}),
 			verdict.Dropped, verdict.Egress, "NOT_SPECIFIED", "neighbour resolution", "ip neigh show dev eth0"},
-		{"teardown noise on an answered flow", ev(5, 4, []evidence.Drop{drop("NOT_SPECIFIED", "tcp_v4_rcv")}),
+		{"teardown noise on an answered flow", socketTook(ev(5, 4, []evidence.Drop{drop("NOT_SPECIFIED", "tcp_v4_rcv")})),
 			verdict.Delivered, verdict.Socket, "", "delivered", "nothing to fix"},
-		{"queue purge at close on an answered flow", ev(4, 3, []evidence.Drop{drop("QUEUE_PURGE", "sk_stream_kill_queues")}),
+		{"queue purge at close on an answered flow", socketTook(ev(4, 3, []evidence.Drop{drop("QUEUE_PURGE", "sk_stream_kill_queues")})),
 			verdict.Delivered, verdict.Socket, "", "delivered", "nothing to fix"},
 		{"queue purge on an unanswered flow is a drop", ev(1, 0, []evidence.Drop{drop("QUEUE_PURGE", "sk_stream_kill_queues")}),
 			verdict.Dropped, verdict.Socket, "QUEUE_PURGE", "destroyed", "closed the connection"},
@@ -201,5 +208,39 @@ func TestPacketFatesFirewallOnly(t *testing.T) {
 	}
 	if len(v.Fates) != 1 || v.Fates[0].Fate != "not_dropped" {
 		t.Errorf("fates %+v, want one not_dropped", v.Fates)
+	}
+}
+
+// Packets that arrived and were not dropped are delivered only when a socket took them;
+// routed out of the host they are forwarded, with the route; with no word from the path
+// stage nobody can tell, and the host's answers prove nothing (a reset answers too).
+func TestJudgeArrivedNotDropped(t *testing.T) {
+	t.Parallel()
+	forward := ev(3, 2, nil)
+	forward.Path = &evidence.Path{Attached: []string{evidence.PointSockState, evidence.PointRoute},
+		Events: []evidence.PathEvent{
+			{Point: evidence.PointRoute, Netns: 1, Iif: "eth0", Oif: "eth1", Gateway: "203.0.113.254", Table: 254},
+		}}
+	local := ev(3, 2, nil)
+	local.Path = &evidence.Path{Attached: []string{evidence.PointSockState, evidence.PointRoute},
+		Events: []evidence.PathEvent{{Point: evidence.PointRoute, Netns: 1, Iif: "eth0", Oif: "eth0", Table: 255}}}
+	noPath := ev(3, 2, nil)
+	for _, c := range []struct {
+		name    string
+		ev      *evidence.Evidence
+		outcome verdict.Outcome
+		cause   verdict.Cause
+		words   string
+	}{
+		{"a socket took them", socketTook(ev(3, 2, nil)), verdict.Delivered, verdict.ByReason, "was delivered"},
+		{"routed out", forward, verdict.Forwarded, verdict.RoutedOut, "routed out via eth1 toward 203.0.113.254 (route table 254)"},
+		{"answered, no socket took them", local, verdict.Inconclusive, verdict.Vanished, "no socket received them"},
+		{"no path stage", noPath, verdict.Inconclusive, verdict.NoPath, "cannot tell whether a socket took them"},
+	} {
+		v := verdict.Judge(c.ev)
+		summary := prose.Write(c.ev, v).Summary
+		if v.Outcome != c.outcome || v.Cause != c.cause || !strings.Contains(summary, c.words) {
+			t.Errorf("%s: %s (cause %q): %s; want %s (cause %q) saying %q", c.name, v.Outcome, v.Cause, summary, c.outcome, c.cause, c.words)
+		}
 	}
 }

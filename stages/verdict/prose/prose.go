@@ -49,10 +49,16 @@ func Write(ev *evidence.Evidence, v verdict.Verdict) Text {
 		t.Fix = "fix the capture error shown in the report and run diagnose again"
 	case v.Outcome == verdict.NotArrived:
 		notArrived(&t, ev, v)
+	case v.Cause == verdict.NoPath:
+		t.Summary = fmt.Sprintf("Inconclusive: %d packet(s) of %s arrived and no drop was recorded, but the path stage did not run, so diagnose cannot tell whether a socket took them.", ev.Arrival.In, ev.Flow)
+		t.Explanation = "a packet that is neither dropped nor taken by a socket leaves no trace but on the path's tracepoints"
+		t.Fix = "fix the path stage's error shown in the report and run diagnose again"
 	case v.Outcome == verdict.Inconclusive:
 		vanished(&t, ev, v)
 	case v.Outcome == verdict.Delivered:
 		delivered(&t, ev)
+	case v.Outcome == verdict.Forwarded:
+		forwarded(&t, ev, v)
 	}
 	if ev.Kernel != nil && ev.Kernel.Lost > 0 {
 		t.note("%d kernel drop event(s) of the flow were lost (ring buffer full): the verdict may miss drops", ev.Kernel.Lost)
@@ -124,6 +130,24 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 		t.Explanation = fmt.Sprintf("the kernel gives reason %s; this build has no explanation for it (its reasons were checked against the kernels %s), so the stage comes from the dropping function and its stack", v.Reason, strings.Join(reasons.Kernels(), " and "))
 		t.Fix = fmt.Sprintf("read the stack below and the kernel source of %s", v.Function)
 		t.note("reason %s is not in diagnose's table: stage inferred from the stack", v.Reason)
+	}
+}
+
+// forwarded says a flow that left this host by a route, not for a socket here.
+func forwarded(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
+	how := "through the forward hook"
+	if r := v.Route; r != nil {
+		how = "out via " + r.Oif
+		if r.Gateway != "" {
+			how += " toward " + r.Gateway
+		}
+		how += fmt.Sprintf(" (route table %d)", r.Table)
+	}
+	t.Summary = fmt.Sprintf("%s was forwarded: %d packet(s) arrived and were routed %s; none was dropped on this host.", ev.Flow, ev.Arrival.In, how)
+	t.Explanation = "the flow's address is not for a socket of this namespace: the kernel routed its packets on, and they left"
+	t.Fix = "nothing to fix on this host: follow the flow at its next hop"
+	if r := v.Route; r != nil && r.Gateway != "" {
+		t.Fix += " (" + r.Gateway + ")"
 	}
 }
 
