@@ -126,7 +126,8 @@ func (s *scenario) diagnose(t *testing.T, name string, repro []string) *report.R
 	return s.diagnoseIn(t, s.pair.Server, s.flowArg(), name, repro)
 }
 
-// diagnoseIn runs the binary in namespace ns for flow and returns its JSON report.
+// diagnoseIn runs the binary in namespace ns for flow and returns its JSON report; -record
+// keeps it under name, unless name is "".
 func (s *scenario) diagnoseIn(t *testing.T, ns, flow, name string, repro []string) *report.Report {
 	t.Helper()
 	args := []string{"netns", "exec", ns, binary, "--flow", flow, "--proto", s.proto,
@@ -146,7 +147,7 @@ func (s *scenario) diagnoseIn(t *testing.T, ns, flow, name string, repro []strin
 	if err != nil {
 		t.Fatalf("%v\nstdout:\n%s", err, stdout.String())
 	}
-	if *record {
+	if *record && name != "" {
 		path := filepath.Join("..", "..", "testdata", "reports", name+".json")
 		if err := os.WriteFile(path, stdout.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
@@ -374,6 +375,33 @@ func TestE2ESocketCapture(t *testing.T) {
 func (s *scenario) listen(t *testing.T) func() {
 	t.Helper()
 	return s.listenOn(t, s.pair.Server, s.serverAddr())
+}
+
+// listenUDP reads the scenario's UDP port in the server namespace until the test ends.
+func (s *scenario) listenUDP(t *testing.T) func() {
+	t.Helper()
+	var c net.PacketConn
+	testns.Do(t, s.pair.Server, func() {
+		var err error
+		c, err = net.ListenPacket("udp", net.JoinHostPort(s.serverAddr(), fmt.Sprint(s.port)))
+		if err != nil {
+			t.Errorf("listen: %v", err)
+		}
+	})
+	if c == nil {
+		t.FailNow()
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := c.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	return func() { c.Close(); <-done }
 }
 
 // listenOn serves the scenario's port on addr in namespace ns.

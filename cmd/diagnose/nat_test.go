@@ -70,3 +70,26 @@ func TestE2EForwardedToContainer(t *testing.T) {
 		}
 	})
 }
+
+// A rule that drops 2% of a flow's datagrams at random: the verdict names the rule and
+// says how many of how many, and that the rest were delivered.
+func TestE2EIntermittentLoss(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, "rnd", false, "udp")
+	s.nft(t, s.pair.Server, `table inet pmt_chaos {
+	chain input { type filter hook input priority filter; policy accept; udp dport PORT numgen random mod 100 < 2 counter drop; }
+}`)
+	defer s.listenUDP(t)()
+	const n = 5000
+	// Not recorded: every datagram is traced, which makes a report of megabytes;
+	// TestJudgePartialLoss judges the same case from crafted evidence.
+	rep := s.diagnose(t, "", s.fromClient(fmt.Sprintf(`exec 3<>/dev/udp/ADDR/PORT && for i in $(seq %d); do echo x >&3; done; sleep 0.2`, n)))
+	expect(t, rep, verdict.Dropped, verdict.Input, "NETFILTER_DROP")
+	if a := rep.Stages.Arrival; a == nil || a.In != n {
+		t.Fatalf("arrival %+v, want %d datagrams in", a, n)
+	}
+	if want := fmt.Sprintf("of the %d packets of %s that arrived (", n, rep.Flow); !strings.Contains(rep.Verdict.Summary, want) ||
+		!strings.Contains(rep.Verdict.Summary, "were delivered.") {
+		t.Errorf("summary %q does not say what part was dropped and that the rest was delivered", rep.Verdict.Summary)
+	}
+}

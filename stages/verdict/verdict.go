@@ -46,6 +46,9 @@ type Verdict struct {
 	Rule *evidence.TraceStep
 	// Drops counts the flow's drops in this namespace that the verdict stands on.
 	Drops int
+	// Part is set when only some of the packets that arrived were dropped: intermittent
+	// loss, which the sentences give as a proportion.
+	Part *Part
 	// Netfilter names the hook that dropped, for netfilter drops: the bridge family is
 	// told apart from the IP families.
 	Netfilter *Hook
@@ -133,6 +136,16 @@ type Hook struct {
 	Hook   string
 }
 
+// Part is how many of the flow's packets that arrived were dropped, when not all were.
+type Part struct {
+	Dropped, Arrived int
+	// AtLeast: the report keeps only the first drops, so Dropped is a lower bound.
+	AtLeast bool
+	// RestDelivered: a socket took packets of the flow, so the others were delivered;
+	// otherwise they were only not dropped.
+	RestDelivered bool
+}
+
 // Hop is another network namespace of this host.
 type Hop struct {
 	Netns     uint64
@@ -198,6 +211,7 @@ func Judge(ev *evidence.Evidence) Verdict {
 	if v.Drop != nil {
 		v.Translation = translationOf(ev, v.Drop)
 	}
+	v.Part = partOf(&v, ev)
 	v.Iface = ifaceOf(ev, v.Drop)
 	if v.Hop == nil {
 		// This namespace's settings and sockets: they say nothing of another's. The
@@ -224,6 +238,27 @@ func splitDrops(ev *evidence.Evidence) (local, elsewhere []evidence.Drop) {
 		}
 	}
 	return local, elsewhere
+}
+
+// partOf tells intermittent loss: a drop on the way in of some, not all, of the packets
+// that arrived. Only there do the capture's count and the drops count the same packets: a
+// packet dropped on its way out was never captured.
+func partOf(v *Verdict, ev *evidence.Evidence) *Part {
+	a := ev.Arrival
+	if v.Outcome != Dropped || v.Drop == nil || a == nil || a.SocketDrops > 0 {
+		return nil
+	}
+	if v.Hop == nil && indexOf(receivePath, v.Stage) < 0 && v.Stage != Forward {
+		return nil
+	}
+	p := &Part{Dropped: v.Drops, Arrived: a.In, RestDelivered: socketTook(ev)}
+	if ev.Kernel != nil && ev.Kernel.Matched > uint64(len(ev.Kernel.Drops)) {
+		p.AtLeast = true
+	}
+	if p.Dropped >= p.Arrived {
+		return nil
+	}
+	return p
 }
 
 // splitDownstream picks, from the drops in other namespaces, those of packets that went

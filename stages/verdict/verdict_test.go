@@ -244,3 +244,31 @@ func TestJudgeArrivedNotDropped(t *testing.T) {
 		}
 	}
 }
+
+// Intermittent loss is told as a proportion: a rule that drops 2% at random does not make
+// the whole flow "dropped" without a word on the rest.
+func TestJudgePartialLoss(t *testing.T) {
+	t.Parallel()
+	rule := evidence.TraceStep{Type: "rule", Family: "inet", Table: "chaos", Chain: "input", Handle: 4,
+		Rule: "udp dport 8080 numgen random mod 100 < 2 drop", Verdict: "drop"}
+	drops := make([]evidence.Drop, 109)
+	for i := range drops {
+		drops[i] = drop("NETFILTER_DROP", "nft_do_chain", "nft_do_chain+0x1", "nf_hook_slow+0x2", "ip_local_deliver+0x3")
+	}
+	trace := evidence.Trace{Family: "ip", Hook: "input", Verdict: "drop", DroppedBy: &rule, Steps: []evidence.TraceStep{rule}}
+	for _, c := range []struct {
+		name string
+		ev   *evidence.Evidence
+		want string
+	}{
+		{"the rest not dropped", ev(5000, 0, drops, trace),
+			"109 of the 5000 packets of 198.51.100.2:8080/tcp that arrived (2.2%) were dropped by the firewall in input: rule `udp dport 8080 numgen random mod 100 < 2 drop` in table inet chaos, chain input (handle 4); the other 4891 were not dropped."},
+		{"the rest delivered", socketTook(ev(5000, 0, drops, trace)), "; the other 4891 were delivered."},
+		{"every packet", ev(109, 0, drops, trace), "198.51.100.2:8080/tcp was dropped by the firewall in input"},
+	} {
+		v := verdict.Judge(c.ev)
+		if s := prose.Write(c.ev, v).Summary; !strings.Contains(s, c.want) {
+			t.Errorf("%s: summary %q, want it to say %q", c.name, s, c.want)
+		}
+	}
+}

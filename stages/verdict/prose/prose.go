@@ -41,7 +41,7 @@ func Write(ev *evidence.Evidence, v verdict.Verdict) Text {
 			t.note("no kernel drop event was recorded for this drop; the verdict rests on the nftables trace")
 		}
 		dropped(&t, ev, v)
-		if mixed := mixedFates(v.Fates); mixed != "" && v.Drop != nil {
+		if mixed := mixedFates(v.Fates); mixed != "" && v.Drop != nil && v.Part == nil {
 			t.Summary += " Not every packet: " + mixed + "."
 		}
 	case v.Cause == verdict.NoCapture:
@@ -98,6 +98,23 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 	if v.Translation != nil {
 		flow = fmt.Sprintf("%s, sent by %s to %s,", flow, v.Translation.Kind, translatedTo(v.Translation))
 	}
+	// Intermittent loss says how much: "109 of the 5000 packets of F that arrived (2.2%)
+	// were dropped ...; the other 4891 were delivered".
+	dropped, rest := flow+" was dropped", ""
+	if p := v.Part; p != nil {
+		n := fmt.Sprint(p.Dropped)
+		if p.AtLeast {
+			n = "at least " + n
+		}
+		dropped = fmt.Sprintf("%s of the %d packets of %s that arrived (%.1f%%) were dropped", n, p.Arrived, flow, 100*float64(p.Dropped)/float64(p.Arrived))
+		rest = fmt.Sprintf("; the other %d were not dropped", p.Arrived-p.Dropped)
+		if p.RestDelivered {
+			rest = fmt.Sprintf("; the other %d were delivered", p.Arrived-p.Dropped)
+		}
+		if p.AtLeast {
+			rest = ""
+		}
+	}
 	switch {
 	case v.Cause == verdict.ByRule:
 		r := v.Rule
@@ -105,8 +122,8 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 		if r.Type == "policy" {
 			what = "the chain's drop policy"
 		}
-		t.Summary = fmt.Sprintf("%s was dropped by the firewall in %s: %s in table %s %s, chain %s%s.",
-			flow, v.Stage, what, r.Family, r.Table, r.Chain, handleText(r))
+		t.Summary = fmt.Sprintf("%s by the firewall in %s: %s in table %s %s, chain %s%s%s.",
+			dropped, v.Stage, what, r.Family, r.Table, r.Chain, handleText(r), rest)
 		t.Explanation = "a netfilter rule or chain policy dropped the packet"
 		if r.Type == "policy" {
 			t.Fix = fmt.Sprintf("add a rule accepting the flow to chain %s of table %s %s, or change its policy: `nft add rule %s %s %s %s dport %d accept`",
@@ -115,18 +132,18 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 			t.Fix = fmt.Sprintf("remove or narrow the rule: `nft delete rule %s %s %s handle %d` (or insert an accept before it)", r.Family, r.Table, r.Chain, r.Handle)
 		}
 	case v.Cause == verdict.ForwardingOff:
-		t.Summary = fmt.Sprintf("%s was dropped%s in routing by %s (%s): %s is not an address of this host and forwarding is off (%s=0).", flow, where, v.Function, v.Reason, f.Addr, reasons.Fill("{forwarding}", f))
+		t.Summary = fmt.Sprintf("%s%s in routing by %s (%s): %s is not an address of this host and forwarding is off (%s=0)%s.", dropped, where, v.Function, v.Reason, f.Addr, reasons.Fill("{forwarding}", f), rest)
 		t.Explanation = "packets for another host are routed on only when forwarding is on; with it off the kernel drops them at the route lookup"
 		t.Fix = reasons.Fill(forwardingFix, f)
 	case x.Known:
-		t.Summary = fmt.Sprintf("%s was dropped%s in %s by %s: %s (%s).", flow, where, v.Stage, v.Function, x.Entry.Why, v.Reason)
+		t.Summary = fmt.Sprintf("%s%s in %s by %s: %s (%s)%s.", dropped, where, v.Stage, v.Function, x.Entry.Why, v.Reason, rest)
 		t.Explanation = x.Entry.Why
 		t.Fix = x.Entry.FixFor(f)
 		if v.Hop != nil {
 			t.Fix += fmt.Sprintf(" (in %s, where the packet was dropped: `nsenter --net=/proc/PID/ns/net` or `ip netns exec` to look there)", hopName(v.Hop))
 		}
 	default:
-		t.Summary = fmt.Sprintf("%s was dropped%s in %s by %s with reason %s.", flow, where, v.Stage, v.Function, v.Reason)
+		t.Summary = fmt.Sprintf("%s%s in %s by %s with reason %s%s.", dropped, where, v.Stage, v.Function, v.Reason, rest)
 		t.Explanation = fmt.Sprintf("the kernel gives reason %s; this build has no explanation for it (its reasons were checked against the kernels %s), so the stage comes from the dropping function and its stack", v.Reason, strings.Join(reasons.Kernels(), " and "))
 		t.Fix = fmt.Sprintf("read the stack below and the kernel source of %s", v.Function)
 		t.note("reason %s is not in diagnose's table: stage inferred from the stack", v.Reason)
