@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/packetmortem/packetmortem/internal/kerr"
+	"github.com/packetmortem/packetmortem/internal/netns"
 	"github.com/packetmortem/packetmortem/report"
 	"github.com/packetmortem/packetmortem/stages/arrival"
 	"github.com/packetmortem/packetmortem/stages/evidence"
@@ -34,7 +36,15 @@ const grace = time.Second
 // to reproduce the problem), stop, judge the evidence and write the report.
 func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.Writer) error {
 	started := time.Now()
-	ev := &evidence.Evidence{Flow: o.flow, Netns: currentNetns()}
+	var target *netns.Handle
+	if o.netnsSpec != "" {
+		var err error
+		if target, err = openNetns(o.netnsSpec); err != nil {
+			return err
+		}
+		defer target.Close()
+	}
+	ev := &evidence.Evidence{Flow: o.flow, Netns: targetNetns(target)}
 	rep := &report.Report{
 		SchemaVersion: report.SchemaVersion,
 		Tool:          report.Tool{Name: "diagnose", Version: version},
@@ -43,18 +53,18 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 		Run:           report.Run{Args: append([]string{"diagnose"}, args...), Reproduction: o.command, Started: started},
 	}
 
-	capture, countReached := captureStage(o)
+	capture, countReached := captureStage(o, target)
 	var stages *stage.Pipeline
 	// The kernel drop stage learns where the flow's connection is translated to; every
 	// stage follows it there.
 	grow := func(e evidence.Endpoint) { stages.Grow(e) }
 	stages = stage.New(o.flow, func(warning string) { fmt.Fprintf(stderr, "diagnose: %s\n", warning) },
 		// Read first and stopped last: its route lookups must not cross the tracepoints.
-		hoststate.NewStage(hoststate.Config{Flow: o.flow}),
+		hoststate.NewStage(hoststate.Config{Flow: o.flow, Netns: target}),
 		// Then in the order that fails fastest on a host that cannot run diagnose.
 		kdrop.NewStage(kdrop.Config{Flow: o.flow, Netns: ev.Netns.Inode, OnGrow: grow}),
 		path.NewStage(path.Config{Flow: o.flow, Netns: ev.Netns.Inode}),
-		nftrace.NewStage(nftrace.Config{Flow: o.flow}),
+		nftrace.NewStage(nftrace.Config{Flow: o.flow, Netns: target}),
 		capture,
 	)
 	// Whatever happens, a panic included, every stage is closed.
@@ -63,7 +73,11 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 		return stageError(err)
 	}
 	rep.Run.ArmedMS = time.Since(started).Milliseconds()
-	fmt.Fprintf(stderr, "diagnose: armed in %d ms: capturing %s on %s\n", rep.Run.ArmedMS, o.flow, ifaceList(o.ifaces))
+	in := ""
+	if target != nil {
+		in = " in network namespace " + cmp.Or(ev.Netns.Name, target.Path)
+	}
+	fmt.Fprintf(stderr, "diagnose: armed in %d ms: capturing %s on %s%s\n", rep.Run.ArmedMS, o.flow, ifaceList(o.ifaces), in)
 
 	prog := startProgress(stderr, stderrIsTerminal(stderr), o.timeout, stages.Progress())
 	rep.Run.StoppedBy, rep.Run.ReproductionExit = capturePhase(ctx, o, countReached, prog.Writer())
@@ -103,12 +117,12 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 
 // captureStage is the arrival stage for the options, and the channel closed once --count
 // packets have been captured.
-func captureStage(o *options) (*arrival.Stage, <-chan struct{}) {
+func captureStage(o *options, target *netns.Handle) (*arrival.Stage, <-chan struct{}) {
 	var matched atomic.Int64
 	reached := make(chan struct{})
 	var once sync.Once
 	return arrival.NewStage(arrival.Config{
-		Flow: o.flow, Ifaces: o.ifaces, PcapPath: o.pcap, Overwrite: o.force, Method: o.capture,
+		Flow: o.flow, Netns: target, Ifaces: o.ifaces, PcapPath: o.pcap, Overwrite: o.force, Method: o.capture,
 		OnPacket: func(evidence.Packet) {
 			if n := matched.Add(1); o.count > 0 && n >= int64(o.count) {
 				once.Do(func() { close(reached) })

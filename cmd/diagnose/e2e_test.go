@@ -126,6 +126,26 @@ func (s *scenario) diagnose(t *testing.T, name string, repro []string) *report.R
 	return s.diagnoseIn(t, s.pair.Server, s.flowArg(), name, repro)
 }
 
+// diagnoseFrom runs the binary in this test's namespace with --netns spec for the flow and
+// returns its JSON report.
+func (s *scenario) diagnoseFrom(t *testing.T, spec string, repro []string) *report.Report {
+	t.Helper()
+	args := []string{"--netns", spec, "--flow", s.flowArg(), "--proto", s.proto, "--yes", "--format", "json", "--timeout", "20s", "--"}
+	cmd := exec.Command(binary, append(args, repro...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("diagnose --netns %s: %v\nstderr:\n%s", spec, err, stderr.String())
+	}
+	t.Logf("diagnose stderr:\n%s", stderr.String())
+	rep, err := report.Read(bytes.NewReader(stdout.Bytes()))
+	if err != nil {
+		t.Fatalf("%v\nstdout:\n%s", err, stdout.String())
+	}
+	checkNothingLeft(t, s.pair.Server)
+	return rep
+}
+
 // diagnoseIn runs the binary in namespace ns for flow and returns its JSON report; -record
 // keeps it under name, unless name is "".
 func (s *scenario) diagnoseIn(t *testing.T, ns, flow, name string, repro []string) *report.Report {

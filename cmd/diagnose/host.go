@@ -2,6 +2,8 @@ package main
 
 import (
 	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -11,11 +13,31 @@ import (
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
-// currentNetns identifies the namespace diagnose runs in, and its name when `ip netns`
-// gave it one, so drops elsewhere on the host can be told apart.
-func currentNetns() evidence.Netns {
+// targetNetns identifies the namespace diagnosed (h's, or nil: the one diagnose runs in),
+// and its name when `ip netns` gave it one, so drops elsewhere on the host can be told
+// apart.
+func targetNetns(h *netns.Handle) evidence.Netns {
 	inode := netns.Own()
+	if h != nil {
+		inode = h.Inode
+	}
 	return evidence.Netns{Inode: inode, Name: netns.Names()[inode]}
+}
+
+// openNetns opens --netns: a name under /run/netns, a path, or pid:N.
+func openNetns(spec string) (*netns.Handle, error) {
+	path := spec
+	if pid, ok := strings.CutPrefix(spec, "pid:"); ok {
+		if n, err := strconv.Atoi(pid); err != nil || n <= 0 {
+			return nil, usageErrorf("--netns %q: pid:N wants a process id", spec)
+		}
+		path = "/proc/" + pid + "/ns/net"
+	}
+	h, err := netns.Open(path)
+	if err != nil {
+		return nil, usageErrorf("--netns %q: %v (list the named ones with `ip netns`; a container's is /proc/PID/ns/net of one of its processes)", spec, err)
+	}
+	return h, nil
 }
 
 func hostInfo(ns evidence.Netns) report.Host {

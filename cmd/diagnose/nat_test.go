@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -91,5 +92,29 @@ func TestE2EIntermittentLoss(t *testing.T) {
 	if want := fmt.Sprintf("of the %d packets of %s that arrived (", n, rep.Flow); !strings.Contains(rep.Verdict.Summary, want) ||
 		!strings.Contains(rep.Verdict.Summary, "were delivered.") {
 		t.Errorf("summary %q does not say what part was dropped and that the rest was delivered", rep.Verdict.Summary)
+	}
+}
+
+// --netns diagnoses another namespace without `ip netns exec`: by name, and by the PID of
+// a process in it, as on a Kubernetes node.
+func TestE2ENetnsFlag(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, "nsf", false, "tcp")
+	sleeper := exec.Command("ip", "netns", "exec", s.pair.Server, "sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+	for _, spec := range []string{s.pair.Server, fmt.Sprintf("pid:%d", sleeper.Process.Pid)} {
+		rep := s.diagnoseFrom(t, spec, s.fromClient(connect))
+		expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")
+		if rep.Host.Netns.Inode != testns.Inode(t, s.pair.Server) || rep.Verdict.Drops == 0 {
+			t.Errorf("--netns %s: diagnosed namespace %+v, %d drops; want the server's", spec, rep.Host.Netns, rep.Verdict.Drops)
+		}
+	}
+	// A namespace that does not exist is a usage error, before anything is installed.
+	out, err := exec.Command(binary, "--netns", "pmt-none-xyz", "--flow", s.flowArg(), "--yes").CombinedOutput()
+	if exitStatus(err) != 2 || !strings.Contains(string(out), "--netns") {
+		t.Errorf("a missing namespace: exit %d, %s", exitStatus(err), out)
 	}
 }

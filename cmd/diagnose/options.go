@@ -32,6 +32,8 @@ type options struct {
 	flowSpec string
 	proto    evidence.Proto
 	capture  string // arrival.Method*
+	// netnsSpec is --netns: the namespace to diagnose, "" for diagnose's own.
+	netnsSpec string
 	// given holds the flags set on the command line: the wizard never asks for them again.
 	given map[string]bool
 	// flags is the command line before "--": the wizard adds its answers to it, so the
@@ -41,7 +43,7 @@ type options struct {
 
 const usageText = `Usage: diagnose --flow ADDR:PORT [--proto tcp|udp] [--iface NAME] [--timeout DUR] [--count N]
                 [--format markdown|json] [-o FILE] [--force] [--yes] [--redact]
-                [--capture tcx|socket|auto] [-- COMMAND [ARG...]]
+                [--capture tcx|socket|auto] [--netns NS] [-- COMMAND [ARG...]]
        diagnose [OPTIONS]     on a terminal: asks for the flow and the rest
 
 diagnose finds where, and why, the kernel drops a flow's packets: it captures the flow,
@@ -61,8 +63,10 @@ Examples:
   diagnose --flow 198.51.100.2:80 --yes -- curl -sS http://198.51.100.2/
   # wait up to a minute while you reproduce it from elsewhere; save the report
   diagnose --flow [2001:db8::2]:53 --proto udp --timeout 60s -o dns.md
-  # machine-readable, inside a container's network namespace
-  ip netns exec web diagnose --flow 203.0.113.7:443 --yes --format json -- ./repro.sh
+  # machine-readable, inside a container's network namespace (or: ip netns exec web diagnose ...)
+  diagnose --netns web --flow 203.0.113.7:443 --yes --format json -- ./repro.sh
+  # a Kubernetes pod's namespace, by the PID of one of its processes
+  diagnose --netns pid:4242 --flow 10.244.1.7:8080 --yes
 
 Options:
 `
@@ -74,6 +78,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.flowSpec, "flow", "", "the flow: every packet to or from `ADDR:PORT` (IPv6 in brackets)")
 	proto := fs.String("proto", "tcp", "transport `PROTO`: tcp or udp")
 	iface := fs.String("iface", "", "capture only on these interfaces, comma-separated `NAMES` (default: every interface)")
+	fs.StringVar(&o.netnsSpec, "netns", "", "diagnose network namespace `NS` instead of this one: a name under /run/netns, a path (/proc/PID/ns/net, /var/run/docker/netns/ID) or pid:N (the namespace of process N); the reproduction command still runs here")
 	fs.StringVar(&o.capture, "capture", "auto", "how to capture: `HOW` is tcx (BPF programs on each interface, Linux 6.6+), socket (an AF_PACKET socket) or auto (tcx where it works)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "stop capturing after `DUR`")
 	fs.IntVar(&o.count, "count", 0, "stop after `N` matching packets (default: no limit)")
