@@ -17,10 +17,11 @@ import (
 // and its name when `ip netns` gave it one, so drops elsewhere on the host can be told
 // apart.
 func targetNetns(h *netns.Handle) evidence.Netns {
-	inode := netns.Own()
 	if h != nil {
-		inode = h.Inode
+		// Another namespace: named by who holds it when `ip netns` did not name it.
+		return evidence.Netns{Inode: h.Inode, Name: netns.NewOwners().Describe(h.Inode)}
 	}
+	inode := netns.Own()
 	return evidence.Netns{Inode: inode, Name: netns.Names()[inode]}
 }
 

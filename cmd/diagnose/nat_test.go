@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/stages/verdict"
@@ -116,5 +117,33 @@ func TestE2ENetnsFlag(t *testing.T) {
 	out, err := exec.Command(binary, "--netns", "pmt-none-xyz", "--flow", s.flowArg(), "--yes").CombinedOutput()
 	if exitStatus(err) != 2 || !strings.Contains(string(out), "--netns") {
 		t.Errorf("a missing namespace: exit %d, %s", exitStatus(err), out)
+	}
+}
+
+// A container's namespace that no `ip netns` name holds is named by who holds it: here a
+// process, as a container runtime's would be by its container.
+func TestE2EDNATToUnnamedNamespace(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, "dnu", false, "tcp")
+	ctr := s.pair.AddContainer(t, "dnu")
+	holder := exec.Command("ip", "netns", "exec", ctr, "sleep", "60")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { holder.Process.Kill(); holder.Wait() }()
+	inode := testns.Inode(t, ctr)
+	// Wait for sleep to be in it, then drop the name: the namespace lives on in sleep.
+	deadline := time.Now().Add(2 * time.Second)
+	for testns.InodeOfPID(holder.Process.Pid) != inode && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	testns.Run(t, "ip", "netns", "delete", ctr)
+	s.nft(t, s.pair.Server, fmt.Sprintf(`table ip pmt_publish {
+	chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport PORT dnat to %s:80; }
+}`, testns.ContainerV4))
+	rep := s.diagnose(t, "", s.fromClient(connect))
+	expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")
+	if want := fmt.Sprintf("the network namespace of pid %d (sleep)", holder.Process.Pid); !strings.Contains(rep.Verdict.Summary, want) {
+		t.Errorf("summary %q does not say %q", rep.Verdict.Summary, want)
 	}
 }

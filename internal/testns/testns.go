@@ -161,6 +161,15 @@ func Inode(t testing.TB, ns string) uint64 {
 	return st.Ino
 }
 
+// InodeOfPID is the inode of process pid's network namespace, 0 when unreadable.
+func InodeOfPID(pid int) uint64 {
+	var st unix.Stat_t
+	if unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st) != nil {
+		return 0
+	}
+	return st.Ino
+}
+
 // Leftovers lists namespaces made by this package that still exist, for TestMain checks.
 func Leftovers() []string {
 	entries, _ := os.ReadDir("/run/netns")

@@ -32,7 +32,7 @@ func decodeEvent(raw []byte) (bpf.KdropEvent, error) {
 type namer struct {
 	reasons *Reasons
 	syms    *kallsyms.Symbols
-	netns   map[uint64]string // inode -> name under /run/netns
+	netns   func(inode uint64) string // a namespace's name (netns.Owners.Describe), "" when unknown
 	// target is the namespace being diagnosed; own the one this process runs in.
 	target, own uint64
 	clock       ktime.Mono
@@ -46,7 +46,7 @@ func (n *namer) drop(ev *bpf.KdropEvent) evidence.Drop {
 		ReasonCode:  ev.Reason,
 		Location:    n.syms.Format(ev.Location),
 		Netns:       uint64(ev.Netns),
-		NetnsName:   n.netns[uint64(ev.Netns)],
+		NetnsName:   n.nsName(uint64(ev.Netns)),
 		Elsewhere:   uint64(ev.Netns) != n.target,
 		Ifindex:     int(ev.Ifindex),
 		Src:         netip.AddrPortFrom(eventAddr(ev.Saddr), ev.Sport),
@@ -65,6 +65,13 @@ func (n *namer) drop(ev *bpf.KdropEvent) evidence.Drop {
 		d.Iface = n.ifname(d.Ifindex)
 	}
 	return d
+}
+
+func (n *namer) nsName(inode uint64) string {
+	if n.netns == nil || inode == 0 {
+		return ""
+	}
+	return n.netns(inode)
 }
 
 // eventAddr reads the program's 16-byte address, IPv4 being mapped (::ffff:a.b.c.d).

@@ -105,7 +105,7 @@ func TestNamerDrop(t *testing.T) {
 	n := &namer{
 		reasons: reasons,
 		syms:    syms,
-		netns:   map[uint64]string{4026532000: "server"},
+		netns:   func(i uint64) string { return map[uint64]string{4026532000: "server"}[i] },
 		target:  4026532000,
 		own:     4026532000,
 		clock:   ktime.MonoAt(base, 4_000_000_000),

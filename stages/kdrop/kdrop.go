@@ -1,7 +1,7 @@
 // Package kdrop is the kernel drop stage: it attaches the kfree_skb program of bpf/,
 // filtered in the kernel to the flow, and turns what it reports into evidence: drop reasons
 // named from the kernel's BTF, call sites and stacks from /proc/kallsyms, namespaces from
-// /run/netns.
+// /run/netns or the container that holds them.
 //
 // kfree_skb is host-wide: a drop of the flow in another namespace (a client container's
 // firewall, say) is reported too, attributed to its namespace and marked Elsewhere.
@@ -303,7 +303,7 @@ func (p *Probe) count(kd *evidence.KernelDrop) {
 // evidence: a number is still worth reporting.
 func (p *Probe) describe(kd *evidence.KernelDrop) {
 	n := &namer{
-		netns:  netns.Names(),
+		netns:  describer(),
 		target: p.cfg.Netns,
 		own:    p.own,
 		clock:  p.clock,
@@ -321,7 +321,7 @@ func (p *Probe) describe(kd *evidence.KernelDrop) {
 	p.mu.Unlock()
 	for i := range translations {
 		tr, _ := translation(&translations[i])
-		tr.NetnsName = n.netns[tr.Netns]
+		tr.NetnsName = n.nsName(tr.Netns)
 		kd.Translations = append(kd.Translations, tr)
 	}
 	if unheard > 0 {
@@ -348,6 +348,19 @@ func (p *Probe) describe(kd *evidence.KernelDrop) {
 	}
 	if unknown > 0 {
 		kd.Notes = append(kd.Notes, fmt.Sprintf("%d drops had neither a device nor a socket to tell their namespace: marked elsewhere", unknown))
+	}
+}
+
+// describer names namespaces as the report shows them, asking the system once for each.
+func describer() func(uint64) string {
+	owners, names := netns.NewOwners(), map[uint64]string{}
+	return func(inode uint64) string {
+		name, ok := names[inode]
+		if !ok {
+			name = owners.Describe(inode)
+			names[inode] = name
+		}
+		return name
 	}
 }
 

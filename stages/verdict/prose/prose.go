@@ -41,7 +41,7 @@ func Write(ev *evidence.Evidence, v verdict.Verdict) Text {
 			t.note("no kernel drop event was recorded for this drop; the verdict rests on the nftables trace")
 		}
 		dropped(&t, ev, v)
-		if mixed := mixedFates(v.Fates); mixed != "" && v.Drop != nil && v.Part == nil {
+		if mixed := mixedFates(v.Fates); mixed != "" && v.Drop != nil {
 			t.Summary += " Not every packet: " + mixed + "."
 		}
 	case v.Cause == verdict.NoCapture:
@@ -177,8 +177,14 @@ func translatedTo(t *evidence.Translation) string {
 	return t.Reply.Src.String()
 }
 
-// hopName names another namespace of this host.
+// hopName names another namespace of this host: by its name, or by who holds it (a
+// container, a pod, a process: netns.Owners).
 func hopName(h *verdict.Hop) string {
+	for _, owner := range []string{"container ", "pod ", "pid ", "the host"} {
+		if strings.HasPrefix(h.NetnsName, owner) {
+			return fmt.Sprintf("the network namespace of %s (inode %d)", h.NetnsName, h.Netns)
+		}
+	}
 	if h.NetnsName != "" {
 		return fmt.Sprintf("network namespace %s (inode %d)", h.NetnsName, h.Netns)
 	}

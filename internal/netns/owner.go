@@ -1,0 +1,167 @@
+package netns
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Owners says who holds a network namespace, for a report that names where a packet died:
+// the name `ip netns` gave it, else the container or Kubernetes pod whose processes are in
+// it, else the process that holds it. It reads /proc and the container runtimes' state on
+// disk, never their tools (docker, crictl, kubectl).
+type Owners struct {
+	// Roots, for tests; the real paths by default.
+	Proc       string // /proc
+	DockerRoot string // Docker's --data-root: containers/ID/config.v2.json names a container
+	// Containerd is where containerd keeps its running tasks, by its own namespace (k8s.io,
+	// moby, default): ID/config.json carries the CRI's pod and container names.
+	Containerd string
+
+	pids map[uint64]int // namespace inode -> lowest PID in it; nil until scanned
+}
+
+// NewOwners reads the real system.
+func NewOwners() *Owners {
+	return &Owners{Proc: "/proc", DockerRoot: "/var/lib/docker", Containerd: "/run/containerd/io.containerd.runtime.v2.task"}
+}
+
+// Describe names namespace ino: "web" (a name under Dir), "container web (docker, id
+// 1965e06dc668)", "pod default/api-7d4 (kubernetes, container api, id 3f2a...)", "pid 812
+// (sleep)", "the host" (init's); "" when nothing on the host holds it any more.
+func (o *Owners) Describe(ino uint64) string {
+	if name, ok := Names()[ino]; ok {
+		return name
+	}
+	if o.pids == nil {
+		o.pids = o.scan()
+	}
+	pid, ok := o.pids[ino]
+	switch {
+	case !ok:
+		return ""
+	case pid == 1:
+		return "the host"
+	}
+	return o.describePID(pid)
+}
+
+// scan maps each network namespace of a running process to the lowest PID in it: a
+// container's first process is its init.
+func (o *Owners) scan() map[uint64]int {
+	pids := map[uint64]int{}
+	entries, err := os.ReadDir(o.Proc)
+	if err != nil {
+		return pids
+	}
+	var all []int
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			all = append(all, pid)
+		}
+	}
+	sort.Ints(all)
+	for _, pid := range all {
+		var st unix.Stat_t
+		if unix.Stat(filepath.Join(o.Proc, strconv.Itoa(pid), "ns/net"), &st) != nil {
+			continue
+		}
+		if _, seen := pids[st.Ino]; !seen {
+			pids[st.Ino] = pid
+		}
+	}
+	return pids
+}
+
+var (
+	// A container's cgroup, by runtime: systemd's scopes (docker-ID.scope,
+	// cri-containerd-ID.scope, crio-ID.scope, libpod-ID.scope) or cgroupfs paths
+	// (/docker/ID, /kubepods/burstable/podUID/ID).
+	scopeRE    = regexp.MustCompile(`(docker|cri-containerd|crio|libpod)-([0-9a-f]{64})\.scope`)
+	cgroupfsRE = regexp.MustCompile(`/(docker|kubepods)/(?:[^/]+/)*([0-9a-f]{64})$`)
+	podRE      = regexp.MustCompile(`pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})`)
+)
+
+// runtimeNames says which runtime a cgroup's prefix stands for.
+var runtimeNames = map[string]string{"docker": "docker", "cri-containerd": "containerd", "crio": "cri-o", "libpod": "podman", "kubepods": "kubernetes"}
+
+// describePID names the container process pid belongs to, or the process.
+func (o *Owners) describePID(pid int) string {
+	dir := filepath.Join(o.Proc, strconv.Itoa(pid))
+	comm, _ := os.ReadFile(filepath.Join(dir, "comm"))
+	process := fmt.Sprintf("pid %d (%s)", pid, strings.TrimSpace(string(comm)))
+	cg, err := os.ReadFile(filepath.Join(dir, "cgroup"))
+	if err != nil {
+		return process
+	}
+	var runtime, id, pod string
+	for _, line := range strings.Split(string(cg), "\n") {
+		path := line[strings.LastIndexByte(line, ':')+1:]
+		if m := scopeRE.FindStringSubmatch(path); m != nil {
+			runtime, id = runtimeNames[m[1]], m[2]
+		} else if m := cgroupfsRE.FindStringSubmatch(path); m != nil {
+			runtime, id = runtimeNames[m[1]], m[2]
+		}
+		if m := podRE.FindStringSubmatch(path); m != nil {
+			pod = strings.ReplaceAll(m[1], "_", "-")
+		}
+	}
+	if id == "" {
+		return process
+	}
+	short := id[:12]
+	if name := o.dockerName(id); name != "" {
+		return fmt.Sprintf("container %s (docker, id %s)", name, short)
+	}
+	if c := o.criNames(id); c.pod != "" {
+		desc := fmt.Sprintf("pod %s/%s (kubernetes", c.namespace, c.pod)
+		if c.container != "" {
+			desc += ", container " + c.container
+		}
+		return desc + ", id " + short + ")"
+	}
+	if pod != "" {
+		return fmt.Sprintf("pod uid %s (kubernetes, container id %s)", pod, short)
+	}
+	return fmt.Sprintf("container %s (%s)", short, runtime)
+}
+
+// dockerName is a Docker container's name, from its config on disk.
+func (o *Owners) dockerName(id string) string {
+	b, err := os.ReadFile(filepath.Join(o.DockerRoot, "containers", id, "config.v2.json"))
+	if err != nil {
+		return ""
+	}
+	var c struct{ Name string }
+	if json.Unmarshal(b, &c) != nil {
+		return ""
+	}
+	return strings.TrimPrefix(c.Name, "/")
+}
+
+type criContainer struct{ namespace, pod, container string }
+
+// criNames are the Kubernetes names the CRI put in a containerd task's OCI annotations.
+func (o *Owners) criNames(id string) criContainer {
+	spaces, _ := os.ReadDir(o.Containerd)
+	for _, ns := range spaces {
+		b, err := os.ReadFile(filepath.Join(o.Containerd, ns.Name(), id, "config.json"))
+		if err != nil {
+			continue
+		}
+		var spec struct{ Annotations map[string]string }
+		if json.Unmarshal(b, &spec) != nil {
+			continue
+		}
+		a := spec.Annotations
+		return criContainer{namespace: a["io.kubernetes.cri.sandbox-namespace"], pod: a["io.kubernetes.cri.sandbox-name"], container: a["io.kubernetes.cri.container-name"]}
+	}
+	return criContainer{}
+}

@@ -1,0 +1,92 @@
+package netns
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Containers are named from their cgroup and the runtime's state on disk, as each runtime
+// and cgroup driver lays them out; a process outside any is named by its PID.
+func TestDescribePID(t *testing.T) {
+	t.Parallel()
+	const (
+		dockerID = "1965e06dc6689c1d1b2c4a5a2a3fb1a39d1d2be9b0d6f0b1c1f2a3b4c5d6e7f8"
+		criID    = "3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a"
+		crioID   = "aaaabbbbccccddddeeeeffff0000111122223333444455556666777788889999"
+		podUID   = "0a1b2c3d_4e5f_6a7b_8c9d_0e1f2a3b4c5d"
+	)
+	root := t.TempDir()
+	o := &Owners{Proc: filepath.Join(root, "proc"), DockerRoot: filepath.Join(root, "docker"), Containerd: filepath.Join(root, "containerd")}
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proc := func(pid, comm, cgroup string) {
+		write(filepath.Join(o.Proc, pid, "comm"), comm+"\n")
+		write(filepath.Join(o.Proc, pid, "cgroup"), cgroup)
+	}
+	proc("100", "nginx", "0::/system.slice/docker-"+dockerID+".scope\n")
+	write(filepath.Join(o.DockerRoot, "containers", dockerID, "config.v2.json"), `{"ID":"`+dockerID+`","Name":"/web"}`)
+	proc("101", "nginx", "12:pids:/docker/"+dockerID+"\n0::/docker/"+dockerID+"\n")
+	proc("200", "pause", "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"+podUID+".slice/cri-containerd-"+criID+".scope\n")
+	write(filepath.Join(o.Containerd, "k8s.io", criID, "config.json"), `{"annotations":{"io.kubernetes.cri.sandbox-name":"api-7d4","io.kubernetes.cri.sandbox-namespace":"shop","io.kubernetes.cri.container-type":"sandbox"}}`)
+	proc("300", "app", "0::/kubepods/besteffort/pod"+strings.ReplaceAll(podUID, "_", "-")+"/"+crioID+"\n")
+	proc("400", "sleep", "0::/user.slice/user-0.slice/session-1.scope\n")
+	proc("500", "conmon", "0::/machine.slice/libpod-"+crioID+".scope\n")
+	for pid, want := range map[int]string{
+		100: "container web (docker, id 1965e06dc668)",
+		101: "container web (docker, id 1965e06dc668)",
+		200: "pod shop/api-7d4 (kubernetes, id 3f2a1b0c9d8e)",
+		300: "pod uid 0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d (kubernetes, container id aaaabbbbcccc)",
+		400: "pid 400 (sleep)",
+		500: "container aaaabbbbcccc (podman)",
+		600: "pid 600 ()",
+	} {
+		if got := o.describePID(pid); got != want {
+			t.Errorf("pid %d: %q, want %q", pid, got, want)
+		}
+	}
+}
+
+// A namespace that no name and no container holds is named by the process in it.
+func TestDescribeProcess(t *testing.T) {
+	if testing.Short() || os.Geteuid() != 0 {
+		t.Skip("needs root: unshare a network namespace")
+	}
+	cmd := exec.Command("unshare", "--net", "sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var st, own unix.Stat_t
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		// unshare runs sleep in its own process once the namespace is made.
+		if err := unix.Stat(filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "ns/net"), &st); err != nil {
+			t.Fatal(err)
+		}
+		unix.Stat("/proc/thread-self/ns/net", &own)
+		if st.Ino != own.Ino || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got, want := NewOwners().Describe(st.Ino), "pid "+strconv.Itoa(cmd.Process.Pid)+" (sleep)"; got != want {
+		t.Errorf("Describe = %q, want %q", got, want)
+	}
+	if got := NewOwners().Describe(1); got != "" {
+		t.Errorf("Describe(1) = %q, want nothing", got)
+	}
+}
