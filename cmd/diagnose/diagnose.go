@@ -36,15 +36,15 @@ const grace = time.Second
 // to reproduce the problem), stop, judge the evidence and write the report.
 func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.Writer) error {
 	started := time.Now()
-	var target *netns.Handle
-	if o.netnsSpec != "" {
-		var err error
-		if target, err = openNetns(o.netnsSpec); err != nil {
-			return err
-		}
-		defer target.Close()
+	target, name, err := openTarget(o)
+	if err != nil {
+		return err
 	}
+	defer target.Close()
 	ev := &evidence.Evidence{Flow: o.flow, Netns: targetNetns(target)}
+	if name != "" {
+		ev.Netns.Name = name
+	}
 	rep := &report.Report{
 		SchemaVersion: report.SchemaVersion,
 		Tool:          report.Tool{Name: "diagnose", Version: version},

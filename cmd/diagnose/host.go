@@ -25,6 +25,27 @@ func targetNetns(h *netns.Handle) evidence.Netns {
 	return evidence.Netns{Inode: inode, Name: netns.Names()[inode]}
 }
 
+// openTarget opens the namespace --netns or --container names (nil: diagnose's own), with
+// the container's description for --container.
+func openTarget(o *options) (*netns.Handle, string, error) {
+	switch {
+	case o.container != "":
+		path, desc, err := netns.NewOwners().Container(o.container)
+		if err != nil {
+			return nil, "", usageErrorf("--container: %v", err)
+		}
+		h, err := netns.Open(path)
+		if err != nil {
+			return nil, "", usageErrorf("--container %s: %v", o.container, err)
+		}
+		return h, desc, nil
+	case o.netnsSpec != "":
+		h, err := openNetns(o.netnsSpec)
+		return h, "", err
+	}
+	return nil, "", nil
+}
+
 // openNetns opens --netns: a name under /run/netns, a path, or pid:N.
 func openNetns(spec string) (*netns.Handle, error) {
 	path := spec

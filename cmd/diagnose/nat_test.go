@@ -114,9 +114,11 @@ func TestE2ENetnsFlag(t *testing.T) {
 		}
 	}
 	// A namespace that does not exist is a usage error, before anything is installed.
-	out, err := exec.Command(binary, "--netns", "pmt-none-xyz", "--flow", s.flowArg(), "--yes").CombinedOutput()
-	if exitStatus(err) != 2 || !strings.Contains(string(out), "--netns") {
-		t.Errorf("a missing namespace: exit %d, %s", exitStatus(err), out)
+	for _, args := range [][]string{{"--netns", "pmt-none-xyz"}, {"--container", "pmt-none-xyz"}} {
+		out, err := exec.Command(binary, append(args, "--flow", s.flowArg(), "--yes")...).CombinedOutput()
+		if exitStatus(err) != 2 || !strings.Contains(string(out), args[0]) {
+			t.Errorf("%s of nothing: exit %d, %s", args[0], exitStatus(err), out)
+		}
 	}
 }
 

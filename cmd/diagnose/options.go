@@ -32,8 +32,10 @@ type options struct {
 	flowSpec string
 	proto    evidence.Proto
 	capture  string // arrival.Method*
-	// netnsSpec is --netns: the namespace to diagnose, "" for diagnose's own.
+	// netnsSpec is --netns: the namespace to diagnose, "" for diagnose's own; container is
+	// --container, which names it by its container.
 	netnsSpec string
+	container string
 	// given holds the flags set on the command line: the wizard never asks for them again.
 	given map[string]bool
 	// flags is the command line before "--": the wizard adds its answers to it, so the
@@ -43,7 +45,8 @@ type options struct {
 
 const usageText = `Usage: diagnose --flow ADDR:PORT [--proto tcp|udp] [--iface NAME] [--timeout DUR] [--count N]
                 [--format markdown|json] [-o FILE] [--force] [--yes] [--redact]
-                [--capture tcx|socket|auto] [--netns NS] [-- COMMAND [ARG...]]
+                [--capture tcx|socket|auto] [--netns NS | --container NAME]
+                [-- COMMAND [ARG...]]
        diagnose [OPTIONS]     on a terminal: asks for the flow and the rest
 
 diagnose finds where, and why, the kernel drops a flow's packets: it captures the flow,
@@ -65,8 +68,9 @@ Examples:
   diagnose --flow [2001:db8::2]:53 --proto udp --timeout 60s -o dns.md
   # machine-readable, inside a container's network namespace (or: ip netns exec web diagnose ...)
   diagnose --netns web --flow 203.0.113.7:443 --yes --format json -- ./repro.sh
-  # a Kubernetes pod's namespace, by the PID of one of its processes
+  # a Kubernetes pod's namespace, by the PID of one of its processes, or a container's
   diagnose --netns pid:4242 --flow 10.244.1.7:8080 --yes
+  diagnose --container web --flow 172.17.0.2:80 --yes
 
 Options:
 `
@@ -79,6 +83,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	proto := fs.String("proto", "tcp", "transport `PROTO`: tcp or udp")
 	iface := fs.String("iface", "", "capture only on these interfaces, comma-separated `NAMES` (default: every interface)")
 	fs.StringVar(&o.netnsSpec, "netns", "", "diagnose network namespace `NS` instead of this one: a name under /run/netns, a path (/proc/PID/ns/net, /var/run/docker/netns/ID) or pid:N (the namespace of process N); the reproduction command still runs here")
+	fs.StringVar(&o.container, "container", "", "diagnose the network namespace of container `NAME|ID`: a Docker container by name or id, a Kubernetes pod by namespace/pod or a container's name or id (read from the runtimes' state on disk)")
 	fs.StringVar(&o.capture, "capture", "auto", "how to capture: `HOW` is tcx (BPF programs on each interface, Linux 6.6+), socket (an AF_PACKET socket) or auto (tcx where it works)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "stop capturing after `DUR`")
 	fs.IntVar(&o.count, "count", 0, "stop after `N` matching packets (default: no limit)")
@@ -135,6 +140,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		if len(o.ifaces) == 0 {
 			return nil, usageErrorf("--iface %q names no interface", *iface)
 		}
+	}
+	if o.netnsSpec != "" && o.container != "" {
+		return nil, usageErrorf("--netns and --container both name the namespace: give one")
 	}
 	switch o.capture {
 	case "auto":

@@ -165,3 +165,81 @@ func (o *Owners) criNames(id string) criContainer {
 	}
 	return criContainer{}
 }
+
+// Container finds a container's network namespace by its name or id (a prefix of at least
+// 4 hex digits), among Docker's containers and containerd's tasks (Kubernetes pods by
+// `namespace/pod` or by container name), and returns the path that opens it and what
+// the container is.
+func (o *Owners) Container(ref string) (path, desc string, err error) {
+	if ref == "" {
+		return "", "", fmt.Errorf("no container named")
+	}
+	var found []string
+	pick := func(p, d string) {
+		path, desc = p, d
+		found = append(found, d)
+	}
+	if dirs, err := os.ReadDir(filepath.Join(o.DockerRoot, "containers")); err == nil {
+		for _, d := range dirs {
+			b, err := os.ReadFile(filepath.Join(o.DockerRoot, "containers", d.Name(), "config.v2.json"))
+			if err != nil {
+				continue
+			}
+			var c struct {
+				ID, Name string
+				State    struct{ Pid int }
+			}
+			if json.Unmarshal(b, &c) != nil || !matchRef(ref, c.ID, strings.TrimPrefix(c.Name, "/")) {
+				continue
+			}
+			if c.State.Pid <= 0 {
+				return "", "", fmt.Errorf("container %s (docker) is not running: it has no network namespace", strings.TrimPrefix(c.Name, "/"))
+			}
+			pick(filepath.Join(o.Proc, strconv.Itoa(c.State.Pid), "ns/net"), fmt.Sprintf("container %s (docker, id %s)", strings.TrimPrefix(c.Name, "/"), c.ID[:12]))
+		}
+	}
+	spaces, _ := os.ReadDir(o.Containerd)
+	for _, ns := range spaces {
+		if ns.Name() == "moby" {
+			continue // Docker's own: found above, by its Docker name
+		}
+		tasks, _ := os.ReadDir(filepath.Join(o.Containerd, ns.Name()))
+		for _, task := range tasks {
+			dir := filepath.Join(o.Containerd, ns.Name(), task.Name())
+			c := o.criNames(task.Name())
+			pod := c.namespace + "/" + c.pod
+			if !matchRef(ref, task.Name(), c.container) && ref != pod {
+				continue
+			}
+			pid, err := os.ReadFile(filepath.Join(dir, "init.pid"))
+			if err != nil {
+				continue
+			}
+			short := task.Name()[:min(12, len(task.Name()))]
+			desc := fmt.Sprintf("container %s (containerd)", short)
+			if c.pod != "" {
+				desc = fmt.Sprintf("pod %s (kubernetes, id %s)", pod, short)
+			}
+			pick(filepath.Join(o.Proc, strings.TrimSpace(string(pid)), "ns/net"), desc)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", "", fmt.Errorf("no container %q among Docker's (%s) and containerd's (%s)", ref, o.DockerRoot, o.Containerd)
+	case 1:
+		return path, desc, nil
+	}
+	// A pod's containers share its namespace: any of them will do when they all are the pod.
+	if strings.HasPrefix(found[0], "pod ") && strings.Count(strings.Join(found, "\n"), found[0][:strings.IndexByte(found[0], '(')]) == len(found) {
+		return path, desc, nil
+	}
+	return "", "", fmt.Errorf("%q names %d containers: %s; give more of the id", ref, len(found), strings.Join(found, ", "))
+}
+
+// matchRef says whether ref is a container's name or a prefix of its id.
+func matchRef(ref, id, name string) bool {
+	if ref == name && name != "" {
+		return true
+	}
+	return len(ref) >= 4 && strings.HasPrefix(id, ref)
+}

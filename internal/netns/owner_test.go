@@ -90,3 +90,55 @@ func TestDescribeProcess(t *testing.T) {
 		t.Errorf("Describe(1) = %q, want nothing", got)
 	}
 }
+
+// --container finds a Docker container by name or id prefix, and a pod by namespace/name
+// or a container's name; an ambiguous prefix or a stopped container says so.
+func TestContainer(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	o := &Owners{Proc: "/proc", DockerRoot: filepath.Join(root, "docker"), Containerd: filepath.Join(root, "containerd")}
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	docker := func(id, name string, pid int) {
+		write(filepath.Join(o.DockerRoot, "containers", id, "config.v2.json"),
+			`{"ID":"`+id+`","Name":"/`+name+`","State":{"Pid":`+strconv.Itoa(pid)+`}}`)
+	}
+	docker("1965e06dc6689c1d1b2c4a5a2a3fb1a39d1d2be9b0d6f0b1c1f2a3b4c5d6e7f8", "web", 4242)
+	docker("1965aaaa6689c1d1b2c4a5a2a3fb1a39d1d2be9b0d6f0b1c1f2a3b4c5d6e7f8", "db", 4343)
+	docker("77aa0000000000000000000000000000000000000000000000000000000000aa", "stopped", 0)
+	for _, id := range []string{"aaaa1111", "bbbb2222"} {
+		dir := filepath.Join(o.Containerd, "k8s.io", id+strings.Repeat("0", 56))
+		write(filepath.Join(dir, "config.json"), `{"annotations":{"io.kubernetes.cri.sandbox-name":"api-7d4","io.kubernetes.cri.sandbox-namespace":"shop","io.kubernetes.cri.container-name":"`+id[:4]+`"}}`)
+		write(filepath.Join(dir, "init.pid"), "5151\n")
+	}
+	// Docker's own tasks in containerd are skipped: found once, by their Docker name.
+	write(filepath.Join(o.Containerd, "moby", "1965e06dc6689c1d1b2c4a5a2a3fb1a39d1d2be9b0d6f0b1c1f2a3b4c5d6e7f8", "init.pid"), "4242\n")
+	for ref, want := range map[string]string{
+		"web":          "/proc/4242/ns/net container web (docker, id 1965e06dc668)",
+		"1965e0":       "/proc/4242/ns/net container web (docker, id 1965e06dc668)",
+		"db":           "/proc/4343/ns/net container db (docker, id 1965aaaa6689)",
+		"shop/api-7d4": "/proc/5151/ns/net pod shop/api-7d4 (kubernetes, id bbbb22220000)",
+		"aaaa":         "/proc/5151/ns/net pod shop/api-7d4 (kubernetes, id aaaa11110000)",
+		"196":          "error: no container",
+		"1965":         "error: names 2 containers",
+		"1965a":        "/proc/4343/ns/net container db (docker, id 1965aaaa6689)",
+		"stopped":      "error: is not running",
+		"nope":         "error: no container",
+	} {
+		path, desc, err := o.Container(ref)
+		got := path + " " + desc
+		if err != nil {
+			got = "error: " + err.Error()
+		}
+		if !strings.HasPrefix(got, want) && !(strings.HasPrefix(want, "error: ") && strings.Contains(got, strings.TrimPrefix(want, "error: "))) {
+			t.Errorf("Container(%q) = %q, want %q", ref, got, want)
+		}
+	}
+}
