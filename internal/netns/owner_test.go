@@ -24,15 +24,7 @@ func TestDescribePID(t *testing.T) {
 	)
 	root := t.TempDir()
 	o := &Owners{Proc: filepath.Join(root, "proc"), DockerRoot: filepath.Join(root, "docker"), Containerd: filepath.Join(root, "containerd")}
-	write := func(path, content string) {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(path, content string) { writeFile(t, path, content) }
 	proc := func(pid, comm, cgroup string) {
 		write(filepath.Join(o.Proc, pid, "comm"), comm+"\n")
 		write(filepath.Join(o.Proc, pid, "cgroup"), cgroup)
@@ -97,15 +89,7 @@ func TestContainer(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	o := &Owners{Proc: "/proc", DockerRoot: filepath.Join(root, "docker"), Containerd: filepath.Join(root, "containerd")}
-	write := func(path, content string) {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(path, content string) { writeFile(t, path, content) }
 	docker := func(id, name string, pid int) {
 		write(filepath.Join(o.DockerRoot, "containers", id, "config.v2.json"),
 			`{"ID":"`+id+`","Name":"/`+name+`","State":{"Pid":`+strconv.Itoa(pid)+`}}`)
@@ -140,5 +124,16 @@ func TestContainer(t *testing.T) {
 		if !strings.HasPrefix(got, want) && !(strings.HasPrefix(want, "error: ") && strings.Contains(got, strings.TrimPrefix(want, "error: "))) {
 			t.Errorf("Container(%q) = %q, want %q", ref, got, want)
 		}
+	}
+}
+
+// writeFile makes a fixture file, with its folders.
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
