@@ -77,12 +77,13 @@ static __always_inline void where_of(struct sk_buff *skb, struct sock *rx_sk, st
 	w->from = w->netns ? NETNS_RX_SK : NETNS_NONE;
 }
 
-/* tell sends a translation the programs learned to user space. */
-static __always_inline void tell(const struct nat_seen *s, __u32 netns)
+/* tell sends a translation of the flow's connection to user space: once per connection,
+ * and again whenever it taught the flow a new end. */
+static __always_inline void tell(struct nf_conn *ct, const struct nat_seen *s, __u32 netns)
 {
 	struct translation *t;
 
-	if (!s->learned)
+	if (!s->flow || (!s->learned && !first_telling(ct)))
 		return;
 	t = bpf_ringbuf_reserve(&events, sizeof(*t), 0);
 	if (!t)
@@ -114,7 +115,7 @@ static __always_inline void report(void *ctx, struct counters *c, struct sk_buff
 	where_of(skb, rx_sk, &w);
 	end = matches_in(&p, w.netns);
 	if (ct && (seen = learn_nat(ct)))
-		tell(seen, w.netns);
+		tell(ct, seen, w.netns);
 	if (!end && !(seen && seen->flow))
 		return;
 	c->matched++;
@@ -205,7 +206,7 @@ static __always_inline void on_xmit(struct sk_buff *skb, bool btf)
 	struct nat_seen *seen;
 
 	if (ct && (seen = learn_nat(ct)))
-		tell(seen, dev_netns(BPF_CORE_READ(skb, dev)));
+		tell(ct, seen, dev_netns(BPF_CORE_READ(skb, dev)));
 }
 
 SEC("tp_btf/net_dev_queue")

@@ -112,6 +112,7 @@ const (
 	KdropMapFlowClasses    = "flow_classes"
 	KdropMapFlowEnds       = "flow_ends"
 	KdropMapNatScratch     = "nat_scratch"
+	KdropMapNatTold        = "nat_told"
 	KdropMapTotals         = "totals"
 	KdropProgKfreeSkbBtf   = "kfree_skb_btf"
 	KdropProgKfreeSkbTp    = "kfree_skb_tp"
@@ -179,6 +180,7 @@ type KdropMapSpecs struct {
 	FlowClasses *ebpf.MapSpec `ebpf:"flow_classes"`
 	FlowEnds    *ebpf.MapSpec `ebpf:"flow_ends"`
 	NatScratch  *ebpf.MapSpec `ebpf:"nat_scratch"`
+	NatTold     *ebpf.MapSpec `ebpf:"nat_told"`
 	Totals      *ebpf.MapSpec `ebpf:"totals"`
 }
 
@@ -216,6 +218,7 @@ type KdropMaps struct {
 	FlowClasses *ebpf.Map `ebpf:"flow_classes"`
 	FlowEnds    *ebpf.Map `ebpf:"flow_ends"`
 	NatScratch  *ebpf.Map `ebpf:"nat_scratch"`
+	NatTold     *ebpf.Map `ebpf:"nat_told"`
 	Totals      *ebpf.Map `ebpf:"totals"`
 }
 
@@ -225,6 +228,7 @@ func (m *KdropMaps) Close() error {
 		m.FlowClasses,
 		m.FlowEnds,
 		m.NatScratch,
+		m.NatTold,
 		m.Totals,
 	)
 }

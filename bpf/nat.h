@@ -109,6 +109,24 @@ struct {
 	__type(value, struct nat_seen);
 } nat_scratch SEC(".maps");
 
+/* The translated connections of the flow already told to user space, by conntrack entry:
+ * each is told once, not with every packet. Least recently used go first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} nat_told SEC(".maps");
+
+/* first_telling says whether the flow's connection ct is not told yet, and marks it told. */
+static __always_inline bool first_telling(struct nf_conn *ct)
+{
+	__u64 key = (__u64)ct;
+	__u8 one = 1;
+
+	return bpf_map_update_elem(&nat_told, &key, &one, BPF_NOEXIST) == 0;
+}
+
 /* learn_nat reads a translated connection's tuples and, when an end of its original
  * direction is an endpoint, learns the reply direction's matching end: the DNAT's backend
  * for the destination, the SNAT's address for the source. The reverse too, for a flow

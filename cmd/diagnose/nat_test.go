@@ -149,3 +149,44 @@ func TestE2EDNATToUnnamedNamespace(t *testing.T) {
 		t.Errorf("summary %q does not say %q", rep.Verdict.Summary, want)
 	}
 }
+
+// A firewall drop inside the container's own namespace, after the host's DNAT: the verdict
+// names the drop there (its rule is that namespace's, which the host's trace cannot see).
+func TestE2EContainerFirewallDrop(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, "dcf", false, "tcp")
+	ctr := s.pair.AddContainer(t, "dcf")
+	s.nft(t, s.pair.Server, fmt.Sprintf(`table ip pmt_publish {
+	chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport PORT dnat to %s:80; }
+}`, testns.ContainerV4))
+	s.nft(t, ctr, `table inet pmt_guard {
+	chain input { type filter hook input priority filter; policy accept; tcp dport 80 drop; }
+}`)
+	rep := s.diagnose(t, "", s.fromClient(connect))
+	expect(t, rep, verdict.Dropped, verdict.Input, "NETFILTER_DROP")
+	if want := "network namespace " + ctr; !strings.Contains(rep.Verdict.Summary, want) {
+		t.Errorf("summary %q does not say %q", rep.Verdict.Summary, want)
+	}
+}
+
+// A container's outbound connection, masqueraded by the host and dropped on its way out
+// after the translation: the flow is the remote service, and the drop is the host's, with
+// the SNAT reported.
+func TestE2EMasqueradedOutboundDrop(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, "msq", false, "tcp")
+	ctr := s.pair.AddContainer(t, "msq")
+	s.nft(t, s.pair.Server, `table ip pmt_masq {
+	chain post { type nat hook postrouting priority srcnat; policy accept; oifname "veth0" masquerade; }
+	chain late { type filter hook postrouting priority 300; policy accept; ip daddr `+testns.ClientV4+` tcp dport PORT drop; }
+}`)
+	flow := fmt.Sprintf("%s:%d", testns.ClientV4, s.port)
+	repro := []string{"ip", "netns", "exec", ctr, "timeout", "3", "bash", "-c",
+		fmt.Sprintf("exec 3<>/dev/tcp/%s/%d && echo hello >&3; exec 3>&-; true", testns.ClientV4, s.port)}
+	rep := s.diagnoseIn(t, s.pair.Server, flow, "", repro)
+	expect(t, rep, verdict.Dropped, verdict.Postrouting, "NETFILTER_DROP")
+	k := rep.Stages.KernelDrop
+	if k == nil || len(k.Translations) == 0 || k.Translations[0].Kind != "SNAT" {
+		t.Errorf("no SNAT among the translations: %+v", k)
+	}
+}

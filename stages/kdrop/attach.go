@@ -126,12 +126,13 @@ const (
 
 // attachLearn attaches the program that learns the flow's translations on
 // net:net_dev_queue, with the kfree_skb program's maps (its events ring, the flow's,
-// nat.h's scratch), the way that one is attached: a kernel that took one takes the other.
+// nat.h's scratch and what it told), the way that one is attached: a kernel that took one
+// takes the other.
 func attachLearn(spec *ebpf.CollectionSpec, drops *attachment) (*attachment, error) {
 	m := drops.maps
 	shared := map[string]*ebpf.Map{
 		bpf.KdropMapEvents: m.Events, bpf.KdropMapFlowClasses: m.FlowClasses, bpf.KdropMapFlowEnds: m.FlowEnds,
-		bpf.KdropMapNatScratch: m.NatScratch, bpf.KdropMapTotals: m.Totals,
+		bpf.KdropMapNatScratch: m.NatScratch, bpf.KdropMapNatTold: m.NatTold, bpf.KdropMapTotals: m.Totals,
 	}
 	if drops.name == attachBTF {
 		a, err := load(spec, shared, learnBTF, bpf.KdropProgXmitBtf)
