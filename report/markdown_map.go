@@ -40,6 +40,50 @@ func (r *Report) stageMap(m *mdWriter) {
 	}
 	m.p("```")
 	m.p("")
+	r.journey(m)
+}
+
+// journey lists the namespaces the packets went through, with what happened between
+// them, when they left the one diagnosed or were translated in it.
+func (r *Report) journey(m *mdWriter) {
+	if len(r.Verdict.Journey) == 0 {
+		return
+	}
+	m.p("## Journey")
+	m.p("")
+	for i, h := range r.Verdict.Journey {
+		ns := nonEmpty(h.NetnsName, "namespace") + fmt.Sprintf(" (%d)", h.Netns)
+		if i == 0 {
+			ns += ", the one diagnosed"
+		}
+		var stages []string
+		for _, s := range h.Stages {
+			stages = append(stages, s.Stage)
+		}
+		end := "passed " + strings.Join(stages, " → ")
+		if h.Died {
+			end = strings.TrimSuffix(end, " → "+stages[len(stages)-1])
+			if len(stages) == 1 {
+				end = ""
+			}
+			end = strings.TrimPrefix(end+", then ", ", then ") + "**died** in " + stages[len(stages)-1]
+			if r.Verdict.Reason != nil {
+				end += " (" + code(*r.Verdict.Reason) + ")"
+			}
+		}
+		m.p("%d. %s: %s", i+1, text(ns), end)
+		if t := h.Translation; t != nil {
+			line := fmt.Sprintf("   - %s %s → %s", t.Kind, t.From, t.To)
+			if t.Rule != "" {
+				line += " by " + code(t.Rule)
+			}
+			m.p("%s", line)
+		}
+		if h.Out != "" {
+			m.p("   - left by %s", code(h.Out))
+		}
+	}
+	m.p("")
 }
 
 func codeOrEmpty(s string) string {

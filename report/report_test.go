@@ -80,6 +80,11 @@ func TestJudgeRecordedTranslated(t *testing.T) {
 		if !strings.Contains(v.Fix, "port 80") || strings.Contains(v.Fix, fmt.Sprint(r.Flow.Port)) {
 			t.Errorf("%s: fix %q is not about port 80 alone", name, v.Fix)
 		}
+		j := v.Journey
+		if len(j) != 2 || j[0].Translation == nil || j[0].Translation.To != to || !strings.Contains(j[0].Translation.Rule, "table ip") ||
+			j[0].Died || !j[1].Died || j[1].NetnsName != ctr || j[1].Stages[0].Stage != "socket" {
+			t.Errorf("%s: journey %+v; want here (DNAT to %s by its rule), then %s where it died in socket", name, j, to, ctr)
+		}
 	}
 }
 

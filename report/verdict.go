@@ -1,6 +1,8 @@
 package report
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
@@ -38,6 +40,9 @@ type Verdict struct {
 	Elsewhere []ElsewhereDrop `json:"elsewhere,omitempty"`
 	// Map is the stage map: how far the flow got, stage by stage, and what shows it.
 	Map []StageStatus `json:"map"`
+	// Journey is the map by namespace of this host, in the order the packets went: one hop
+	// when they stayed in the namespace diagnosed.
+	Journey []JourneyHop `json:"journey,omitempty"`
 	// Fates lists what became of each captured packet (the first ones).
 	Fates []Fate   `json:"fates,omitempty"`
 	Notes []string `json:"notes,omitempty"`
@@ -64,6 +69,27 @@ type StageStatus struct {
 	// Status: passed, reached (the last stage seen, no drop), died, not_reached, unknown.
 	Status   string `json:"status"`
 	Evidence string `json:"evidence,omitempty"`
+}
+
+// JourneyHop is one namespace the flow's packets went through.
+type JourneyHop struct {
+	Netns     uint64        `json:"netns"`
+	NetnsName string        `json:"netns_name,omitempty"`
+	Stages    []StageStatus `json:"stages"`
+	// Translation is what the connection was translated to here, by Rule when traced.
+	Translation *HopTranslation `json:"translation,omitempty"`
+	// Out is the device the packets left by for the next hop.
+	Out  string `json:"out,omitempty"`
+	Died bool   `json:"died,omitempty"`
+}
+
+// HopTranslation is a translation in words: "198.51.100.2:8080 -> 203.0.113.2:80".
+type HopTranslation struct {
+	Kind string `json:"kind"`
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Rule is the rule that did it, as `table FAMILY NAME chain CHAIN: RULE`.
+	Rule string `json:"rule,omitempty"`
 }
 
 // Fate is what became of one captured packet of the flow.
@@ -105,6 +131,9 @@ func VerdictOf(v verdict.Verdict, t prose.Text) Verdict {
 		}),
 		Notes: t.Notes,
 	}
+	if len(v.Journey) > 1 || len(v.Journey) == 1 && v.Journey[0].Translation != nil {
+		r.Journey = convert(v.Journey, journeyHop)
+	}
 	if v.Reason != "" {
 		reason := v.Reason
 		r.Reason = &reason
@@ -113,6 +142,26 @@ func VerdictOf(v verdict.Verdict, t prose.Text) Verdict {
 		r.Netfilter = &Hook{Family: h.Family, Hook: h.Hook}
 	}
 	return r
+}
+
+func journeyHop(h verdict.JourneyHop) JourneyHop {
+	j := JourneyHop{Netns: h.Netns, NetnsName: h.NetnsName, Out: h.Out, Died: h.Died,
+		Stages: convert(h.Stages, func(s verdict.StageStatus) StageStatus {
+			return StageStatus{Stage: string(s.Stage), Status: s.Status, Evidence: s.Evidence}
+		})}
+	if t := h.Translation; t != nil {
+		j.Translation = &HopTranslation{Kind: t.Kind, From: t.Orig.Dst.String(), To: t.Reply.Src.String()}
+		if t.Kind == "SNAT" {
+			j.Translation.From, j.Translation.To = t.Orig.Src.String(), t.Reply.Dst.String()
+		}
+		if r := h.Rule; r != nil {
+			j.Translation.Rule = "table " + r.Family + " " + r.Table + " chain " + r.Chain + ": " + r.Rule
+			if !strings.HasPrefix(r.Rule, "handle ") && r.Handle != 0 {
+				j.Translation.Rule += fmt.Sprintf(" # handle %d", r.Handle)
+			}
+		}
+	}
+	return j
 }
 
 // convert converts each element; nil stays nil, so that the JSON says null where it did.

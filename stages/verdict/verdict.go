@@ -62,6 +62,8 @@ type Verdict struct {
 	Translation *evidence.Translation
 	// Map is the stage map: how far the flow got, stage by stage, and what shows it.
 	Map []StageStatus
+	// Journey is the map by namespace of this host, in the order the packets went.
+	Journey []JourneyHop
 	// Fates lists what became of each captured packet (the first ones).
 	Fates []Fate
 
@@ -223,6 +225,7 @@ func Judge(ev *evidence.Evidence) Verdict {
 		v.Host = findHost(ev, v.Iface, target)
 	}
 	v.Map = stageMap(&v, ev)
+	v.Journey = journey(&v, ev)
 	return v
 }
 
