@@ -7,6 +7,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+	"github.com/packetmortem/packetmortem/internal/testns"
 )
 
 // Every object that includes flow.h has its two maps, and the Go structs that fill them
@@ -47,5 +48,42 @@ func TestFlowLayout(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// nat.h reads a conntrack tuple whole into struct ct_tuple: the running kernel's
+// struct nf_conntrack_tuple must lay its members out where ct_tuple has them.
+func TestConntrackLayout(t *testing.T) {
+	t.Parallel()
+	kernel := testns.KernelSpec(t)
+	var tuple *btf.Struct
+	if err := kernel.TypeByName("nf_conntrack_tuple", &tuple); err != nil {
+		t.Skipf("kernel %s has no conntrack in its BTF (a module not loaded, or none): nothing to hold nat.h to", testns.Release())
+	}
+	goT := reflect.TypeOf(KdropCtTuple{})
+	if int(tuple.Size) != binary.Size(KdropCtTuple{}) {
+		t.Fatalf("struct nf_conntrack_tuple is %d bytes, struct ct_tuple %d", tuple.Size, binary.Size(KdropCtTuple{}))
+	}
+	// Each leaf of the kernel's tuple, by path, at the offset of ct_tuple's field.
+	want := map[string]string{"src.u3": "Saddr", "src.u": "Sport", "src.l3num": "L3num", "dst.u3": "Daddr", "dst.u": "Dport", "dst.protonum": "Proto", "dst.dir": "Dir"}
+	for _, side := range tuple.Members {
+		s, ok := btf.UnderlyingType(side.Type).(*btf.Struct)
+		if !ok {
+			t.Fatalf("nf_conntrack_tuple.%s is not a struct", side.Name)
+		}
+		for _, m := range s.Members {
+			field, ok := want[side.Name+"."+m.Name]
+			if !ok {
+				continue
+			}
+			delete(want, side.Name+"."+m.Name)
+			f, _ := goT.FieldByName(field)
+			if off := side.Offset.Bytes() + m.Offset.Bytes(); off != uint32(f.Offset) {
+				t.Errorf("nf_conntrack_tuple.%s.%s at %d, ct_tuple.%s at %d", side.Name, m.Name, off, field, f.Offset)
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("the kernel's tuple lacks %v", want)
 	}
 }
