@@ -82,15 +82,18 @@ func TestE2EIntermittentLoss(t *testing.T) {
 	chain input { type filter hook input priority filter; policy accept; udp dport PORT numgen random mod 100 < 2 counter drop; }
 }`)
 	defer s.listenUDP(t)()
-	const n = 5000
 	// Not recorded: every datagram is traced, which makes a report of megabytes;
-	// TestJudgePartialLoss judges the same case from crafted evidence.
-	rep := s.diagnose(t, "", s.fromClient(fmt.Sprintf(`exec 3<>/dev/udp/ADDR/PORT && for i in $(seq %d); do echo x >&3; done; sleep 0.2`, n)))
-	expect(t, rep, verdict.Dropped, verdict.Input, "NETFILTER_DROP")
-	if a := rep.Stages.Arrival; a == nil || a.In != n {
-		t.Fatalf("arrival %+v, want %d datagrams in", a, n)
+	// TestJudgePartialLoss judges the same case from crafted evidence. The reproduction's
+	// timeout may end the loop early on a slow machine (the 6.1 VM emulates its CPU): the
+	// proportion is of what arrived. With 1000 datagrams, none dropped at 2% is a
+	// one-in-a-billion run.
+	rep := s.diagnose(t, "", s.fromClient(`exec 3<>/dev/udp/ADDR/PORT && for i in $(seq 1000); do echo x >&3; done; sleep 0.2`))
+	a := rep.Stages.Arrival
+	if a == nil || a.In < 200 {
+		t.Fatalf("arrival %+v: too few datagrams arrived for a 2%% loss to show", a)
 	}
-	if want := fmt.Sprintf("of the %d packets of %s that arrived (", n, rep.Flow); !strings.Contains(rep.Verdict.Summary, want) ||
+	expect(t, rep, verdict.Dropped, verdict.Input, "NETFILTER_DROP")
+	if want := fmt.Sprintf("of the %d packets of %s that arrived (", a.In, rep.Flow); !strings.Contains(rep.Verdict.Summary, want) ||
 		!strings.Contains(rep.Verdict.Summary, "were delivered.") {
 		t.Errorf("summary %q does not say what part was dropped and that the rest was delivered", rep.Verdict.Summary)
 	}

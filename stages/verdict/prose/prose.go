@@ -41,7 +41,8 @@ func Write(ev *evidence.Evidence, v verdict.Verdict) Text {
 			t.note("no kernel drop event was recorded for this drop; the verdict rests on the nftables trace")
 		}
 		dropped(&t, ev, v)
-		if mixed := mixedFates(v.Fates); mixed != "" && v.Drop != nil {
+		// The fates are of the first packets kept: with more, the proportion says it.
+		if mixed := mixedFates(v.Fates); mixed != "" && v.Drop != nil && (v.Part == nil || v.Part.Arrived <= evidence.MaxPackets) {
 			t.Summary += " Not every packet: " + mixed + "."
 		}
 	case v.Cause == verdict.NoCapture:
