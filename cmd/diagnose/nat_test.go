@@ -93,9 +93,16 @@ func TestE2EIntermittentLoss(t *testing.T) {
 		t.Fatalf("arrival %+v: too few datagrams arrived for a 2%% loss to show", a)
 	}
 	expect(t, rep, verdict.Dropped, verdict.Input, "NETFILTER_DROP")
+	// "Delivered" needs a socket seen taking the datagrams. Where the kernel has no
+	// sock:sk_data_ready (before 6.3) none was seen in this test (6.1 in CI), and the rest
+	// is only "not dropped".
+	rest := "were not dropped."
+	if testns.HasTracepoint("sk_data_ready") {
+		rest = "were delivered."
+	}
 	if want := fmt.Sprintf("of the %d packets of %s that arrived (", a.In, rep.Flow); !strings.Contains(rep.Verdict.Summary, want) ||
-		!strings.Contains(rep.Verdict.Summary, "were delivered.") {
-		t.Errorf("summary %q does not say what part was dropped and that the rest was delivered", rep.Verdict.Summary)
+		!strings.Contains(rep.Verdict.Summary, rest) {
+		t.Errorf("summary %q does not say what part was dropped and that the rest %s", rep.Verdict.Summary, rest)
 	}
 }
 
