@@ -150,10 +150,7 @@ func journeyHop(h verdict.JourneyHop) JourneyHop {
 			return StageStatus{Stage: string(s.Stage), Status: s.Status, Evidence: s.Evidence}
 		})}
 	if t := h.Translation; t != nil {
-		j.Translation = &HopTranslation{Kind: t.Kind, From: t.Orig.Dst.String(), To: t.Reply.Src.String()}
-		if t.Kind == "SNAT" {
-			j.Translation.From, j.Translation.To = t.Orig.Src.String(), t.Reply.Dst.String()
-		}
+		j.Translation = &HopTranslation{Kind: t.Kind, From: t.From().String(), To: t.To().String()}
 		if r := h.Rule; r != nil {
 			j.Translation.Rule = "table " + r.Family + " " + r.Table + " chain " + r.Chain + ": " + r.Rule
 			if !strings.HasPrefix(r.Rule, "handle ") && r.Handle != 0 {

@@ -229,8 +229,13 @@ func (o *Owners) Container(ref string) (path, desc string, err error) {
 	case 1:
 		return path, desc, nil
 	}
-	// A pod's containers share its namespace: any of them will do when they all are the pod.
-	if strings.HasPrefix(found[0], "pod ") && strings.Count(strings.Join(found, "\n"), found[0][:strings.IndexByte(found[0], '(')]) == len(found) {
+	// A pod's containers share its namespace: any of them will do when they all are one pod.
+	pod := func(d string) string { return d[:strings.IndexByte(d, '(')] }
+	onePod := strings.HasPrefix(found[0], "pod ")
+	for _, d := range found {
+		onePod = onePod && pod(d) == pod(found[0])
+	}
+	if onePod {
 		return path, desc, nil
 	}
 	return "", "", fmt.Errorf("%q names %d containers: %s; give more of the id", ref, len(found), strings.Join(found, ", "))

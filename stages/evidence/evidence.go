@@ -186,6 +186,23 @@ type Translation struct {
 	Learned []netip.AddrPort `json:"learned"`
 }
 
+// From is the end the translation replaced: the destination the client asked for, or for
+// an SNAT the source it came from.
+func (t *Translation) From() netip.AddrPort {
+	if t.Kind == "SNAT" {
+		return t.Orig.Src
+	}
+	return t.Orig.Dst
+}
+
+// To is the end the translation put in its place: a DNAT's backend, an SNAT's address.
+func (t *Translation) To() netip.AddrPort {
+	if t.Kind == "SNAT" {
+		return t.Reply.Dst
+	}
+	return t.Reply.Src
+}
+
 // Tuple is one direction of a connection.
 type Tuple struct {
 	Src netip.AddrPort `json:"src"`

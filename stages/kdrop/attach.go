@@ -80,25 +80,37 @@ func load(spec *ebpf.CollectionSpec, flow map[string]*ebpf.Map, name, prog strin
 }
 
 func attachTPBTF(spec *ebpf.CollectionSpec, flow map[string]*ebpf.Map) (*attachment, error) {
-	a, err := load(spec, flow, attachBTF, bpf.KdropProgKfreeSkbBtf)
+	return loadRawTP(spec, flow, attachBTF, bpf.KdropProgKfreeSkbBtf)
+}
+
+func attachClassic(spec *ebpf.CollectionSpec, flow map[string]*ebpf.Map) (*attachment, error) {
+	return loadTracepoint(spec, flow, attachTracepoint, bpf.KdropProgKfreeSkbTp, "skb", "kfree_skb")
+}
+
+// loadRawTP loads program prog with maps and attaches it as a tp_btf program; name says
+// how, as the evidence reports it.
+func loadRawTP(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map, name, prog string) (*attachment, error) {
+	a, err := load(spec, maps, name, prog)
 	if err != nil {
-		return nil, kerr.BPFNeeds("load "+attachBTF, kerr.NeedsBTFTP, err)
+		return nil, kerr.BPFNeeds("load "+name, kerr.NeedsBTFTP, err)
 	}
 	if a.link, err = link.AttachTracing(link.TracingOptions{Program: a.prog, AttachType: ebpf.AttachTraceRawTp}); err != nil {
 		a.Close()
-		return nil, kerr.BPFNeeds("attach "+attachBTF, kerr.NeedsBTFTP, err)
+		return nil, kerr.BPFNeeds("attach "+name, kerr.NeedsBTFTP, err)
 	}
 	return a, nil
 }
 
-func attachClassic(spec *ebpf.CollectionSpec, flow map[string]*ebpf.Map) (*attachment, error) {
-	a, err := load(spec, flow, attachTracepoint, bpf.KdropProgKfreeSkbTp)
+// loadTracepoint loads program prog with maps and attaches it to the classic tracepoint
+// group:event.
+func loadTracepoint(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map, name, prog, group, event string) (*attachment, error) {
+	a, err := load(spec, maps, name, prog)
 	if err != nil {
-		return nil, kerr.BPFNeeds("load "+attachTracepoint, kerr.NeedsBPFTP, err)
+		return nil, kerr.BPFNeeds("load "+name, kerr.NeedsBPFTP, err)
 	}
-	if err := a.attachTracepoint("skb", "kfree_skb"); err != nil {
+	if err := a.attachTracepoint(group, event); err != nil {
 		a.Close()
-		return nil, kerr.BPFNeeds("attach "+attachTracepoint, kerr.NeedsBPFTP, err)
+		return nil, kerr.BPFNeeds("attach "+name, kerr.NeedsBPFTP, err)
 	}
 	return a, nil
 }
@@ -135,23 +147,7 @@ func attachLearn(spec *ebpf.CollectionSpec, drops *attachment) (*attachment, err
 		bpf.KdropMapNatScratch: m.NatScratch, bpf.KdropMapNatTold: m.NatTold, bpf.KdropMapTotals: m.Totals,
 	}
 	if drops.name == attachBTF {
-		a, err := load(spec, shared, learnBTF, bpf.KdropProgXmitBtf)
-		if err != nil {
-			return nil, kerr.BPFNeeds("load "+learnBTF, kerr.NeedsBTFTP, err)
-		}
-		if a.link, err = link.AttachTracing(link.TracingOptions{Program: a.prog, AttachType: ebpf.AttachTraceRawTp}); err != nil {
-			a.Close()
-			return nil, kerr.BPFNeeds("attach "+learnBTF, kerr.NeedsBTFTP, err)
-		}
-		return a, nil
+		return loadRawTP(spec, shared, learnBTF, bpf.KdropProgXmitBtf)
 	}
-	a, err := load(spec, shared, learnTracepoint, bpf.KdropProgXmitTp)
-	if err != nil {
-		return nil, kerr.BPFNeeds("load "+learnTracepoint, kerr.NeedsBPFTP, err)
-	}
-	if err := a.attachTracepoint("net", "net_dev_queue"); err != nil {
-		a.Close()
-		return nil, kerr.BPFNeeds("attach "+learnTracepoint, kerr.NeedsBPFTP, err)
-	}
-	return a, nil
+	return loadTracepoint(spec, shared, learnTracepoint, bpf.KdropProgXmitTp, "net", "net_dev_queue")
 }

@@ -77,7 +77,7 @@ func natRule(fw *evidence.Firewall, kind string) *evidence.TraceStep {
 func outDevice(ev *evidence.Evidence, t *evidence.Translation) string {
 	if ev.Path != nil && t != nil {
 		for _, e := range ev.Path.Events {
-			if e.Point == evidence.PointRoute && !e.Elsewhere && e.Err == 0 && e.Dst.Addr() == t.Reply.Src.Addr() && e.Oif != "" {
+			if e.Point == evidence.PointRoute && !e.Elsewhere && e.Err == 0 && e.Dst.Addr() == t.To().Addr() && e.Oif != "" {
 				return e.Oif
 			}
 		}

@@ -119,7 +119,7 @@ func hopMap(v *Verdict, s seen) []StageStatus {
 		where = fmt.Sprintf("in network namespace %s (%d)", v.Hop.NetnsName, v.Hop.Netns)
 	}
 	if t := v.Translation; t != nil {
-		where += fmt.Sprintf(", after %s to %s", t.Kind, t.Reply.Src)
+		where += fmt.Sprintf(", after %s to %s", t.Kind, t.To())
 	}
 	return append(out, StageStatus{Stage: v.Stage, Status: "died", Evidence: where})
 }

@@ -220,7 +220,7 @@ func Judge(ev *evidence.Evidence) Verdict {
 		// sockets that count are those of the end a translation sent the packet to.
 		target := ev.Flow
 		if t := v.Translation; t != nil && t.Kind != "SNAT" {
-			target = evidence.Flow{Addr: t.Reply.Src.Addr(), Port: t.Reply.Src.Port(), Proto: t.Proto}
+			target = evidence.Flow{Addr: t.To().Addr(), Port: t.To().Port(), Proto: t.Proto}
 		}
 		v.Host = findHost(ev, v.Iface, target)
 	}
@@ -513,12 +513,12 @@ func vanished(ev *evidence.Evidence) bool {
 // or, with no evidence of either, nobody can tell: the host answering is no proof, since a
 // reset or an ICMP error answers too, and a forwarded flow's answers pass as well.
 func judgeArrived(v *Verdict, ev *evidence.Evidence) {
+	route := forwardedOut(ev)
 	switch {
 	case socketTook(ev):
 		v.Outcome, v.Stage = Delivered, Socket
-	case forwardedOut(ev) != nil || forwardTraced(ev):
-		v.Outcome, v.Stage, v.Cause = Forwarded, Egress, RoutedOut
-		v.Route = forwardedOut(ev)
+	case route != nil || forwardTraced(ev):
+		v.Outcome, v.Stage, v.Cause, v.Route = Forwarded, Egress, RoutedOut, route
 	case ev.Path == nil || ev.Path.Error != "":
 		v.Outcome, v.Stage, v.Cause = Inconclusive, Arrival, NoPath
 	default:

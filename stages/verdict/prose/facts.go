@@ -38,7 +38,7 @@ func factsOf(ev *evidence.Evidence, v verdict.Verdict) reasons.Facts {
 	// A translated packet died as what it was translated to: the fix is about that end.
 	target := ev.Flow
 	if t := v.Translation; t != nil && t.Kind != "SNAT" {
-		target = evidence.Flow{Addr: t.Reply.Src.Addr(), Port: t.Reply.Src.Port(), Proto: t.Proto}
+		target = evidence.Flow{Addr: t.To().Addr(), Port: t.To().Port(), Proto: t.Proto}
 		f.Addr, f.Port, f.Flow = target.Addr.String(), target.Port, target.String()
 	}
 	if h := ev.Host; h != nil {

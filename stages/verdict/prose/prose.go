@@ -97,7 +97,7 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 	}
 	flow := ev.Flow.String()
 	if v.Translation != nil {
-		flow = fmt.Sprintf("%s, sent by %s to %s,", flow, v.Translation.Kind, translatedTo(v.Translation))
+		flow = fmt.Sprintf("%s, sent by %s to %s,", flow, v.Translation.Kind, v.Translation.To())
 	}
 	// Intermittent loss says how much: "109 of the 5000 packets of F that arrived (2.2%)
 	// were dropped ...; the other 4891 were delivered".
@@ -167,15 +167,6 @@ func forwarded(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 	if r := v.Route; r != nil && r.Gateway != "" {
 		t.Fix += " (" + r.Gateway + ")"
 	}
-}
-
-// translatedTo says where a translation sent the flow: the new destination for a DNAT,
-// the new source for an SNAT.
-func translatedTo(t *evidence.Translation) string {
-	if t.Kind == "SNAT" {
-		return t.Reply.Dst.String()
-	}
-	return t.Reply.Src.String()
 }
 
 // hopName names another namespace of this host: by its name, or by who holds it (a
@@ -267,7 +258,7 @@ func delivered(t *Text, ev *evidence.Evidence) {
 	}
 	if ev.Kernel != nil {
 		for _, tr := range ev.Kernel.Translations {
-			t.note("the connection was translated on this host (%s from %s to %s): no drop was seen on its way there either", tr.Kind, tr.Orig.Dst, translatedTo(&tr))
+			t.note("the connection was translated on this host (%s from %s to %s): no drop was seen on its way there either", tr.Kind, tr.From(), tr.To())
 		}
 	}
 }
