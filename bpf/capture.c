@@ -61,6 +61,15 @@ struct __sk_buff {
 #define BPF_HDR_START_NET 1
 #define PACKET_OUTGOING 4
 
+/* families is the IP families whose packets the programs look at (bit 0: IPv4, bit 1: IPv6):
+ * those of the flow's endpoints when the programs were loaded. A constant tested where the
+ * IPv6 code starts, so that the verifier drops that code for a flow without IPv6: the image
+ * of the IPv4-only program is half as long, and on the flood bench (6.18, in this VM) its
+ * refused packet cost 47 ns instead of ~70, though BPF_PROG_TEST_RUN times both at 16 ns
+ * and the refused packet runs the same instructions. The loader reloads the programs and
+ * swaps them into their links when the flow grows by the other family (stages/arrival). */
+volatile const __u8 families = 3;
+
 /* snap_net is how many bytes from the network header on are copied at most; no more than
  * CAPTURE_SNAP_MAX (capture.h). */
 volatile const __u32 snap_net = CAPTURE_SNAP_MAX;
@@ -125,6 +134,8 @@ static __always_inline enum look fast(const struct flow_classes *fc, struct __sk
 			       ? YES
 			       : NO;
 	}
+	if (!(families & 2))
+		return NO;
 	struct ipv6_hdr *ip = data + ll;
 	struct l4_ports *l4 = (void *)(ip + 1);
 
@@ -165,6 +176,8 @@ static __always_inline bool slow(const struct flow_classes *fc, struct __sk_buff
 		return ports_match(fc, skb, (ip.version_ihl & 0xf) * 4, c, ip.saddr, ip.daddr);
 	}
 
+	if (!(families & 2))
+		return false;
 	struct ipv6_hdr ip;
 	__u32 off = sizeof(ip);
 	__u8 next;
@@ -254,7 +267,7 @@ static __always_inline void capture(struct __sk_buff *skb, bool egress)
 	if (!c || !fc)
 		return;
 	c->seen++;
-	if (!(proto == ETH_P_IP && family_any(fc, 4)) && !(proto == ETH_P_IPV6 && family_any(fc, 6)))
+	if (!(proto == ETH_P_IP && (families & 1)) && !(proto == ETH_P_IPV6 && (families & 2)))
 		return;
 	ll = link_len(skb);
 	l = fast(fc, skb, proto, ll);

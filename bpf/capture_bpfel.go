@@ -33,9 +33,9 @@ type CaptureCaptureMeta struct {
 
 type CaptureFlowClasses struct {
 	_     structs.HostLayout
-	Ports [4][1024]uint64
 	Any   uint32
 	Pad   uint32
+	Ports [4][64]uint64
 }
 
 type CaptureFlowEnd struct {
@@ -63,6 +63,7 @@ const (
 	CaptureProgCaptureEgress  = "capture_egress"
 	CaptureProgCaptureIngress = "capture_ingress"
 	CaptureVarCaptureMetaBtf  = "capture_meta_btf"
+	CaptureVarFamilies        = "families"
 	CaptureVarFlowProbeRead   = "flow_probe_read"
 	CaptureVarSnapNet         = "snap_net"
 )
@@ -128,6 +129,7 @@ type CaptureMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type CaptureVariableSpecs struct {
 	CaptureMetaBtf *ebpf.VariableSpec `ebpf:"capture_meta_btf"`
+	Families       *ebpf.VariableSpec `ebpf:"families"`
 	FlowProbeRead  *ebpf.VariableSpec `ebpf:"flow_probe_read"`
 	SnapNet        *ebpf.VariableSpec `ebpf:"snap_net"`
 }
@@ -172,6 +174,7 @@ func (m *CaptureMaps) Close() error {
 // It can be passed to LoadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CaptureVariables struct {
 	CaptureMetaBtf *ebpf.Variable `ebpf:"capture_meta_btf"`
+	Families       *ebpf.Variable `ebpf:"families"`
 	FlowProbeRead  *ebpf.Variable `ebpf:"flow_probe_read"`
 	SnapNet        *ebpf.Variable `ebpf:"snap_net"`
 }

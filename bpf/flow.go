@@ -35,9 +35,19 @@ type flowEnd struct {
 }
 
 type flowClasses struct {
-	Ports [4][1024]uint64
 	Any   uint32
 	Pad   uint32
+	Ports [4][flowPortBits / 64]uint64
+}
+
+// flowPortBits is flow.h's FLOW_PORT_BITS.
+const flowPortBits = 4096
+
+// portBit is flow.h's port_bit: the bit of a port's two header bytes loaded as a
+// little-endian number, as the programs load them (bpfel only).
+func portBit(port uint16) uint32 {
+	n := uint32(port>>8 | port<<8)
+	return (n * 40503 & 0xffff) >> 4
 }
 
 // Map names of flow.h, in every object that includes it.
@@ -94,9 +104,7 @@ func (f *Flow) Add(id uint32, addr netip.Addr, port uint16, proto uint8, netns u
 	if err := f.ends.Update(key, flowEnd{ID: id, Netns: netns}, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("add %s to map %s: %w", netip.AddrPortFrom(addr, port), flowEndsMap, err)
 	}
-	// The bit of the port's two header bytes loaded as a little-endian number, as the
-	// programs load them (bpfel only).
-	n := uint16(port>>8) | port<<8
+	b := portBit(port)
 	// The programs set bits too, for the endpoints they learn (nat.h): theirs are kept.
 	var now flowClasses
 	if err := f.classes.Lookup(uint32(0), &now); err != nil {
@@ -108,7 +116,7 @@ func (f *Flow) Add(id uint32, addr netip.Addr, port uint16, proto uint8, netns u
 		}
 	}
 	f.summary.Any |= now.Any
-	f.summary.Ports[class][n>>6] |= 1 << (n & 63)
+	f.summary.Ports[class][b>>6] |= 1 << (b & 63)
 	f.summary.Any |= 1 << class
 	if err := f.classes.Update(uint32(0), &f.summary, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("add %s to map %s: %w", netip.AddrPortFrom(addr, port), flowClassesMap, err)

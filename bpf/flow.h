@@ -48,12 +48,18 @@ struct {
 #define FLOW_CLASSES 4
 #define CLASS_NONE -1
 
-/* ports[class] has bit n set when an endpoint of that class has the port whose two bytes,
- * as the header carries them (network order), load as the number n. */
+/* ports[class] has bit port_bit(n) set when an endpoint of that class has the port whose two
+ * bytes, as the header carries them (network order), load as the number n. The bitmap is a
+ * filter, not the set: ports that share a bit go on to the lookup in flow_ends, which
+ * decides. 4096 bits per class keep the value at 2 KiB (a bit per port took 32 KiB per
+ * object, copied whole at every endpoint added) while a flow of a few dozen ports still
+ * sends almost no other port to the lookup. */
+#define FLOW_PORT_BITS 4096
+
 struct flow_classes {
-	__u64 ports[FLOW_CLASSES][1024];
 	__u32 any; /* bit class: the class has an endpoint */
 	__u32 pad;
+	__u64 ports[FLOW_CLASSES][FLOW_PORT_BITS / 64];
 };
 
 struct {
@@ -116,17 +122,26 @@ static __always_inline bool family_any(const struct flow_classes *fc, __u8 famil
 	return (fc->any >> (family == 6 ? 2 : 0)) & 3;
 }
 
-static __always_inline bool port_in(const struct flow_classes *fc, int c, __be16 port)
+/* port_bit spreads the 16 bits over FLOW_PORT_BITS (Knuth's multiplicative hash, whose
+ * top bits are the best mixed): neighbouring ports, as a service's often are, take
+ * different bits. bpf.Flow computes the same in Go. */
+static __always_inline __u32 port_bit(__be16 port)
 {
-	__u16 n = (__u16)port;
-
-	return (fc->ports[c & 3][n >> 6] >> (n & 63)) & 1;
+	return ((__u32)(__u16)port * 40503U & 0xffff) >> 4;
 }
 
-/* either_port says whether a packet of class c may be the flow's by its ports. */
+static __always_inline bool port_in(const struct flow_classes *fc, int c, __be16 port)
+{
+	__u32 b = port_bit(port);
+
+	return (fc->ports[c & 3][b >> 6] >> (b & 63)) & 1;
+}
+
+/* either_port says whether a packet of class c may be the flow's by its ports. The bitmaps
+ * alone decide: a class without endpoints has none of its bits set. */
 static __always_inline bool either_port(const struct flow_classes *fc, int c, __be16 sport, __be16 dport)
 {
-	return class_any(fc, c) && (port_in(fc, c, sport) || port_in(fc, c, dport));
+	return c != CLASS_NONE && (port_in(fc, c, sport) || port_in(fc, c, dport));
 }
 
 /* end_id is the id of the endpoint at addr:port, 0 when there is none or it applies in

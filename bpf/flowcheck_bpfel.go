@@ -15,9 +15,9 @@ import (
 
 type FlowcheckFlowClasses struct {
 	_     structs.HostLayout
-	Ports [4][1024]uint64
 	Any   uint32
 	Pad   uint32
+	Ports [4][64]uint64
 }
 
 type FlowcheckFlowEnd struct {

@@ -54,9 +54,9 @@ type KdropEvent struct {
 
 type KdropFlowClasses struct {
 	_     structs.HostLayout
-	Ports [4][1024]uint64
 	Any   uint32
 	Pad   uint32
+	Ports [4][64]uint64
 }
 
 type KdropFlowEnd struct {

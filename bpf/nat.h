@@ -63,7 +63,7 @@ static __always_inline __u32 flow_learn(const __u64 addr[2], __be16 port, __u8 p
 	struct flow_key k;
 	struct flow_end e = {};
 	int c = class_of(family, proto);
-	__u16 n = (__u16)port;
+	__u32 b = port_bit(port);
 
 	if (!fc || c == CLASS_NONE)
 		return 0;
@@ -80,7 +80,7 @@ static __always_inline __u32 flow_learn(const __u64 addr[2], __be16 port, __u8 p
 	 * atomic (the objects are built for the oldest instruction set, which has no atomic
 	 * OR): two CPUs learning at once may lose a bit, which user space sets again when it
 	 * adds the endpoint it is told of. */
-	fc->ports[c & 3][n >> 6] |= 1ULL << (n & 63);
+	fc->ports[c & 3][b >> 6] |= 1ULL << (b & 63);
 	fc->any |= 1U << (c & 3);
 	return e.id;
 }

@@ -52,9 +52,9 @@ type PathEvent struct {
 
 type PathFlowClasses struct {
 	_     structs.HostLayout
-	Ports [4][1024]uint64
 	Any   uint32
 	Pad   uint32
+	Ports [4][64]uint64
 }
 
 type PathFlowEnd struct {

@@ -42,9 +42,10 @@ const (
 // interface captured on, whatever its link type (on loopback to ingress only: a packet over
 // lo is counted once, as it is received, as the packet socket's filter does).
 type tcxSource struct {
-	objs  *pmbpf.CaptureObjects
-	flow  *pmbpf.Flow
-	links []link.Link
+	objs     *pmbpf.CaptureObjects
+	flow     *pmbpf.Flow
+	families uint8 // the programs' families constant: what they were loaded for
+	links    []tcxLink
 	rd    *ringbuf.Reader
 	clock ktime.Mono
 	w     *watcher // when capturing every interface
@@ -55,6 +56,20 @@ type tcxSource struct {
 	attached map[int]bool
 	stopped  bool
 	skipped  []string // interfaces made during the capture that it could not read
+}
+
+// tcxLink is one attachment of the capture, and which of its programs it runs.
+type tcxLink struct {
+	link.Link
+	egress bool
+}
+
+// familyBit is the bit of e's family in capture.c's families.
+func familyBit(e evidence.Endpoint) uint8 {
+	if e.Addr.Unmap().Is4() {
+		return 1
+	}
+	return 2
 }
 
 // startTCX loads and attaches the capture to the interfaces with these indexes (all of the
@@ -92,7 +107,11 @@ func startTCX(flow evidence.Endpoint, indexes []int, names map[int]string, ringS
 	if t.clock, err = ktime.NewMono(); err != nil {
 		return nil, err
 	}
-	if t.objs, t.flow, err = loadCapture(ringSize); err != nil {
+	t.families = familyBit(flow)
+	if t.flow, err = newCaptureFlow(); err != nil {
+		return nil, err
+	}
+	if t.objs, err = loadCapture(ringSize, t.families, t.flow, nil); err != nil {
 		return nil, err
 	}
 	if err := t.grow(flow); err != nil {
@@ -139,32 +158,51 @@ func haveTCX() error {
 	return kerr.BPF("probe tcx", err)
 }
 
-// loadCapture loads bpf/capture.c with the flow's maps (empty: the caller adds the
-// endpoints) and a ring buffer of ringSize bytes (0: the object's 4 MiB).
-func loadCapture(ringSize uint32) (*pmbpf.CaptureObjects, *pmbpf.Flow, error) {
+// newCaptureFlow makes the flow's maps for the capture's programs, empty.
+func newCaptureFlow() (*pmbpf.Flow, error) {
 	spec, err := pmbpf.LoadCapture()
 	if err != nil {
-		return nil, nil, fmt.Errorf("load the capture's BPF object: %w", err)
+		return nil, fmt.Errorf("load the capture's BPF object: %w", err)
+	}
+	flow, err := pmbpf.NewFlow(spec)
+	if err != nil {
+		return nil, kerr.BPF("the capture's flow", err)
+	}
+	return flow, nil
+}
+
+// loadCapture loads bpf/capture.c for the families (capture.c's constant) with the flow's
+// maps and a ring buffer of ringSize bytes (0: the object's 4 MiB), or with the ring and
+// counters of the programs it replaces (reuse, when not nil).
+func loadCapture(ringSize uint32, families uint8, flow *pmbpf.Flow, reuse *pmbpf.CaptureObjects) (*pmbpf.CaptureObjects, error) {
+	spec, err := pmbpf.LoadCapture()
+	if err != nil {
+		return nil, fmt.Errorf("load the capture's BPF object: %w", err)
+	}
+	replace := flow.Maps()
+	if reuse != nil {
+		ringSize = reuse.Packets.MaxEntries()
+		replace[pmbpf.CaptureMapPackets], replace[pmbpf.CaptureMapTotals] = reuse.Packets, reuse.Totals
 	}
 	if ringSize > 0 {
 		spec.Maps[pmbpf.CaptureMapPackets].MaxEntries = ringSize
 	}
-	if err := spec.Variables[pmbpf.CaptureVarSnapNet].Set(uint32(kernelSnap)); err != nil {
-		return nil, nil, fmt.Errorf("capture program: %w", err)
-	}
-	flow, err := pmbpf.NewFlow(spec)
-	if err != nil {
-		return nil, nil, kerr.BPF("the capture's flow", err)
+	for name, v := range map[string]any{pmbpf.CaptureVarSnapNet: uint32(kernelSnap), pmbpf.CaptureVarFamilies: families} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("capture program: %w", err)
+		}
 	}
 	o := &pmbpf.CaptureObjects{}
-	if err := spec.LoadAndAssign(o, &ebpf.CollectionOptions{MapReplacements: flow.Maps()}); err != nil {
-		flow.Close()
-		return nil, nil, kerr.BPF("load the capture's BPF programs", err)
+	if err := spec.LoadAndAssign(o, &ebpf.CollectionOptions{MapReplacements: replace}); err != nil {
+		return nil, kerr.BPF("load the capture's BPF programs", err)
 	}
-	return o, flow, nil
+	return o, nil
 }
 
-// grow adds an endpoint to the flow the programs capture.
+// grow adds an endpoint to the flow the programs capture. An endpoint of a family the
+// programs were not loaded for needs programs that have it: they are loaded and swapped
+// into every link, with the same ring and counters, so no packet of either family is
+// missed in between.
 func (t *tcxSource) grow(e evidence.Endpoint) error {
 	if t.flow == nil {
 		return errors.New("the capture has ended")
@@ -172,7 +210,32 @@ func (t *tcxSource) grow(e evidence.Endpoint) error {
 	if err := t.flow.Add(e.ID, e.Addr, e.Port, e.Proto.Number(), uint32(e.Netns)); err != nil {
 		return kerr.BPF("the capture's flow", err)
 	}
-	return nil
+	if t.families&familyBit(e) != 0 {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.objs == nil {
+		return errors.New("the capture has ended")
+	}
+	o, err := loadCapture(0, t.families|familyBit(e), t.flow, t.objs)
+	if err != nil {
+		return err
+	}
+	for _, l := range t.links {
+		prog := o.CaptureIngress
+		if l.egress {
+			prog = o.CaptureEgress
+		}
+		if err := l.Update(prog); err != nil {
+			o.Close()
+			return kerr.BPF(fmt.Sprintf("capture %s's packets too", e), err)
+		}
+	}
+	old := t.objs.CapturePrograms
+	t.objs.CapturePrograms = o.CapturePrograms
+	t.families |= familyBit(e)
+	return errors.Join(old.Close(), o.CaptureMaps.Close())
 }
 
 // late attaches the capture to an interface made while it runs (or one it already has,
@@ -233,7 +296,7 @@ func (t *tcxSource) attach(index int) error {
 			}
 			return kerr.BPF(fmt.Sprintf("attach the capture to %s", t.name(index)), err)
 		}
-		t.links = append(t.links, l)
+		t.links = append(t.links, tcxLink{l, d.at == ebpf.AttachTCXEgress})
 	}
 	return nil
 }

@@ -46,11 +46,17 @@ func TestTCXFilterFrames(t *testing.T) {
 // loadTCX loads the capture's programs for the endpoints; the test closes them.
 func loadTCX(t *testing.T, ends evidence.Endpoints) *tcxSource {
 	t.Helper()
-	o, flow, err := loadCapture(0)
+	flow, err := newCaptureFlow()
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := &tcxSource{objs: o, flow: flow}
+	// Loaded for the first endpoint's family only: an endpoint of the other one swaps the
+	// programs, as in a run.
+	src := &tcxSource{flow: flow, families: familyBit(ends[0])}
+	if src.objs, err = loadCapture(0, src.families, flow, nil); err != nil {
+		flow.Close()
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { src.close() })
 	for i, e := range ends {
 		e.ID = uint32(i + 1)
