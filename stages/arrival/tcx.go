@@ -46,9 +46,9 @@ type tcxSource struct {
 	flow     *pmbpf.Flow
 	families uint8 // the programs' families constant: what they were loaded for
 	links    []tcxLink
-	rd    *ringbuf.Reader
-	clock ktime.Mono
-	w     *watcher // when capturing every interface
+	rd       *ringbuf.Reader
+	clock    ktime.Mono
+	w        *watcher // when capturing every interface
 
 	mu       sync.Mutex     // the watcher attaches while the reader names interfaces
 	types    map[int]uint16 // ifindex -> ARPHRD type
