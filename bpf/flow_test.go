@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"reflect"
 	"testing"
 
@@ -85,5 +86,94 @@ func TestConntrackLayout(t *testing.T) {
 	}
 	if len(want) > 0 {
 		t.Errorf("the kernel's tuple lacks %v", want)
+	}
+}
+
+// The port bitmaps are a filter: a port that shares its bit with an endpoint's goes on to
+// the endpoints' lookup, which refuses it. flow.h's programs and the capture both.
+func TestPortBitCollision(t *testing.T) {
+	testns.RequirePrivileges(t)
+	if !testns.HasKfunc("bpf_cast_to_kern_ctx") {
+		t.Skipf("kernel %s has no kfunc bpf_cast_to_kern_ctx (Linux 6.2+)", testns.Release())
+	}
+	const port = 8080
+	other := uint16(0)
+	for q := uint16(1); q != 0; q++ {
+		if q != port && portBit(q) == portBit(port) {
+			other = q
+			break
+		}
+	}
+	if other == 0 {
+		t.Fatalf("no port shares port %d's bit %d", port, portBit(port))
+	}
+	addr := netip.MustParseAddr("198.51.100.2")
+	frame := func(dport uint16) []byte {
+		f := make([]byte, 14+20+8)
+		f[0], f[6] = 2, 2
+		binary.BigEndian.PutUint16(f[12:], 0x0800)
+		ip := f[14:]
+		ip[0], ip[8], ip[9] = 0x45, 64, 17
+		binary.BigEndian.PutUint16(ip[2:], 28)
+		copy(ip[12:], []byte{198, 51, 100, 1})
+		copy(ip[16:], addr.AsSlice())
+		binary.BigEndian.PutUint16(ip[20:], 40000)
+		binary.BigEndian.PutUint16(ip[22:], dport)
+		binary.BigEndian.PutUint16(ip[24:], 8)
+		return f
+	}
+	load := func(spec *ebpf.CollectionSpec) *ebpf.Collection {
+		flow, err := NewFlow(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer flow.Close()
+		if err := flow.Add(1, addr, port, 17, 0); err != nil {
+			t.Fatal(err)
+		}
+		coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: flow.Maps()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { coll.Close() })
+		return coll
+	}
+
+	spec, err := LoadFlowcheck()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := load(spec).Programs["check"]
+	// flowcheck.c's answers: 2 the flow's; 0 or 1 refused, by the prefilter or the parse.
+	for dport, flow := range map[uint16]bool{port: true, other: false} {
+		got, err := check.Run(&ebpf.RunOptions{Data: frame(dport)})
+		if err != nil || (got == 2) != flow || got > 2 {
+			t.Errorf("flow.h on a datagram to port %d: %d, %v; want the flow's: %v", dport, got, err, flow)
+		}
+	}
+
+	if spec, err = LoadCapture(); err != nil {
+		t.Fatal(err)
+	}
+	capture := load(spec)
+	for dport, want := range map[uint16]uint64{port: 1, other: 0} {
+		var before, after []CaptureCaptureCounters
+		totals := capture.Maps[CaptureMapTotals]
+		if err := totals.Lookup(uint32(0), &before); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := capture.Programs[CaptureProgCaptureIngress].Run(&ebpf.RunOptions{Data: frame(dport)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := totals.Lookup(uint32(0), &after); err != nil {
+			t.Fatal(err)
+		}
+		var matched uint64
+		for i := range after {
+			matched += after[i].Matched - before[i].Matched
+		}
+		if matched != want {
+			t.Errorf("capture on a datagram to port %d: matched %d, want %d", dport, matched, want)
+		}
 	}
 }
