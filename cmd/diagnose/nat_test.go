@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os/exec"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,5 +201,71 @@ func TestE2EMasqueradedOutboundDrop(t *testing.T) {
 	k := rep.Stages.KernelDrop
 	if k == nil || len(k.Translations) == 0 || k.Translations[0].Kind != "SNAT" {
 		t.Errorf("no SNAT among the translations: %+v", k)
+	}
+}
+
+// TestE2EFloodThroughDNAT: a flood of other datagrams DNATed into the same container as the
+// flow, each one translated, forwarded and dropped there, changes nothing: the flow's verdict
+// is right, no drop and no translation of the flood reaches user space, though the learning
+// program reads every flood packet's conntrack entry. Serial, as TestE2EFlood.
+func TestE2EFloodThroughDNAT(t *testing.T) {
+	s := newScenario(t, "fdn", false, "tcp")
+	ctr := s.pair.AddContainer(t, "fdn")
+	floodPort := s.port + 1
+	s.nft(t, s.pair.Server, fmt.Sprintf(`table ip pmt_publish {
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		tcp dport PORT dnat to %[1]s:80
+		udp dport %[2]d dnat to %[1]s:9
+	}
+}`, testns.ContainerV4, floodPort))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	testns.Do(t, s.pair.Client, func() {
+		// A socket per burst: each is a connection of its own, a conntrack entry and a DNAT
+		// of its own, as a flood of clients makes.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := net.Dial("udp", net.JoinHostPort(testns.ServerV4, fmt.Sprint(floodPort)))
+				if err != nil {
+					continue
+				}
+				for range 50 {
+					// Errors are the ICMP port unreachables coming back: keep sending.
+					_, _ = c.Write([]byte("flood"))
+					sent.Add(1)
+				}
+				c.Close()
+			}
+		}()
+	})
+	rep := s.diagnose(t, "", s.fromClient(connect))
+	close(stop)
+	wg.Wait()
+	expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")
+	if want := "network namespace " + ctr; !strings.Contains(rep.Verdict.Summary, want) {
+		t.Errorf("summary %q does not say %q", rep.Verdict.Summary, want)
+	}
+	k := rep.Stages.KernelDrop
+	if k.Seen < 1000 || k.Matched > 20 {
+		t.Errorf("kfree_skb saw %d events and matched %d during a flood of %d datagrams: want the flood seen and filtered out", k.Seen, k.Matched, sent.Load())
+	}
+	for _, d := range k.Drops {
+		if d.Dst.Port() == floodPort || d.Src.Port() == floodPort || d.Dst.Port() == 9 {
+			t.Errorf("a drop of the flood reached the report: %+v", d)
+		}
+	}
+	for _, tr := range k.Translations {
+		if tr.Orig.Dst.Port() != s.port && tr.Orig.Src.Port() != s.port {
+			t.Errorf("a translation of the flood reached the report: %+v", tr)
+		}
 	}
 }
