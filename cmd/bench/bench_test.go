@@ -259,6 +259,10 @@ func TestPrintBaseline(t *testing.T) {
 			Rates:  map[string][]float64{none: {500e3}, diagnose: {490e3}, baselineTCX: {480e3}},
 			Ratios: map[string][]float64{diagnose: {0.98}, baselineTCX: {0.96}},
 		},
+		NAT: overhead{
+			Rates:  map[string][]float64{none: {300e3}, diagnose: {280e3}, baselineTCX: {285e3}},
+			Ratios: map[string][]float64{diagnose: {0.94}, baselineTCX: {0.95}},
+		},
 		Diag: map[string][]measured{
 			diagnose:    {{cpu: 50 * time.Millisecond, hwm: 40 << 20, seen: 2_000_000, method: "tcx"}},
 			baselineTCX: {{cpu: 70 * time.Millisecond, hwm: 30 << 20, seen: 1_000_000, method: "AF_PACKET socket"}, {method: "tcx"}},
@@ -285,6 +289,8 @@ func TestPrintBaseline(t *testing.T) {
 		"\nflood ratio: 0.980 of baseline (tcx)\n",
 		"\nflood ratio: no baseline (socket): diagnose (v1 539e901) has no --capture\n",
 		"\nflood ratio: 1.021 of baseline (tcx, flood elsewhere)\n",
+		"\nflood ratio: 0.989 of baseline (tcx, flood through NAT)\n",
+		"\nNAT: diagnose's ratio 0.940 through NAT, 0.960 without (the first table): -2.0 points, more than one point lower.\n",
 		"| | diagnose | diagnose (v1 539e901) |\n|---|---|---|\n",
 		"| CPU during a 1s window (utime+stime, /proc/PID/stat) | 50 ms (5.0% of one core) | 70 ms (7.0% of one core) |",
 		"| peak RSS until the end of the window (VmHWM) | 40.0 MiB | 30.0 MiB |",
@@ -297,9 +303,9 @@ func TestPrintBaseline(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, text)
 		}
 	}
-	// The elsewhere flood measures no socket capture: no line for it there.
-	if strings.Count(text, "flood ratio:") != 3 {
-		t.Errorf("want 3 flood ratio lines:\n%s", text)
+	// The elsewhere and NAT floods measure no socket capture: no line for them there.
+	if strings.Count(text, "flood ratio:") != 4 {
+		t.Errorf("want 4 flood ratio lines:\n%s", text)
 	}
 }
 

@@ -25,11 +25,70 @@ const (
 // pmb-oc-PID, pmb-os-PID for the other pair.
 const namePrefix = "pmb-"
 
-// lab is two namespaces joined by veth0. Close removes them.
+// lab is two namespaces joined by veth0, and for the NAT flood a third behind the server,
+// its container. Close removes them.
 type lab struct {
 	client, server     string
 	clientIP, serverIP string
-	made               []string
+	// container, when not empty, is where the server DNATs the flood: the drops happen,
+	// and are counted, there.
+	container string
+	made      []string
+}
+
+// The NAT lab's container, behind its server on ctr0: addresses of the documentation
+// range the other pair uses too, in namespaces of their own.
+const (
+	hostSideV4  = "203.0.113.1"
+	containerV4 = "203.0.113.2"
+)
+
+// newNATLab makes a pair and a container namespace behind its server, which DNATs the
+// flood's port to the container as a published port does (nftables, prerouting): every
+// flood datagram is translated by conntrack, forwarded, and dropped in the container.
+func newNATLab(tag string) (_ *lab, err error) {
+	l, err := newLab(tag, clientV4, serverV4)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+	l.container = fmt.Sprintf("%s%sk-%d", namePrefix, tag, os.Getpid())
+	if err := runCmd("ip", "netns", "add", l.container); err != nil {
+		return nil, err
+	}
+	l.made = append(l.made, l.container)
+	if err := runCmd("ip", "link", "add", "ctr0", "netns", l.server, "type", "veth", "peer", "name", "eth0", "netns", l.container); err != nil {
+		return nil, err
+	}
+	for _, c := range [][]string{
+		{l.server, "ip", "link", "set", "ctr0", "up"},
+		{l.server, "ip", "addr", "add", hostSideV4 + "/24", "dev", "ctr0"},
+		{l.server, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+		{l.server, "nft", "add table ip pmb_nat"},
+		{l.server, "nft", "add chain ip pmb_nat pre { type nat hook prerouting priority dstnat; policy accept; }"},
+		{l.server, "nft", fmt.Sprintf("add rule ip pmb_nat pre udp dport %d dnat to %s", floodPort, containerV4)},
+		{l.container, "ip", "link", "set", "lo", "up"},
+		{l.container, "ip", "link", "set", "eth0", "up"},
+		{l.container, "ip", "addr", "add", containerV4 + "/24", "dev", "eth0"},
+		{l.container, "ip", "route", "add", "default", "via", hostSideV4},
+	} {
+		if err := runCmd(append([]string{"ip", "netns", "exec"}, c...)...); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// dropsIn is the namespace where the flood's datagrams are dropped.
+func (l *lab) dropsIn() string {
+	if l.container != "" {
+		return l.container
+	}
+	return l.server
 }
 
 // newLab makes a pair named after tag, the client at client and the server at server (/24).

@@ -148,7 +148,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer other.Close()
-	b.lab, b.other = l, other
+	nat, err := newNATLab("n")
+	if err != nil {
+		return err
+	}
+	defer nat.Close()
+	b.lab, b.other, b.nat = l, other, nat
 	start := time.Now()
 	res := &results{Machine: machine(), Versions: versions(cfg.diagnose, b.base), Baseline: b.base}
 	if err := b.timeToArmed(ctx, res); err != nil {
@@ -168,14 +173,14 @@ func checkHost() error {
 		return errors.New("needs root (BPF, namespaces, perf -a): run it with sudo")
 	}
 	var missing []string
-	for cmd, pkg := range map[string]string{"ip": "iproute2", "bpftrace": "bpftrace", "perf": "linux-perf"} {
+	for cmd, pkg := range map[string]string{"ip": "iproute2", "nft": "nftables", "bpftrace": "bpftrace", "perf": "linux-perf"} {
 		if _, err := exec.LookPath(cmd); err != nil {
 			missing = append(missing, fmt.Sprintf("%s (package %s)", cmd, pkg))
 		}
 	}
 	if len(missing) > 0 {
 		slices.Sort(missing)
-		return fmt.Errorf("missing %s: install with `apt-get install bpftrace linux-perf iproute2`", strings.Join(missing, ", "))
+		return fmt.Errorf("missing %s: install with `apt-get install bpftrace linux-perf iproute2 nftables`", strings.Join(missing, ", "))
 	}
 	return nil
 }
@@ -241,9 +246,11 @@ type bench struct {
 	lab *lab // diagnose's namespace is lab.server
 	// other is a second pair, whose flood passes none of diagnose's namespace.
 	other *lab
-	tmp   string
-	log   io.Writer
-	base  *baseline // nil: no baseline
+	// nat is a third, whose server DNATs its flood into a container namespace.
+	nat  *lab
+	tmp  string
+	log  io.Writer
+	base *baseline // nil: no baseline
 }
 
 // results is what the table shows.
@@ -255,13 +262,15 @@ type results struct {
 	// ArmedReport: per diagnose tracer, what it says itself (the report's armed_ms).
 	ArmedReport map[string][]time.Duration
 	// Here is the flood through diagnose's namespace; Elsewhere the flood between the
-	// other pair, diagnose and the flood then sharing only the host.
-	Here, Elsewhere overhead
+	// other pair, diagnose and the flood then sharing only the host; NAT the flood DNATed
+	// through diagnose's namespace into a container behind it.
+	Here, Elsewhere, NAT overhead
 	// Diag is each window of Here, per tracer measured in full (diagnose and its baseline).
 	Diag map[string][]measured
 	// Programs is, per tracer measured in full, its programs over a window with BPF
-	// statistics on.
-	Programs map[string]programs
+	// statistics on; NATPrograms diagnose's under the flood through NAT.
+	Programs    map[string]programs
+	NATPrograms programs
 	Baseline *baseline // nil: none
 	Took     time.Duration
 }
@@ -305,6 +314,7 @@ const (
 var (
 	tracers          = []string{diagnose, diagnoseSocket, tcxFloor, tapFloor, kfreeFloor, bpftrace, perf}
 	elsewhereTracers = []string{diagnose}
+	natTracers       = []string{diagnose}
 )
 
 // inFull says whether tracer tr is measured in full (its CPU, memory and report, beside the
@@ -411,18 +421,20 @@ func armedAfter(name, ns string, argv []string, timeout time.Duration) (time.Dur
 	return d, nil
 }
 
-// measureOverhead measures what each tracer costs an unrelated flood, twice: with the flood
-// through diagnose's namespace (its capture sees every packet of it), and with the flood
-// between two other namespaces (only the kfree_skb program sees it). A last diagnose window
-// under the first flood runs with BPF statistics on, to say which of its programs the time
-// goes to (statistics cost time themselves, so no rate is taken from it).
+// measureOverhead measures what each tracer costs an unrelated flood, three times: with the
+// flood through diagnose's namespace (its capture sees every packet of it), with the flood
+// between two other namespaces (only the kfree_skb program sees it), and with the flood
+// DNATed through diagnose's namespace into a container behind it (every datagram has a
+// translated conntrack entry, which diagnose's learning program reads). A last diagnose
+// window under the first flood runs with BPF statistics on, to say which of its programs
+// the time goes to (statistics cost time themselves, so no rate is taken from it).
 func (b *bench) measureOverhead(ctx context.Context, res *results) error {
 	full := withTwins([]string{diagnose}, b.base.measures)
 	res.Programs = map[string]programs{}
 	stats := func(f *flood, counter *noPorts) error {
 		for _, tr := range full {
 			fmt.Fprintf(b.log, "bench: window with BPF statistics, tracer %s\n", tr)
-			w, err := b.traced(ctx, tr, counter, f, true)
+			w, err := b.traced(ctx, tr, b.lab.server, counter, f, true)
 			if err != nil {
 				return err
 			}
@@ -432,14 +444,24 @@ func (b *bench) measureOverhead(ctx context.Context, res *results) error {
 	}
 	res.Diag = map[string][]measured{}
 	var err error
-	if res.Here, err = b.overheadOf(ctx, b.lab, withTwins(tracers, b.base.measures), res.Diag, stats); err != nil {
+	if res.Here, err = b.overheadOf(ctx, b.lab, b.lab.server, withTwins(tracers, b.base.measures), res.Diag, stats); err != nil {
 		return err
 	}
-	res.Elsewhere, err = b.overheadOf(ctx, b.other, withTwins(elsewhereTracers, b.base.measures), nil, nil)
+	if res.Elsewhere, err = b.overheadOf(ctx, b.other, b.lab.server, withTwins(elsewhereTracers, b.base.measures), nil, nil); err != nil {
+		return err
+	}
+	natStats := func(f *flood, counter *noPorts) error {
+		fmt.Fprintf(b.log, "bench: window with BPF statistics, tracer %s, flood through NAT\n", diagnose)
+		w, err := b.traced(ctx, diagnose, b.nat.server, counter, f, true)
+		res.NATPrograms = programs{w.programs, w.drops}
+		return err
+	}
+	res.NAT, err = b.overheadOf(ctx, b.nat, b.nat.server, withTwins(natTracers, b.base.measures), nil, natStats)
 	return err
 }
 
-// overheadOf floods l's server from its client and measures each tracer in turn. One flood
+// overheadOf floods l's server from its client and measures each tracer in turn, diagnose
+// and the floors running in namespace diagNS. One flood
 // runs from start to end, and windows with no tracer and with a tracer alternate: none,
 // diagnose, none, the next tracer, none... Each tracer window is compared with the mean of
 // the two no-tracer windows beside it. On a virtual machine the flood's rate drifts by 10%
@@ -450,10 +472,10 @@ func (b *bench) measureOverhead(ctx context.Context, res *results) error {
 // (its programs are freed after an RCU grace period) before the next no-tracer window.
 // diag, when not nil, gets the windows of each tracer measured in full; last, when not nil,
 // runs before the flood stops.
-func (b *bench) overheadOf(ctx context.Context, l *lab, trs []string, diag map[string][]measured, last func(*flood, *noPorts) error) (o overhead, err error) {
+func (b *bench) overheadOf(ctx context.Context, l *lab, diagNS string, trs []string, diag map[string][]measured, last func(*flood, *noPorts) error) (o overhead, err error) {
 	o.Rates = map[string][]float64{}
 	o.Ratios = map[string][]float64{}
-	counter, err := openNoPorts(l.server)
+	counter, err := openNoPorts(l.dropsIn())
 	if err != nil {
 		return o, err
 	}
@@ -475,7 +497,7 @@ func (b *bench) overheadOf(ctx context.Context, l *lab, trs []string, diag map[s
 	if err := sleep(ctx, b.cfg.warmup); err != nil {
 		return o, err
 	}
-	before, err := b.traced(ctx, none, counter, f, false)
+	before, err := b.traced(ctx, none, diagNS, counter, f, false)
 	if err != nil {
 		return o, err
 	}
@@ -483,11 +505,11 @@ func (b *bench) overheadOf(ctx context.Context, l *lab, trs []string, diag map[s
 	for i := range b.cfg.repeats {
 		for _, tr := range trs {
 			fmt.Fprintf(b.log, "bench: window %d of %d, tracer %s\n", i+1, b.cfg.repeats, tr)
-			w, err := b.traced(ctx, tr, counter, f, false)
+			w, err := b.traced(ctx, tr, diagNS, counter, f, false)
 			if err != nil {
 				return o, err
 			}
-			after, err := b.traced(ctx, none, counter, f, false)
+			after, err := b.traced(ctx, none, diagNS, counter, f, false)
 			if err != nil {
 				return o, err
 			}
@@ -532,10 +554,11 @@ type measured struct {
 	programs    []progRun // with statistics on: the tracer's programs over the window
 }
 
-// traced measures one window of the running flood f with tracer tr (none: no tracer): it
+// traced measures one window of the running flood f with tracer tr (none: no tracer; diagnose
+// and the floors run in namespace diagNS): it
 // arms the tracer, lets the host settle, counts the drops over cfg.window, ends the tracer
 // and lets the host settle again.
-func (b *bench) traced(ctx context.Context, tr string, counter *noPorts, f *flood, stats bool) (measured, error) {
+func (b *bench) traced(ctx context.Context, tr, diagNS string, counter *noPorts, f *flood, stats bool) (measured, error) {
 	var m measured
 	hold, err := helperCommand("stamp", "10m")
 	if err != nil {
@@ -557,7 +580,7 @@ func (b *bench) traced(ctx context.Context, tr string, counter *noPorts, f *floo
 	var p *proc
 	switch tr {
 	case diagnose, diagnoseSocket, baselineTCX, baselineSocket:
-		p, err = startProc(tr, b.lab.server, b.diagnoseArgv(tr, quietPort, out, hold), nil)
+		p, err = startProc(tr, diagNS, b.diagnoseArgv(tr, quietPort, out, hold), nil)
 	case bpftrace:
 		// -c starts the workload after BEGIN, once every probe is attached.
 		p, err = startProc(tr, "", []string{"bpftrace", "-e", bpftraceProbe, "-c", strings.Join(hold, " ")}, devnull)
@@ -566,7 +589,7 @@ func (b *bench) traced(ctx context.Context, tr string, counter *noPorts, f *floo
 	case tcxFloor, tapFloor, kfreeFloor:
 		var floor []string
 		if floor, err = helperCommand("floor", tr, "10m"); err == nil {
-			p, err = startProc(tr, b.lab.server, floor, nil)
+			p, err = startProc(tr, diagNS, floor, nil)
 		}
 	}
 	if err != nil {

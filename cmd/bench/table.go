@@ -56,6 +56,17 @@ func (r *results) print(w io.Writer, cfg *config) {
 	fmt.Fprintln(w)
 	r.overheadTable(w, r.Elsewhere, elsewhereTracers)
 	r.ratioLines(w, r.Elsewhere, elsewhereTracers, ", flood elsewhere")
+	if len(r.NAT.Ratios[diagnose]) > 0 {
+		fmt.Fprintln(w, "\nThe flood DNATed by diagnose's namespace into a container namespace behind it (nftables, prerouting; each datagram translated by conntrack, forwarded, dropped in the container):")
+		fmt.Fprintln(w)
+		r.overheadTable(w, r.NAT, natTracers)
+		r.ratioLines(w, r.NAT, natTracers, ", flood through NAT")
+		r.natLine(w)
+		if p := r.NATPrograms; len(p.runs) > 0 && p.drops > 0 {
+			fmt.Fprintf(w, "\nWhere diagnose's kernel time goes under the flood through NAT (one more %s window with BPF statistics on, %s flood drops):\n\n", cfg.window, count(p.drops))
+			p.print(w)
+		}
+	}
 
 	// Columns: diagnose, and its baseline when it was measured.
 	full := withTwins([]string{diagnose}, func(tr string) bool { return len(r.Diag[tr]) > 0 })
@@ -192,6 +203,22 @@ func (r *results) ratioLines(w io.Writer, o overhead, trs []string, where string
 		}
 		fmt.Fprintf(w, "\nflood ratio: %.3f of baseline (%s)\n", median(cur)/median(base), what)
 	}
+}
+
+// natLine compares diagnose's ratio under the flood through NAT with its ratio under the
+// flood through its namespace without NAT, in the same run: translations must not cost it
+// more than a point.
+func (r *results) natLine(w io.Writer) {
+	nat, plain := r.NAT.Ratios[diagnose], r.Here.Ratios[diagnose]
+	if len(nat) == 0 || len(plain) == 0 {
+		return
+	}
+	d := median(nat) - median(plain)
+	verdict := "within one point"
+	if d < -0.01 {
+		verdict = "more than one point lower"
+	}
+	fmt.Fprintf(w, "\nNAT: diagnose's ratio %.3f through NAT, %.3f without (the first table): %+.1f points, %s.\n", median(nat), median(plain), 100*d, verdict)
 }
 
 // label names tracer tr in the tables; a baseline tracer is named as its current twin, with
