@@ -3,9 +3,11 @@ package report
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -200,48 +202,204 @@ func checkRendered(t *testing.T, r *Report, doc *html.Node) {
 	}
 }
 
+// The chart's accepted line shapes. Nodes and chains are indented two spaces, or four
+// inside a subgraph; subgraphs do not nest; every label is one quoted string, so that no
+// text in it (an address's colons and brackets, an arrow) is read as syntax.
 var (
-	mermaidNode  = regexp.MustCompile(`^  ([A-Za-z][A-Za-z0-9_]*)\["([^"]*)"\]:::([a-z]+)$`)
-	mermaidChain = regexp.MustCompile(`^  [A-Za-z][A-Za-z0-9_]*(?: (?:-->|-\.->) [A-Za-z][A-Za-z0-9_]*)*$`)
-	mermaidClass = regexp.MustCompile(`^  classDef ([a-z]+) [^"]+$`)
+	mermaidNode     = regexp.MustCompile(`^(  |    )([A-Za-z][A-Za-z0-9_]*)\["([^"]*)"\]:::([a-z]+)$`)
+	mermaidChain    = regexp.MustCompile(`^(  |    )[A-Za-z][A-Za-z0-9_]*(?: (?:-->|-\.->) [A-Za-z][A-Za-z0-9_]*)*$`)
+	mermaidEdge     = regexp.MustCompile(`^  ([A-Za-z][A-Za-z0-9_]*) (?:-->|-\.->)\|"([^"]*)"\| ([A-Za-z][A-Za-z0-9_]*)$`)
+	mermaidSubgraph = regexp.MustCompile(`^  subgraph ([A-Za-z][A-Za-z0-9_]*)\["([^"]*)"\]$`)
+	mermaidClass    = regexp.MustCompile(`^  classDef ([a-z]+) [^"]+$`)
+	mermaidWord     = regexp.MustCompile(`[A-Za-z][A-Za-z0-9_]*`)
+	mermaidQuoted   = regexp.MustCompile(`"[^"]*"`)
 )
 
+// mermaidEntities are the escapes a label may use; any other #name; would be decoded
+// into something the report did not say.
+var mermaidEntities = strings.NewReplacer("#quot;", `"`, "#lt;", "<", "#gt;", ">", "#35;", "#", "#96;", "`")
+
+// unmermaid reads a label's text back, its lines unescaped, and says whether the label
+// held anything unescaped that Mermaid would take for HTML, an entity or Markdown.
+func unmermaid(label string) (parts []string, ok bool) {
+	parts = strings.Split(label, "<br/>")
+	ok = true
+	for i, p := range parts {
+		for _, e := range []string{"#quot;", "#lt;", "#gt;", "#35;", "#96;"} {
+			p = strings.ReplaceAll(p, e, "")
+		}
+		ok = ok && !strings.ContainsAny(p, "<>#`")
+		parts[i] = mermaidEntities.Replace(parts[i])
+	}
+	return parts, ok
+}
+
+// checkMermaid checks that the chart is one Mermaid can parse and that it draws the
+// report.
 func checkMermaid(t *testing.T, r *Report, chart string) {
 	t.Helper()
+	for _, p := range mermaidProblems(r, chart) {
+		t.Error(p)
+	}
+}
+
+// mermaidProblems says what is wrong with the chart: a line of a shape not accepted, or
+// not drawing the report: the stage map's stages in order, or, when the packets went
+// through more than one namespace, each hop's stages in a subgraph named as the Journey
+// section names it, with an edge to the next hop labelled with the translation and the
+// device.
+func mermaidProblems(r *Report, chart string) []string {
+	var problems []string
+	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
 	lines := strings.Split(strings.TrimRight(chart, "\n"), "\n")
 	if lines[0] != "flowchart LR" {
-		t.Errorf("chart starts with %q", lines[0])
+		bad("chart starts with %q", lines[0])
 	}
-	classes, defined := map[string]string{}, map[string]bool{}
-	var chain []string
+	type node struct {
+		class, sub string
+		label      []string
+	}
+	type edge struct {
+		from, to string
+		label    []string
+	}
+	nodes, defined := map[string]node{}, map[string]bool{}
+	var drawn []string // node ids in the order drawn
+	var edges []edge
+	var subs, titles []string
+	sub := "" // the subgraph the line is in
+	label := func(l, s string) []string {
+		parts, ok := unmermaid(s)
+		if !ok {
+			bad("chart line %q has an unescaped label", l)
+		}
+		return parts
+	}
 	for _, l := range lines[1:] {
+		inside := strings.HasPrefix(l, "    ")
+		if inside != (sub != "") && !mermaidSubgraph.MatchString(l) && l != "  end" {
+			bad("chart line %q is indented for the wrong place (in subgraph %q)", l, sub)
+		}
+		for _, id := range mermaidWord.FindAllString(mermaidQuoted.ReplaceAllString(l, ""), -1) {
+			if id == "end" && l != "  end" {
+				bad("chart line %q uses the keyword end as an id", l)
+			}
+		}
 		switch {
+		case mermaidSubgraph.MatchString(l):
+			m := mermaidSubgraph.FindStringSubmatch(l)
+			if sub != "" {
+				bad("subgraph %s inside %s", m[1], sub)
+			}
+			sub = m[1]
+			subs, titles = append(subs, sub), append(titles, strings.Join(label(l, m[2]), "\n"))
+		case l == "  end":
+			if sub == "" {
+				bad("end outside a subgraph")
+			}
+			sub = ""
 		case mermaidNode.MatchString(l):
 			m := mermaidNode.FindStringSubmatch(l)
-			classes[m[1]] = m[3]
+			if _, ok := nodes[m[2]]; ok {
+				bad("node %s drawn twice", m[2])
+			}
+			nodes[m[2]] = node{class: m[4], sub: sub, label: label(l, m[3])}
+			drawn = append(drawn, m[2])
 		case mermaidChain.MatchString(l):
-			chain = strings.Fields(l)
+			ids := strings.Fields(l)
+			for i := 2; i < len(ids); i += 2 {
+				edges = append(edges, edge{from: ids[i-2], to: ids[i]})
+			}
+		case mermaidEdge.MatchString(l):
+			m := mermaidEdge.FindStringSubmatch(l)
+			edges = append(edges, edge{from: m[1], to: m[3], label: label(l, m[2])})
 		case mermaidClass.MatchString(l):
 			defined[mermaidClass.FindStringSubmatch(l)[1]] = true
 		default:
-			t.Errorf("unexpected chart line %q", l)
+			bad("unexpected chart line %q", l)
 		}
 	}
-	if len(classes) != len(r.Verdict.Map) {
-		t.Errorf("chart has %d nodes for %d stages", len(classes), len(r.Verdict.Map))
+	if sub != "" {
+		bad("subgraph %s has no end", sub)
 	}
-	for i, s := range r.Verdict.Map {
-		id := nodeID(s.Stage)
-		if got, want := classes[id], strings.ReplaceAll(s.Status, "_", ""); got != want || !defined[got] {
-			t.Errorf("stage %s has class %q (defined %v), want %q", s.Stage, got, defined[got], want)
+
+	// What the chart must draw: the stage map, or the journey hop by hop.
+	type want struct {
+		s   StageStatus
+		hop int
+	}
+	var stages []want
+	var hops []JourneyHop
+	if len(r.Verdict.Journey) > 1 {
+		hops = r.Verdict.Journey
+		for i, h := range hops {
+			for _, s := range h.Stages {
+				stages = append(stages, want{s, i})
+			}
 		}
-		if len(r.Verdict.Map) > 1 && (2*i >= len(chain) || chain[2*i] != id) {
-			t.Errorf("the chart's path %v does not go through %s in order", chain, id)
+	} else {
+		for _, s := range r.Verdict.Map {
+			stages = append(stages, want{s, -1})
 		}
 	}
-	if len(r.Verdict.Map) > 1 && len(chain) != 2*len(r.Verdict.Map)-1 {
-		t.Errorf("the chart's path %v is not the stage map's", chain)
+	if len(drawn) != len(stages) {
+		bad("chart has %d nodes for %d stages", len(drawn), len(stages))
+		return problems
 	}
+	if len(subs) != len(hops) {
+		bad("chart has %d subgraphs for a journey of %d hops", len(subs), len(hops))
+	}
+	for i, h := range hops {
+		if i < len(titles) && titles[i] != hopName(h) {
+			bad("subgraph %d is titled %q, want %q", i, titles[i], hopName(h))
+		}
+	}
+	for i, w := range stages {
+		id := drawn[i]
+		n := nodes[id]
+		if n.label[0] != w.s.Stage {
+			bad("node %d is %s (%q), want stage %s", i, id, n.label, w.s.Stage)
+		}
+		if want := strings.ReplaceAll(w.s.Status, "_", ""); n.class != want || !defined[n.class] {
+			bad("stage %s has class %q (defined %v), want %q", w.s.Stage, n.class, defined[n.class], want)
+		}
+		if w.s.Status == "died" && (len(n.label) < 2 || !strings.HasPrefix(n.label[1], "✖ died here")) {
+			bad("the dying stage %s is labelled %q", w.s.Stage, n.label)
+		}
+		if w.hop >= 0 && (w.hop >= len(subs) || n.sub != subs[w.hop]) {
+			bad("stage %s of hop %d is drawn in subgraph %q", w.s.Stage, w.hop, n.sub)
+		}
+	}
+	// The edges are the path, whatever order they are written in, and only the edges
+	// between hops are labelled: with how the packets left the hop before.
+	byEnds := map[[2]string]edge{}
+	for _, e := range edges {
+		byEnds[[2]string{e.from, e.to}] = e
+	}
+	if len(edges) != len(drawn)-1 || len(byEnds) != len(edges) {
+		bad("chart has %d edges for a path of %d nodes", len(edges), len(drawn))
+	}
+	for i := 1; i < len(drawn); i++ {
+		e, ok := byEnds[[2]string{drawn[i-1], drawn[i]}]
+		if !ok {
+			bad("no edge from %s to %s, the path %v", drawn[i-1], drawn[i], drawn)
+			continue
+		}
+		var label []string
+		if from, to := stages[i-1].hop, stages[i].hop; from != to {
+			h := hops[from]
+			if tr := h.Translation; tr != nil {
+				label = append(label, tr.Kind+" "+tr.From+" → "+tr.To)
+			}
+			if h.Out != "" {
+				label = append(label, "via "+h.Out)
+			}
+		}
+		if !slices.Equal(e.label, label) {
+			bad("edge %s to %s is labelled %q, want %q", e.from, e.to, e.label, label)
+		}
+	}
+	return problems
 }
 
 func find(n *html.Node, a atom.Atom) []*html.Node {

@@ -52,7 +52,7 @@ func (r *Report) journey(m *mdWriter) {
 	m.p("## Journey")
 	m.p("")
 	for i, h := range r.Verdict.Journey {
-		ns := nonEmpty(h.NetnsName, "namespace") + fmt.Sprintf(" (%d)", h.Netns)
+		ns := hopName(h)
 		if i == 0 {
 			ns += ", the one diagnosed"
 		}
@@ -115,54 +115,145 @@ var mermaidID = regexp.MustCompile(`[^A-Za-z0-9_]`)
 
 func nodeID(s string) string { return "s_" + mermaidID.ReplaceAllString(s, "_") }
 
-// mermaidLabel quotes a label: Mermaid has no escape for a double quote but #quot;.
-func mermaidLabel(parts ...string) string {
-	r := strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;")
+// mermaidEscapes keep a label's text from ending its quotes (Mermaid has no escape for a
+// double quote but #quot;), from being read as HTML, as an entity (#name;) or, led by a
+// backtick, as Markdown. Everything else, colons, brackets, pipes and arrows included,
+// is only text between the quotes.
+var mermaidEscapes = strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;", "#", "#35;", "`", "#96;")
+
+// mermaidText quotes the parts of a label, one line each.
+func mermaidText(parts ...string) string {
+	quoted := make([]string, len(parts))
 	for i, p := range parts {
-		parts[i] = r.Replace(p)
+		quoted[i] = mermaidEscapes.Replace(p)
 	}
-	return `["` + strings.Join(parts, "<br/>") + `"]`
+	return `"` + strings.Join(quoted, "<br/>") + `"`
 }
+
+// mermaidLabel is the quoted label of a node or subgraph.
+func mermaidLabel(parts ...string) string { return "[" + mermaidText(parts...) + "]" }
 
 // mermaid draws the stage map as a left-to-right flowchart: one node per stage, styled by
 // its status, the dying stage marked with the reason, dotted arrows into the stages not
 // reached. It is short, because a tracker that does not draw Mermaid shows it as text.
+// When the packets went through more than one namespace it draws the journey instead.
 func mermaid(v Verdict) []string {
-	out := []string{"flowchart LR"}
+	c := &chart{lines: []string{"flowchart LR"}, used: map[string]bool{}}
+	if len(v.Journey) > 1 {
+		c.journey(v)
+		return c.done()
+	}
 	var chain []string
-	used := map[string]bool{}
-	var classes []string
 	for i, s := range v.Map {
 		id := nodeID(s.Stage)
-		words := strings.ReplaceAll(s.Status, "_", " ")
-		if s.Status == "died" {
-			words = "✖ died here"
-			if v.Reason != nil {
-				words += ": " + *v.Reason
-			}
-		}
-		class := strings.ReplaceAll(s.Status, "_", "")
-		out = append(out, "  "+id+mermaidLabel(s.Stage, words)+":::"+class)
-		if !used[class] {
-			used[class] = true
-			classes = append(classes, class)
-		}
+		c.node("  ", id, s, v.Reason)
 		if i > 0 {
-			arrow := " --> "
-			if s.Status == "not_reached" || s.Status == "unknown" {
-				arrow = " -.-> "
-			}
-			chain = append(chain, arrow)
+			chain = append(chain, " "+arrow(s)+" ")
 		}
 		chain = append(chain, id)
 	}
 	if len(v.Map) > 1 {
-		out = append(out, "  "+strings.Join(chain, ""))
+		c.add("  " + strings.Join(chain, ""))
 	}
-	for _, c := range classes {
-		if style, ok := mermaidClasses[c]; ok {
-			out = append(out, fmt.Sprintf("  classDef %s %s", c, style))
+	return c.done()
+}
+
+// journey draws each hop as a subgraph named as the Journey section names it, its stages
+// chained inside, and the edges between hops labelled with how the packets left the hop
+// before: the translation made there and the device. A translation in the last hop has no
+// edge to label; the Journey section still lists it.
+func (c *chart) journey(v Verdict) {
+	first := make([]string, len(v.Journey)) // each hop's first node, or the subgraph
+	last := make([]string, len(v.Journey))
+	for i, h := range v.Journey {
+		sub := fmt.Sprintf("ns%d", i)
+		first[i], last[i] = sub, sub
+		c.add("  subgraph " + sub + mermaidLabel(hopName(h)))
+		var chain []string
+		for j, s := range h.Stages {
+			// Per hop: the same stage (prerouting, socket) can be passed in two namespaces.
+			id := sub + "_" + mermaidID.ReplaceAllString(s.Stage, "_")
+			c.node("    ", id, s, v.Reason)
+			if j == 0 {
+				first[i] = id
+			} else {
+				chain = append(chain, " "+arrow(s)+" ")
+			}
+			chain = append(chain, id)
+			last[i] = id
+		}
+		if len(h.Stages) > 1 {
+			c.add("    " + strings.Join(chain, ""))
+		}
+		c.add("  end")
+	}
+	for i := 1; i < len(v.Journey); i++ {
+		from, to := v.Journey[i-1], v.Journey[i]
+		var label []string
+		if t := from.Translation; t != nil {
+			label = append(label, t.Kind+" "+t.From+" → "+t.To)
+		}
+		if from.Out != "" {
+			label = append(label, "via "+from.Out)
+		}
+		a := "-->"
+		if len(to.Stages) > 0 {
+			a = arrow(to.Stages[0])
+		}
+		if len(label) > 0 {
+			a += "|" + mermaidText(label...) + "|"
+		}
+		c.add("  " + last[i-1] + " " + a + " " + first[i])
+	}
+}
+
+// hopName names a hop's namespace as the Journey section does: its owner as the host
+// told it ("the host", "container web (docker, id 1965e06dc668)", an ip netns name) and
+// its inode, which is what tells two namespaces apart.
+func hopName(h JourneyHop) string {
+	return nonEmpty(h.NetnsName, "namespace") + fmt.Sprintf(" (%d)", h.Netns)
+}
+
+// arrow leads into a stage: dotted when the flow is not known to have got there.
+func arrow(s StageStatus) string {
+	if s.Status == "not_reached" || s.Status == "unknown" {
+		return "-.->"
+	}
+	return "-->"
+}
+
+// chart collects a Mermaid chart's lines and the classes its nodes use, so that only
+// those get a classDef.
+type chart struct {
+	lines   []string
+	classes []string
+	used    map[string]bool
+}
+
+func (c *chart) add(line string) { c.lines = append(c.lines, line) }
+
+// node draws stage s, styled by its status; the dying stage says the reason.
+func (c *chart) node(indent, id string, s StageStatus, reason *string) {
+	words := strings.ReplaceAll(s.Status, "_", " ")
+	if s.Status == "died" {
+		words = "✖ died here"
+		if reason != nil {
+			words += ": " + *reason
 		}
 	}
-	return out
+	class := strings.ReplaceAll(s.Status, "_", "")
+	c.add(indent + id + mermaidLabel(s.Stage, words) + ":::" + class)
+	if !c.used[class] {
+		c.used[class] = true
+		c.classes = append(c.classes, class)
+	}
+}
+
+func (c *chart) done() []string {
+	for _, class := range c.classes {
+		if style, ok := mermaidClasses[class]; ok {
+			c.add(fmt.Sprintf("  classDef %s %s", class, style))
+		}
+	}
+	return c.lines
 }

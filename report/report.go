@@ -11,8 +11,10 @@ import (
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
-// SchemaVersion changes whenever a JSON name changes meaning or goes away.
-const SchemaVersion = 1
+// SchemaVersion changes whenever a JSON name changes meaning or goes away, or the report
+// gains a part that scripts may rely on, so that a script can tell what it may find. 2
+// added verdict.journey; every name of 1 kept its meaning.
+const SchemaVersion = 2
 
 // Report is one run's report. Its JSON names are a contract for scripts.
 type Report struct {

@@ -94,7 +94,8 @@ func TestSchemaRejects(t *testing.T) {
 		"no verdict":               func(m map[string]any) { delete(m, "verdict") },
 		"an unknown field":         func(m map[string]any) { m["extra"] = true },
 		"a misspelt field":         func(m map[string]any) { v := obj(m, "verdict"); v["sumary"] = v["summary"] },
-		"schema version 2":         func(m map[string]any) { m["schema_version"] = 2 },
+		"schema version 1":         func(m map[string]any) { m["schema_version"] = 1 },
+		"schema version 3":         func(m map[string]any) { m["schema_version"] = 3 },
 		"port out of range":        func(m map[string]any) { obj(m, "flow")["port"] = 70000 },
 		"address not an address":   func(m map[string]any) { obj(m, "flow")["addr"] = "example.com" },
 		"proto sctp":               func(m map[string]any) { obj(m, "flow")["proto"] = "sctp" },
@@ -116,6 +117,28 @@ func TestSchemaRejects(t *testing.T) {
 		"no kernel_drop":   func(m map[string]any) { delete(obj(m, "stages"), "kernel_drop") },
 		"stopped by magic": func(m map[string]any) { obj(m, "run")["stopped_by"] = "magic" },
 	}
+	rejects(t, s, raw, mutations)
+
+	// The journey, on a report that has one.
+	raw, err = os.ReadFile(filepath.Join("..", "testdata", "reports", "dnat_to_container_v4.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hop := func(m map[string]any) map[string]any { return first(obj(m, "verdict"), "journey") }
+	rejects(t, s, raw, map[string]func(m map[string]any){
+		"an empty journey":        func(m map[string]any) { obj(m, "verdict")["journey"] = []any{} },
+		"a hop without its netns": func(m map[string]any) { delete(hop(m), "netns") },
+		"a hop without stages":    func(m map[string]any) { delete(hop(m), "stages") },
+		"a hop stage unknown":     func(m map[string]any) { hop(m)["stages"].([]any)[0].(map[string]any)["stage"] = "kitchen" },
+		"a translation MASQ":      func(m map[string]any) { obj(hop(m), "translation")["kind"] = "MASQ" },
+		"a translation to a host": func(m map[string]any) { obj(hop(m), "translation")["to"] = "example.com:80" },
+		"a hop that died maybe":   func(m map[string]any) { hop(m)["died"] = "maybe" },
+	})
+}
+
+// rejects checks that the schema rejects report raw after each of the mutations.
+func rejects(t *testing.T, s *jsonschema.Schema, raw []byte, mutations map[string]func(m map[string]any)) {
+	t.Helper()
 	for name, mutate := range mutations {
 		t.Run(name, func(t *testing.T) {
 			var m map[string]any
@@ -128,6 +151,32 @@ func TestSchemaRejects(t *testing.T) {
 				t.Errorf("the schema accepts a report with %s", name)
 			}
 		})
+	}
+}
+
+// TestSchemaKeepsVerdict: schema version 2 added the journey and kept every name of the
+// verdict of version 1, required where it was required, so that scripts written for 1
+// still read a report of 2.
+func TestSchemaKeepsVerdict(t *testing.T) {
+	t.Parallel()
+	var doc map[string]any
+	if err := json.Unmarshal(Schema(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	v := obj(obj(doc, "$defs"), "verdict")
+	props := obj(v, "properties")
+	for _, name := range []string{"outcome", "stage", "reason", "function", "location", "summary", "explanation", "fix",
+		"rule", "drops", "netfilter", "elsewhere", "map", "fates", "notes"} {
+		if _, ok := props[name]; !ok {
+			t.Errorf("verdict.%s of schema version 1 is gone", name)
+		}
+	}
+	var required []string
+	for _, r := range v["required"].([]any) {
+		required = append(required, r.(string))
+	}
+	if want := []string{"outcome", "stage", "reason", "summary", "drops", "map"}; !slices.Equal(required, want) {
+		t.Errorf("the verdict requires %q, version 1 required %q", required, want)
 	}
 }
 
