@@ -19,18 +19,22 @@ import (
 // disk, never their tools (docker, crictl, kubectl).
 type Owners struct {
 	// Roots, for tests; the real paths by default.
-	Proc       string // /proc
-	DockerRoot string // Docker's --data-root: containers/ID/config.v2.json names a container
+	Proc string // /proc
+	// DockerRoot is Docker's --data-root, where containers/ID/config.v2.json names a
+	// container; "" finds it: the --data-root of each dockerd running (from its command
+	// line under Proc), else /var/lib/docker.
+	DockerRoot string
 	// Containerd is where containerd keeps its running tasks, by its own namespace (k8s.io,
 	// moby, default): ID/config.json carries the CRI's pod and container names.
 	Containerd string
 
-	pids map[uint64]int // namespace inode -> lowest PID in it; nil until scanned
+	pids        map[uint64]int // namespace inode -> lowest PID in it; nil until scanned
+	dockerRoots []string       // nil until found
 }
 
 // NewOwners reads the real system.
 func NewOwners() *Owners {
-	return &Owners{Proc: "/proc", DockerRoot: "/var/lib/docker", Containerd: "/run/containerd/io.containerd.runtime.v2.task"}
+	return &Owners{Proc: "/proc", Containerd: "/run/containerd/io.containerd.runtime.v2.task"}
 }
 
 // Describe names namespace ino: "web" (a name under Dir), "container web (docker, id
@@ -133,17 +137,83 @@ func (o *Owners) describePID(pid int) string {
 	return fmt.Sprintf("container %s (%s)", short, runtime)
 }
 
+// defaultDockerRoot is where Docker keeps its state unless told otherwise.
+const defaultDockerRoot = "/var/lib/docker"
+
+// roots are the Docker data roots to read: DockerRoot when given, else each running
+// dockerd's --data-root (a host may run several daemons, or one with its state elsewhere),
+// else Docker's default.
+func (o *Owners) roots() []string {
+	if o.DockerRoot != "" {
+		return []string{o.DockerRoot}
+	}
+	if o.dockerRoots == nil {
+		o.dockerRoots = dockerdRoots(o.Proc)
+		if len(o.dockerRoots) == 0 {
+			o.dockerRoots = []string{defaultDockerRoot}
+		}
+	}
+	return o.dockerRoots
+}
+
+// dockerdRoots reads the data root of every dockerd process under proc from its command
+// line: --data-root DIR, --data-root=DIR, or the old -g/--graph; /var/lib/docker for a
+// daemon that gives none.
+func dockerdRoots(proc string) []string {
+	entries, err := os.ReadDir(proc)
+	if err != nil {
+		return nil
+	}
+	var roots []string
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(proc, e.Name(), "cmdline"))
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if filepath.Base(args[0]) != "dockerd" {
+			continue
+		}
+		root := defaultDockerRoot
+		for i, a := range args[1:] {
+			name, value, inline := strings.Cut(a, "=")
+			if name != "--data-root" && name != "--graph" && name != "-g" {
+				continue
+			}
+			if !inline {
+				if i+2 >= len(args) {
+					break
+				}
+				value = args[i+2]
+			}
+			root = value
+		}
+		if !seen[root] {
+			seen[root] = true
+			roots = append(roots, root)
+		}
+	}
+	return roots
+}
+
 // dockerName is a Docker container's name, from its config on disk.
 func (o *Owners) dockerName(id string) string {
-	b, err := os.ReadFile(filepath.Join(o.DockerRoot, "containers", id, "config.v2.json"))
-	if err != nil {
-		return ""
+	for _, root := range o.roots() {
+		b, err := os.ReadFile(filepath.Join(root, "containers", id, "config.v2.json"))
+		if err != nil {
+			continue
+		}
+		var c struct{ Name string }
+		if json.Unmarshal(b, &c) != nil {
+			return ""
+		}
+		return strings.TrimPrefix(c.Name, "/")
 	}
-	var c struct{ Name string }
-	if json.Unmarshal(b, &c) != nil {
-		return ""
-	}
-	return strings.TrimPrefix(c.Name, "/")
+	return ""
 }
 
 type criContainer struct{ namespace, pod, container string }
@@ -179,9 +249,10 @@ func (o *Owners) Container(ref string) (path, desc string, err error) {
 		path, desc = p, d
 		found = append(found, d)
 	}
-	if dirs, err := os.ReadDir(filepath.Join(o.DockerRoot, "containers")); err == nil {
+	for _, root := range o.roots() {
+		dirs, _ := os.ReadDir(filepath.Join(root, "containers"))
 		for _, d := range dirs {
-			b, err := os.ReadFile(filepath.Join(o.DockerRoot, "containers", d.Name(), "config.v2.json"))
+			b, err := os.ReadFile(filepath.Join(root, "containers", d.Name(), "config.v2.json"))
 			if err != nil {
 				continue
 			}
@@ -225,7 +296,7 @@ func (o *Owners) Container(ref string) (path, desc string, err error) {
 	}
 	switch len(found) {
 	case 0:
-		return "", "", fmt.Errorf("no container %q among Docker's (%s) and containerd's (%s)", ref, o.DockerRoot, o.Containerd)
+		return "", "", fmt.Errorf("no container %q among Docker's (%s) and containerd's (%s)", ref, strings.Join(o.roots(), ", "), o.Containerd)
 	case 1:
 		return path, desc, nil
 	}

@@ -137,3 +137,39 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// Docker's state is found where the running daemons keep it: each dockerd's --data-root
+// (in either spelling, or the old -g/--graph), /var/lib/docker for one that gives none or
+// when no dockerd runs; a container is named from whichever root holds it.
+func TestDockerRoots(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	proc := filepath.Join(root, "proc")
+	cmdline := func(pid string, args ...string) {
+		writeFile(t, filepath.Join(proc, pid, "cmdline"), strings.Join(args, "\x00")+"\x00")
+	}
+	if got := (&Owners{Proc: proc}).roots(); len(got) != 1 || got[0] != "/var/lib/docker" {
+		t.Errorf("no dockerd: roots %q, want the default", got)
+	}
+	other, mine := filepath.Join(root, "other"), filepath.Join(root, "mine")
+	cmdline("10", "/usr/sbin/dockerd", "-H", "fd://", "--data-root", other)
+	cmdline("11", "dockerd", "--data-root="+mine, "--bip", "203.0.113.1/24")
+	cmdline("12", "dockerd", "-H", "unix:///run/d.sock") // its root is the default
+	cmdline("13", "containerd", "--data-root", "/not/docker")
+	cmdline("14", "dockerd", "--data-root", other) // the same root twice counts once
+	writeFile(t, filepath.Join(proc, "self", "cmdline"), "dockerd\x00")
+	o := &Owners{Proc: proc}
+	got := strings.Join(o.roots(), " ")
+	if want := strings.Join([]string{other, mine, "/var/lib/docker"}, " "); got != want {
+		t.Errorf("roots %q, want %q", got, want)
+	}
+	const id = "9810574522d836fbf808252baa5ea35efea369533260d77f912e869072c3f871"
+	writeFile(t, filepath.Join(mine, "containers", id, "config.v2.json"), `{"ID":"`+id+`","Name":"/web"}`)
+	writeFile(t, filepath.Join(proc, "20", "cgroup"), "4:memory:/docker/"+id+"\n")
+	if got, want := o.describePID(20), "container web (docker, id 9810574522d8)"; got != want {
+		t.Errorf("a container under a daemon's --data-root: %q, want %q", got, want)
+	}
+	if got := (&Owners{Proc: proc, DockerRoot: other}).roots(); len(got) != 1 || got[0] != other {
+		t.Errorf("an explicit DockerRoot: roots %q, want only it", got)
+	}
+}

@@ -184,9 +184,18 @@ func Leftovers() []string {
 }
 
 // Main is a TestMain body: it runs the tests and fails the binary when they leave a
-// namespace behind.
+// namespace, or a cgroup of a Docker daemon's (StartDocker), behind.
 func Main(m interface{ Run() int }) int {
 	code := m.Run()
+	if left := leftoverCgroups(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "tests left cgroups behind: %s\n", strings.Join(left, " "))
+		for _, cg := range left {
+			_ = exec.Command("find", cg, "-depth", "-type", "d", "-exec", "rmdir", "{}", ";").Run()
+		}
+		if code == 0 {
+			code = 1
+		}
+	}
 	if left := Leftovers(); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "tests left network namespaces behind: %s\n", strings.Join(left, " "))
 		for _, ns := range left {

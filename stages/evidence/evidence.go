@@ -304,6 +304,8 @@ type PointCount struct {
 	Netns     uint64 `json:"netns"`
 	Elsewhere bool   `json:"elsewhere"`
 	Events    int    `json:"events"`
+	// NetnsName names a namespace elsewhere as the report does (a container, a process).
+	NetnsName string `json:"netns_name,omitempty"`
 }
 
 // HostState is the host's own configuration and counters that bear on a verdict, read

@@ -114,9 +114,13 @@ func (a *aggregate) describe(path *evidence.Path, n *namer, totals map[bpf.PathP
 	}
 
 	for k, c := range a.counts {
-		path.Counts = append(path.Counts, evidence.PointCount{
+		pc := evidence.PointCount{
 			Point: k.point, Netns: uint64(k.netns), Elsewhere: uint64(k.netns) != n.target, Events: c,
-		})
+		}
+		if pc.Elsewhere && n.netnsName != nil {
+			pc.NetnsName = n.netnsName(pc.Netns)
+		}
+		path.Counts = append(path.Counts, pc)
 	}
 	slices.SortFunc(path.Counts, func(x, y evidence.PointCount) int {
 		return cmp.Or(
@@ -174,9 +178,10 @@ type namer struct {
 	// target is the namespace being diagnosed; own the one this process runs in.
 	target, own uint64
 	clock       ktime.Mono
-	ifname      func(ifindex int) string // names this namespace's interfaces
-	learnt      map[ifaceKey]string      // names the events carried
-	resets      *resetReasons            // nil: reasons are not reported
+	ifname      func(ifindex int) string  // names this namespace's interfaces
+	learnt      map[ifaceKey]string       // names the events carried
+	resets      *resetReasons             // nil: reasons are not reported
+	netnsName   func(inode uint64) string // names namespaces elsewhere; nil: left unnamed
 }
 
 func (n *namer) event(ev *bpf.PathEvent) evidence.PathEvent {

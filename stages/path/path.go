@@ -265,6 +265,8 @@ func (p *Probe) Stop() *evidence.Path {
 		clock:  p.clock,
 		ifname: links.Name,
 		learnt: p.agg.ifnames,
+		// A namespace the flow went on into (a container's) is named by who holds it.
+		netnsName: netns.NewOwners().Describe,
 	}
 	if len(p.agg.resets) > 0 {
 		var err error

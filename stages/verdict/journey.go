@@ -36,7 +36,7 @@ func journey(v *Verdict, ev *evidence.Evidence) []JourneyHop {
 	case v.Hop != nil && len(v.Map) > 0:
 		here.Stages = v.Map[:len(v.Map)-1]
 		here.Out = outDevice(ev, here.Translation)
-		there := JourneyHop{Netns: v.Hop.Netns, NetnsName: v.Hop.NetnsName, Stages: v.Map[len(v.Map)-1:], Died: true}
+		there := JourneyHop{Netns: v.Hop.Netns, NetnsName: v.Hop.NetnsName, Stages: v.Map[len(v.Map)-1:], Died: v.Outcome == Dropped}
 		return []JourneyHop{here, there}
 	case v.Outcome == Forwarded && v.Route != nil:
 		here.Out = v.Route.Oif

@@ -121,6 +121,9 @@ func hopMap(v *Verdict, s seen) []StageStatus {
 	if t := v.Translation; t != nil {
 		where += fmt.Sprintf(", after %s to %s", t.Kind, t.To())
 	}
+	if v.Outcome == Delivered {
+		return append(out, StageStatus{Stage: v.Stage, Status: "reached", Evidence: where + "; a socket there took it"})
+	}
 	return append(out, StageStatus{Stage: v.Stage, Status: "died", Evidence: where})
 }
 

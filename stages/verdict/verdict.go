@@ -514,9 +514,14 @@ func vanished(ev *evidence.Evidence) bool {
 // reset or an ICMP error answers too, and a forwarded flow's answers pass as well.
 func judgeArrived(v *Verdict, ev *evidence.Evidence) {
 	route := forwardedOut(ev)
+	hop, tr := deliveredThere(ev)
 	switch {
 	case socketTook(ev):
 		v.Outcome, v.Stage = Delivered, Socket
+	case hop != nil:
+		// A published port: this host's DNAT sent the flow on into another namespace of
+		// the host (a container's), where a socket took it.
+		v.Outcome, v.Stage, v.Hop, v.Translation = Delivered, Socket, hop, tr
 	case route != nil || forwardTraced(ev):
 		v.Outcome, v.Stage, v.Cause, v.Route = Forwarded, Egress, RoutedOut, route
 	case ev.Path == nil || ev.Path.Error != "":
@@ -542,6 +547,37 @@ func socketTook(ev *evidence.Evidence) bool {
 		}
 	}
 	return false
+}
+
+// deliveredThere finds the namespace of this host where a socket took the flow after a
+// translation here sent it there: that namespace's socket events carry the translated
+// address (a client's socket in yet another namespace has the original one).
+func deliveredThere(ev *evidence.Evidence) (*Hop, *evidence.Translation) {
+	if ev.Path == nil || ev.Kernel == nil {
+		return nil, nil
+	}
+	for i, t := range ev.Kernel.Translations {
+		if t.Kind == "SNAT" || t.Netns != 0 && t.Netns != ev.Netns.Inode {
+			continue
+		}
+		to := t.To()
+		for _, e := range ev.Path.Events {
+			if !e.Elsewhere || e.Netns == ev.Netns.Inode || (e.Dst != to && e.Src != to) {
+				continue
+			}
+			switch e.Point {
+			case evidence.PointSockState, evidence.PointDataReady, evidence.PointCopied:
+				hop := &Hop{Netns: e.Netns}
+				for _, c := range ev.Path.Counts {
+					if c.Netns == e.Netns && c.NetnsName != "" {
+						hop.NetnsName = c.NetnsName
+					}
+				}
+				return hop, &ev.Kernel.Translations[i]
+			}
+		}
+	}
+	return nil, nil
 }
 
 // forwardedOut is the route lookup that sent a received packet of the flow on: an input

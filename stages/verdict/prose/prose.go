@@ -57,7 +57,7 @@ func Write(ev *evidence.Evidence, v verdict.Verdict) Text {
 	case v.Outcome == verdict.Inconclusive:
 		vanished(&t, ev, v)
 	case v.Outcome == verdict.Delivered:
-		delivered(&t, ev)
+		delivered(&t, ev, v)
 	case v.Outcome == verdict.Forwarded:
 		forwarded(&t, ev, v)
 	}
@@ -244,8 +244,15 @@ func netipFlow(ev *evidence.Evidence) string {
 }
 
 // delivered says a flow that arrived and was not dropped.
-func delivered(t *Text, ev *evidence.Evidence) {
+func delivered(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 	in, out := ev.Arrival.In, ev.Arrival.Out
+	if v.Hop != nil && v.Translation != nil {
+		t.Summary = fmt.Sprintf("%s, sent by %s to %s, was delivered in %s of this host: %d packet(s) arrived, none was dropped on the way.",
+			ev.Flow, v.Translation.Kind, v.Translation.To(), hopName(v.Hop), in)
+		t.Explanation = "the flow passed this host's firewall and translation without a drop, went on into the namespace its translation sends it to, and a socket there took it"
+		t.Fix = fmt.Sprintf("nothing to fix on this host's path: if the application still fails, look at the application in %s", hopName(v.Hop))
+		return
+	}
 	answered := ""
 	if out > 0 {
 		answered = fmt.Sprintf(", and this host answered with %d", out)
