@@ -13,11 +13,22 @@ import (
 // ports' bitmaps in flow_classes. A stage makes one for its collection before loading it,
 // passes Maps as the collection's map replacements, and adds an endpoint whenever the flow
 // grows: the programs see it at their next packet, without a reload.
+//
+// The stages share one set of maps (Clone): what one program learns (nat.h) every other
+// program sees at its next packet, the capture and the path points included, without the
+// round trip through user space that let a translated packet into its next namespace
+// before they knew it.
 type Flow struct {
-	mu      sync.Mutex
+	*summary
 	ends    *ebpf.Map
 	classes *ebpf.Map
-	summary flowClasses
+}
+
+// summary is flow_classes as user space last wrote it, shared by the clones of a Flow: a
+// bit one clone adds another one's read-modify-write must not lose.
+type summary struct {
+	mu sync.Mutex
+	flowClasses
 }
 
 // flowKey and flowEnd are flow.h's struct flow_key and struct flow_end; flowClasses is its
@@ -71,7 +82,30 @@ func NewFlow(spec *ebpf.CollectionSpec) (*Flow, error) {
 		ends.Close()
 		return nil, fmt.Errorf("create map %s: %w", flowClassesMap, err)
 	}
-	return &Flow{ends: ends, classes: classes}, nil
+	return &Flow{summary: &summary{}, ends: ends, classes: classes}, nil
+}
+
+// NewSharedFlow makes the flow's maps for the stages to share through Clone, empty.
+func NewSharedFlow() (*Flow, error) {
+	spec, err := LoadKdrop()
+	if err != nil {
+		return nil, fmt.Errorf("load the kernel drop BPF object for the flow's maps: %w", err)
+	}
+	return NewFlow(spec)
+}
+
+// Clone is another handle on the same maps, which its holder closes.
+func (f *Flow) Clone() (*Flow, error) {
+	ends, err := f.ends.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("share map %s: %w", flowEndsMap, err)
+	}
+	classes, err := f.classes.Clone()
+	if err != nil {
+		ends.Close()
+		return nil, fmt.Errorf("share map %s: %w", flowClassesMap, err)
+	}
+	return &Flow{summary: f.summary, ends: ends, classes: classes}, nil
 }
 
 // Maps are the replacements for a collection's flow maps, so its programs read these.
@@ -112,13 +146,13 @@ func (f *Flow) Add(id uint32, addr netip.Addr, port uint16, proto uint8, netns u
 	}
 	for c := range now.Ports {
 		for i, w := range now.Ports[c] {
-			f.summary.Ports[c][i] |= w
+			f.Ports[c][i] |= w
 		}
 	}
-	f.summary.Any |= now.Any
-	f.summary.Ports[class][b>>6] |= 1 << (b & 63)
-	f.summary.Any |= 1 << class
-	if err := f.classes.Update(uint32(0), &f.summary, ebpf.UpdateAny); err != nil {
+	f.Any |= now.Any
+	f.Ports[class][b>>6] |= 1 << (b & 63)
+	f.Any |= 1 << class
+	if err := f.classes.Update(uint32(0), &f.flowClasses, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("add %s to map %s: %w", netip.AddrPortFrom(addr, port), flowClassesMap, err)
 	}
 	return nil

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/packetmortem/packetmortem/bpf"
+
 	"github.com/packetmortem/packetmortem/internal/kerr"
 	"github.com/packetmortem/packetmortem/internal/netns"
 	"github.com/packetmortem/packetmortem/report"
@@ -53,6 +55,16 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 		Run:           report.Run{Args: append([]string{"diagnose"}, args...), Reproduction: o.command, Started: started},
 	}
 
+	// One set of the flow's BPF maps for the kernel drop and path stages' programs: a
+	// translation the first learns, the path points follow at the very next packet, in the
+	// namespace the packet enters next. Where the maps cannot be made, each stage makes its
+	// own and says why it cannot. The capture keeps maps of its own, grown from user space:
+	// with the translated packets captured at once, the packets that "arrived" would count
+	// the answers that come back from the next namespace too.
+	flowMaps, err := bpf.NewSharedFlow()
+	if err == nil {
+		defer flowMaps.Close()
+	}
 	capture, countReached := captureStage(o, target)
 	var stages *stage.Pipeline
 	// The kernel drop stage learns where the flow's connection is translated to; every
@@ -62,8 +74,8 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 		// Read first and stopped last: its route lookups must not cross the tracepoints.
 		hoststate.NewStage(hoststate.Config{Flow: o.flow, Netns: target}),
 		// Then in the order that fails fastest on a host that cannot run diagnose.
-		kdrop.NewStage(kdrop.Config{Flow: o.flow, Netns: ev.Netns.Inode, OnGrow: grow}),
-		path.NewStage(path.Config{Flow: o.flow, Netns: ev.Netns.Inode}),
+		kdrop.NewStage(kdrop.Config{Flow: o.flow, Netns: ev.Netns.Inode, OnGrow: grow, FlowMaps: flowMaps}),
+		path.NewStage(path.Config{Flow: o.flow, Netns: ev.Netns.Inode, FlowMaps: flowMaps}),
 		nftrace.NewStage(nftrace.Config{Flow: o.flow, Netns: target}),
 		capture,
 	)

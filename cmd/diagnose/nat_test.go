@@ -219,34 +219,44 @@ func TestE2EFloodThroughDNAT(t *testing.T) {
 		udp dport %[2]d dnat to %[1]s:9
 	}
 }`, testns.ContainerV4, floodPort))
+	// Sockets of the client's namespace, opened there (a goroutine would open them in the
+	// test's own): each is a connection of its own, a conntrack entry and a DNAT of its own,
+	// as a flood of clients makes. Unconnected, so that the ICMP port unreachables coming
+	// back do not fail the next send.
+	var socks []net.PacketConn
+	testns.Do(t, s.pair.Client, func() {
+		for range 200 {
+			c, err := net.ListenPacket("udp4", testns.ClientV4+":0")
+			if err != nil {
+				t.Errorf("flood socket: %v", err)
+				return
+			}
+			socks = append(socks, c)
+		}
+	})
+	t.Cleanup(func() {
+		for _, c := range socks {
+			c.Close()
+		}
+	})
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var sent atomic.Int64
-	testns.Do(t, s.pair.Client, func() {
-		// A socket per burst: each is a connection of its own, a conntrack entry and a DNAT
-		// of its own, as a flood of clients makes.
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				c, err := net.Dial("udp", net.JoinHostPort(testns.ServerV4, fmt.Sprint(floodPort)))
-				if err != nil {
-					continue
-				}
-				for range 50 {
-					// Errors are the ICMP port unreachables coming back: keep sending.
-					_, _ = c.Write([]byte("flood"))
-					sent.Add(1)
-				}
-				c.Close()
+	to := &net.UDPAddr{IP: net.ParseIP(testns.ServerV4), Port: int(floodPort)}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
 			}
-		}()
-	})
+			if _, err := socks[i%len(socks)].WriteTo([]byte("flood"), to); err == nil {
+				sent.Add(1)
+			}
+		}
+	}()
 	rep := s.diagnose(t, "", s.fromClient(connect))
 	close(stop)
 	wg.Wait()

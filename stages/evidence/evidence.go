@@ -203,6 +203,15 @@ func (t *Translation) To() netip.AddrPort {
 	return t.Reply.Src
 }
 
+// Carries says whether a packet from src to dst, as it looks once translated, is of the
+// translated connection, in either direction: the reply tuple says both of its ends, the
+// client's port included. An end alone would not do: another connection to the same
+// backend address (a second client, a container of the same address in another
+// namespace) would pass for the flow's.
+func (t *Translation) Carries(src, dst netip.AddrPort) bool {
+	return src == t.Reply.Dst && dst == t.Reply.Src || src == t.Reply.Src && dst == t.Reply.Dst
+}
+
 // Tuple is one direction of a connection.
 type Tuple struct {
 	Src netip.AddrPort `json:"src"`

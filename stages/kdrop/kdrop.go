@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 
@@ -39,6 +41,10 @@ type Config struct {
 	// flow's connection, so that the other stages follow it too. It is called from a
 	// goroutine of its own, in order, until Stop returns.
 	OnGrow func(evidence.Endpoint)
+	// FlowMaps, when not nil, are the flow's BPF maps shared with the other stages: what
+	// one stage's programs learn from a translation, this one's see at their next packet.
+	// The stage closes only its own clone. nil: maps of its own.
+	FlowMaps *bpf.Flow
 
 	probeRead bool // tests: the prefilter older kernels run (flow.h's flow_probe_read)
 }
@@ -109,7 +115,7 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 	if err != nil {
 		return nil, err
 	}
-	if p.flow, err = bpf.NewFlow(spec); err != nil {
+	if p.flow, err = flowMaps(cfg.FlowMaps, spec); err != nil {
 		return nil, kerr.BPF("kernel drop probe", err)
 	}
 	if err := p.Grow(cfg.Flow.Endpoint()); err != nil {
@@ -163,6 +169,14 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 		p.reasons, p.reasonsErr = LoadReasons()
 	}()
 	return p, nil
+}
+
+// flowMaps is a clone of shared, or maps of their own for spec's programs.
+func flowMaps(shared *bpf.Flow, spec *ebpf.CollectionSpec) (*bpf.Flow, error) {
+	if shared != nil {
+		return shared.Clone()
+	}
+	return bpf.NewFlow(spec)
 }
 
 // Grow adds an endpoint to the flow the program matches: its drops are recorded from the

@@ -136,7 +136,12 @@ func newLoader(cfg Config) (*loader, error) {
 		return nil, fmt.Errorf("path BPF object: %w", err)
 	}
 	l := &loader{spec: spec, cache: btf.NewCache()}
-	if l.flow, err = bpf.NewFlow(spec); err != nil {
+	if cfg.FlowMaps != nil {
+		l.flow, err = cfg.FlowMaps.Clone()
+	} else {
+		l.flow, err = bpf.NewFlow(spec)
+	}
+	if err != nil {
 		return nil, kerr.BPF("path probe", err)
 	}
 	onlyMaps := spec.Copy()

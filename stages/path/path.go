@@ -45,6 +45,10 @@ type Config struct {
 	Flow evidence.Flow
 	// Netns is the inode of the namespace being diagnosed: events elsewhere are marked so.
 	Netns uint64
+	// FlowMaps, when not nil, are the flow's BPF maps shared with the other stages: what
+	// one stage's programs learn from a translation, this one's see at their next packet.
+	// The stage closes only its own clone. nil: maps of its own.
+	FlowMaps *bpf.Flow
 
 	probeRead bool   // tests: the prefilter older kernels run (flow.h's flow_probe_read)
 	shedRate  uint64 // tests: a lower rate than shedRate

@@ -279,17 +279,15 @@ func splitDownstream(ev *evidence.Evidence, elsewhere []evidence.Drop) (downstre
 	return downstream, rest
 }
 
-// translationOf is the translation a dropped packet came through: one of its ends is an
-// end the flow's connection was translated to.
+// translationOf is the translation a dropped packet came through: it is a packet of the
+// flow's translated connection.
 func translationOf(ev *evidence.Evidence, d *evidence.Drop) *evidence.Translation {
 	if ev.Kernel == nil {
 		return nil
 	}
-	for i, t := range ev.Kernel.Translations {
-		for _, l := range t.Learned {
-			if l == d.Dst || l == d.Src {
-				return &ev.Kernel.Translations[i]
-			}
+	for i := range ev.Kernel.Translations {
+		if t := &ev.Kernel.Translations[i]; len(t.Learned) > 0 && t.Carries(d.Src, d.Dst) {
+			return t
 		}
 	}
 	return nil
@@ -550,8 +548,8 @@ func socketTook(ev *evidence.Evidence) bool {
 }
 
 // deliveredThere finds the namespace of this host where a socket took the flow after a
-// translation here sent it there: that namespace's socket events carry the translated
-// address (a client's socket in yet another namespace has the original one).
+// translation here sent it there: that namespace's socket events are of the translated
+// connection (a client's socket in yet another namespace has the original tuple).
 func deliveredThere(ev *evidence.Evidence) (*Hop, *evidence.Translation) {
 	if ev.Path == nil || ev.Kernel == nil {
 		return nil, nil
@@ -560,9 +558,8 @@ func deliveredThere(ev *evidence.Evidence) (*Hop, *evidence.Translation) {
 		if t.Kind == "SNAT" || t.Netns != 0 && t.Netns != ev.Netns.Inode {
 			continue
 		}
-		to := t.To()
 		for _, e := range ev.Path.Events {
-			if !e.Elsewhere || e.Netns == ev.Netns.Inode || (e.Dst != to && e.Src != to) {
+			if !e.Elsewhere || e.Netns == ev.Netns.Inode || !t.Carries(e.Src, e.Dst) {
 				continue
 			}
 			switch e.Point {
