@@ -271,8 +271,8 @@ type results struct {
 	// statistics on; NATPrograms diagnose's under the flood through NAT.
 	Programs    map[string]programs
 	NATPrograms programs
-	Baseline *baseline // nil: none
-	Took     time.Duration
+	Baseline    *baseline // nil: none
+	Took        time.Duration
 }
 
 // programs is what a tracer's BPF programs ran while the flood made drops drops.
