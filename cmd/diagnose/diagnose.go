@@ -55,17 +55,15 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 		Run:           report.Run{Args: append([]string{"diagnose"}, args...), Reproduction: o.command, Started: started},
 	}
 
-	// One set of the flow's BPF maps for the kernel drop and path stages' programs: a
-	// translation the first learns, the path points follow at the very next packet, in the
-	// namespace the packet enters next. Where the maps cannot be made, each stage makes its
-	// own and says why it cannot. The capture keeps maps of its own, grown from user space:
-	// with the translated packets captured at once, the packets that "arrived" would count
-	// the answers that come back from the next namespace too.
+	// One set of the flow's BPF maps for every stage's programs: a translation the kernel
+	// drop stage's program learns, the capture and the path points follow at the very next
+	// packet, as it leaves toward the namespace it enters next and in that namespace. Where
+	// the maps cannot be made, each stage makes its own and says why it cannot.
 	flowMaps, err := bpf.NewSharedFlow()
 	if err == nil {
 		defer flowMaps.Close()
 	}
-	capture, countReached := captureStage(o, target)
+	capture, countReached := captureStage(o, target, flowMaps)
 	var stages *stage.Pipeline
 	// The kernel drop stage learns where the flow's connection is translated to; every
 	// stage follows it there.
@@ -129,12 +127,12 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 
 // captureStage is the arrival stage for the options, and the channel closed once --count
 // packets have been captured.
-func captureStage(o *options, target *netns.Handle) (*arrival.Stage, <-chan struct{}) {
+func captureStage(o *options, target *netns.Handle, flowMaps *bpf.Flow) (*arrival.Stage, <-chan struct{}) {
 	var matched atomic.Int64
 	reached := make(chan struct{})
 	var once sync.Once
 	return arrival.NewStage(arrival.Config{
-		Flow: o.flow, Netns: target, Ifaces: o.ifaces, PcapPath: o.pcap, Overwrite: o.force, Method: o.capture,
+		Flow: o.flow, Netns: target, Ifaces: o.ifaces, PcapPath: o.pcap, Overwrite: o.force, Method: o.capture, FlowMaps: flowMaps,
 		OnPacket: func(evidence.Packet) {
 			if n := matched.Add(1); o.count > 0 && n >= int64(o.count) {
 				once.Do(func() { close(reached) })

@@ -24,12 +24,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	pmbpf "github.com/packetmortem/packetmortem/bpf"
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -50,6 +53,10 @@ type Config struct {
 	Flow evidence.Flow
 	// Netns is the namespace captured in; nil: the current one.
 	Netns *netns.Handle
+	// FlowMaps, when not nil, are the flow's BPF maps shared with the other stages: what
+	// one stage's programs learn from a translation, this one's see at their next packet.
+	// The stage closes only its own clone. nil: maps of its own.
+	FlowMaps *pmbpf.Flow
 	// Ifaces are the interfaces to capture on; empty (or just "any") means every interface
 	// of the network namespace, including those created during the capture.
 	Ifaces []string
@@ -101,6 +108,7 @@ type Capture struct {
 	got     []evidence.Packet
 	counts  map[countKey]*evidence.IfaceCount
 	in, out int
+	toward  int // of in, addressed to an endpoint
 	errs    []string
 
 	stopOnce sync.Once
@@ -167,7 +175,7 @@ func startHere(ctx context.Context, cfg Config) (_ *Capture, err error) {
 	}
 	switch cfg.Method {
 	case MethodAuto, MethodTCX:
-		t, err := startTCX(c.ends[0], indexes, c.names, cfg.ringSize)
+		t, err := startTCX(c.ends[0], indexes, c.names, cfg.ringSize, cfg.FlowMaps)
 		if err == nil {
 			c.tcx, c.method = t, methodTCXName
 			go c.readTCX()
@@ -396,6 +404,11 @@ func (c *Capture) handle(f frame, fd int) {
 		c.out++
 	} else {
 		c.in++
+		c.growMu.Lock()
+		if _, ok := c.ends.Match(h.proto, netip.AddrPort{}, p.Dst, 0); ok {
+			c.toward++
+		}
+		c.growMu.Unlock()
 	}
 	if len(c.got) < evidence.MaxPackets {
 		c.got = append(c.got, p)
@@ -486,6 +499,7 @@ func (c *Capture) stop() {
 		MethodNote: c.methodNote,
 		Packets:    c.got,
 		In:         c.in,
+		Toward:     c.toward,
 		Out:        c.out,
 	}
 	if a.Packets == nil {

@@ -74,7 +74,7 @@ func familyBit(e evidence.Endpoint) uint8 {
 
 // startTCX loads and attaches the capture to the interfaces with these indexes (all of the
 // namespace when none), and opens its reader.
-func startTCX(flow evidence.Endpoint, indexes []int, names map[int]string, ringSize uint32) (_ *tcxSource, err error) {
+func startTCX(flow evidence.Endpoint, indexes []int, names map[int]string, ringSize uint32, shared *pmbpf.Flow) (_ *tcxSource, err error) {
 	t := &tcxSource{names: maps.Clone(names), attached: map[int]bool{}}
 	defer func() {
 		if err != nil {
@@ -108,7 +108,7 @@ func startTCX(flow evidence.Endpoint, indexes []int, names map[int]string, ringS
 		return nil, err
 	}
 	t.families = familyBit(flow)
-	if t.flow, err = newCaptureFlow(); err != nil {
+	if t.flow, err = newCaptureFlow(shared); err != nil {
 		return nil, err
 	}
 	if t.objs, err = loadCapture(ringSize, t.families, t.flow, nil); err != nil {
@@ -158,8 +158,16 @@ func haveTCX() error {
 	return kerr.BPF("probe tcx", err)
 }
 
-// newCaptureFlow makes the flow's maps for the capture's programs, empty.
-func newCaptureFlow() (*pmbpf.Flow, error) {
+// newCaptureFlow is a clone of the shared flow's maps, or maps of the capture's own,
+// empty, when shared is nil.
+func newCaptureFlow(shared *pmbpf.Flow) (*pmbpf.Flow, error) {
+	if shared != nil {
+		flow, err := shared.Clone()
+		if err != nil {
+			return nil, kerr.BPF("the capture's flow", err)
+		}
+		return flow, nil
+	}
 	spec, err := pmbpf.LoadCapture()
 	if err != nil {
 		return nil, fmt.Errorf("load the capture's BPF object: %w", err)

@@ -46,7 +46,7 @@ func TestTCXFilterFrames(t *testing.T) {
 // loadTCX loads the capture's programs for the endpoints; the test closes them.
 func loadTCX(t *testing.T, ends evidence.Endpoints) *tcxSource {
 	t.Helper()
-	flow, err := newCaptureFlow()
+	flow, err := newCaptureFlow(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,6 +88,10 @@ type Arrival struct {
 	Counts  []IfaceCount `json:"counts"`
 	In      int          `json:"in"`
 	Out     int          `json:"out"`
+	// Toward counts the packets of In addressed to an endpoint of the flow (the user's, or
+	// one it grew by): those on their way to the service, without the answers that come
+	// back in from a namespace behind this host once the flow follows a translation there.
+	Toward int `json:"toward"`
 	// SocketDrops are packets of the flow the capture lost: the packet socket's ring or the
 	// tcx programs' ring buffer was full.
 	SocketDrops uint64 `json:"socket_drops"`

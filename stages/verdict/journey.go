@@ -82,5 +82,14 @@ func outDevice(ev *evidence.Evidence, t *evidence.Translation) string {
 			}
 		}
 	}
+	if ev.Arrival != nil && t != nil {
+		// Translated, a packet on its way out is of the reply tuple's connection; the
+		// answers leave toward the client with the original addresses back.
+		for _, p := range ev.Arrival.Packets {
+			if p.Direction == evidence.Out && t.Carries(p.Src, p.Dst) {
+				return p.Iface
+			}
+		}
+	}
 	return ""
 }

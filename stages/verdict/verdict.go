@@ -254,7 +254,14 @@ func partOf(v *Verdict, ev *evidence.Evidence) *Part {
 	if v.Hop == nil && indexOf(receivePath, v.Stage) < 0 && v.Stage != Forward {
 		return nil
 	}
-	p := &Part{Dropped: v.Drops, Arrived: a.In, RestDelivered: socketTook(ev)}
+	// The packets on their way to the service: once the capture follows a translation, the
+	// answers that come back in from the namespace behind this host are captured too.
+	// Evidence recorded before the capture counted them has In alone.
+	arrived := a.In
+	if a.Toward > 0 {
+		arrived = a.Toward
+	}
+	p := &Part{Dropped: v.Drops, Arrived: arrived, RestDelivered: socketTook(ev)}
 	if ev.Kernel != nil && ev.Kernel.Matched > uint64(len(ev.Kernel.Drops)) {
 		p.AtLeast = true
 	}
