@@ -439,6 +439,8 @@ func (s *scenario) listenOn(t *testing.T, ns, addr string) func() {
 		t.FailNow()
 	}
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var open []net.Conn // closed at stop: a line whose segments a test drops never comes
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -447,11 +449,22 @@ func (s *scenario) listenOn(t *testing.T, ns, addr string) func() {
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			open = append(open, c)
+			mu.Unlock()
 			_, _ = bufio.NewReader(c).ReadString('\n')
 			c.Close()
 		}
 	}()
-	return func() { ln.Close(); wg.Wait() }
+	return func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}
 }
 
 func TestE2EKill9LeavesNoTable(t *testing.T) {

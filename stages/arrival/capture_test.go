@@ -682,33 +682,30 @@ func testAddresses(ethertype uint16, data []byte) bool {
 
 // A flow that grows by an endpoint of the other family while the capture runs: on tcx the
 // programs, loaded for IPv4 only, are swapped for ones that take IPv6 too, in every link,
-// and the IPv4 endpoint is still captured after the swap.
+// and the IPv4 endpoint is still captured after the swap. With each method the package's
+// tests run with (testMethod).
 func TestCaptureGrowsOtherFamily(t *testing.T) {
-	for _, method := range []string{MethodTCX, MethodSocket} {
-		t.Run(method, func(t *testing.T) {
-			t.Parallel()
-			p := testns.NewPair(t, "ag")
-			port, port6 := testns.Port(), testns.Port()
-			flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: port, Proto: evidence.UDP}
-			c := start(t, p.Server, Config{Flow: flow, Method: method})
-			sendUDP(t, p.Client, testns.ServerV4, port)
-			waitPackets(t, c, 1)
-			six := evidence.Endpoint{ID: 2, Addr: netip.MustParseAddr(testns.ServerV6), Port: port6, Proto: evidence.UDP}
-			if err := c.Grow(six); err != nil {
-				t.Fatalf("Grow(%s): %v", six, err)
-			}
-			sendUDP(t, p.Client, testns.ServerV6, port6)
-			sendUDP(t, p.Client, testns.ServerV4, port)
-			waitPackets(t, c, 3)
-			a := c.Stop()
-			var got []netip.AddrPort
-			for _, pk := range a.Packets {
-				got = append(got, pk.Dst)
-			}
-			want := []netip.AddrPort{netip.AddrPortFrom(flow.Addr, port), netip.AddrPortFrom(six.Addr, port6), netip.AddrPortFrom(flow.Addr, port)}
-			if !slices.Equal(got, want) {
-				t.Errorf("captured datagrams to %v, want %v", got, want)
-			}
-		})
+	t.Parallel()
+	p := testns.NewPair(t, "ag")
+	port, port6 := testns.Port(), testns.Port()
+	flow := evidence.Flow{Addr: netip.MustParseAddr(testns.ServerV4), Port: port, Proto: evidence.UDP}
+	c := start(t, p.Server, Config{Flow: flow})
+	sendUDP(t, p.Client, testns.ServerV4, port)
+	waitPackets(t, c, 1)
+	six := evidence.Endpoint{ID: 2, Addr: netip.MustParseAddr(testns.ServerV6), Port: port6, Proto: evidence.UDP}
+	if err := c.Grow(six); err != nil {
+		t.Fatalf("Grow(%s): %v", six, err)
+	}
+	sendUDP(t, p.Client, testns.ServerV6, port6)
+	sendUDP(t, p.Client, testns.ServerV4, port)
+	waitPackets(t, c, 3)
+	a := c.Stop()
+	var got []netip.AddrPort
+	for _, pk := range a.Packets {
+		got = append(got, pk.Dst)
+	}
+	want := []netip.AddrPort{netip.AddrPortFrom(flow.Addr, port), netip.AddrPortFrom(six.Addr, port6), netip.AddrPortFrom(flow.Addr, port)}
+	if !slices.Equal(got, want) {
+		t.Errorf("captured datagrams to %v, want %v", got, want)
 	}
 }
