@@ -94,6 +94,15 @@ func NewSharedFlow() (*Flow, error) {
 	return NewFlow(spec)
 }
 
+// FlowFor is a clone of shared, for a stage given the shared maps, or else maps of the
+// stage's own for spec's programs (any object that includes flow.h), empty.
+func FlowFor(shared *Flow, spec *ebpf.CollectionSpec) (*Flow, error) {
+	if shared != nil {
+		return shared.Clone()
+	}
+	return NewFlow(spec)
+}
+
 // Clone is another handle on the same maps, which its holder closes.
 func (f *Flow) Clone() (*Flow, error) {
 	ends, err := f.ends.Clone()

@@ -49,21 +49,8 @@ func TestE2EDockerPublishedNoListener(t *testing.T) {
 	if *dockerReport != "" {
 		saveMarkdown(t, rep, *dockerReport)
 	}
-	expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")
-	v := rep.Verdict
 	container := fmt.Sprintf("container %s (docker, id %s)", name, id[:12])
-	for _, want := range []string{"sent by DNAT to " + to, container} {
-		if !strings.Contains(v.Summary, want) {
-			t.Errorf("summary %q does not say %q", v.Summary, want)
-		}
-	}
-	if !strings.Contains(v.Fix, "port 80") || !strings.Contains(v.Fix, container) {
-		t.Errorf("fix %q is not about port 80 in %s", v.Fix, container)
-	}
-	k := rep.Stages.KernelDrop
-	if k == nil || len(k.Translations) == 0 || k.Translations[0].Kind != "DNAT" {
-		t.Fatalf("no DNAT in the kernel drop evidence: %+v", k)
-	}
+	expectDNATNoListener(t, rep, to, container, container)
 }
 
 // A published port with a listener in the container: the flow is delivered there, which

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/packetmortem/packetmortem/internal/testns"
+	"github.com/packetmortem/packetmortem/report"
 	"github.com/packetmortem/packetmortem/stages/verdict"
 )
 
@@ -31,21 +32,29 @@ func TestE2EDNATToContainer(t *testing.T) {
 	chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport PORT dnat to %s; }
 }`, table, to))
 		rep := s.diagnose(t, "dnat_to_container_"+family(v6), s.fromClient(connect))
-		expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")
-		v := rep.Verdict
-		for _, want := range []string{"sent by DNAT to " + to, "network namespace " + ctr} {
-			if !strings.Contains(v.Summary, want) {
-				t.Errorf("summary %q does not say %q", v.Summary, want)
-			}
-		}
-		if !strings.Contains(v.Fix, "port 80") || !strings.Contains(v.Fix, ctr) {
-			t.Errorf("fix %q is not about port 80 in the container's namespace %s", v.Fix, ctr)
-		}
-		k := rep.Stages.KernelDrop
-		if k == nil || len(k.Translations) == 0 || k.Translations[0].Kind != "DNAT" {
-			t.Fatalf("no DNAT in the kernel drop evidence: %+v", k)
-		}
+		expectDNATNoListener(t, rep, to, "network namespace "+ctr, ctr)
 	})
+}
+
+// expectDNATNoListener checks the verdict on a flow DNATed to to, where nothing listens in
+// the namespace named where (summary) and named (the fix): dropped there with NO_SOCKET,
+// the translation said, the fix about port 80 there, the DNAT in the evidence.
+func expectDNATNoListener(t *testing.T, rep *report.Report, to, where, named string) {
+	t.Helper()
+	expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")
+	v := rep.Verdict
+	for _, want := range []string{"sent by DNAT to " + to, where} {
+		if !strings.Contains(v.Summary, want) {
+			t.Errorf("summary %q does not say %q", v.Summary, want)
+		}
+	}
+	if !strings.Contains(v.Fix, "port 80") || !strings.Contains(v.Fix, named) {
+		t.Errorf("fix %q is not about port 80 in %s", v.Fix, named)
+	}
+	k := rep.Stages.KernelDrop
+	if k == nil || len(k.Translations) == 0 || k.Translations[0].Kind != "DNAT" {
+		t.Fatalf("no DNAT in the kernel drop evidence: %+v", k)
+	}
 }
 
 // A flow for a container behind this host, with a listener there: this host routes the

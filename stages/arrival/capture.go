@@ -32,11 +32,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	pmbpf "github.com/packetmortem/packetmortem/bpf"
-
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	pmbpf "github.com/packetmortem/packetmortem/bpf"
 	"github.com/packetmortem/packetmortem/internal/kerr"
 	"github.com/packetmortem/packetmortem/internal/links"
 	"github.com/packetmortem/packetmortem/internal/netns"

@@ -161,18 +161,11 @@ func haveTCX() error {
 // newCaptureFlow is a clone of the shared flow's maps, or maps of the capture's own,
 // empty, when shared is nil.
 func newCaptureFlow(shared *pmbpf.Flow) (*pmbpf.Flow, error) {
-	if shared != nil {
-		flow, err := shared.Clone()
-		if err != nil {
-			return nil, kerr.BPF("the capture's flow", err)
-		}
-		return flow, nil
-	}
 	spec, err := pmbpf.LoadCapture()
 	if err != nil {
 		return nil, fmt.Errorf("load the capture's BPF object: %w", err)
 	}
-	flow, err := pmbpf.NewFlow(spec)
+	flow, err := pmbpf.FlowFor(shared, spec)
 	if err != nil {
 		return nil, kerr.BPF("the capture's flow", err)
 	}

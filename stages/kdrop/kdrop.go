@@ -14,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/cilium/ebpf"
-
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 
@@ -115,7 +113,7 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 	if err != nil {
 		return nil, err
 	}
-	if p.flow, err = flowMaps(cfg.FlowMaps, spec); err != nil {
+	if p.flow, err = bpf.FlowFor(cfg.FlowMaps, spec); err != nil {
 		return nil, kerr.BPF("kernel drop probe", err)
 	}
 	if err := p.Grow(cfg.Flow.Endpoint()); err != nil {
@@ -169,14 +167,6 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 		p.reasons, p.reasonsErr = LoadReasons()
 	}()
 	return p, nil
-}
-
-// flowMaps is a clone of shared, or maps of their own for spec's programs.
-func flowMaps(shared *bpf.Flow, spec *ebpf.CollectionSpec) (*bpf.Flow, error) {
-	if shared != nil {
-		return shared.Clone()
-	}
-	return bpf.NewFlow(spec)
 }
 
 // Grow adds an endpoint to the flow the program matches: its drops are recorded from the

@@ -136,12 +136,7 @@ func newLoader(cfg Config) (*loader, error) {
 		return nil, fmt.Errorf("path BPF object: %w", err)
 	}
 	l := &loader{spec: spec, cache: btf.NewCache()}
-	if cfg.FlowMaps != nil {
-		l.flow, err = cfg.FlowMaps.Clone()
-	} else {
-		l.flow, err = bpf.NewFlow(spec)
-	}
-	if err != nil {
+	if l.flow, err = bpf.FlowFor(cfg.FlowMaps, spec); err != nil {
 		return nil, kerr.BPF("path probe", err)
 	}
 	onlyMaps := spec.Copy()
