@@ -173,7 +173,8 @@ func TestE2EDNATToUnnamedNamespace(t *testing.T) {
 }
 
 // A firewall drop inside the container's own namespace, after the host's DNAT: the verdict
-// names the drop there (its rule is that namespace's, which the host's trace cannot see).
+// names the drop there, and its rule, from the trace that followed the flow into that
+// namespace (the host's trace cannot see its rules), removed afterwards like the host's.
 func TestE2EContainerFirewallDrop(t *testing.T) {
 	t.Parallel()
 	s := newScenario(t, "dcf", false, "tcp")
@@ -184,10 +185,34 @@ func TestE2EContainerFirewallDrop(t *testing.T) {
 	s.nft(t, ctr, `table inet pmt_guard {
 	chain input { type filter hook input priority filter; policy accept; tcp dport 80 drop; }
 }`)
+	// The first SYN taught the translation, and went on before the trace there began: the
+	// client's retransmission a second later is traced there.
 	rep := s.diagnose(t, "", s.fromClient(connect))
 	expect(t, rep, verdict.Dropped, verdict.Input, "NETFILTER_DROP")
-	if want := "network namespace " + ctr; !strings.Contains(rep.Verdict.Summary, want) {
-		t.Errorf("summary %q does not say %q", rep.Verdict.Summary, want)
+	v := rep.Verdict
+	for _, want := range []string{"network namespace " + ctr, "tcp dport 80 drop", "table inet pmt_guard"} {
+		if !strings.Contains(v.Summary, want) {
+			t.Errorf("summary %q does not say %q", v.Summary, want)
+		}
+	}
+	if want := "ip netns exec " + ctr + " nft delete rule inet pmt_guard input handle"; !strings.Contains(v.Fix, want) {
+		t.Errorf("fix %q does not say %q", v.Fix, want)
+	}
+	there := rep.Stages.Firewall.Other(testns.Inode(t, ctr))
+	if there == nil || !there.Installed || !there.Removed || there.NetnsName != ctr {
+		t.Fatalf("no trace of the container's namespace, or not removed: %+v", rep.Stages.Firewall)
+	}
+	tables := 0
+	for _, in := range rep.Run.Installed {
+		if strings.Contains(in.What, "nftables trace table") {
+			tables++
+		}
+	}
+	if tables != 2 {
+		t.Errorf("%d trace tables reported installed, want the host's and the container's: %+v", tables, rep.Run.Installed)
+	}
+	if out := testns.Run(t, "ip", "netns", "exec", ctr, "nft", "list", "tables"); strings.Contains(out, "packetmortem") {
+		t.Errorf("a trace table is left in the container's namespace:\n%s", out)
 	}
 }
 

@@ -40,6 +40,9 @@ type Link struct {
 	Stats Stats
 	// XDP lists the XDP programs attached, by hook (xdp, xdpgeneric, xdpoffload).
 	XDP []XDPProgram
+	// PeerNetnsID is the id (in the dumped namespace) of the namespace where the other
+	// end of a veth or similar pair is; -1 when it is in the same one, or there is none.
+	PeerNetnsID int32
 }
 
 // XDPProgram is an XDP program attached to an interface.
@@ -110,7 +113,7 @@ func DecodeAll(msgs []netlink.Message) ([]Link, error) {
 // Decode reads one RTM_NEWLINK message body: ifinfomsg (family, pad, type, index, flags,
 // change), then attributes.
 func Decode(b []byte) (Link, error) {
-	var l Link
+	l := Link{PeerNetnsID: -1}
 	if len(b) < unix.SizeofIfInfomsg {
 		return l, fmt.Errorf("decode RTM_NEWLINK: %d bytes, shorter than ifinfomsg", len(b))
 	}
@@ -126,6 +129,8 @@ func Decode(b []byte) (Link, error) {
 		switch ad.Type() {
 		case unix.IFLA_IFNAME:
 			l.Name = ad.String()
+		case unix.IFLA_LINK_NETNSID:
+			l.PeerNetnsID = ad.Int32()
 		case unix.IFLA_STATS64:
 			l.Stats = decodeStats64(ad.Bytes())
 		case unix.IFLA_XDP:

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -56,28 +55,24 @@ func Open(path string) (*Handle, error) {
 // those of the processes running; one no process holds and nobody named cannot be
 // opened.
 func OpenInode(ino uint64) (*Handle, error) {
-	if name, ok := Names()[ino]; ok {
-		return Open(filepath.Join(Dir, name))
-	}
-	procs, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, fmt.Errorf("find network namespace %d: %w", ino, err)
-	}
-	for _, p := range procs {
-		if _, err := strconv.Atoi(p.Name()); err != nil {
-			continue
+	var found *Handle
+	walk(func(i uint64, path string) bool {
+		if i != ino {
+			return true
 		}
-		path := filepath.Join("/proc", p.Name(), "ns/net")
-		var st unix.Stat_t
-		if unix.Stat(path, &st) == nil && st.Ino == ino {
-			if h, err := Open(path); err == nil && h.Inode == ino {
-				return h, nil
-			} else if h != nil {
-				h.Close()
-			}
+		// Between the walk's stat and the open, the process may have left or exited.
+		if h, err := Open(path); err == nil && h.Inode == ino {
+			found = h
+			return false
+		} else if h != nil {
+			h.Close()
 		}
+		return true
+	})
+	if found == nil {
+		return nil, fmt.Errorf("find network namespace %d: no process is in it and it has no name under %s", ino, Dir)
 	}
-	return nil, fmt.Errorf("find network namespace %d: no process is in it and it has no name under %s", ino, Dir)
+	return found, nil
 }
 
 func (h *Handle) String() string { return fmt.Sprintf("%s (inode %d)", h.Path, h.Inode) }

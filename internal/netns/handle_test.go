@@ -3,6 +3,7 @@ package netns_test
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
@@ -101,5 +102,42 @@ func TestNilHandle(t *testing.T) {
 	}
 	if err := h.Close(); err != nil {
 		t.Error(err)
+	}
+}
+
+// Holding finds the namespace next to this one that has an address, IPv4 and IPv6, and
+// not another that has the same address but is not joined to it.
+func TestHolding(t *testing.T) {
+	t.Parallel()
+	testns.RequirePrivileges(t)
+	from, next, apart := testns.Name("nhf"), testns.Name("nhn"), testns.Name("nha")
+	for _, ns := range []string{from, next, apart} {
+		testns.Run(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	}
+	testns.Run(t, "ip", "-n", from, "link", "add", "h0", "type", "veth", "peer", "name", "c0", "netns", next)
+	// A device of its own in each (this kernel has no dummy driver).
+	testns.Run(t, "ip", "-n", apart, "link", "add", "d0", "type", "veth", "peer", "name", "d1")
+	a4, a6 := "203.0.113.77", "2001:db8:77::7"
+	for _, at := range [][2]string{{next, "c0"}, {apart, "d0"}} {
+		testns.Run(t, "ip", "-n", at[0], "addr", "add", a4+"/32", "dev", at[1])
+		testns.Run(t, "ip", "-n", at[0], "addr", "add", a6+"/128", "dev", at[1], "nodad")
+	}
+	h, err := netns.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	want := testns.Inode(t, next)
+	for _, a := range []string{a4, a6} {
+		got, err := netns.Holding(netip.MustParseAddr(a), h)
+		if err != nil || got == nil || got.Inode != want {
+			t.Errorf("Holding(%s) = %v, %v; want the namespace %d", a, got, err, want)
+		}
+		got.Close()
+	}
+	if got, err := netns.Holding(netip.MustParseAddr("203.0.113.253"), h); got != nil || err != nil {
+		t.Errorf("Holding of an address nobody has = %v, %v", got, err)
+		got.Close()
 	}
 }

@@ -120,6 +120,33 @@ type Firewall struct {
 	// namespace nothing there can drop a packet, and tracing would only cost every packet.
 	Skipped string `json:"skipped,omitempty"`
 	Error   string `json:"error,omitempty"`
+
+	// Netns and NetnsName are the namespace of a trace in Elsewhere; empty for the one
+	// diagnosed.
+	Netns     uint64 `json:"netns,omitempty"`
+	NetnsName string `json:"netns_name,omitempty"`
+	// Followed is the endpoint of the flow that led there (an address of that namespace),
+	// and Since when its trace began: a packet that went there before (often the one whose
+	// translation taught the endpoint) was not traced there.
+	Followed string    `json:"followed,omitempty"`
+	Since    time.Time `json:"since,omitzero"`
+	// Elsewhere are the traces of the other namespaces of this host the flow went on to,
+	// in the order it was followed there.
+	Elsewhere []Firewall `json:"elsewhere,omitempty"`
+}
+
+// Other is the trace of namespace netns, another than the one diagnosed; nil when it was
+// not traced.
+func (f *Firewall) Other(netns uint64) *Firewall {
+	if f == nil {
+		return nil
+	}
+	for i := range f.Elsewhere {
+		if f.Elsewhere[i].Netns == netns {
+			return &f.Elsewhere[i]
+		}
+	}
+	return nil
 }
 
 // Trace is one packet's walk through the netfilter hooks of one family and hook.

@@ -183,8 +183,10 @@ func Judge(ev *evidence.Evidence) Verdict {
 	case len(local) > 0:
 		judgeDrop(&v, ev, local, fwDrop)
 	case len(downstream) > 0:
-		// Its firewall is not this namespace's: the trace here says nothing of it.
-		judgeDrop(&v, ev, downstream, nil)
+		// Its firewall is that namespace's: the trace here says nothing of it, the one
+		// that followed the flow there does.
+		main, _ := mainSite(downstream)
+		judgeDrop(&v, ev, downstream, firewallDrop(ev.Firewall.Other(main.drops[0].Netns)))
 		v.Hop = &Hop{Netns: v.Drop.Netns, NetnsName: v.Drop.NetnsName}
 	case fwDrop != nil:
 		// The firewall dropped it but kfree_skb did not report it (lost events, or the

@@ -123,14 +123,21 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 		if r.Type == "policy" {
 			what = "the chain's drop policy"
 		}
-		t.Summary = fmt.Sprintf("%s by the firewall in %s: %s in table %s %s, chain %s%s%s.",
-			dropped, v.Stage, what, r.Family, r.Table, r.Chain, handleText(r), rest)
+		firewall, nft := "the firewall", "nft"
+		if v.Hop != nil {
+			firewall, nft = "the firewall of "+hopName(v.Hop)+" of this host", enter(v.Hop)+"nft"
+		}
+		t.Summary = fmt.Sprintf("%s by %s in %s: %s in table %s %s, chain %s%s%s.",
+			dropped, firewall, v.Stage, what, r.Family, r.Table, r.Chain, handleText(r), rest)
 		t.Explanation = "a netfilter rule or chain policy dropped the packet"
 		if r.Type == "policy" {
-			t.Fix = fmt.Sprintf("add a rule accepting the flow to chain %s of table %s %s, or change its policy: `nft add rule %s %s %s %s dport %d accept`",
-				r.Chain, r.Family, r.Table, r.Family, r.Table, r.Chain, f.Proto, f.Port)
+			t.Fix = fmt.Sprintf("add a rule accepting the flow to chain %s of table %s %s, or change its policy: `%s add rule %s %s %s %s dport %d accept`",
+				r.Chain, r.Family, r.Table, nft, r.Family, r.Table, r.Chain, f.Proto, f.Port)
 		} else {
-			t.Fix = fmt.Sprintf("remove or narrow the rule: `nft delete rule %s %s %s handle %d` (or insert an accept before it)", r.Family, r.Table, r.Chain, r.Handle)
+			t.Fix = fmt.Sprintf("remove or narrow the rule: `%s delete rule %s %s %s handle %d` (or insert an accept before it)", nft, r.Family, r.Table, r.Chain, r.Handle)
+		}
+		if v.Hop != nil && !strings.HasPrefix(nft, "ip netns") {
+			t.Fix += ", with PID a process of " + hopName(v.Hop)
 		}
 	case v.Cause == verdict.ForwardingOff:
 		t.Summary = fmt.Sprintf("%s%s in routing by %s (%s): %s is not an address of this host and forwarding is off (%s=0)%s.", dropped, where, v.Function, v.Reason, f.Addr, reasons.Fill("{forwarding}", f), rest)
@@ -142,6 +149,9 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 		t.Fix = x.Entry.FixFor(f)
 		if v.Hop != nil {
 			t.Fix += fmt.Sprintf(" (in %s, where the packet was dropped: `nsenter --net=/proc/PID/ns/net` or `ip netns exec` to look there)", hopName(v.Hop))
+			if v.Reason == "NETFILTER_DROP" {
+				t.note("%s", untracedThere(ev, v))
+			}
 		}
 	default:
 		t.Summary = fmt.Sprintf("%s%s in %s by %s with reason %s%s.", dropped, where, v.Stage, v.Function, v.Reason, rest)
@@ -181,6 +191,30 @@ func hopName(h *verdict.Hop) string {
 		return fmt.Sprintf("network namespace %s (inode %d)", h.NetnsName, h.Netns)
 	}
 	return fmt.Sprintf("network namespace %d", h.Netns)
+}
+
+// enter is the command prefix that runs a tool in another namespace: `ip netns exec` for a
+// named one, else nsenter into a process's.
+func enter(h *verdict.Hop) string {
+	if h.NetnsName != "" && !strings.Contains(h.NetnsName, " ") {
+		return "ip netns exec " + h.NetnsName + " "
+	}
+	return "nsenter --net=/proc/PID/ns/net "
+}
+
+// untracedThere says why the trace does not name the rule that dropped the flow in
+// another namespace: it was not traced there, or only from after the drop.
+func untracedThere(ev *evidence.Evidence, v verdict.Verdict) string {
+	there := ev.Firewall.Other(v.Hop.Netns)
+	switch {
+	case there == nil:
+		return fmt.Sprintf("the rule is not named: the flow was not traced in %s (none of its addresses is one of that namespace's next to this one)", hopName(v.Hop))
+	case there.Skipped != "" || there.Error != "":
+		return fmt.Sprintf("the rule is not named: the flow was not traced in %s: %s", hopName(v.Hop), cmp.Or(there.Error, there.Skipped))
+	case v.Drop != nil && !there.Since.IsZero() && v.Drop.Time.Before(there.Since):
+		return fmt.Sprintf("the rule is not named: the trace of %s began at %s, when a translation led the flow there, after the drop at %s; a packet sent again (a longer reproduction, or a retry) would be traced there", hopName(v.Hop), there.Since.Format("15:04:05.000"), v.Drop.Time.Format("15:04:05.000"))
+	}
+	return fmt.Sprintf("the rule is not named: the trace of %s saw no drop of the flow (a trace message may have been lost, or the rule is an iptables-legacy one)", hopName(v.Hop))
 }
 
 // forwardingFix is what to do about packets for another host while forwarding is off.
