@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -143,6 +144,13 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 		if v.Hop != nil {
 			t.Fix += fmt.Sprintf(" (in %s, where the packet was dropped: `nsenter --net=/proc/PID/ns/net` or `ip netns exec` to look there)", hopName(v.Hop))
 		}
+		// A fix that turns on whether something listens is about the port in the
+		// container; its users know the port by what the host publishes.
+		if _, ok := x.Entry.FixIf[reasons.NothingListens]; ok {
+			if p := publishedAs(v.Drop, f.Proto); p != "" {
+				t.Fix += "; the port is published as " + p
+			}
+		}
 	default:
 		t.Summary = fmt.Sprintf("%s%s in %s by %s with reason %s%s.", dropped, where, v.Stage, v.Function, v.Reason, rest)
 		t.Explanation = fmt.Sprintf("the kernel gives reason %s; this build has no explanation for it (its reasons were checked against the kernels %s), so the stage comes from the dropping function and its stack", v.Reason, strings.Join(reasons.Kernels(), " and "))
@@ -181,6 +189,23 @@ func hopName(h *verdict.Hop) string {
 		return fmt.Sprintf("network namespace %s (inode %d)", h.NetnsName, h.Netns)
 	}
 	return fmt.Sprintf("network namespace %d", h.Netns)
+}
+
+// publishedAs lists the mappings of the dropped packet's container that lead to the port
+// it was dropped at, as `docker ps` shows them without the protocol (the flow's):
+// "8080->80, 127.0.0.1:8081->80"; "" when none does.
+func publishedAs(d *evidence.Drop, proto string) string {
+	if d == nil {
+		return ""
+	}
+	port := strconv.Itoa(int(d.Dst.Port()))
+	var ms []string
+	for _, p := range d.Published {
+		if host, ok := strings.CutSuffix(p, "->"+port+"/"+proto); ok {
+			ms = append(ms, host+"->"+port)
+		}
+	}
+	return strings.Join(ms, ", ")
 }
 
 // forwardingFix is what to do about packets for another host while forwarding is off.
