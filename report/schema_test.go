@@ -110,6 +110,9 @@ func TestSchemaRejects(t *testing.T) {
 		"drop without stack": func(m map[string]any) {
 			delete(first(obj(obj(m, "stages"), "kernel_drop"), "drops"), "stack")
 		},
+		"a published port not a mapping": func(m map[string]any) {
+			first(obj(obj(m, "stages"), "kernel_drop"), "drops")["published"] = []any{"80/tcp"}
+		},
 		"trace verdict maybe": func(m map[string]any) {
 			first(obj(obj(m, "stages"), "firewall"), "traces")["verdict"] = "maybe"
 		},
@@ -118,6 +121,16 @@ func TestSchemaRejects(t *testing.T) {
 		"stopped by magic": func(m map[string]any) { obj(m, "run")["stopped_by"] = "magic" },
 	}
 	rejects(t, s, raw, mutations)
+	// Published ports pass as netns.Owners.Published writes them.
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	first(obj(obj(m, "stages"), "kernel_drop"), "drops")["published"] = []any{"8080->80/tcp", "127.0.0.1:9090->80/udp", "[::1]:8081->80/tcp"}
+	data, _ := json.Marshal(m)
+	if err := validate(s, data); err != nil {
+		t.Errorf("the schema rejects published ports as `docker ps` writes them: %v", err)
+	}
 
 	// The journey, on a report that has one.
 	raw, err = os.ReadFile(filepath.Join("..", "testdata", "reports", "dnat_to_container_v4.json"))

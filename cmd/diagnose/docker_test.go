@@ -39,7 +39,8 @@ func dockerScenario(t *testing.T, tag string) (*scenario, *testns.Docker) {
 
 // A port published to a container where nothing listens: the kernel drops the SYN in the
 // container's namespace, and the verdict says so, with Docker's DNAT and the container by
-// its Docker name (found under the daemon's own --data-root, not /var/lib/docker).
+// its Docker name (found under the daemon's own --data-root, not /var/lib/docker), and the
+// fix quotes the mapping that leads to the container's port.
 func TestE2EDockerPublishedNoListener(t *testing.T) {
 	s, d := dockerScenario(t, "dkn")
 	name := testns.Name("web")
@@ -51,6 +52,9 @@ func TestE2EDockerPublishedNoListener(t *testing.T) {
 	}
 	container := fmt.Sprintf("container %s (docker, id %s)", name, id[:12])
 	expectDNATNoListener(t, rep, to, container, container)
+	if want := fmt.Sprintf("; the port is published as %d->%d", s.port, testns.DockerPort); !strings.Contains(rep.Verdict.Fix, want) {
+		t.Errorf("fix %q does not say %q", rep.Verdict.Fix, want)
+	}
 }
 
 // A published port with a listener in the container: the flow is delivered there, which

@@ -3,6 +3,8 @@ package netns
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -98,25 +100,9 @@ var runtimeNames = map[string]string{"docker": "docker", "cri-containerd": "cont
 
 // describePID names the container process pid belongs to, or the process.
 func (o *Owners) describePID(pid int) string {
-	dir := filepath.Join(o.Proc, strconv.Itoa(pid))
-	comm, _ := os.ReadFile(filepath.Join(dir, "comm"))
+	comm, _ := os.ReadFile(filepath.Join(o.Proc, strconv.Itoa(pid), "comm"))
 	process := fmt.Sprintf("pid %d (%s)", pid, strings.TrimSpace(string(comm)))
-	cg, err := os.ReadFile(filepath.Join(dir, "cgroup"))
-	if err != nil {
-		return process
-	}
-	var runtime, id, pod string
-	for _, line := range strings.Split(string(cg), "\n") {
-		path := line[strings.LastIndexByte(line, ':')+1:]
-		if m := scopeRE.FindStringSubmatch(path); m != nil {
-			runtime, id = runtimeNames[m[1]], m[2]
-		} else if m := cgroupfsRE.FindStringSubmatch(path); m != nil {
-			runtime, id = runtimeNames[m[1]], m[2]
-		}
-		if m := podRE.FindStringSubmatch(path); m != nil {
-			pod = strings.ReplaceAll(m[1], "_", "-")
-		}
-	}
+	runtime, id, pod := o.container(pid)
 	if id == "" {
 		return process
 	}
@@ -135,6 +121,27 @@ func (o *Owners) describePID(pid int) string {
 		return fmt.Sprintf("pod uid %s (kubernetes, container id %s)", pod, short)
 	}
 	return fmt.Sprintf("container %s (%s)", short, runtime)
+}
+
+// container tells from its cgroup which container process pid is in: the runtime, the
+// container's id and its pod's uid; an empty id when it is in none.
+func (o *Owners) container(pid int) (runtime, id, pod string) {
+	cg, err := os.ReadFile(filepath.Join(o.Proc, strconv.Itoa(pid), "cgroup"))
+	if err != nil {
+		return "", "", ""
+	}
+	for _, line := range strings.Split(string(cg), "\n") {
+		path := line[strings.LastIndexByte(line, ':')+1:]
+		if m := scopeRE.FindStringSubmatch(path); m != nil {
+			runtime, id = runtimeNames[m[1]], m[2]
+		} else if m := cgroupfsRE.FindStringSubmatch(path); m != nil {
+			runtime, id = runtimeNames[m[1]], m[2]
+		}
+		if m := podRE.FindStringSubmatch(path); m != nil {
+			pod = strings.ReplaceAll(m[1], "_", "-")
+		}
+	}
+	return runtime, id, pod
 }
 
 // defaultDockerRoot is where Docker keeps its state unless told otherwise.
@@ -214,6 +221,104 @@ func (o *Owners) dockerName(id string) string {
 		return strings.TrimPrefix(c.Name, "/")
 	}
 	return ""
+}
+
+// Published lists the ports the Docker container in namespace ino publishes on the host,
+// as `docker ps` shows them: "8080->80/tcp", "127.0.0.1:9090->80/udp"; nil when no Docker
+// container holds the namespace or it publishes nothing. A report quotes them where
+// nothing listened on the container's port: the host's port is what its users connect to.
+func (o *Owners) Published(ino uint64) []string {
+	if o.pids == nil {
+		o.pids = o.scan()
+	}
+	pid, ok := o.pids[ino]
+	if !ok || pid == 1 {
+		return nil
+	}
+	if _, id, _ := o.container(pid); id != "" {
+		return o.dockerPorts(id)
+	}
+	return nil
+}
+
+// portBinding is one host end of a published port, as Docker stores it.
+type portBinding struct {
+	HostIP   string `json:"HostIp"`
+	HostPort string
+}
+
+// dockerPorts reads a Docker container's published ports from its state on disk: what the
+// daemon bound when it started the container (config.v2.json's NetworkSettings.Ports,
+// which holds the host port Docker chose for a bare `-p 80`), else, from a daemon that
+// wrote none there, what was asked for (hostconfig.json's PortBindings).
+func (o *Owners) dockerPorts(id string) []string {
+	for _, root := range o.roots() {
+		dir := filepath.Join(root, "containers", id)
+		b, err := os.ReadFile(filepath.Join(dir, "config.v2.json"))
+		if err != nil {
+			continue
+		}
+		var c struct {
+			NetworkSettings struct{ Ports map[string][]portBinding }
+		}
+		if json.Unmarshal(b, &c) != nil {
+			return nil
+		}
+		ports := c.NetworkSettings.Ports
+		if ports == nil {
+			var h struct{ PortBindings map[string][]portBinding }
+			if b, err := os.ReadFile(filepath.Join(dir, "hostconfig.json")); err == nil && json.Unmarshal(b, &h) == nil {
+				ports = h.PortBindings
+			}
+		}
+		return publishedText(ports)
+	}
+	return nil
+}
+
+// publishedText writes Docker's port map ({"80/tcp": [{"HostIp": "0.0.0.0", "HostPort":
+// "8080"}]}) as `docker ps` does, one mapping a string, by container port and protocol.
+// The host address is left out when it is a wildcard, so Docker's two bindings of a port
+// on both families' wildcards read as one. A binding without a host port is left out:
+// Docker had not chosen it yet.
+func publishedText(ports map[string][]portBinding) []string {
+	type key struct {
+		spec, proto string
+		port        int
+	}
+	var keys []key
+	for spec := range ports {
+		port, proto, ok := strings.Cut(spec, "/")
+		if !ok {
+			proto = "tcp" // Docker's default, when a port is given without one
+		}
+		if n, err := strconv.Atoi(port); err == nil {
+			keys = append(keys, key{spec, proto, n})
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		return a.port < b.port || a.port == b.port && a.proto < b.proto
+	})
+	var out []string
+	seen := map[string]bool{}
+	for _, k := range keys {
+		for _, b := range ports[k.spec] {
+			if b.HostPort == "" {
+				continue
+			}
+			host := b.HostPort
+			if ip, err := netip.ParseAddr(b.HostIP); b.HostIP != "" && (err != nil || !ip.IsUnspecified()) {
+				host = net.JoinHostPort(b.HostIP, b.HostPort)
+			}
+			m := fmt.Sprintf("%s->%d/%s", host, k.port, k.proto)
+			if !seen[m] {
+				seen[m] = true
+				out = append(out, m)
+			}
+		}
+	}
+	return out
 }
 
 type criContainer struct{ namespace, pod, container string }

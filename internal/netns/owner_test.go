@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,6 +50,67 @@ func TestDescribePID(t *testing.T) {
 		if got := o.describePID(pid); got != want {
 			t.Errorf("pid %d: %q, want %q", pid, got, want)
 		}
+	}
+}
+
+// A Docker container's published ports are read as the daemon wrote them (Docker 20.10's
+// files, trimmed): where it bound them, else, from a daemon that wrote nothing there, what
+// was asked for. Wildcard host addresses are left out, and a namespace no Docker
+// container holds publishes nothing.
+func TestPublished(t *testing.T) {
+	t.Parallel()
+	const (
+		running = "bfbc80b0d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3"
+		asked   = "6c4a22b0d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3"
+		none    = "0000aaaab0d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2"
+		crio    = "aaaabbbbccccddddeeeeffff0000111122223333444455556666777788889999"
+	)
+	root := t.TempDir()
+	o := &Owners{Proc: filepath.Join(root, "proc"), DockerRoot: filepath.Join(root, "docker"), Containerd: filepath.Join(root, "containerd")}
+	// A fake /proc/PID/ns/net is a file: its inode stands for the namespace's.
+	inode := map[string]uint64{}
+	proc := func(pid, cgroup string) {
+		writeFile(t, filepath.Join(o.Proc, pid, "cgroup"), cgroup)
+		writeFile(t, filepath.Join(o.Proc, pid, "ns", "net"), "")
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(o.Proc, pid, "ns", "net"), &st); err != nil {
+			t.Fatal(err)
+		}
+		inode[pid] = st.Ino
+	}
+	docker := func(id, file, content string) {
+		writeFile(t, filepath.Join(o.DockerRoot, "containers", id, file), content)
+	}
+	proc("1", "0::/init.scope\n")
+	proc("100", "0::/system.slice/docker-"+running+".scope\n")
+	docker(running, "config.v2.json", `{"ID":"`+running+`","Name":"/web","NetworkSettings":{"Ports":{`+
+		`"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"},{"HostIp":"::","HostPort":"8080"}],`+
+		`"443/tcp":[{"HostIp":"::1","HostPort":"8443"}],`+
+		`"80/udp":[{"HostIp":"127.0.0.1","HostPort":"9090"}],`+
+		`"81/tcp":[{"HostIp":"0.0.0.0","HostPort":"32768"}],"82/tcp":null}}}`)
+	// What was asked for, which the daemon would also have bound: not read when it did.
+	docker(running, "hostconfig.json", `{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"1"}]}}`)
+	proc("200", "12:pids:/docker/"+asked+"\n")
+	docker(asked, "config.v2.json", `{"ID":"`+asked+`","Name":"/old","NetworkSettings":{"Ports":null}}`)
+	docker(asked, "hostconfig.json", `{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"7070"},{"HostIp":"198.51.100.2","HostPort":"6060"}],"81/tcp":[{"HostIp":"","HostPort":""}]}}`)
+	proc("300", "0::/system.slice/docker-"+none+".scope\n")
+	docker(none, "config.v2.json", `{"ID":"`+none+`","Name":"/quiet","NetworkSettings":{"Ports":{"82/tcp":null}}}`)
+	proc("400", "0::/machine.slice/crio-"+crio+".scope\n")
+	proc("500", "0::/user.slice/user-0.slice/session-1.scope\n")
+	for pid, want := range map[string][]string{
+		"100": {"8080->80/tcp", "127.0.0.1:9090->80/udp", "32768->81/tcp", "[::1]:8443->443/tcp"},
+		"200": {"7070->80/tcp", "198.51.100.2:6060->80/tcp"},
+		"300": nil,
+		"400": nil,
+		"500": nil,
+		"1":   nil,
+	} {
+		if got := o.Published(inode[pid]); !slices.Equal(got, want) {
+			t.Errorf("pid %s: published %q, want %q", pid, got, want)
+		}
+	}
+	if got := o.Published(1); got != nil {
+		t.Errorf("a namespace no process holds: published %q, want none", got)
 	}
 }
 

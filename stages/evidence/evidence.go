@@ -268,6 +268,10 @@ type Drop struct {
 	Iface     string         `json:"iface,omitempty"`
 	Src       netip.AddrPort `json:"src"`
 	Dst       netip.AddrPort `json:"dst"`
+	// Published are the ports the Docker container that holds Netns publishes on the host,
+	// as `docker ps` shows them ("8080->80/tcp", "127.0.0.1:9090->80/udp"): the way users
+	// reach the port the packet was dropped at.
+	Published []string `json:"published,omitempty"`
 	// Flags are TCP flags as in Packet.Flags.
 	Flags string `json:"flags,omitempty"`
 	// ByConntrack says the packet was the flow's by its conntrack entry, its headers having

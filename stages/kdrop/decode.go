@@ -33,6 +33,8 @@ type namer struct {
 	reasons *Reasons
 	syms    *kallsyms.Symbols
 	netns   func(inode uint64) string // a namespace's name (netns.Owners.Describe), "" when unknown
+	// published are the ports a namespace's container publishes (netns.Owners.Published).
+	published func(inode uint64) []string
 	// target is the namespace being diagnosed; own the one this process runs in.
 	target, own uint64
 	clock       ktime.Mono
@@ -47,6 +49,7 @@ func (n *namer) drop(ev *bpf.KdropEvent) evidence.Drop {
 		Location:    n.syms.Format(ev.Location),
 		Netns:       uint64(ev.Netns),
 		NetnsName:   n.nsName(uint64(ev.Netns)),
+		Published:   n.nsPublished(uint64(ev.Netns)),
 		Elsewhere:   uint64(ev.Netns) != n.target,
 		Ifindex:     int(ev.Ifindex),
 		Src:         netip.AddrPortFrom(eventAddr(ev.Saddr), ev.Sport),
@@ -72,6 +75,13 @@ func (n *namer) nsName(inode uint64) string {
 		return ""
 	}
 	return n.netns(inode)
+}
+
+func (n *namer) nsPublished(inode uint64) []string {
+	if n.published == nil || inode == 0 {
+		return nil
+	}
+	return n.published(inode)
 }
 
 // eventAddr reads the program's 16-byte address, IPv4 being mapped (::ffff:a.b.c.d).

@@ -105,11 +105,16 @@ func TestNamerDrop(t *testing.T) {
 	n := &namer{
 		reasons: reasons,
 		syms:    syms,
-		netns:   func(i uint64) string { return map[uint64]string{4026532000: "server"}[i] },
-		target:  4026532000,
-		own:     4026532000,
-		clock:   ktime.MonoAt(base, 4_000_000_000),
-		ifname:  func(i int) string { return fmt.Sprintf("if%d", i) },
+		netns: func(i uint64) string {
+			return map[uint64]string{4026532000: "server", 4026532999: "container web (docker, id 1965e06dc668)"}[i]
+		},
+		published: func(i uint64) []string {
+			return map[uint64][]string{4026532999: {"8080->80/tcp"}}[i]
+		},
+		target: 4026532000,
+		own:    4026532000,
+		clock:  ktime.MonoAt(base, 4_000_000_000),
+		ifname: func(i int) string { return fmt.Sprintf("if%d", i) },
 	}
 	ev := sampleEvent()
 	d := n.drop(&ev)
@@ -122,8 +127,8 @@ func TestNamerDrop(t *testing.T) {
 	if !d.Time.Equal(base.Add(time.Second)) {
 		t.Errorf("time %v, want %v", d.Time, base.Add(time.Second))
 	}
-	if d.Netns != 4026532000 || d.NetnsName != "server" || d.Elsewhere {
-		t.Errorf("netns %d %q elsewhere=%v", d.Netns, d.NetnsName, d.Elsewhere)
+	if d.Netns != 4026532000 || d.NetnsName != "server" || d.Elsewhere || d.Published != nil {
+		t.Errorf("netns %d %q elsewhere=%v published %q", d.Netns, d.NetnsName, d.Elsewhere, d.Published)
 	}
 	if d.Ifindex != 2 || d.Iface != "if2" {
 		t.Errorf("ifindex %d iface %q", d.Ifindex, d.Iface)
@@ -139,11 +144,15 @@ func TestNamerDrop(t *testing.T) {
 		t.Errorf("stack %q, want %q", d.Stack, want)
 	}
 
-	// Another namespace: elsewhere, and its ifindex is not ours to name.
+	// Another namespace: elsewhere, and its ifindex is not ours to name; its container's
+	// published ports come with it.
 	ev.Netns = 4026532999
 	d = n.drop(&ev)
-	if !d.Elsewhere || d.NetnsName != "" || d.Iface != "" || d.Ifindex != 2 {
+	if !d.Elsewhere || d.NetnsName != "container web (docker, id 1965e06dc668)" || d.Iface != "" || d.Ifindex != 2 {
 		t.Errorf("elsewhere %v name %q iface %q ifindex %d", d.Elsewhere, d.NetnsName, d.Iface, d.Ifindex)
+	}
+	if want := []string{"8080->80/tcp"}; !slices.Equal(d.Published, want) {
+		t.Errorf("published %q, want %q", d.Published, want)
 	}
 
 	// The diagnosed namespace, but not the one this process runs in (tests, mostly).

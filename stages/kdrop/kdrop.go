@@ -306,12 +306,14 @@ func (p *Probe) count(kd *evidence.KernelDrop) {
 // describe names the kept events. Each resolver that fails costs a note, not the
 // evidence: a number is still worth reporting.
 func (p *Probe) describe(kd *evidence.KernelDrop) {
+	name, published := describer()
 	n := &namer{
-		netns:  describer(),
-		target: p.cfg.Netns,
-		own:    p.own,
-		clock:  p.clock,
-		ifname: links.Name,
+		netns:     name,
+		published: published,
+		target:    p.cfg.Netns,
+		own:       p.own,
+		clock:     p.clock,
+		ifname:    links.Name,
 	}
 	var err error
 	<-p.reasonsLoaded
@@ -355,17 +357,27 @@ func (p *Probe) describe(kd *evidence.KernelDrop) {
 	}
 }
 
-// describer names namespaces as the report shows them, asking the system once for each.
-func describer() func(uint64) string {
-	owners, names := netns.NewOwners(), map[uint64]string{}
-	return func(inode uint64) string {
-		name, ok := names[inode]
+// describer names namespaces as the report shows them, and reads the ports their
+// containers publish, asking the system once for each.
+func describer() (name func(uint64) string, published func(uint64) []string) {
+	owners, names, ports := netns.NewOwners(), map[uint64]string{}, map[uint64][]string{}
+	name = func(inode uint64) string {
+		n, ok := names[inode]
 		if !ok {
-			name = owners.Describe(inode)
-			names[inode] = name
+			n = owners.Describe(inode)
+			names[inode] = n
 		}
-		return name
+		return n
 	}
+	published = func(inode uint64) []string {
+		p, ok := ports[inode]
+		if !ok {
+			p = owners.Published(inode)
+			ports[inode] = p
+		}
+		return p
+	}
+	return name, published
 }
 
 // Close releases the program, the link and the ring buffer. It may be called at any

@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -153,6 +154,13 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 				t.note("%s", untracedThere(ev, v))
 			}
 		}
+		// A fix that turns on whether something listens is about the port in the
+		// container; its users know the port by what the host publishes.
+		if _, ok := x.Entry.FixIf[reasons.NothingListens]; ok {
+			if p := publishedAs(v.Drop, f.Proto); p != "" {
+				t.Fix += "; the port is published as " + p
+			}
+		}
 	default:
 		t.Summary = fmt.Sprintf("%s%s in %s by %s with reason %s%s.", dropped, where, v.Stage, v.Function, v.Reason, rest)
 		t.Explanation = fmt.Sprintf("the kernel gives reason %s; this build has no explanation for it (its reasons were checked against the kernels %s), so the stage comes from the dropping function and its stack", v.Reason, strings.Join(reasons.Kernels(), " and "))
@@ -215,6 +223,23 @@ func untracedThere(ev *evidence.Evidence, v verdict.Verdict) string {
 		return fmt.Sprintf("the rule is not named: the trace of %s began at %s, when a translation led the flow there, after the drop at %s; a packet sent again (a longer reproduction, or a retry) would be traced there", hopName(v.Hop), there.Since.Format("15:04:05.000"), v.Drop.Time.Format("15:04:05.000"))
 	}
 	return fmt.Sprintf("the rule is not named: the trace of %s saw no drop of the flow (a trace message may have been lost, or the rule is an iptables-legacy one)", hopName(v.Hop))
+}
+
+// publishedAs lists the mappings of the dropped packet's container that lead to the port
+// it was dropped at, as `docker ps` shows them without the protocol (the flow's):
+// "8080->80, 127.0.0.1:8081->80"; "" when none does.
+func publishedAs(d *evidence.Drop, proto string) string {
+	if d == nil {
+		return ""
+	}
+	port := strconv.Itoa(int(d.Dst.Port()))
+	var ms []string
+	for _, p := range d.Published {
+		if host, ok := strings.CutSuffix(p, "->"+port+"/"+proto); ok {
+			ms = append(ms, host+"->"+port)
+		}
+	}
+	return strings.Join(ms, ", ")
 }
 
 // forwardingFix is what to do about packets for another host while forwarding is off.
