@@ -79,7 +79,7 @@ static __always_inline void where_of(struct sk_buff *skb, struct sock *rx_sk, st
 
 /* tell sends a translation of the flow's connection to user space: once per connection,
  * and again whenever it taught the flow a new end. */
-static __always_inline void tell(struct nf_conn *ct, const struct nat_seen *s, __u32 netns)
+static __always_inline void tell(struct nf_conn *ct, const struct nat_seen *s, __u32 netns, __u32 ifindex)
 {
 	struct translation *t;
 
@@ -93,6 +93,7 @@ static __always_inline void tell(struct nf_conn *ct, const struct nat_seen *s, _
 	t->reply = s->reply;
 	t->netns = netns;
 	t->learned = s->learned;
+	t->ifindex = ifindex;
 	bpf_ringbuf_submit(t, 0);
 }
 
@@ -114,8 +115,8 @@ static __always_inline void report(void *ctx, struct counters *c, struct sk_buff
 	/* The namespace before the endpoints: an endpoint may apply in one namespace only. */
 	where_of(skb, rx_sk, &w);
 	end = matches_in(&p, w.netns);
-	if (ct && (seen = learn_nat(ct)))
-		tell(ct, seen, w.netns);
+	if (ct && nat_here(w.netns) && (seen = learn_nat(ct)))
+		tell(ct, seen, w.netns, 0);
 	if (!end && !(seen && seen->flow))
 		return;
 	c->matched++;
@@ -204,9 +205,15 @@ static __always_inline void on_xmit(struct sk_buff *skb, bool btf)
 {
 	struct nf_conn *ct = nat_ct(skb, btf);
 	struct nat_seen *seen;
+	struct net_device *dev;
+	__u32 netns;
 
-	if (ct && (seen = learn_nat(ct)))
-		tell(ct, seen, dev_netns(BPF_CORE_READ(skb, dev)));
+	if (!ct)
+		return;
+	dev = BPF_CORE_READ(skb, dev);
+	netns = dev_netns(dev);
+	if (nat_here(netns) && (seen = learn_nat(ct)))
+		tell(ct, seen, netns, BPF_CORE_READ(dev, ifindex));
 }
 
 SEC("tp_btf/net_dev_queue")

@@ -54,6 +54,7 @@ struct translation {
 	struct ct_tuple reply;
 	__u32 netns; /* where the packet that showed it was */
 	__u32 learned; /* which ends became endpoints: LEARNED_* (nat.h) */
+	__u32 ifindex; /* the device it was leaving by; 0 when a drop showed it */
 };
 
 /* Totals, one slot per CPU, summed by user space. */

@@ -102,6 +102,8 @@ type KdropTranslation struct {
 	Reply   KdropCtTuple
 	Netns   uint32
 	Learned uint32
+	Ifindex uint32
+	_       [4]byte
 }
 
 // Names of all BPF objects in the ELF.
@@ -121,6 +123,7 @@ const (
 	KdropVarEventBtf       = "event_btf"
 	KdropVarFlowProbeRead  = "flow_probe_read"
 	KdropVarLearnedCount   = "learned_count"
+	KdropVarNatNetns       = "nat_netns"
 	KdropVarTranslationBtf = "translation_btf"
 )
 
@@ -191,6 +194,7 @@ type KdropVariableSpecs struct {
 	EventBtf       *ebpf.VariableSpec `ebpf:"event_btf"`
 	FlowProbeRead  *ebpf.VariableSpec `ebpf:"flow_probe_read"`
 	LearnedCount   *ebpf.VariableSpec `ebpf:"learned_count"`
+	NatNetns       *ebpf.VariableSpec `ebpf:"nat_netns"`
 	TranslationBtf *ebpf.VariableSpec `ebpf:"translation_btf"`
 }
 
@@ -240,6 +244,7 @@ type KdropVariables struct {
 	EventBtf       *ebpf.Variable `ebpf:"event_btf"`
 	FlowProbeRead  *ebpf.Variable `ebpf:"flow_probe_read"`
 	LearnedCount   *ebpf.Variable `ebpf:"learned_count"`
+	NatNetns       *ebpf.Variable `ebpf:"nat_netns"`
 	TranslationBtf *ebpf.Variable `ebpf:"translation_btf"`
 }
 

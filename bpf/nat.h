@@ -16,6 +16,17 @@
 #define FLOW_LEARNED_ID 0x1000000
 __u32 learned_count;
 
+/* nat_netns is the namespace whose translations are the flow's: the one diagnosed (0:
+ * any). Another namespace's connections to the same addresses (containers of a second
+ * network with the same ones, a test's beside this one) are not the flow's, and neither
+ * are the endpoints their translations would teach. */
+volatile const __u32 nat_netns;
+
+static __always_inline bool nat_here(__u32 netns)
+{
+	return !nat_netns || netns == nat_netns;
+}
+
 /* ct_load reads n bytes (1, 2 or 8) at off in conntrack entry ct, cast with
  * bpf_rdonly_cast: a plain load, no helper call. */
 static __always_inline __u64 ct_load(const void *ct, __u32 off, int n)

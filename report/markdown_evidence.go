@@ -162,14 +162,33 @@ func (j journey) key() string {
 
 // firewall shows each distinct walk through netfilter once, with how many packets took
 // it: "3 packets: ip prerouting accept → ip input drop", and the rules each hook met.
+// The namespaces the flow was followed into get a section each.
 func (r *Report) firewall(m *mdWriter) {
 	fw := r.Stages.Firewall
-	m.p("### Firewall (nftables trace)")
-	m.p("")
 	if fw == nil {
+		m.p("### Firewall (nftables trace)")
+		m.p("")
 		m.p("The firewall trace did not run.")
 		m.p("")
 		return
+	}
+	firewallOf(m, "### Firewall (nftables trace)", fw)
+	for i := range fw.Elsewhere {
+		e := &fw.Elsewhere[i]
+		name := e.NetnsName
+		if name == "" {
+			name = fmt.Sprint(e.Netns)
+		}
+		firewallOf(m, fmt.Sprintf("### Firewall of network namespace %s (%d), where the flow went on", text(name), e.Netns), e)
+	}
+}
+
+func firewallOf(m *mdWriter, title string, fw *evidence.Firewall) {
+	m.p("%s", title)
+	m.p("")
+	if fw.Followed != "" {
+		m.p("Traced from %s on, once the flow was known to go there (%s is an address of that namespace): its packets there before were not traced.", clock(fw.Since), code(fw.Followed))
+		m.p("")
 	}
 	if fw.Skipped != "" {
 		m.p("Not traced: %s.", text(fw.Skipped))

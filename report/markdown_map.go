@@ -71,7 +71,7 @@ func (r *Report) journey(m *mdWriter) {
 				end += " (" + code(*r.Verdict.Reason) + ")"
 			}
 		}
-		m.p("%d. %s: %s", i+1, text(ns), end)
+		m.p("%d. %s: %s%s", i+1, text(ns), hopCounts(h), end)
 		if t := h.Translation; t != nil {
 			line := fmt.Sprintf("   - %s %s → %s", t.Kind, t.From, t.To)
 			if t.Rule != "" {
@@ -84,6 +84,19 @@ func (r *Report) journey(m *mdWriter) {
 		}
 	}
 	m.p("")
+}
+
+// hopCounts says how many of the flow's packets reached a hop and how many died there:
+// "2 packets reached it, 2 died (100%); ".
+func hopCounts(h JourneyHop) string {
+	if h.Reached == 0 {
+		return ""
+	}
+	out := plural(h.Reached, "packet", "packets") + " reached it"
+	if h.Dropped > 0 {
+		out += fmt.Sprintf(", %d died (%.0f%%)", h.Dropped, 100*float64(min(h.Dropped, h.Reached))/float64(h.Reached))
+	}
+	return out + "; "
 }
 
 func codeOrEmpty(s string) string {

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -11,22 +12,21 @@ import (
 // drop in the container's.
 func TestMermaidJourney(t *testing.T) {
 	t.Parallel()
-	for name, want := range map[string][]string{
-		"dnat_to_container_v4": {
-			`  subgraph ns0["pmt-dncs-2076-4 (4026532368)"]`,
-			`    ns0_prerouting["prerouting<br/>passed"]:::passed`,
-			`  subgraph ns1["pmt-dnck-2076-8 (4026532504)"]`,
-			`    ns1_socket["socket<br/>✖ died here: NO_SOCKET"]:::died`,
-			`  ns0_egress -->|"DNAT 198.51.100.2:22289 → 203.0.113.2:80"| ns1_socket`,
-		},
-		"dnat_to_container_v6": {
-			`  subgraph ns0["pmt-dncs-2076-10 (4026532632)"]`,
-			`  subgraph ns1["pmt-dnck-2076-12 (4026532173)"]`,
-			`    ns1_socket["socket<br/>✖ died here: NO_SOCKET"]:::died`,
-			`  ns0_egress -->|"DNAT [2001:db8::2]:22813 → [2001:db8:1::2]:80"| ns1_socket`,
-		},
-	} {
+	for _, name := range []string{"dnat_to_container_v4", "dnat_to_container_v6"} {
 		r := readRecorded(t, name)
+		j := r.Verdict.Journey
+		if len(j) != 2 || j[0].Translation == nil || j[0].Out == "" {
+			t.Fatalf("%s: journey %+v: want two hops, a translation and a device between them", name, j)
+		}
+		tr := j[0].Translation
+		want := []string{
+			fmt.Sprintf(`  subgraph ns0["%s (%d)"]`, j[0].NetnsName, j[0].Netns),
+			`    ns0_prerouting["prerouting<br/>passed"]:::passed`,
+			fmt.Sprintf(`  subgraph ns1["%s (%d)"]`, j[1].NetnsName, j[1].Netns),
+			`    ns1_ingress["ingress<br/>passed"]:::passed`,
+			`    ns1_socket["socket<br/>✖ died here: NO_SOCKET"]:::died`,
+			fmt.Sprintf(`  ns0_egress -->|"DNAT %s → %s<br/>via %s"| ns1_ingress`, tr.From, tr.To, j[0].Out),
+		}
 		chart := mermaid(r.Verdict)
 		for _, p := range mermaidProblems(r, strings.Join(chart, "\n")) {
 			t.Errorf("%s: %s", name, p)
@@ -87,14 +87,17 @@ func TestMermaidProblems(t *testing.T) {
 	if p := mermaidProblems(r, good); p != nil {
 		t.Fatalf("the chart of the recorded report has problems: %q", p)
 	}
+	j := r.Verdict.Journey
+	label := fmt.Sprintf("DNAT %s → %s<br/>via %s", j[0].Translation.From, j[0].Translation.To, j[0].Out)
+	title := fmt.Sprintf("%s (%d)", j[1].NetnsName, j[1].Netns)
 	for name, edit := range map[string][2]string{
-		"unquoted edge label":     {`|"DNAT 198.51.100.2:22289 → 203.0.113.2:80"|`, `|DNAT 198.51.100.2:22289 → 203.0.113.2:80|`},
-		"unlabelled translation":  {`|"DNAT 198.51.100.2:22289 → 203.0.113.2:80"| `, ""},
-		"wrong translation":       {`203.0.113.2:80"`, `203.0.113.2:81"`},
+		"unquoted edge label":     {`|"` + label + `"|`, `|` + label + `|`},
+		"unlabelled translation":  {`|"` + label + `"| `, ""},
+		"wrong translation":       {`203.0.113.2:80<br/>`, `203.0.113.2:81<br/>`},
 		"no end":                  {"  end\n  subgraph ns1", "  subgraph ns1"},
 		"nested subgraph":         {"  end\n  subgraph ns1", "    end\n  subgraph ns1"},
-		"unquoted subgraph title": {`ns1["pmt-dnck-2076-8 (4026532504)"]`, `ns1[pmt-dnck-2076-8 (4026532504)]`},
-		"wrong subgraph title":    {`ns1["pmt-dnck-2076-8 (4026532504)"]`, `ns1["pmt-dnck-2076-8"]`},
+		"unquoted subgraph title": {`ns1["` + title + `"]`, `ns1[` + title + `]`},
+		"wrong subgraph title":    {`ns1["` + title + `"]`, `ns1["` + j[1].NetnsName + `"]`},
 		"node out of its hop":     {`    ns1_socket[`, `  ns1_socket[`},
 		"end as an id":            {"ns1_socket", "end"},
 		"raw quote in a label":    {`["socket<br/>`, `["socket"<br/>`},

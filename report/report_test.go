@@ -63,6 +63,7 @@ var recorded = map[string]struct {
 	"dnat_to_container_v6":                  {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
 	"forwarded_to_container_v4":             {verdict.Forwarded, verdict.Egress, ""},
 	"forwarded_to_container_v6":             {verdict.Forwarded, verdict.Egress, ""},
+	"container_firewall_drop":               {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 }
 
 // A packet DNATed into another namespace of the host and dropped there: the verdict names
@@ -82,9 +83,51 @@ func TestJudgeRecordedTranslated(t *testing.T) {
 		}
 		j := v.Journey
 		if len(j) != 2 || j[0].Translation == nil || j[0].Translation.To != to || !strings.Contains(j[0].Translation.Rule, "table ip") ||
-			j[0].Died || !j[1].Died || j[1].NetnsName != ctr || j[1].Stages[0].Stage != "socket" {
+			j[0].Died || !j[1].Died || j[1].NetnsName != ctr || j[1].Reached == 0 || j[1].Dropped == 0 ||
+			j[1].Stages[0].Stage != "ingress" || j[1].Stages[len(j[1].Stages)-1] != (StageStatus{"socket", "died", "after DNAT to " + to}) {
 			t.Errorf("%s: journey %+v; want here (DNAT to %s by its rule), then %s where it died in socket", name, j, to, ctr)
 		}
+	}
+}
+
+// A firewall drop in the container's namespace, after the host's DNAT: the rule is that
+// namespace's, named from the trace that followed the flow there, and the journey shows
+// the container's hooks as its trace saw them.
+func TestJudgeRecordedContainerFirewall(t *testing.T) {
+	t.Parallel()
+	r := readRecorded(t, "container_firewall_drop")
+	v := judge(r.Evidence())
+	if v.Rule == nil || v.Rule.Table != "pmt_guard" || !strings.Contains(v.Summary, "the firewall of network namespace") {
+		t.Fatalf("rule %+v, summary %q: want the container's rule in table pmt_guard", v.Rule, v.Summary)
+	}
+	j := v.Journey
+	if len(j) != 2 || !j[1].Died {
+		t.Fatalf("journey %+v: want two hops, dying in the second", j)
+	}
+	last := j[1].Stages[len(j[1].Stages)-1]
+	input := false
+	for _, s := range j[1].Stages {
+		input = input || s.Stage == "input" && strings.Contains(s.Evidence, "nftables input")
+	}
+	if last.Stage != "input" || last.Status != "died" || !input {
+		t.Errorf("the container's hop %+v does not die in input as its trace saw it", j[1].Stages)
+	}
+	// Each SYN that arrived died in the container, once translated: its fate says so.
+	for _, f := range v.Fates {
+		if f.Direction == evidence.In && (f.Fate != "dropped" || f.Stage != "input" || f.Reason != "NETFILTER_DROP") {
+			t.Errorf("arriving packet %s → %s: fate %s in %s (%s), want dropped in input", f.Src, f.Dst, f.Fate, f.Stage, f.Reason)
+		}
+	}
+	// The evidence is the source of truth: every hop's trace is in the JSON and the
+	// Markdown shows it.
+	r.Verdict = v
+	var md bytes.Buffer
+	if err := r.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	_, there, _ := strings.Cut(md.String(), "### Firewall of network namespace")
+	if !strings.Contains(there, "tcp dport 80 drop") || !strings.Contains(md.String(), "reached it, ") {
+		t.Errorf("the Markdown does not show the container's trace and the hops' counts:\n%s", md.String())
 	}
 }
 

@@ -81,6 +81,9 @@ type JourneyHop struct {
 	// Out is the device the packets left by for the next hop.
 	Out  string `json:"out,omitempty"`
 	Died bool   `json:"died,omitempty"`
+	// Reached counts the flow's packets seen arriving here, Dropped those that died here.
+	Reached int `json:"reached,omitempty"`
+	Dropped int `json:"dropped,omitempty"`
 }
 
 // HopTranslation is a translation in words: "198.51.100.2:8080 -> 203.0.113.2:80".
@@ -145,7 +148,7 @@ func VerdictOf(v verdict.Verdict, t prose.Text) Verdict {
 }
 
 func journeyHop(h verdict.JourneyHop) JourneyHop {
-	j := JourneyHop{Netns: h.Netns, NetnsName: h.NetnsName, Out: h.Out, Died: h.Died,
+	j := JourneyHop{Netns: h.Netns, NetnsName: h.NetnsName, Out: h.Out, Died: h.Died, Reached: h.Reached, Dropped: h.Dropped,
 		Stages: convert(h.Stages, func(s verdict.StageStatus) StageStatus {
 			return StageStatus{Stage: string(s.Stage), Status: s.Status, Evidence: s.Evidence}
 		})}

@@ -187,7 +187,7 @@ func TestE2EContainerFirewallDrop(t *testing.T) {
 }`)
 	// The first SYN taught the translation, and went on before the trace there began: the
 	// client's retransmission a second later is traced there.
-	rep := s.diagnose(t, "", s.fromClient(connect))
+	rep := s.diagnose(t, "container_firewall_drop", s.fromClient(connect))
 	expect(t, rep, verdict.Dropped, verdict.Input, "NETFILTER_DROP")
 	v := rep.Verdict
 	for _, want := range []string{"network namespace " + ctr, "tcp dport 80 drop", "table inet pmt_guard"} {

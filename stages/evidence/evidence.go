@@ -215,6 +215,9 @@ type Translation struct {
 	NetnsName string `json:"netns_name,omitempty"`
 	// Learned are the ends the flow grew by from it.
 	Learned []netip.AddrPort `json:"learned"`
+	// Out is the device the translated packet was leaving Netns by, when that is where it
+	// showed the translation (not a drop): what links this namespace to the next.
+	Out string `json:"out,omitempty"`
 }
 
 // From is the end the translation replaced: the destination the client asked for, or for

@@ -50,6 +50,10 @@ func specFor(cfg Config) (*ebpf.CollectionSpec, error) {
 	if err := spec.Variables["flow_probe_read"].Set(cfg.probeRead); err != nil {
 		return nil, fmt.Errorf("kdrop BPF object: %w", err)
 	}
+	// Translations are learned in the namespace diagnosed only (nat.h's nat_netns).
+	if err := spec.Variables["nat_netns"].Set(uint32(cfg.Netns)); err != nil {
+		return nil, fmt.Errorf("kdrop BPF object: %w", err)
+	}
 	return spec, nil
 }
 

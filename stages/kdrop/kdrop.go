@@ -328,6 +328,9 @@ func (p *Probe) describe(kd *evidence.KernelDrop) {
 	for i := range translations {
 		tr, _ := translation(&translations[i])
 		tr.NetnsName = n.nsName(tr.Netns)
+		if ix := int(translations[i].Ifindex); ix != 0 && tr.Netns == n.own && n.ifname != nil {
+			tr.Out = n.ifname(ix)
+		}
 		kd.Translations = append(kd.Translations, tr)
 	}
 	if unheard > 0 {

@@ -79,17 +79,20 @@ func (p PacketFate) fate() Fate {
 // that entered the firewall on its side (prerouting for arrivals, output for what this
 // host sent) on its interface.
 func PacketFates(ev *evidence.Evidence, v Verdict) func(evidence.Packet) PacketFate {
-	local, _ := splitDrops(ev)
+	local, elsewhere := splitDrops(ev)
 	local, _ = countedDrops(ev, local)
-	return newJoin(ev, local, v.Outcome == Delivered).fate
+	downstream, _ := splitDownstream(ev, elsewhere)
+	downstream, _ = countedDrops(ev, downstream)
+	return newJoin(ev, local, downstream, v.Outcome == Delivered).fate
 }
 
-// fates joins the packets the evidence keeps with the drops of this namespace.
-func fates(ev *evidence.Evidence, local []evidence.Drop) []Fate {
+// fates joins the packets the evidence keeps with the drops of this namespace, and with
+// those of the namespaces a translation sent them on to.
+func fates(ev *evidence.Evidence, local, downstream []evidence.Drop) []Fate {
 	if ev.Arrival == nil {
 		return nil
 	}
-	j := newJoin(ev, local, false)
+	j := newJoin(ev, local, downstream, false)
 	var out []Fate
 	for _, p := range ev.Arrival.Packets {
 		out = append(out, j.fate(p).fate())
@@ -103,8 +106,13 @@ type join struct {
 	delivered bool
 	local     []evidence.Drop // this namespace's drops that count, as the verdict sees them
 	used      []bool
-	fw        *fwDropped // the flow's first firewall drop, as the verdict sees it
-	groups    []*traceGroup
+	// downstream are the drops of the flow's translated packets in the namespaces they
+	// went on to; ev is for the translations and those namespaces' firewall traces.
+	downstream []evidence.Drop
+	usedDown   []bool
+	ev         *evidence.Evidence
+	fw         *fwDropped // the flow's first firewall drop, as the verdict sees it
+	groups     []*traceGroup
 	// next is, per tuple and side, the first group not yet taken: groups before it are taken.
 	next map[groupKey]int
 
@@ -120,8 +128,9 @@ type join struct {
 // same softirq as the receive, so far less, but a queued socket purge may come later.
 const dropWindow = 2 * time.Second
 
-func newJoin(ev *evidence.Evidence, local []evidence.Drop, delivered bool) *join {
-	j := &join{delivered: delivered, local: local, used: make([]bool, len(local)), fw: firewallDrop(ev.Firewall), next: map[groupKey]int{}}
+func newJoin(ev *evidence.Evidence, local, downstream []evidence.Drop, delivered bool) *join {
+	j := &join{delivered: delivered, local: local, used: make([]bool, len(local)), fw: firewallDrop(ev.Firewall), next: map[groupKey]int{},
+		downstream: downstream, usedDown: make([]bool, len(downstream)), ev: ev}
 	if k := ev.Kernel; k != nil && k.Error == "" {
 		j.kernelRan = true
 		j.lost = k.Lost
@@ -150,9 +159,16 @@ func (j *join) fate(p evidence.Packet) PacketFate {
 	if t := g.dropped(); t != nil {
 		fw = &fwDropped{family: t.Family, hook: t.Hook, step: *t.DroppedBy}
 	}
-	switch d := j.takeDrop(p); {
+	d := j.takeDrop(p)
+	var there *evidence.Drop
+	if d == nil && g.dropped() == nil {
+		there = j.takeDownstream(p)
+	}
+	switch {
 	case d != nil:
 		f.Seen, f.Drop, f.Stage = SeenDropped, d, stageOf(d.Reason, *d, fw)
+	case there != nil:
+		f.Seen, f.Drop, f.Stage = SeenDropped, there, stageOf(there.Reason, *there, firewallDrop(j.ev.Firewall.Other(there.Netns)))
 	case g.dropped() != nil:
 		f.Seen, f.Stage = SeenFirewallDrop, Input
 		if s, ok := fw.stage(); ok {
@@ -187,6 +203,29 @@ func (j *join) takeDrop(p evidence.Packet) *evidence.Drop {
 		if !j.used[i] && joins(j.local[i], p) {
 			j.used[i] = true
 			return &j.local[i]
+		}
+	}
+	return nil
+}
+
+// takeDownstream finds the earliest unused drop, in a namespace the flow went on to, of
+// arriving packet p once translated, and uses it.
+func (j *join) takeDownstream(p evidence.Packet) *evidence.Drop {
+	if p.Direction != evidence.In || j.ev.Kernel == nil {
+		return nil
+	}
+	for _, t := range j.ev.Kernel.Translations {
+		if t.Orig.Src != p.Src || t.Orig.Dst != p.Dst {
+			continue
+		}
+		// As it goes on: the reply direction's ends, reversed.
+		q := p
+		q.Src, q.Dst = t.Reply.Dst, t.Reply.Src
+		for i := range j.downstream {
+			if !j.usedDown[i] && joins(j.downstream[i], q) {
+				j.usedDown[i] = true
+				return &j.downstream[i]
+			}
 		}
 	}
 	return nil

@@ -1,6 +1,8 @@
 package verdict
 
 import (
+	"cmp"
+	"fmt"
 	"strings"
 
 	"github.com/packetmortem/packetmortem/stages/evidence"
@@ -20,6 +22,9 @@ type JourneyHop struct {
 	// Out is the device the packets left by for the next hop; "" when unknown or last.
 	Out  string
 	Died bool
+	// Reached counts the flow's packets seen arriving in this namespace (captured here,
+	// netif_receive_skb there); Dropped those of them that died here. 0: none seen.
+	Reached, Dropped int
 }
 
 // journey splits the stage map by namespace: here, then the namespace the packet went on
@@ -32,18 +37,92 @@ func journey(v *Verdict, ev *evidence.Evidence) []JourneyHop {
 	if here.Translation != nil {
 		here.Rule = natRule(ev.Firewall, here.Translation.Kind)
 	}
+	if a := ev.Arrival; a != nil {
+		here.Reached = cmp.Or(a.Toward, a.In)
+	}
 	switch {
 	case v.Hop != nil && len(v.Map) > 0:
 		here.Stages = v.Map[:len(v.Map)-1]
 		here.Out = outDevice(ev, here.Translation)
-		there := JourneyHop{Netns: v.Hop.Netns, NetnsName: v.Hop.NetnsName, Stages: v.Map[len(v.Map)-1:], Died: v.Outcome == Dropped}
+		there := JourneyHop{Netns: v.Hop.Netns, NetnsName: v.Hop.NetnsName, Stages: hopStages(v, ev), Died: v.Outcome == Dropped,
+			Reached: pathCount(ev, v.Hop.Netns, evidence.PointReceive)}
+		if there.Died {
+			there.Dropped = v.Drops
+		}
 		return []JourneyHop{here, there}
 	case v.Outcome == Forwarded && v.Route != nil:
 		here.Out = v.Route.Oif
 	case v.Outcome == Dropped:
 		here.Died = true
+		here.Dropped = v.Drops
 	}
 	return []JourneyHop{here}
+}
+
+// hopStages marks the stages of the namespace the flow went on to, from what was seen
+// there: its packets received (the path points), its route lookups, the trace of its
+// firewall when the flow was followed there, and where it died or was delivered.
+func hopStages(v *Verdict, ev *evidence.Evidence) []StageStatus {
+	ns := v.Hop.Netns
+	s := seen{}
+	if n := pathCount(ev, ns, evidence.PointReceive); n > 0 {
+		s.add(Ingress, "netif_receive_skb: %d", n)
+	}
+	if p := ev.Path; p != nil {
+		for _, e := range p.Events {
+			if e.Netns != ns || e.Point != evidence.PointRoute || e.Iif == "" {
+				continue
+			}
+			if e.Err != 0 {
+				s.add(Routing, "route lookup failed (error %d)", e.Err)
+			} else {
+				s.add(Routing, "route lookup: table %d%s", e.Table, prefixed(" via ", e.Oif))
+			}
+		}
+	}
+	if fw := ev.Firewall.Other(ns); fw != nil {
+		hooks := map[string]map[string]int{}
+		for _, t := range fw.Traces {
+			if hooks[t.Hook] == nil {
+				hooks[t.Hook] = map[string]int{}
+			}
+			hooks[t.Hook][cmp.Or(t.Verdict, "no verdict")]++
+		}
+		for hook, verdicts := range hooks {
+			if st, ok := hookStage(hook); ok {
+				s.add(st, "nftables %s: %s", hook, verdictCounts(verdicts))
+			}
+		}
+	}
+	path := receivePath[1:]
+	if indexOf(path, v.Stage) < 0 {
+		path = forwardPath[1:]
+	}
+	if i := indexOf(path, v.Stage); i >= 0 && v.Outcome != Delivered {
+		path = path[:i+1]
+	}
+	out := mark(path, s, v)
+	if last := &out[len(out)-1]; last.Status == "died" || last.Status == "reached" {
+		where := ""
+		if t := v.Translation; t != nil {
+			where = fmt.Sprintf("after %s to %s", t.Kind, t.To())
+		}
+		last.Evidence = strings.TrimPrefix(strings.Join([]string{last.Evidence, where}, "; "), "; ")
+	}
+	return out
+}
+
+// pathCount is how many events of the flow point saw in namespace ns.
+func pathCount(ev *evidence.Evidence, ns uint64, point string) int {
+	n := 0
+	if p := ev.Path; p != nil {
+		for _, c := range p.Counts {
+			if c.Netns == ns && c.Point == point {
+				n += c.Events
+			}
+		}
+	}
+	return n
 }
 
 // natRule is the rule the trace saw translate the flow: a dnat, redirect or masquerade
@@ -72,9 +151,13 @@ func natRule(fw *evidence.Firewall, kind string) *evidence.TraceStep {
 	return nil
 }
 
-// outDevice is the device a translated packet left by: the route lookup of its new
-// destination, else the device the capture saw it leave by.
+// outDevice is the device a translated packet left by: where the kernel drop stage saw it
+// leaving, else the route lookup of its new destination, else the device the capture saw
+// it leave by.
 func outDevice(ev *evidence.Evidence, t *evidence.Translation) string {
+	if t != nil && t.Out != "" {
+		return t.Out
+	}
 	if ev.Path != nil && t != nil {
 		for _, e := range ev.Path.Events {
 			if e.Point == evidence.PointRoute && !e.Elsewhere && e.Err == 0 && e.Dst.Addr() == t.To().Addr() && e.Oif != "" {

@@ -177,7 +177,7 @@ func Judge(ev *evidence.Evidence) Verdict {
 	local, v.Ignored = countedDrops(ev, local)
 	downstream, ignored := countedDrops(ev, downstream)
 	v.Ignored += ignored
-	v.Fates = fates(ev, local)
+	v.Fates = fates(ev, local, downstream)
 	noRoute := noRouteOut(ev)
 	switch {
 	case len(local) > 0:

@@ -220,7 +220,7 @@ func untracedThere(ev *evidence.Evidence, v verdict.Verdict) string {
 	case there.Skipped != "" || there.Error != "":
 		return fmt.Sprintf("the rule is not named: the flow was not traced in %s: %s", hopName(v.Hop), cmp.Or(there.Error, there.Skipped))
 	case v.Drop != nil && !there.Since.IsZero() && v.Drop.Time.Before(there.Since):
-		return fmt.Sprintf("the rule is not named: the trace of %s began at %s, when a translation led the flow there, after the drop at %s; a packet sent again (a longer reproduction, or a retry) would be traced there", hopName(v.Hop), there.Since.Format("15:04:05.000"), v.Drop.Time.Format("15:04:05.000"))
+		return fmt.Sprintf("the rule is not named: the trace of %s began at %s, when a translation led the flow there, after the drop at %s; a packet sent again (a longer reproduction, or a retry) would be traced there", hopName(v.Hop), there.Since.UTC().Format("15:04:05.000000 UTC"), v.Drop.Time.UTC().Format("15:04:05.000000"))
 	}
 	return fmt.Sprintf("the rule is not named: the trace of %s saw no drop of the flow (a trace message may have been lost, or the rule is an iptables-legacy one)", hopName(v.Hop))
 }
