@@ -82,8 +82,14 @@ static __always_inline void where_of(struct sk_buff *skb, struct sock *rx_sk, st
 static __always_inline void tell(struct nf_conn *ct, const struct nat_seen *s, __u32 netns, __u32 ifindex)
 {
 	struct translation *t;
+	bool first;
 
-	if (!s->flow || (!s->learned && !first_telling(ct)))
+	if (!s->flow)
+		return;
+	/* Asked even when it taught something: the entry is told, and the same packet
+	 * leaving by the next device (a bridge, then its port) does not tell it again. */
+	first = first_telling(ct);
+	if (!s->learned && !first)
 		return;
 	t = bpf_ringbuf_reserve(&events, sizeof(*t), 0);
 	if (!t)

@@ -41,9 +41,16 @@ func TestE2EDNATToContainer(t *testing.T) {
 // the translation said, the fix about port 80 there, the DNAT in the evidence.
 func expectDNATNoListener(t *testing.T, rep *report.Report, to, where, named string) {
 	t.Helper()
+	expectTranslatedNoListener(t, rep, "DNAT", to, where, named)
+}
+
+// expectTranslatedNoListener is expectDNATNoListener for a translation of kind kind (DNAT,
+// or DNAT+SNAT where a masquerade changed the source too).
+func expectTranslatedNoListener(t *testing.T, rep *report.Report, kind, to, where, named string) {
+	t.Helper()
 	expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")
 	v := rep.Verdict
-	for _, want := range []string{"sent by DNAT to " + to, where} {
+	for _, want := range []string{"sent by " + kind + " to " + to, where} {
 		if !strings.Contains(v.Summary, want) {
 			t.Errorf("summary %q does not say %q", v.Summary, want)
 		}
@@ -52,8 +59,8 @@ func expectDNATNoListener(t *testing.T, rep *report.Report, to, where, named str
 		t.Errorf("fix %q is not about port 80 in %s", v.Fix, named)
 	}
 	k := rep.Stages.KernelDrop
-	if k == nil || len(k.Translations) == 0 || k.Translations[0].Kind != "DNAT" {
-		t.Fatalf("no DNAT in the kernel drop evidence: %+v", k)
+	if k == nil || len(k.Translations) != 1 || k.Translations[0].Kind != kind {
+		t.Fatalf("not one %s in the kernel drop evidence: %+v", kind, k)
 	}
 }
 
@@ -312,4 +319,94 @@ func TestE2EFloodThroughDNAT(t *testing.T) {
 			t.Errorf("a translation of the flood reached the report: %+v", tr)
 		}
 	}
+}
+
+// A DNAT to another port of this same namespace, where nothing listens: the packet dies in
+// this namespace's socket lookup, and the fix is about the port it was sent to, not the
+// one the client asked for.
+func TestE2EDNATToClosedLocalPort(t *testing.T) {
+	t.Parallel()
+	bothFamilies(t, func(t *testing.T, v6 bool) {
+		s := newScenario(t, "dnl", v6, "tcp")
+		to := s.port + 1
+		table, dest := "ip", fmt.Sprintf("%s:%d", testns.ServerV4, to)
+		if v6 {
+			table, dest = "ip6", fmt.Sprintf("[%s]:%d", testns.ServerV6, to)
+		}
+		s.nft(t, s.pair.Server, fmt.Sprintf(`table %s pmt_local {
+	chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport PORT dnat to %s; }
+}`, table, dest))
+		rep := s.diagnose(t, "", s.fromClient(connect))
+		expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")
+		v := rep.Verdict
+		if want := "sent by DNAT to " + dest; !strings.Contains(v.Summary, want) {
+			t.Errorf("summary %q does not say %q", v.Summary, want)
+		}
+		if !strings.Contains(v.Fix, fmt.Sprintf("port %d", to)) || strings.Contains(v.Fix, fmt.Sprintf("port %d", s.port)) {
+			t.Errorf("fix %q is not about port %d alone", v.Fix, to)
+		}
+		if len(rep.Verdict.Journey) > 1 || rep.Stages.KernelDrop.Drops[0].Elsewhere {
+			t.Errorf("the drop is not this namespace's: journey %+v", rep.Verdict.Journey)
+		}
+	})
+}
+
+// A container on a bridge of this host, as Docker makes it, behind a DNAT of the host's
+// port and a masquerade of what enters the bridge: the connection is translated at both
+// ends, and the packet dies in the container, where nothing listens.
+func TestE2EBridgedContainerDNATMasquerade(t *testing.T) {
+	t.Parallel()
+	bothFamilies(t, func(t *testing.T, v6 bool) {
+		s := newScenario(t, "brc", v6, "tcp")
+		ctr := s.pair.AddContainer(t, "brc")
+		// The host's end of the container's veth becomes a port of br0, which takes its
+		// addresses.
+		for _, c := range [][]string{
+			{"ip", "addr", "flush", "dev", testns.HostSideIface},
+			{"ip", "link", "add", "br0", "type", "bridge"},
+			{"ip", "link", "set", testns.HostSideIface, "master", "br0"},
+			{"ip", "addr", "add", testns.HostSideV4 + "/24", "dev", "br0"},
+			{"ip", "-6", "addr", "add", testns.HostSideV6 + "/64", "dev", "br0", "nodad"},
+			{"ip", "link", "set", "br0", "up"},
+		} {
+			testns.Run(t, append([]string{"ip", "netns", "exec", s.pair.Server}, c...)...)
+		}
+		table, to := "ip", testns.ContainerV4+":80"
+		if v6 {
+			table, to = "ip6", "["+testns.ContainerV6+"]:80"
+		}
+		s.nft(t, s.pair.Server, fmt.Sprintf(`table %s pmt_publish {
+	chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport PORT dnat to %s; }
+	chain post { type nat hook postrouting priority srcnat; policy accept; oifname "br0" masquerade; }
+}`, table, to))
+		rep := s.diagnose(t, "", s.fromClient(connect))
+		expectTranslatedNoListener(t, rep, "DNAT+SNAT", to, "network namespace "+ctr, ctr)
+		if j := rep.Verdict.Journey; len(j) != 2 || j[0].Out != "br0" || j[1].Reached == 0 {
+			t.Errorf("journey %+v: want the host, left by br0, then the container, reached", j)
+		}
+	})
+}
+
+// A pod on a routed veth (no bridge) behind a service address that no interface has, as
+// kube-proxy makes it: the client routes the service address to this host, which DNATs it
+// to the pod, where nothing listens.
+func TestE2EServiceToRoutedPod(t *testing.T) {
+	t.Parallel()
+	bothFamilies(t, func(t *testing.T, v6 bool) {
+		s := newScenario(t, "svc", v6, "tcp")
+		pod := s.pair.AddContainer(t, "svc")
+		service, table, to := "203.0.113.200", "ip", testns.ContainerV4+":80"
+		if v6 {
+			service, table, to = "2001:db8:2::200", "ip6", "["+testns.ContainerV6+"]:80"
+		}
+		s.pair.InClient(t, "ip", "route", "add", service, "via", s.serverAddr())
+		s.nft(t, s.pair.Server, fmt.Sprintf(`table %s pmt_service {
+	chain pre { type nat hook prerouting priority dstnat; policy accept; %s daddr %s tcp dport PORT dnat to %s; }
+}`, table, table, service, to))
+		flow := net.JoinHostPort(service, fmt.Sprint(s.port))
+		repro := []string{"ip", "netns", "exec", s.pair.Client, "timeout", "3", "bash", "-c",
+			fmt.Sprintf("exec 3<>/dev/tcp/%s/%d && echo hello >&3; exec 3>&-; true", service, s.port)}
+		rep := s.diagnoseIn(t, s.pair.Server, flow, "", repro)
+		expectDNATNoListener(t, rep, to, "network namespace "+pod, pod)
+	})
 }

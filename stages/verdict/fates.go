@@ -208,6 +208,23 @@ func (j *join) takeDrop(p evidence.Packet) *evidence.Drop {
 	return nil
 }
 
+// Toward says whether a packet to dst is on its way to the flow's service: to the flow's
+// own end, or to an end a translation of its connection sent it to.
+func Toward(ev *evidence.Evidence, dst netip.AddrPort) bool {
+	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
+	if dst.Addr() == ev.Flow.Addr.Unmap() && dst.Port() == ev.Flow.Port {
+		return true
+	}
+	if ev.Kernel != nil {
+		for _, t := range ev.Kernel.Translations {
+			if t.Kind != "SNAT" && dst == t.To() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // takeDownstream finds the earliest unused drop, in a namespace the flow went on to, of
 // arriving packet p once translated, and uses it.
 func (j *join) takeDownstream(p evidence.Packet) *evidence.Drop {

@@ -7,6 +7,7 @@ package prose
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,7 +44,7 @@ func Write(ev *evidence.Evidence, v verdict.Verdict) Text {
 		}
 		dropped(&t, ev, v)
 		// The fates are of the first packets kept: with more, the proportion says it.
-		if mixed := mixedFates(v.Fates); mixed != "" && v.Drop != nil && (v.Part == nil || v.Part.Arrived <= evidence.MaxPackets) {
+		if mixed := mixedFates(ev, v.Fates); mixed != "" && v.Drop != nil && (v.Part == nil || v.Part.Arrived <= evidence.MaxPackets) {
 			t.Summary += " Not every packet: " + mixed + "."
 		}
 	case v.Cause == verdict.NoCapture:
@@ -376,9 +377,14 @@ func routeErrorText(err int) string {
 
 // mixedFates says, when some arriving packets died and others did not, which did which:
 // "the SYN got through but the data was dropped" is the whole story of many tickets.
-func mixedFates(fs []verdict.Fate) string {
+// Only the packets on their way to the service count: an answer coming back (the reset
+// from the container a DNAT sent the SYN to) is not one that got through.
+func mixedFates(ev *evidence.Evidence, fs []verdict.Fate) string {
 	passed, dropped := map[string]int{}, map[string]int{}
 	for _, f := range fs {
+		if dst, err := netip.ParseAddrPort(f.Dst); err == nil && !verdict.Toward(ev, dst) {
+			continue
+		}
 		switch f.Fate {
 		case "dropped":
 			dropped[flagWord(f.Flags)]++
