@@ -16,10 +16,13 @@ import (
 
 // A Docker daemon of a test's own, in a namespace of the test's own. It is never started in
 // the host's namespace nor with Docker's default 172.17.0.0/16: its bridge docker0 has
-// DockerBridgeV4 (so a pair with a daemon must not also AddContainer, which takes the same
-// network), and its state, sockets and cgroups are the test's.
+// DockerBridgeV4 and DockerBridgeV6 (so a pair with a daemon must not also AddContainer,
+// which takes the same networks), and its state, sockets and cgroups are the test's.
 const (
 	DockerBridgeV4 = "203.0.113.1/24"
+	// DockerBridgeV6 is the network of the containers' IPv6 addresses (--fixed-cidr-v6),
+	// published by ip6tables' DNAT as IPv4 is by iptables'.
+	DockerBridgeV6 = "2001:db8:1::/64"
 	// DockerImage is the image every daemon gets: busybox alone, imported from a tarball
 	// (no registry). It has sh, nc, httpd, sleep, cat and netstat.
 	DockerImage = "pmt-busybox:1"
@@ -83,6 +86,8 @@ func (p *Pair) StartDocker(t testing.TB) *Docker {
 		"unshare", "--mount", "--propagation", "slave", "--pid", "--fork", "--kill-child", "--mount-proc",
 		"dockerd", "--bip", DockerBridgeV4, "--data-root", d.DataRoot, "--exec-root", execRoot,
 		"--pidfile", filepath.Join(execRoot, "d.pid"), "-H", "unix://"+d.sock, "--userland-proxy=false",
+		// Docker 20.10 publishes IPv6 ports with ip6tables only as an experimental feature.
+		"--ipv6", "--fixed-cidr-v6", DockerBridgeV6, "--experimental", "--ip6tables",
 		"--cgroup-parent", "/"+d.cgroup+"/docker")
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
@@ -230,9 +235,12 @@ func (d *Docker) WaitListening(t testing.TB, name string) {
 	t.Fatalf("nothing listens on port %d in container %s after 10s:\n%s", DockerPort, name, d.Log())
 }
 
-// IP is the container's address on docker0.
-func (d *Docker) IP(t testing.TB, name string) string {
+// IP is the container's address on docker0: its IPv4 one, or with v6 its IPv6 one.
+func (d *Docker) IP(t testing.TB, name string, v6 bool) string {
 	t.Helper()
+	if v6 {
+		return d.CLI(t, "inspect", "-f", "{{.NetworkSettings.GlobalIPv6Address}}", name)
+	}
 	return d.CLI(t, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", name)
 }
 
