@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -29,6 +30,9 @@ type Owners struct {
 	// Containerd is where containerd keeps its running tasks, by its own namespace (k8s.io,
 	// moby, default): ID/config.json carries the CRI's pod and container names.
 	Containerd string
+	// CRIO is where CRI-O keeps its containers' state: ID/userdata/config.json carries the
+	// pod and container names in CRI-O's annotations.
+	CRIO string
 
 	pids        map[uint64]int // namespace inode -> lowest PID in it; nil until scanned
 	dockerRoots []string       // nil until found
@@ -36,7 +40,7 @@ type Owners struct {
 
 // NewOwners reads the real system.
 func NewOwners() *Owners {
-	return &Owners{Proc: "/proc", Containerd: "/run/containerd/io.containerd.runtime.v2.task"}
+	return &Owners{Proc: "/proc", Containerd: "/run/containerd/io.containerd.runtime.v2.task", CRIO: "/run/containers/storage/overlay-containers"}
 }
 
 // Describe names namespace ino: "web" (a name under Dir), "container web (docker, id
@@ -323,28 +327,50 @@ func publishedText(ports map[string][]portBinding) []string {
 
 type criContainer struct{ namespace, pod, container string }
 
-// criNames are the Kubernetes names the CRI put in a containerd task's OCI annotations.
+// criNames are the Kubernetes names the CRI put in a container's OCI annotations: a
+// containerd task's, else a CRI-O container's (whose pod sandbox is named "POD").
 func (o *Owners) criNames(id string) criContainer {
 	spaces, _ := os.ReadDir(o.Containerd)
 	for _, ns := range spaces {
-		b, err := os.ReadFile(filepath.Join(o.Containerd, ns.Name(), id, "config.json"))
-		if err != nil {
-			continue
+		if a := annotations(filepath.Join(o.Containerd, ns.Name(), id, "config.json")); a != nil {
+			return criContainer{namespace: a["io.kubernetes.cri.sandbox-namespace"], pod: a["io.kubernetes.cri.sandbox-name"], container: a["io.kubernetes.cri.container-name"]}
 		}
-		var spec struct{ Annotations map[string]string }
-		if json.Unmarshal(b, &spec) != nil {
-			continue
+	}
+	if o.CRIO == "" {
+		return criContainer{}
+	}
+	if a := annotations(filepath.Join(o.CRIO, id, "userdata", "config.json")); a != nil {
+		// The container's own name is the kubelet's label; ContainerName is CRI-O's long
+		// k8s_NAME_POD_NAMESPACE_UID_N.
+		var labels map[string]string
+		_ = json.Unmarshal([]byte(a["io.kubernetes.cri-o.Labels"]), &labels)
+		c := criContainer{namespace: a["io.kubernetes.cri-o.Namespace"], pod: a["io.kubernetes.cri-o.KubeName"],
+			container: cmp.Or(labels["io.kubernetes.container.name"], a["io.kubernetes.cri-o.ContainerName"])}
+		if a["io.kubernetes.cri-o.ContainerType"] == "sandbox" {
+			c.container = ""
 		}
-		a := spec.Annotations
-		return criContainer{namespace: a["io.kubernetes.cri.sandbox-namespace"], pod: a["io.kubernetes.cri.sandbox-name"], container: a["io.kubernetes.cri.container-name"]}
+		return c
 	}
 	return criContainer{}
 }
 
+// annotations reads the annotations of the OCI spec at path; nil when it cannot.
+func annotations(path string) map[string]string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var spec struct{ Annotations map[string]string }
+	if json.Unmarshal(b, &spec) != nil || spec.Annotations == nil {
+		return nil
+	}
+	return spec.Annotations
+}
+
 // Container finds a container's network namespace by its name or id (a prefix of at least
-// 4 hex digits), among Docker's containers and containerd's tasks (Kubernetes pods by
-// `namespace/pod` or by container name), and returns the path that opens it and what
-// the container is.
+// 4 hex digits), among Docker's containers, containerd's tasks and CRI-O's containers
+// (Kubernetes pods by `namespace/pod` or by container name), and returns the path that
+// opens it and what the container is.
 func (o *Owners) Container(ref string) (path, desc string, err error) {
 	if ref == "" {
 		return "", "", fmt.Errorf("no container named")
@@ -399,9 +425,25 @@ func (o *Owners) Container(ref string) (path, desc string, err error) {
 			pick(filepath.Join(o.Proc, strings.TrimSpace(string(pid)), "ns/net"), desc)
 		}
 	}
+	if o.CRIO != "" {
+		ctrs, _ := os.ReadDir(o.CRIO)
+		for _, ctr := range ctrs {
+			c := o.criNames(ctr.Name())
+			pod := c.namespace + "/" + c.pod
+			if c.pod == "" || !matchRef(ref, ctr.Name(), c.container) && ref != pod {
+				continue
+			}
+			// conmon writes the container's init PID there while it runs.
+			pid, err := os.ReadFile(filepath.Join(o.CRIO, ctr.Name(), "userdata", "pidfile"))
+			if err != nil {
+				continue
+			}
+			pick(filepath.Join(o.Proc, strings.TrimSpace(string(pid)), "ns/net"), fmt.Sprintf("pod %s (kubernetes, cri-o, id %s)", pod, ctr.Name()[:min(12, len(ctr.Name()))]))
+		}
+	}
 	switch len(found) {
 	case 0:
-		return "", "", fmt.Errorf("no container %q among Docker's (%s) and containerd's (%s)", ref, strings.Join(o.roots(), ", "), o.Containerd)
+		return "", "", fmt.Errorf("no container %q among Docker's (%s), containerd's (%s) and CRI-O's (%s)", ref, strings.Join(o.roots(), ", "), o.Containerd, o.CRIO)
 	case 1:
 		return path, desc, nil
 	}

@@ -24,7 +24,8 @@ func TestDescribePID(t *testing.T) {
 		podUID   = "0a1b2c3d_4e5f_6a7b_8c9d_0e1f2a3b4c5d"
 	)
 	root := t.TempDir()
-	o := &Owners{Proc: filepath.Join(root, "proc"), DockerRoot: filepath.Join(root, "docker"), Containerd: filepath.Join(root, "containerd")}
+	o := &Owners{Proc: filepath.Join(root, "proc"), DockerRoot: filepath.Join(root, "docker"), Containerd: filepath.Join(root, "containerd"),
+		CRIO: filepath.Join(root, "crio")}
 	write := func(path, content string) { writeFile(t, path, content) }
 	proc := func(pid, comm, cgroup string) {
 		write(filepath.Join(o.Proc, pid, "comm"), comm+"\n")
@@ -38,7 +39,16 @@ func TestDescribePID(t *testing.T) {
 	proc("300", "app", "0::/kubepods/besteffort/pod"+strings.ReplaceAll(podUID, "_", "-")+"/"+crioID+"\n")
 	proc("400", "sleep", "0::/user.slice/user-0.slice/session-1.scope\n")
 	proc("500", "conmon", "0::/machine.slice/libpod-"+crioID+".scope\n")
+	// CRI-O's pod sandbox (its pause process holds the pod's namespace), and a container of
+	// the same pod, systemd driver.
+	const crioSandbox, crioApp = "bbbbccccddddeeeeffff00001111222233334444555566667777888899990000", "ccccddddeeeeffff000011112222333344445555666677778888999900001111"
+	proc("700", "pause", "0::/kubepods.slice/kubepods-pod"+podUID+".slice/crio-"+crioSandbox+".scope\n")
+	write(filepath.Join(o.CRIO, crioSandbox, "userdata", "config.json"), `{"annotations":{"io.kubernetes.cri-o.KubeName":"cart-5f6","io.kubernetes.cri-o.Namespace":"shop","io.kubernetes.cri-o.ContainerType":"sandbox","io.kubernetes.cri-o.ContainerName":"k8s_POD_cart-5f6_shop_0"}}`)
+	proc("701", "cart", "0::/kubepods.slice/kubepods-pod"+podUID+".slice/crio-"+crioApp+".scope\n")
+	write(filepath.Join(o.CRIO, crioApp, "userdata", "config.json"), `{"annotations":{"io.kubernetes.cri-o.KubeName":"cart-5f6","io.kubernetes.cri-o.Namespace":"shop","io.kubernetes.cri-o.ContainerType":"container","io.kubernetes.cri-o.ContainerName":"k8s_cart_cart-5f6_shop_0a1b_0","io.kubernetes.cri-o.Labels":"{\"io.kubernetes.container.name\":\"cart\",\"io.kubernetes.pod.name\":\"cart-5f6\"}"}}`)
 	for pid, want := range map[int]string{
+		700: "pod shop/cart-5f6 (kubernetes, id bbbbccccdddd)",
+		701: "pod shop/cart-5f6 (kubernetes, container cart, id ccccddddeeee)",
 		100: "container web (docker, id 1965e06dc668)",
 		101: "container web (docker, id 1965e06dc668)",
 		200: "pod shop/api-7d4 (kubernetes, id 3f2a1b0c9d8e)",
@@ -150,7 +160,7 @@ func TestDescribeProcess(t *testing.T) {
 func TestContainer(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	o := &Owners{Proc: "/proc", DockerRoot: filepath.Join(root, "docker"), Containerd: filepath.Join(root, "containerd")}
+	o := &Owners{Proc: "/proc", DockerRoot: filepath.Join(root, "docker"), Containerd: filepath.Join(root, "containerd"), CRIO: filepath.Join(root, "crio")}
 	write := func(path, content string) { writeFile(t, path, content) }
 	docker := func(id, name string, pid int) {
 		write(filepath.Join(o.DockerRoot, "containers", id, "config.v2.json"),
@@ -166,17 +176,25 @@ func TestContainer(t *testing.T) {
 	}
 	// Docker's own tasks in containerd are skipped: found once, by their Docker name.
 	write(filepath.Join(o.Containerd, "moby", "1965e06dc6689c1d1b2c4a5a2a3fb1a39d1d2be9b0d6f0b1c1f2a3b4c5d6e7f8", "init.pid"), "4242\n")
+	// A CRI-O pod: its sandbox and a container, sharing the namespace.
+	for _, c := range [][3]string{{"cccc3333", "sandbox", ""}, {"dddd4444", "container", "cart"}} {
+		dir := filepath.Join(o.CRIO, c[0]+strings.Repeat("0", 56), "userdata")
+		write(filepath.Join(dir, "config.json"), `{"annotations":{"io.kubernetes.cri-o.KubeName":"cart-5f6","io.kubernetes.cri-o.Namespace":"shop","io.kubernetes.cri-o.ContainerType":"`+c[1]+`","io.kubernetes.cri-o.Labels":"{\"io.kubernetes.container.name\":\"`+c[2]+`\"}"}}`)
+		write(filepath.Join(dir, "pidfile"), "6161")
+	}
 	for ref, want := range map[string]string{
-		"web":          "/proc/4242/ns/net container web (docker, id 1965e06dc668)",
-		"1965e0":       "/proc/4242/ns/net container web (docker, id 1965e06dc668)",
-		"db":           "/proc/4343/ns/net container db (docker, id 1965aaaa6689)",
-		"shop/api-7d4": "/proc/5151/ns/net pod shop/api-7d4 (kubernetes, id bbbb22220000)",
-		"aaaa":         "/proc/5151/ns/net pod shop/api-7d4 (kubernetes, id aaaa11110000)",
-		"196":          "error: no container",
-		"1965":         "error: names 2 containers",
-		"1965a":        "/proc/4343/ns/net container db (docker, id 1965aaaa6689)",
-		"stopped":      "error: is not running",
-		"nope":         "error: no container",
+		"shop/cart-5f6": "/proc/6161/ns/net pod shop/cart-5f6 (kubernetes, cri-o, id ",
+		"cart":          "/proc/6161/ns/net pod shop/cart-5f6 (kubernetes, cri-o, id dddd44440000)",
+		"web":           "/proc/4242/ns/net container web (docker, id 1965e06dc668)",
+		"1965e0":        "/proc/4242/ns/net container web (docker, id 1965e06dc668)",
+		"db":            "/proc/4343/ns/net container db (docker, id 1965aaaa6689)",
+		"shop/api-7d4":  "/proc/5151/ns/net pod shop/api-7d4 (kubernetes, id bbbb22220000)",
+		"aaaa":          "/proc/5151/ns/net pod shop/api-7d4 (kubernetes, id aaaa11110000)",
+		"196":           "error: no container",
+		"1965":          "error: names 2 containers",
+		"1965a":         "/proc/4343/ns/net container db (docker, id 1965aaaa6689)",
+		"stopped":       "error: is not running",
+		"nope":          "error: no container",
 	} {
 		path, desc, err := o.Container(ref)
 		got := path + " " + desc
