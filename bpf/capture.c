@@ -70,6 +70,11 @@ struct __sk_buff {
  * swaps them into their links when the flow grows by the other family (stages/arrival). */
 volatile const __u8 families = 3;
 
+/* ifindex_tag is ORed into the interface index of each record: 0 in the namespace
+ * diagnosed, a followed namespace's number above the interface bits in the programs loaded
+ * for that namespace (stages/arrival), whose interfaces number from 1 as this one's do. */
+volatile const __u32 ifindex_tag;
+
 /* snap_net is how many bytes from the network header on are copied at most; no more than
  * CAPTURE_SNAP_MAX (capture.h). */
 volatile const __u32 snap_net = CAPTURE_SNAP_MAX;
@@ -245,7 +250,7 @@ static __always_inline bool slow(const struct flow_classes *fc, struct __sk_buff
 		r->meta.ktime_ns = bpf_ktime_get_ns();                                         \
 		r->meta.len = skb->len;                                                        \
 		r->meta.caplen = cap;                                                          \
-		r->meta.ifindex = skb->ifindex;                                                \
+		r->meta.ifindex = skb->ifindex | ifindex_tag;                                  \
 		r->meta.protocol = proto;                                                      \
 		r->meta.pkt_type = egress ? PACKET_OUTGOING : skb->pkt_type;                   \
 		r->meta.link_len = ll;                                                         \

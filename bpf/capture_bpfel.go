@@ -65,6 +65,7 @@ const (
 	CaptureVarCaptureMetaBtf  = "capture_meta_btf"
 	CaptureVarFamilies        = "families"
 	CaptureVarFlowProbeRead   = "flow_probe_read"
+	CaptureVarIfindexTag      = "ifindex_tag"
 	CaptureVarSnapNet         = "snap_net"
 )
 
@@ -131,6 +132,7 @@ type CaptureVariableSpecs struct {
 	CaptureMetaBtf *ebpf.VariableSpec `ebpf:"capture_meta_btf"`
 	Families       *ebpf.VariableSpec `ebpf:"families"`
 	FlowProbeRead  *ebpf.VariableSpec `ebpf:"flow_probe_read"`
+	IfindexTag     *ebpf.VariableSpec `ebpf:"ifindex_tag"`
 	SnapNet        *ebpf.VariableSpec `ebpf:"snap_net"`
 }
 
@@ -176,6 +178,7 @@ type CaptureVariables struct {
 	CaptureMetaBtf *ebpf.Variable `ebpf:"capture_meta_btf"`
 	Families       *ebpf.Variable `ebpf:"families"`
 	FlowProbeRead  *ebpf.Variable `ebpf:"flow_probe_read"`
+	IfindexTag     *ebpf.Variable `ebpf:"ifindex_tag"`
 	SnapNet        *ebpf.Variable `ebpf:"snap_net"`
 }
 

@@ -34,7 +34,7 @@ func (r *Report) arrival(m *mdWriter) {
 	if a.Seen > 0 {
 		on += fmt.Sprintf(", where %s of all flows passed", plural(int(a.Seen), "packet", "packets"))
 	}
-	m.p("Captured on %s: %s in%s, %d out%s.", on, plural(a.In, "packet", "packets"), perIface(a.Counts, evidence.In), a.Out, perIface(a.Counts, evidence.Out))
+	m.p("Captured on %s: %s in%s, %d out%s.%s", on, plural(a.In, "packet", "packets"), perIface(a.Counts, evidence.In), a.Out, perIface(a.Counts, evidence.Out), followedCounts(a.Counts))
 	if a.SocketDrops > 0 {
 		m.p("The capture lost %s of the flow: its buffer was full while diagnose fell behind reading it.", plural(int(a.SocketDrops), "packet", "packets"))
 	}
@@ -47,7 +47,11 @@ func (r *Report) arrival(m *mdWriter) {
 			if i == shownPackets {
 				break
 			}
-			m.p("| %s | %s %s | %s → %s | %s | %d | %s |", clock(p.Time), p.Direction, cell(p.Iface), p.Src, p.Dst, dash(p.Flags), p.Length, fates[i])
+			iface := p.Iface
+			if p.Netns != 0 {
+				iface += " of " + nonEmpty(p.NetnsName, fmt.Sprint(p.Netns))
+			}
+			m.p("| %s | %s %s | %s → %s | %s | %d | %s |", clock(p.Time), p.Direction, cell(iface), p.Src, p.Dst, dash(p.Flags), p.Length, fates[i])
 		}
 		m.p("")
 		if n := len(a.Packets) - shownPackets; n > 0 {
@@ -69,7 +73,7 @@ func (r *Report) arrival(m *mdWriter) {
 func perIface(counts []evidence.IfaceCount, dir evidence.Direction) string {
 	var parts []string
 	for _, c := range counts {
-		if c.Direction == dir {
+		if c.Direction == dir && c.Netns == 0 {
 			parts = append(parts, fmt.Sprintf("%s: %d, %d bytes", c.Iface, c.Packets, c.Bytes))
 		}
 	}
@@ -77,6 +81,28 @@ func perIface(counts []evidence.IfaceCount, dir evidence.Direction) string {
 		return ""
 	}
 	return " (" + strings.Join(parts, "; ") + ")"
+}
+
+// followedCounts says what the capture saw in the namespaces the flow was followed into:
+// " Followed into pmt-ctr (4026532504): 2 in on eth0."
+func followedCounts(counts []evidence.IfaceCount) string {
+	var order []uint64
+	parts, names := map[uint64][]string{}, map[uint64]string{}
+	for _, c := range counts {
+		if c.Netns == 0 {
+			continue
+		}
+		if _, ok := parts[c.Netns]; !ok {
+			order = append(order, c.Netns)
+		}
+		parts[c.Netns] = append(parts[c.Netns], fmt.Sprintf("%d %s on %s", c.Packets, c.Direction, c.Iface))
+		names[c.Netns] = c.NetnsName
+	}
+	var out string
+	for _, ns := range order {
+		out += fmt.Sprintf(" Followed into %s (%d): %s.", nonEmpty(names[ns], "namespace"), ns, strings.Join(parts[ns], ", "))
+	}
+	return out
 }
 
 // fatesOf pairs each captured packet with its fate in the verdict: the verdict lists the
@@ -98,6 +124,8 @@ func (r *Report) fatesOf(ps []evidence.Packet) []string {
 			}
 		case "not_dropped":
 			out[i] = "no drop seen"
+		case "followed":
+			out[i] = "arrived there"
 		default:
 			out[i] = strings.ReplaceAll(f.Fate, "_", " ")
 		}
@@ -515,7 +543,9 @@ func (r *Report) relevantSysctls() []string {
 	ifaces := map[string]bool{"all": true}
 	if a := r.Stages.Arrival; a != nil {
 		for _, c := range a.Counts {
-			ifaces[c.Iface] = true
+			if c.Netns == 0 {
+				ifaces[c.Iface] = true
+			}
 		}
 	}
 	var names []string

@@ -112,14 +112,25 @@ func TestJudgeRecordedContainerFirewall(t *testing.T) {
 	if last.Stage != "input" || last.Status != "died" || !input {
 		t.Errorf("the container's hop %+v does not die in input as its trace saw it", j[1].Stages)
 	}
-	// Each SYN that arrived died in the container, once translated: its fate says so.
-	for _, f := range v.Fates {
+	// Each SYN that arrived died in the container, once translated: its fate says so. Its
+	// capture in the container is the same packet's, where it went on.
+	followed := 0
+	for i, f := range v.Fates {
+		if r.Stages.Arrival.Packets[i].Netns != 0 {
+			if f.Fate == "followed" {
+				followed++
+			}
+			continue
+		}
 		if f.Direction == evidence.In && (f.Fate != "dropped" || f.Stage != "input" || f.Reason != "NETFILTER_DROP") {
 			t.Errorf("arriving packet %s → %s: fate %s in %s (%s), want dropped in input", f.Src, f.Dst, f.Fate, f.Stage, f.Reason)
 		}
 	}
 	// The evidence is the source of truth: every hop's trace is in the JSON and the
 	// Markdown shows it.
+	if followed == 0 {
+		t.Errorf("no packet captured in the container: %+v", r.Stages.Arrival.Packets)
+	}
 	r.Verdict = v
 	var md bytes.Buffer
 	if err := r.WriteMarkdown(&md); err != nil {

@@ -103,7 +103,8 @@ func diagnose(ctx context.Context, o *options, args []string, stdout, stderr io.
 	rep.Verdict = report.VerdictOf(v, prose.Write(ev, v))
 	if ev.Arrival.PcapPath != "" {
 		// The fates are known only now: the pcapng is the capture again, annotated.
-		if err := arrival.WritePcapng(ev.Arrival.PcapPath, o.pcapngPath(), o.force, capture.Interfaces(), prose.Comments(ev, v)); err != nil {
+		names, netnsOf := capture.Interfaces()
+		if err := arrival.WritePcapng(ev.Arrival.PcapPath, o.pcapngPath(), o.force, names, netnsOf, prose.Comments(ev, v)); err != nil {
 			rep.Run.Notes = append(rep.Run.Notes, fmt.Sprintf("the annotated capture was not written: %v", err))
 		} else {
 			rep.Run.Pcapng = o.pcapngPath()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/packetmortem/packetmortem/internal/testns"
 	"github.com/packetmortem/packetmortem/report"
+	"github.com/packetmortem/packetmortem/stages/evidence"
 	"github.com/packetmortem/packetmortem/stages/verdict"
 )
 
@@ -220,6 +221,19 @@ func TestE2EContainerFirewallDrop(t *testing.T) {
 	}
 	if out := testns.Run(t, "ip", "netns", "exec", ctr, "nft", "list", "tables"); strings.Contains(out, "packetmortem") {
 		t.Errorf("a trace table is left in the container's namespace:\n%s", out)
+	}
+	// The capture followed the flow there too (tcx only: the packet socket stays in the
+	// namespace diagnosed), on the container's own interface.
+	if rep.Stages.Arrival.Method == evidence.CaptureTCX {
+		there := 0
+		for _, p := range rep.Stages.Arrival.Packets {
+			if p.Netns == testns.Inode(t, ctr) && p.Iface == testns.ContainerIface && p.Direction == evidence.In {
+				there++
+			}
+		}
+		if there == 0 {
+			t.Errorf("no packet captured on its way into the container: %+v", rep.Stages.Arrival.Packets)
+		}
 	}
 }
 

@@ -20,6 +20,7 @@
 package arrival
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -103,12 +104,22 @@ type Capture struct {
 	picked map[int]bool
 
 	// Owned by the reader until done is closed.
-	names   map[int]string // ifindex -> name
-	got     []evidence.Packet
-	counts  map[countKey]*evidence.IfaceCount
-	in, out int
-	toward  int // of in, addressed to an endpoint
-	errs    []string
+	names map[int]string // ifindex -> name
+	// hopIndexes are the indexes (tagged, tcxSource.hopOf) of the interfaces of the other
+	// namespaces packets were captured in, and those namespaces.
+	hopIndexes map[int]uint64
+	got        []evidence.Packet
+	counts     map[countKey]*evidence.IfaceCount
+	in, out    int
+	toward     int // of in, addressed to an endpoint
+	errs       []string
+
+	// following counts the lookups of the namespaces to follow the flow into (tcx only);
+	// looked holds the addresses looked for, followed what came of it.
+	following sync.WaitGroup
+	followMu  sync.Mutex
+	looked    map[netip.Addr]bool
+	followErr []string
 
 	stopOnce sync.Once
 	result   *evidence.Arrival
@@ -118,6 +129,7 @@ type Capture struct {
 type countKey struct {
 	iface string
 	dir   evidence.Direction
+	netns uint64
 }
 
 // Start opens the capture and returns once the filtered socket is bound: from then on, every
@@ -257,6 +269,7 @@ func (c *Capture) Grow(e evidence.Endpoint) error {
 	c.growMu.Lock()
 	defer c.growMu.Unlock()
 	if c.tcx != nil {
+		c.follow(e)
 		return c.tcx.grow(e)
 	}
 	ends := append(slices.Clone(c.ends), e)
@@ -277,6 +290,35 @@ func (c *Capture) Grow(e evidence.Endpoint) error {
 	}
 	c.ends = ends
 	return nil
+}
+
+// follow looks, in the background, for the namespace next to this one that has e's
+// address, and captures there too: the flow's packets on their way in after a translation
+// sent them there. Each address is looked for once.
+func (c *Capture) follow(e evidence.Endpoint) {
+	c.followMu.Lock()
+	defer c.followMu.Unlock()
+	if c.looked == nil {
+		c.looked = map[netip.Addr]bool{}
+	}
+	if c.looked[e.Addr] {
+		return
+	}
+	c.looked[e.Addr] = true
+	c.following.Add(1)
+	go func() {
+		defer c.following.Done()
+		h, err := netns.Holding(e.Addr, c.cfg.Netns)
+		if err == nil && h != nil {
+			err = c.tcx.follow(h)
+			h.Close()
+		}
+		if err != nil {
+			c.followMu.Lock()
+			c.followErr = append(c.followErr, fmt.Sprintf("capture where %s is: %v", e, err))
+			c.followMu.Unlock()
+		}
+	}()
 }
 
 // pick resolves the interface names to indexes; nil means every interface.
@@ -391,17 +433,28 @@ func (c *Capture) handle(f frame, fd int) {
 		Length:    f.origLen,
 		PktType:   pktTypeName(f.link.pkttype),
 	}
-	k := countKey{p.Iface, p.Direction}
+	if c.tcx != nil {
+		if p.Netns = c.tcx.hopOf(f.link.ifindex); p.Netns != 0 {
+			if c.hopIndexes == nil {
+				c.hopIndexes = map[int]uint64{}
+			}
+			c.hopIndexes[f.link.ifindex] = p.Netns
+		}
+	}
+	k := countKey{p.Iface, p.Direction, p.Netns}
 	n := c.counts[k]
 	if n == nil {
-		n = &evidence.IfaceCount{Iface: p.Iface, Direction: p.Direction}
+		n = &evidence.IfaceCount{Iface: p.Iface, Direction: p.Direction, Netns: p.Netns}
 		c.counts[k] = n
 	}
 	n.Packets++
 	n.Bytes += f.origLen
-	if p.Direction == evidence.Out {
+	switch {
+	case p.Netns != 0:
+		// Another namespace's: the flow's packets there, not this one's arrivals.
+	case p.Direction == evidence.Out:
 		c.out++
-	} else {
+	default:
 		c.in++
 		c.growMu.Lock()
 		if _, ok := c.ends.Match(h.proto, netip.AddrPort{}, p.Dst, 0); ok {
@@ -414,6 +467,9 @@ func (c *Capture) handle(f frame, fd int) {
 	}
 	if c.pcap != nil {
 		c.pcap.write(f.time, f.link, f.data, f.origLen)
+	}
+	if p.Netns != 0 {
+		return
 	}
 	c.packets.Add(1)
 	if c.cfg.OnPacket != nil {
@@ -483,6 +539,8 @@ func (c *Capture) Stop() *evidence.Arrival {
 
 func (c *Capture) stop() {
 	c.stopCtx()
+	// A capture starting elsewhere finishes before the programs are detached.
+	c.following.Wait()
 	if c.tcx != nil {
 		// Detached first: nothing arrives after the flush.
 		if err := c.tcx.stop(); err != nil {
@@ -491,6 +549,7 @@ func (c *Capture) stop() {
 	}
 	c.wake()
 	<-c.done
+	c.errs = append(c.errs, c.followErr...)
 
 	a := &evidence.Arrival{
 		Ifaces:     c.ifaces,
@@ -531,11 +590,19 @@ func (c *Capture) stop() {
 		a.Counts = append(a.Counts, *n)
 	}
 	slices.SortFunc(a.Counts, func(x, y evidence.IfaceCount) int {
+		if x.Netns != y.Netns {
+			return cmp.Compare(x.Netns, y.Netns)
+		}
 		if x.Iface != y.Iface {
 			return strings.Compare(x.Iface, y.Iface)
 		}
 		return strings.Compare(string(x.Direction), string(y.Direction))
 	})
+	names := nameNamespaces(a)
+	// The pcapng's interface blocks: another namespace's eth0 is not this one's.
+	for index, ino := range c.hopIndexes {
+		c.names[index] += "@" + cmp.Or(names[ino], fmt.Sprint(ino))
+	}
 	if c.pcap != nil {
 		if err := c.pcap.close(); err != nil {
 			c.errs = append(c.errs, err.Error())
@@ -553,6 +620,34 @@ func (c *Capture) stop() {
 	}
 	a.Error = strings.Join(c.errs, "; ")
 	c.result = a
+}
+
+// nameNamespaces names the other namespaces the packets were captured in, as the rest of
+// the report names them, and returns the names by inode.
+func nameNamespaces(a *evidence.Arrival) map[uint64]string {
+	var owners *netns.Owners
+	names := map[uint64]string{}
+	name := func(ino uint64) string {
+		if n, ok := names[ino]; ok {
+			return n
+		}
+		if owners == nil {
+			owners = netns.NewOwners()
+		}
+		names[ino] = owners.Describe(ino)
+		return names[ino]
+	}
+	for i := range a.Packets {
+		if ino := a.Packets[i].Netns; ino != 0 {
+			a.Packets[i].NetnsName = name(ino)
+		}
+	}
+	for i := range a.Counts {
+		if ino := a.Counts[i].Netns; ino != 0 {
+			a.Counts[i].NetnsName = name(ino)
+		}
+	}
+	return names
 }
 
 // Close releases the capture (stopping it if Stop was not called). It is idempotent and

@@ -17,16 +17,18 @@ import (
 )
 
 // Interfaces returns the names of the interfaces the capture met, by index, for
-// WritePcapng. It is nil until Stop has returned: the reader owns the names until then.
-func (c *Capture) Interfaces() map[int]string {
+// WritePcapng, and the namespace of those of another namespace the flow was followed into
+// (named NAME@NAMESPACE there). Both are nil until Stop has returned: the reader owns them
+// until then.
+func (c *Capture) Interfaces() (map[int]string, map[int]uint64) {
 	if c == nil {
-		return nil
+		return nil, nil
 	}
 	select {
 	case <-c.done:
-		return maps.Clone(c.names)
+		return maps.Clone(c.names), maps.Clone(c.hopIndexes)
 	default:
-		return nil
+		return nil, nil
 	}
 }
 
@@ -36,11 +38,12 @@ func (c *Capture) Interfaces() map[int]string {
 // packet flags (inbound, outbound, and how it was received) and comment's text, when not
 // empty, as its comment. The packets keep their SLL2 headers. comment, if not nil, gets
 // every packet of the file, in order, decoded as the capture decodes it (Time, Iface,
-// Direction, tuple, Flags, Length, PktType all as in evidence.Arrival.Packets).
+// Direction, tuple, Flags, Length, PktType all as in evidence.Arrival.Packets; Netns from
+// netnsOf, by interface index).
 //
 // An existing pcapngPath is an error unless overwrite; on any error the pcapng file is
 // removed.
-func WritePcapng(pcapPath, pcapngPath string, overwrite bool, names map[int]string, comment func(evidence.Packet) string) (err error) {
+func WritePcapng(pcapPath, pcapngPath string, overwrite bool, names map[int]string, netnsOf map[int]uint64, comment func(evidence.Packet) string) (err error) {
 	in, err := os.Open(pcapPath)
 	if err != nil {
 		return fmt.Errorf("read pcap: %w", err)
@@ -73,7 +76,7 @@ func WritePcapng(pcapPath, pcapngPath string, overwrite bool, names map[int]stri
 			os.Remove(pcapngPath)
 		}
 	}()
-	n, err := writePcapng(r, out, names, comment)
+	n, err := writePcapng(r, out, names, netnsOf, comment)
 	if err != nil {
 		return fmt.Errorf("write pcapng %s from %s (packet %d): %w", pcapngPath, pcapPath, n+1, err)
 	}
@@ -81,7 +84,7 @@ func WritePcapng(pcapPath, pcapngPath string, overwrite bool, names map[int]stri
 }
 
 // writePcapng copies the SLL2 packets of r to w as pcapng and returns how many it wrote.
-func writePcapng(r *pcapgo.Reader, w io.Writer, names map[int]string, comment func(evidence.Packet) string) (int, error) {
+func writePcapng(r *pcapgo.Reader, w io.Writer, names map[int]string, netnsOf map[int]uint64, comment func(evidence.Packet) string) (int, error) {
 	var ng *pcapgo.NgWriter
 	ids := map[int]int{} // ifindex -> pcapng interface id
 	name := func(ifindex int) string {
@@ -104,6 +107,7 @@ func writePcapng(r *pcapgo.Reader, w io.Writer, names map[int]string, comment fu
 		}
 		p, link := packetOf(data, ci.Length, name)
 		p.Time = ci.Timestamp
+		p.Netns = netnsOf[link.ifindex]
 
 		id, ok := ids[link.ifindex]
 		switch {

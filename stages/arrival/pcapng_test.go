@@ -68,7 +68,7 @@ func writeCrafted(t *testing.T) (string, []evidence.Packet) {
 	pcap, pcapng := filepath.Join(dir, "r.pcap"), filepath.Join(dir, "r.pcapng")
 	writeSLL2(t, pcap, recs)
 	var seen []evidence.Packet
-	err := WritePcapng(pcap, pcapng, false, names, func(p evidence.Packet) string {
+	err := WritePcapng(pcap, pcapng, false, names, nil, func(p evidence.Packet) string {
 		seen = append(seen, p)
 		return commentOf(p)
 	})
@@ -316,14 +316,14 @@ func TestPcapngExisting(t *testing.T) {
 	if err := os.WriteFile(pcapng, []byte("keep me"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := WritePcapng(pcap, pcapng, false, names, nil)
+	err := WritePcapng(pcap, pcapng, false, names, nil, nil)
 	if !errors.Is(err, os.ErrExist) || !strings.Contains(err.Error(), "allow overwriting") {
 		t.Errorf("over an existing file: %v, want os.ErrExist", err)
 	}
 	if b, _ := os.ReadFile(pcapng); string(b) != "keep me" {
 		t.Errorf("the existing file became %q", b)
 	}
-	if err := WritePcapng(pcap, pcapng, true, names, nil); err != nil {
+	if err := WritePcapng(pcap, pcapng, true, names, nil, nil); err != nil {
 		t.Fatalf("overwrite: %v", err)
 	}
 	if b, _ := os.ReadFile(pcapng); len(blocks(t, b)) != 6 {
@@ -335,7 +335,7 @@ func TestPcapngErrors(t *testing.T) {
 	checkFDs(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.pcapng")
-	if err := WritePcapng(filepath.Join(dir, "none.pcap"), out, false, nil, nil); !errors.Is(err, os.ErrNotExist) {
+	if err := WritePcapng(filepath.Join(dir, "none.pcap"), out, false, nil, nil, nil); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing pcap: %v", err)
 	}
 
@@ -349,7 +349,7 @@ func TestPcapngErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if err := WritePcapng(eth, out, false, nil, nil); err == nil || !strings.Contains(err.Error(), "LINUX_SLL2") {
+	if err := WritePcapng(eth, out, false, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "LINUX_SLL2") {
 		t.Errorf("Ethernet pcap: %v", err)
 	}
 
@@ -364,7 +364,7 @@ func TestPcapngErrors(t *testing.T) {
 	if err := os.Truncate(cut, st.Size()-10); err != nil {
 		t.Fatal(err)
 	}
-	if err := WritePcapng(cut, out, false, names, nil); err == nil || !strings.Contains(err.Error(), "packet 3") {
+	if err := WritePcapng(cut, out, false, names, nil, nil); err == nil || !strings.Contains(err.Error(), "packet 3") {
 		t.Errorf("cut pcap: %v", err)
 	}
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
@@ -378,7 +378,7 @@ func TestPcapngEmpty(t *testing.T) {
 	dir := t.TempDir()
 	pcap, pcapng := filepath.Join(dir, "e.pcap"), filepath.Join(dir, "e.pcapng")
 	writeSLL2(t, pcap, nil)
-	if err := WritePcapng(pcap, pcapng, false, nil, func(evidence.Packet) string { t.Error("comment called"); return "" }); err != nil {
+	if err := WritePcapng(pcap, pcapng, false, nil, nil, func(evidence.Packet) string { t.Error("comment called"); return "" }); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(pcapng)
@@ -410,16 +410,16 @@ func TestOptionText(t *testing.T) {
 func TestInterfaces(t *testing.T) {
 	t.Parallel()
 	c := &Capture{done: make(chan struct{}), names: map[int]string{1: "lo", 2: "veth0"}}
-	if got := c.Interfaces(); got != nil {
+	if got, _ := c.Interfaces(); got != nil {
 		t.Errorf("while capturing: %v, want nil", got)
 	}
 	close(c.done)
-	got := c.Interfaces()
+	got, _ := c.Interfaces()
 	got[3] = "x"
 	if len(c.names) != 2 || got[2] != "veth0" {
 		t.Errorf("after the reader ended: %v (capture's own: %v)", got, c.names)
 	}
-	if (*Capture)(nil).Interfaces() != nil {
+	if names, _ := (*Capture)(nil).Interfaces(); names != nil {
 		t.Error("nil capture")
 	}
 }

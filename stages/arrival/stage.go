@@ -13,6 +13,7 @@ type Stage struct {
 	cfg      Config
 	capture  *Capture
 	names    map[int]string
+	netnsOf  map[int]uint64
 	closeErr error
 }
 
@@ -34,7 +35,7 @@ func (s *Stage) Progress() (string, func() int) { return "packets seen", s.captu
 
 func (s *Stage) Stop(_ context.Context, ev *evidence.Evidence) {
 	ev.Arrival = s.capture.Stop()
-	s.names = s.capture.Interfaces()
+	s.names, s.netnsOf = s.capture.Interfaces()
 }
 
 func (s *Stage) Close() error {
@@ -48,9 +49,9 @@ func (s *Stage) Close() error {
 	return err
 }
 
-// Interfaces names the interfaces the capture saw, for the pcapng: read at Stop, so that it
-// outlives the capture.
-func (s *Stage) Interfaces() map[int]string { return s.names }
+// Interfaces names the interfaces the capture saw, for the pcapng, with the namespace of
+// those of another namespace: read at Stop, so that they outlive the capture.
+func (s *Stage) Interfaces() (map[int]string, map[int]uint64) { return s.names, s.netnsOf }
 
 // Installed: the packet socket is gone when its Close succeeded; the tcx programs when, in
 // addition, no BPF object is left.

@@ -21,6 +21,7 @@ import (
 	"github.com/packetmortem/packetmortem/internal/kerr"
 	"github.com/packetmortem/packetmortem/internal/ktime"
 	"github.com/packetmortem/packetmortem/internal/links"
+	"github.com/packetmortem/packetmortem/internal/netns"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
 
@@ -56,7 +57,27 @@ type tcxSource struct {
 	attached map[int]bool
 	stopped  bool
 	skipped  []string // interfaces made during the capture that it could not read
+	// hops are the other namespaces the flow was followed into, by their number: their
+	// interfaces are in types and names under index number<<hopShift | ifindex.
+	hops []*tcxHop
 }
+
+// tcxHop is the capture in a namespace the flow went on to: programs of its own, which
+// tag its records with its number, on the interfaces it had when it was followed.
+type tcxHop struct {
+	netns uint64
+	tag   uint32
+	objs  *pmbpf.CaptureObjects
+	links []tcxLink
+}
+
+// hopShift puts a followed namespace's number above the interface index in the records
+// (capture.c's ifindex_tag): interface 2 of the first namespace followed is 1<<24 | 2,
+// which no interface of this one is.
+const hopShift = 24
+
+// maxHops bounds the namespaces followed: the tag has 7 bits (the index is an int).
+const maxHops = 127
 
 // tcxLink is one attachment of the capture, and which of its programs it runs.
 type tcxLink struct {
@@ -111,7 +132,7 @@ func startTCX(flow evidence.Endpoint, indexes []int, names map[int]string, ringS
 	if t.flow, err = newCaptureFlow(shared); err != nil {
 		return nil, err
 	}
-	if t.objs, err = loadCapture(ringSize, t.families, t.flow, nil); err != nil {
+	if t.objs, err = loadCapture(ringSize, t.families, 0, t.flow, nil); err != nil {
 		return nil, err
 	}
 	if err := t.grow(flow); err != nil {
@@ -172,10 +193,10 @@ func newCaptureFlow(shared *pmbpf.Flow) (*pmbpf.Flow, error) {
 	return flow, nil
 }
 
-// loadCapture loads bpf/capture.c for the families (capture.c's constant) with the flow's
-// maps and a ring buffer of ringSize bytes (0: the object's 4 MiB), or with the ring and
-// counters of the programs it replaces (reuse, when not nil).
-func loadCapture(ringSize uint32, families uint8, flow *pmbpf.Flow, reuse *pmbpf.CaptureObjects) (*pmbpf.CaptureObjects, error) {
+// loadCapture loads bpf/capture.c for the families (capture.c's constant) and the records'
+// interface tag, with the flow's maps and a ring buffer of ringSize bytes (0: the object's
+// 4 MiB), or with the ring and counters of other programs (reuse, when not nil).
+func loadCapture(ringSize uint32, families uint8, tag uint32, flow *pmbpf.Flow, reuse *pmbpf.CaptureObjects) (*pmbpf.CaptureObjects, error) {
 	spec, err := pmbpf.LoadCapture()
 	if err != nil {
 		return nil, fmt.Errorf("load the capture's BPF object: %w", err)
@@ -188,7 +209,7 @@ func loadCapture(ringSize uint32, families uint8, flow *pmbpf.Flow, reuse *pmbpf
 	if ringSize > 0 {
 		spec.Maps[pmbpf.CaptureMapPackets].MaxEntries = ringSize
 	}
-	for name, v := range map[string]any{pmbpf.CaptureVarSnapNet: uint32(kernelSnap), pmbpf.CaptureVarFamilies: families} {
+	for name, v := range map[string]any{pmbpf.CaptureVarSnapNet: uint32(kernelSnap), pmbpf.CaptureVarFamilies: families, pmbpf.CaptureVarIfindexTag: tag} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("capture program: %w", err)
 		}
@@ -219,11 +240,27 @@ func (t *tcxSource) grow(e evidence.Endpoint) error {
 	if t.objs == nil {
 		return errors.New("the capture has ended")
 	}
-	o, err := loadCapture(0, t.families|familyBit(e), t.flow, t.objs)
+	families := t.families | familyBit(e)
+	if err := swap(t.objs, t.links, families, 0, t.flow, e); err != nil {
+		return err
+	}
+	for _, h := range t.hops {
+		if err := swap(h.objs, h.links, families, h.tag, t.flow, e); err != nil {
+			return err
+		}
+	}
+	t.families = families
+	return nil
+}
+
+// swap loads the programs again for families and puts them into links in the place of
+// objs' (whose programs they become), with the same ring and counters.
+func swap(objs *pmbpf.CaptureObjects, links []tcxLink, families uint8, tag uint32, flow *pmbpf.Flow, e evidence.Endpoint) error {
+	o, err := loadCapture(0, families, tag, flow, objs)
 	if err != nil {
 		return err
 	}
-	for _, l := range t.links {
+	for _, l := range links {
 		prog := o.CaptureIngress
 		if l.egress {
 			prog = o.CaptureEgress
@@ -233,10 +270,65 @@ func (t *tcxSource) grow(e evidence.Endpoint) error {
 			return kerr.BPF(fmt.Sprintf("capture %s's packets too", e), err)
 		}
 	}
-	old := t.objs.CapturePrograms
-	t.objs.CapturePrograms = o.CapturePrograms
-	t.families |= familyBit(e)
+	old := objs.CapturePrograms
+	objs.CapturePrograms = o.CapturePrograms
 	return errors.Join(old.Close(), o.CaptureMaps.Close())
+}
+
+// follow captures in namespace h too: on its interfaces as they are now (its loopback
+// aside), with programs that tag its records. A namespace followed already is skipped.
+func (t *tcxSource) follow(h *netns.Handle) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped || t.objs == nil {
+		return errors.New("the capture has ended")
+	}
+	for _, hop := range t.hops {
+		if hop.netns == h.Inode {
+			return nil
+		}
+	}
+	if len(t.hops) == maxHops {
+		return fmt.Errorf("already %d namespaces followed", maxHops)
+	}
+	hop := &tcxHop{netns: h.Inode, tag: uint32(len(t.hops)+1) << hopShift}
+	var err error
+	if hop.objs, err = loadCapture(0, t.families, hop.tag, t.flow, t.objs); err != nil {
+		return err
+	}
+	// Appended first: stop and close release what an attach that fails half-way made.
+	t.hops = append(t.hops, hop)
+	// Interface indexes are the namespace's: they are listed and attached to from there.
+	return h.Do(func() error {
+		ifs, err := links.List()
+		if err != nil {
+			return err
+		}
+		for _, l := range ifs {
+			if l.Type == unix.ARPHRD_LOOPBACK {
+				continue
+			}
+			index := int(hop.tag) | l.Index
+			t.types[index], t.names[index] = l.Type, l.Name
+			ls, err := attachTo(l.Index, hop.objs, false, l.Name)
+			hop.links = append(hop.links, ls...)
+			if err != nil && !errors.Is(err, unix.ENODEV) {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// hopOf is the namespace of an interface index of the records: 0 for the one diagnosed.
+func (t *tcxSource) hopOf(index int) uint64 {
+	n := index >> hopShift
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n == 0 || n > len(t.hops) {
+		return 0
+	}
+	return t.hops[n-1].netns
 }
 
 // late attaches the capture to an interface made while it runs (or one it already has,
@@ -276,30 +368,38 @@ func (t *tcxSource) ifname(index int) (string, bool) {
 // it sees what arrives before any program of the host's can drop it, as the packet taps
 // do; on egress last, after them, nearest to where the packet socket sees it leave.
 func (t *tcxSource) attach(index int) error {
-	o := t.objs
+	t.attached[index] = true
+	ls, err := attachTo(index, t.objs, t.types[index] == unix.ARPHRD_LOOPBACK, t.name(index))
+	t.links = append(t.links, ls...)
+	return err
+}
+
+// attachTo attaches objs' programs to interface index of the calling thread's namespace,
+// on ingress only for a loopback, and returns the links made, those before an error too.
+func attachTo(index int, objs *pmbpf.CaptureObjects, loopback bool, name string) ([]tcxLink, error) {
 	dirs := []struct {
 		prog   *ebpf.Program
 		at     ebpf.AttachType
 		anchor link.Anchor
 	}{
-		{o.CaptureIngress, ebpf.AttachTCXIngress, link.Head()},
-		{o.CaptureEgress, ebpf.AttachTCXEgress, link.Tail()},
+		{objs.CaptureIngress, ebpf.AttachTCXIngress, link.Head()},
+		{objs.CaptureEgress, ebpf.AttachTCXEgress, link.Tail()},
 	}
-	if t.types[index] == unix.ARPHRD_LOOPBACK {
+	if loopback {
 		dirs = dirs[:1]
 	}
-	t.attached[index] = true
+	var out []tcxLink
 	for _, d := range dirs {
 		l, err := link.AttachTCX(link.TCXOptions{Interface: index, Program: d.prog, Attach: d.at, Anchor: d.anchor})
 		if err != nil {
 			if errors.Is(err, ebpf.ErrNotSupported) {
-				return kerr.BPF(noTCX, err)
+				return out, kerr.BPF(noTCX, err)
 			}
-			return kerr.BPF(fmt.Sprintf("attach the capture to %s", t.name(index)), err)
+			return out, kerr.BPF(fmt.Sprintf("attach the capture to %s", name), err)
 		}
-		t.links = append(t.links, tcxLink{l, d.at == ebpf.AttachTCXEgress})
+		out = append(out, tcxLink{l, d.at == ebpf.AttachTCXEgress})
 	}
-	return nil
+	return out, nil
 }
 
 // read delivers the flow's packets to handle until the reader is flushed or closed.
@@ -370,6 +470,12 @@ func (t *tcxSource) stop() error {
 		errs = append(errs, l.Close())
 	}
 	t.links = nil
+	for _, h := range t.hops {
+		for _, l := range h.links {
+			errs = append(errs, l.Close())
+		}
+		h.links = nil
+	}
 	return errors.Join(errs...)
 }
 
@@ -398,6 +504,12 @@ func (t *tcxSource) close() error {
 	if t.flow != nil {
 		errs = append(errs, t.flow.Close())
 		t.flow = nil
+	}
+	for _, h := range t.hops {
+		if h.objs != nil {
+			errs = append(errs, h.objs.Close())
+			h.objs = nil
+		}
 	}
 	if t.objs != nil {
 		errs = append(errs, t.objs.Close())

@@ -53,7 +53,7 @@ func loadTCX(t *testing.T, ends evidence.Endpoints) *tcxSource {
 	// Loaded for the first endpoint's family only: an endpoint of the other one swaps the
 	// programs, as in a run.
 	src := &tcxSource{flow: flow, families: familyBit(ends[0])}
-	if src.objs, err = loadCapture(0, src.families, flow, nil); err != nil {
+	if src.objs, err = loadCapture(0, src.families, 0, flow, nil); err != nil {
 		flow.Close()
 		t.Fatal(err)
 	}

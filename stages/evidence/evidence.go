@@ -55,6 +55,10 @@ type Packet struct {
 	Length int    `json:"length"`
 	// PktType is the AF_PACKET packet type (host, broadcast, multicast, otherhost, outgoing).
 	PktType string `json:"pkt_type"`
+	// Netns and NetnsName are the namespace of a packet captured in another namespace the
+	// flow was followed into (Iface is that namespace's); empty in the one diagnosed.
+	Netns     uint64 `json:"netns,omitempty"`
+	NetnsName string `json:"netns_name,omitempty"`
 }
 
 // IfaceCount counts the flow's packets on one interface in one direction.
@@ -63,6 +67,9 @@ type IfaceCount struct {
 	Direction Direction `json:"direction"`
 	Packets   int       `json:"packets"`
 	Bytes     int       `json:"bytes"`
+	// Netns and NetnsName: as Packet's.
+	Netns     uint64 `json:"netns,omitempty"`
+	NetnsName string `json:"netns_name,omitempty"`
 }
 
 // Arrival is what the capture saw.

@@ -15,7 +15,8 @@ type Fate struct {
 	Src       string
 	Dst       string
 	Flags     string
-	// Fate: dropped, not_dropped (arrived and no drop seen), sent (left this host).
+	// Fate: dropped, not_dropped (arrived and no drop seen), sent (left this host), followed
+	// (captured in another namespace the flow went on to).
 	Fate   string
 	Stage  Stage
 	Reason string
@@ -53,6 +54,9 @@ const (
 	SeenLost         Seen = "lost"          // no drop recorded, but drop events were lost
 	SeenDelivered    Seen = "delivered"     // no drop, and the flow was delivered
 	SeenNotDropped   Seen = "not_dropped"
+	// SeenFollowed: captured in another namespace the flow went on to; the same packet's
+	// capture in this one carries its fate.
+	SeenFollowed Seen = "followed"
 )
 
 // fate is the packet's Fate, as Verdict.Fates lists it.
@@ -62,6 +66,8 @@ func (p PacketFate) fate() Fate {
 	switch p.Seen {
 	case SeenSent:
 		f.Fate = "sent"
+	case SeenFollowed:
+		f.Fate = "followed"
 	case SeenDropped:
 		f.Fate, f.Stage, f.Reason, f.At = "dropped", p.Stage, p.Drop.Reason, p.Drop.Location
 	}
@@ -147,6 +153,11 @@ func newJoin(ev *evidence.Evidence, local, downstream []evidence.Drop, delivered
 
 func (j *join) fate(p evidence.Packet) PacketFate {
 	f := PacketFate{Packet: p}
+	if p.Netns != 0 {
+		// Not this namespace's: no drop, trace or count of it here is this packet's.
+		f.Seen = SeenFollowed
+		return f
+	}
 	g := j.takeGroup(p)
 	if g != nil {
 		f.Traces = g.traces

@@ -65,6 +65,13 @@ func journey(v *Verdict, ev *evidence.Evidence) []JourneyHop {
 func hopStages(v *Verdict, ev *evidence.Evidence) []StageStatus {
 	ns := v.Hop.Netns
 	s := seen{}
+	if a := ev.Arrival; a != nil {
+		for _, c := range a.Counts {
+			if c.Netns == ns && c.Direction == evidence.In {
+				s.add(Ingress, "%d captured in on %s", c.Packets, c.Iface)
+			}
+		}
+	}
 	if n := pathCount(ev, ns, evidence.PointReceive); n > 0 {
 		s.add(Ingress, "netif_receive_skb: %d", n)
 	}
@@ -169,7 +176,7 @@ func outDevice(ev *evidence.Evidence, t *evidence.Translation) string {
 		// Translated, a packet on its way out is of the reply tuple's connection; the
 		// answers leave toward the client with the original addresses back.
 		for _, p := range ev.Arrival.Packets {
-			if p.Direction == evidence.Out && t.Carries(p.Src, p.Dst) {
+			if p.Direction == evidence.Out && p.Netns == 0 && t.Carries(p.Src, p.Dst) {
 				return p.Iface
 			}
 		}

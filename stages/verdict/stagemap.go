@@ -36,6 +36,9 @@ func stageMap(v *Verdict, ev *evidence.Evidence) []StageStatus {
 	s := seen{}
 	if a := ev.Arrival; a != nil {
 		for _, c := range a.Counts {
+			if c.Netns != 0 {
+				continue // the namespace's the flow went on to: its hop's
+			}
 			if c.Direction == evidence.In {
 				s.add(Arrival, "%d captured in on %s", c.Packets, c.Iface)
 			} else {

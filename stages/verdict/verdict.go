@@ -471,7 +471,7 @@ func ifaceOf(ev *evidence.Evidence, d *evidence.Drop) string {
 	}
 	if ev.Arrival != nil {
 		for _, c := range ev.Arrival.Counts {
-			if c.Direction == evidence.In {
+			if c.Direction == evidence.In && c.Netns == 0 {
 				return c.Iface
 			}
 		}

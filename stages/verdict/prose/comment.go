@@ -27,6 +27,9 @@ func Comments(ev *evidence.Evidence, v verdict.Verdict) func(evidence.Packet) st
 func Comment(f verdict.PacketFate) string {
 	p := f.Packet
 	where := cmp.Or(p.Iface, "an unknown interface")
+	if p.NetnsName != "" {
+		where += " of " + p.NetnsName
+	}
 	var parts []string
 	if p.Direction == evidence.Out {
 		parts = append(parts, "sent on "+where)
@@ -38,6 +41,8 @@ func Comment(f verdict.PacketFate) string {
 	}
 	switch f.Seen {
 	case verdict.SeenSent:
+	case verdict.SeenFollowed:
+		parts = append(parts, "in the namespace the flow went on to")
 	case verdict.SeenDropped:
 		parts = append(parts, fmt.Sprintf("dropped in %s: %s at %s", f.Stage, f.Drop.Reason, cmp.Or(f.Drop.Location, f.Drop.Function)))
 	case verdict.SeenFirewallDrop:
