@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/mdlayher/netlink"
 	"github.com/packetmortem/packetmortem/internal/links"
@@ -188,4 +189,59 @@ func hasAddr(h *Handle, addr netip.Addr) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// Follower follows a flow into the namespaces next to From that have its addresses: for
+// each address once, in the background, it finds the namespace (Holding) and hands it to
+// the function given, which starts what the stage does there.
+type Follower struct {
+	From *Handle // nil: the current namespace
+
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	looked map[netip.Addr]bool
+	closed bool
+	errs   []string
+}
+
+// Follow looks for the namespace that has addr, unless it was looked for already, and
+// calls into with it (open until into returns). what names the endpoint in errors.
+func (f *Follower) Follow(addr netip.Addr, what string, into func(*Handle) error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed || f.looked[addr] {
+		return
+	}
+	if f.looked == nil {
+		f.looked = map[netip.Addr]bool{}
+	}
+	f.looked[addr] = true
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		h, err := Holding(addr, f.From)
+		if err == nil && h != nil {
+			err = into(h)
+			h.Close()
+		}
+		if err != nil {
+			f.mu.Lock()
+			f.errs = append(f.errs, fmt.Sprintf("following %s into the namespace that has its address: %v", what, err))
+			f.mu.Unlock()
+		}
+	}()
+}
+
+// Wait waits for the lookups and starts under way, ends the following (Follow does
+// nothing after it), and returns what went wrong, one line each.
+func (f *Follower) Wait() []string {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.wg.Wait()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	errs := f.errs
+	f.errs = nil
+	return errs
 }

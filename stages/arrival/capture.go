@@ -114,12 +114,8 @@ type Capture struct {
 	toward     int // of in, addressed to an endpoint
 	errs       []string
 
-	// following counts the lookups of the namespaces to follow the flow into (tcx only);
-	// looked holds the addresses looked for, followed what came of it.
-	following sync.WaitGroup
-	followMu  sync.Mutex
-	looked    map[netip.Addr]bool
-	followErr []string
+	// follow follows the flow into the namespaces next to this one (tcx only).
+	follow netns.Follower
 
 	stopOnce sync.Once
 	result   *evidence.Arrival
@@ -160,6 +156,7 @@ func startHere(ctx context.Context, cfg Config) (_ *Capture, err error) {
 		done:   make(chan struct{}),
 		names:  make(map[int]string, len(ifs)),
 		counts: map[countKey]*evidence.IfaceCount{},
+		follow: netns.Follower{From: cfg.Netns},
 	}
 	for _, i := range ifs {
 		c.names[i.Index] = i.Name
@@ -269,7 +266,7 @@ func (c *Capture) Grow(e evidence.Endpoint) error {
 	c.growMu.Lock()
 	defer c.growMu.Unlock()
 	if c.tcx != nil {
-		c.follow(e)
+		c.followInto(e)
 		return c.tcx.grow(e)
 	}
 	ends := append(slices.Clone(c.ends), e)
@@ -292,33 +289,11 @@ func (c *Capture) Grow(e evidence.Endpoint) error {
 	return nil
 }
 
-// follow looks, in the background, for the namespace next to this one that has e's
-// address, and captures there too: the flow's packets on their way in after a translation
-// sent them there. Each address is looked for once.
-func (c *Capture) follow(e evidence.Endpoint) {
-	c.followMu.Lock()
-	defer c.followMu.Unlock()
-	if c.looked == nil {
-		c.looked = map[netip.Addr]bool{}
-	}
-	if c.looked[e.Addr] {
-		return
-	}
-	c.looked[e.Addr] = true
-	c.following.Add(1)
-	go func() {
-		defer c.following.Done()
-		h, err := netns.Holding(e.Addr, c.cfg.Netns)
-		if err == nil && h != nil {
-			err = c.tcx.follow(h)
-			h.Close()
-		}
-		if err != nil {
-			c.followMu.Lock()
-			c.followErr = append(c.followErr, fmt.Sprintf("capture where %s is: %v", e, err))
-			c.followMu.Unlock()
-		}
-	}()
+// followInto captures, from now on, in the namespace next to this one that has e's
+// address, if any does: the flow's packets on their way in after a translation sent them
+// there.
+func (c *Capture) followInto(e evidence.Endpoint) {
+	c.follow.Follow(e.Addr, e.String(), c.tcx.follow)
 }
 
 // pick resolves the interface names to indexes; nil means every interface.
@@ -540,7 +515,7 @@ func (c *Capture) Stop() *evidence.Arrival {
 func (c *Capture) stop() {
 	c.stopCtx()
 	// A capture starting elsewhere finishes before the programs are detached.
-	c.following.Wait()
+	followErrs := c.follow.Wait()
 	if c.tcx != nil {
 		// Detached first: nothing arrives after the flush.
 		if err := c.tcx.stop(); err != nil {
@@ -549,7 +524,7 @@ func (c *Capture) stop() {
 	}
 	c.wake()
 	<-c.done
-	c.errs = append(c.errs, c.followErr...)
+	c.errs = append(c.errs, followErrs...)
 
 	a := &evidence.Arrival{
 		Ifaces:     c.ifaces,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -31,15 +30,12 @@ type Stage struct {
 	fw      *evidence.Firewall
 
 	// ctx is the run's: a trace started elsewhere during the run ends with it.
-	ctx context.Context
-	// following counts the lookups and trace starts in other namespaces under way.
-	following sync.WaitGroup
-	mu        sync.Mutex
-	ends      evidence.Endpoints // the flow as it stands, for a trace started elsewhere
-	looked    map[netip.Addr]bool
-	others    []*elsewhere
-	notes     []string // what following the flow elsewhere ran into
-	closed    bool
+	ctx    context.Context
+	follow netns.Follower
+	mu     sync.Mutex
+	ends   evidence.Endpoints // the flow as it stands, for a trace started elsewhere
+	others []*elsewhere
+	notes  []string // what following the flow elsewhere ran into
 }
 
 // elsewhere is the trace of another namespace the flow went on to.
@@ -62,17 +58,17 @@ func (s *Stage) Arm(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.ctx, s.ends, s.looked = ctx, evidence.Endpoints{s.cfg.Flow.Endpoint()}, map[netip.Addr]bool{}
+	s.ctx, s.ends, s.follow.From = ctx, evidence.Endpoints{s.cfg.Flow.Endpoint()}, s.cfg.Netns
 	if has, err := HasChains(s.cfg); err == nil && !has {
 		s.skipped = &evidence.Firewall{Skipped: "this network namespace has no nftables chain, so nftables cannot drop the flow here"}
-		s.follow(s.cfg.Flow.Endpoint())
+		s.followInto(s.cfg.Flow.Endpoint())
 		return nil
 	}
 	t, err := Start(ctx, s.cfg)
 	switch {
 	case err == nil:
 		s.tracer = t
-		s.follow(s.cfg.Flow.Endpoint())
+		s.followInto(s.cfg.Flow.Endpoint())
 		return nil
 	case !errors.Is(err, kerr.ErrUnsupported), ctx.Err() != nil:
 		return err
@@ -98,70 +94,43 @@ func (s *Stage) Grow(e evidence.Endpoint) error {
 		}
 	}
 	s.mu.Unlock()
-	s.follow(e)
+	s.followInto(e)
 	return err
 }
 
-// follow looks, in the background, for the namespace of this host that has e's address,
-// and traces the flow there. Each address is looked for once.
-func (s *Stage) follow(e evidence.Endpoint) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed || s.looked[e.Addr] {
-		return
-	}
-	s.looked[e.Addr] = true
-	s.following.Add(1)
-	go func() {
-		defer s.following.Done()
-		if err := s.traceIn(e); err != nil {
-			s.mu.Lock()
-			s.notes = append(s.notes, fmt.Sprintf("following %s into the namespace that has its address: %v", e, err))
-			s.mu.Unlock()
-		}
-	}()
-}
-
-// traceIn starts a trace of the flow in the namespace that has e's address, if one of
-// this host next to the diagnosed one does.
-func (s *Stage) traceIn(e evidence.Endpoint) error {
-	h, err := netns.Holding(e.Addr, s.cfg.Netns)
-	if err != nil || h == nil {
-		return err
-	}
-	defer h.Close()
-	s.mu.Lock()
-	for _, o := range s.others {
-		if o.netns == h.Inode {
-			s.mu.Unlock()
-			return nil
-		}
-	}
-	s.mu.Unlock()
-	o := &elsewhere{netns: h.Inode, followed: e}
-	cfg := Config{Flow: s.cfg.Flow, Netns: h}
-	if has, err := HasChains(cfg); err == nil && !has {
-		o.fw = &evidence.Firewall{Skipped: "this network namespace has no nftables chain, so nftables cannot drop the flow there"}
-	} else if o.tracer, err = Start(s.ctx, cfg); err != nil {
-		o.fw = &evidence.Firewall{Error: err.Error()}
-	}
-	o.since = time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		// The run ended while the trace started: it has nothing to see.
-		return o.tracer.Close()
-	}
-	// The endpoints the flow grew by while the trace started.
-	for _, g := range s.ends[1:] {
-		if o.tracer != nil {
-			if err := o.tracer.Grow(g); err != nil {
-				s.notes = append(s.notes, fmt.Sprintf("tracing %s in namespace %d: %v", g, o.netns, err))
+// followInto traces the flow, from now on, in the namespace next to this one that has
+// e's address, if any does.
+func (s *Stage) followInto(e evidence.Endpoint) {
+	s.follow.Follow(e.Addr, e.String(), func(h *netns.Handle) error {
+		s.mu.Lock()
+		for _, o := range s.others {
+			if o.netns == h.Inode {
+				s.mu.Unlock()
+				return nil
 			}
 		}
-	}
-	s.others = append(s.others, o)
-	return nil
+		s.mu.Unlock()
+		o := &elsewhere{netns: h.Inode, followed: e}
+		cfg := Config{Flow: s.cfg.Flow, Netns: h}
+		if has, err := HasChains(cfg); err == nil && !has {
+			o.fw = &evidence.Firewall{Skipped: "this network namespace has no nftables chain, so nftables cannot drop the flow there"}
+		} else if o.tracer, err = Start(s.ctx, cfg); err != nil {
+			o.fw = &evidence.Firewall{Error: err.Error()}
+		}
+		o.since = time.Now()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		// The endpoints the flow grew by while the trace started.
+		for _, g := range s.ends[1:] {
+			if o.tracer != nil {
+				if err := o.tracer.Grow(g); err != nil {
+					s.notes = append(s.notes, fmt.Sprintf("tracing %s in namespace %d: %v", g, o.netns, err))
+				}
+			}
+		}
+		s.others = append(s.others, o)
+		return nil
+	})
 }
 
 func (s *Stage) Progress() (string, func() int) {
@@ -172,7 +141,7 @@ func (s *Stage) Progress() (string, func() int) {
 }
 
 func (s *Stage) Stop(_ context.Context, ev *evidence.Evidence) {
-	s.following.Wait()
+	followErrs := s.follow.Wait()
 	if s.tracer == nil {
 		ev.Firewall = s.skipped
 	} else {
@@ -196,6 +165,7 @@ func (s *Stage) Stop(_ context.Context, ev *evidence.Evidence) {
 		fw.Netns, fw.NetnsName, fw.Followed, fw.Since = o.netns, owners.Describe(o.netns), o.followed.String(), o.since
 		ev.Firewall.Elsewhere = append(ev.Firewall.Elsewhere, fw)
 	}
+	s.notes = append(s.notes, followErrs...)
 	if len(s.notes) > 0 {
 		if ev.Firewall.Error != "" {
 			ev.Firewall.Error += "; "
@@ -205,11 +175,8 @@ func (s *Stage) Stop(_ context.Context, ev *evidence.Evidence) {
 }
 
 func (s *Stage) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	// A trace starting elsewhere sees closed and removes its own table.
-	s.following.Wait()
+	// A trace starting elsewhere is among the others once Wait returns, and none starts after.
+	s.follow.Wait()
 	errs := []error{s.tracer.Close()}
 	for _, o := range s.others {
 		errs = append(errs, o.tracer.Close())

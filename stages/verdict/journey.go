@@ -87,20 +87,7 @@ func hopStages(v *Verdict, ev *evidence.Evidence) []StageStatus {
 			}
 		}
 	}
-	if fw := ev.Firewall.Other(ns); fw != nil {
-		hooks := map[string]map[string]int{}
-		for _, t := range fw.Traces {
-			if hooks[t.Hook] == nil {
-				hooks[t.Hook] = map[string]int{}
-			}
-			hooks[t.Hook][cmp.Or(t.Verdict, "no verdict")]++
-		}
-		for hook, verdicts := range hooks {
-			if st, ok := hookStage(hook); ok {
-				s.add(st, "nftables %s: %s", hook, verdictCounts(verdicts))
-			}
-		}
-	}
+	s.addTraces(ev.Firewall.Other(ns))
 	path := receivePath[1:]
 	if indexOf(path, v.Stage) < 0 {
 		path = forwardPath[1:]

@@ -31,6 +31,28 @@ func (s seen) add(st Stage, format string, a ...any) {
 	s[st] = append(s[st], fmt.Sprintf(format, a...))
 }
 
+// addTraces adds what a namespace's firewall trace shows, hook by hook, and says whether
+// the flow went through its forward hook.
+func (s seen) addTraces(fw *evidence.Firewall) (forwarding bool) {
+	if fw == nil {
+		return false
+	}
+	hooks := map[string]map[string]int{}
+	for _, t := range fw.Traces {
+		if hooks[t.Hook] == nil {
+			hooks[t.Hook] = map[string]int{}
+		}
+		hooks[t.Hook][cmp.Or(t.Verdict, "no verdict")]++
+		forwarding = forwarding || t.Hook == "forward"
+	}
+	for hook, verdicts := range hooks {
+		if st, ok := hookStage(hook); ok {
+			s.add(st, "nftables %s: %s", hook, verdictCounts(verdicts))
+		}
+	}
+	return forwarding
+}
+
 // stageMap marks each stage of the flow's path from every piece of evidence.
 func stageMap(v *Verdict, ev *evidence.Evidence) []StageStatus {
 	s := seen{}
@@ -46,24 +68,7 @@ func stageMap(v *Verdict, ev *evidence.Evidence) []StageStatus {
 			}
 		}
 	}
-	forwarding := false
-	if fw := ev.Firewall; fw != nil {
-		hooks := map[string]map[string]int{}
-		for _, t := range fw.Traces {
-			if hooks[t.Hook] == nil {
-				hooks[t.Hook] = map[string]int{}
-			}
-			hooks[t.Hook][cmp.Or(t.Verdict, "no verdict")]++
-			if t.Hook == "forward" {
-				forwarding = true
-			}
-		}
-		for hook, verdicts := range hooks {
-			if st, ok := hookStage(hook); ok {
-				s.add(st, "nftables %s: %s", hook, verdictCounts(verdicts))
-			}
-		}
-	}
+	forwarding := s.addTraces(ev.Firewall)
 	if p := ev.Path; p != nil {
 		for _, c := range p.Counts {
 			if c.Elsewhere {
