@@ -64,6 +64,26 @@ var recorded = map[string]struct {
 	"forwarded_to_container_v4":             {verdict.Forwarded, verdict.Egress, ""},
 	"forwarded_to_container_v6":             {verdict.Forwarded, verdict.Egress, ""},
 	"container_firewall_drop":               {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"docker_published_no_listener_v4":       {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
+	"docker_published_no_listener_v6":       {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
+}
+
+// A real Docker daemon's published port with nothing listening (recorded): the journey
+// names Docker's DNAT rule by its table and chain (iptables-nft writes it as an xt target),
+// and the fix quotes the mapping.
+func TestJudgeRecordedDocker(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"docker_published_no_listener_v4", "docker_published_no_listener_v6"} {
+		r := readRecorded(t, name)
+		v := judge(r.Evidence())
+		j := v.Journey
+		if len(j) != 2 || j[0].Translation == nil || !strings.Contains(j[0].Translation.Rule, "nat chain DOCKER:") || j[0].Out != "docker0" {
+			t.Errorf("%s: journey %+v: want Docker's DNAT in chain DOCKER, then out by docker0", name, j)
+		}
+		if !strings.Contains(j[1].NetnsName, "(docker, id ") || !strings.Contains(v.Fix, "; the port is published as "+fmt.Sprint(r.Flow.Port)+"->80") {
+			t.Errorf("%s: container %q, fix %q", name, j[1].NetnsName, v.Fix)
+		}
+	}
 }
 
 // A packet DNATed into another namespace of the host and dropped there: the verdict names

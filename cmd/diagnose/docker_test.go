@@ -57,7 +57,7 @@ func TestE2EDockerPublishedNoListener(t *testing.T) {
 		name := testns.Name("web")
 		id := d.Run(t, name, s.port, "sleep", "600")
 		to := net.JoinHostPort(d.IP(t, name, v6), "80")
-		rep := s.diagnose(t, "", s.fromClient(connect))
+		rep := s.diagnose(t, "docker_published_no_listener_"+family(v6), s.fromClient(connect))
 		if *dockerReport != "" && !v6 {
 			saveMarkdown(t, rep, *dockerReport)
 		}

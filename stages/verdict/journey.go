@@ -140,6 +140,11 @@ func natRule(fw *evidence.Firewall, kind string) *evidence.TraceStep {
 					return &t.Steps[i]
 				}
 			}
+			// iptables-nft writes DNAT, SNAT and MASQUERADE as an xt target, whose
+			// undecoded rule names no nat: the rule that accepted in the nat hook did it.
+			if s.Verdict == "accept" && s.Type == "rule" && (strings.Contains(s.Rule, "target)") || strings.Contains(s.Rule, "target,")) {
+				return &t.Steps[i]
+			}
 		}
 	}
 	return nil
