@@ -66,8 +66,9 @@ func expectTranslatedNoListener(t *testing.T, rep *report.Report, kind, to, wher
 }
 
 // A flow for a container behind this host, with a listener there: this host routes the
-// packets on, and the verdict says forwarded, with the route, not "delivered" for the
-// answers that pass through.
+// packets on, and a socket in the container takes them. The verdict says delivered there,
+// with the route that took them, not "forwarded" out of a host they never left, nor
+// "delivered" here for the answers that pass through.
 func TestE2EForwardedToContainer(t *testing.T) {
 	t.Parallel()
 	bothFamilies(t, func(t *testing.T, v6 bool) {
@@ -86,9 +87,11 @@ func TestE2EForwardedToContainer(t *testing.T) {
 		repro := []string{"ip", "netns", "exec", s.pair.Client, "timeout", "3", "bash", "-c",
 			fmt.Sprintf("exec 3<>/dev/tcp/%s/%d && echo hello >&3; exec 3>&-; true", addr, s.port)}
 		rep := s.diagnoseIn(t, s.pair.Server, flow, "forwarded_to_container_"+family(v6), repro)
-		expect(t, rep, verdict.Forwarded, verdict.Egress, "")
-		if want := "routed out via " + testns.HostSideIface; !strings.Contains(rep.Verdict.Summary, want) {
-			t.Errorf("summary %q does not say %q", rep.Verdict.Summary, want)
+		expect(t, rep, verdict.Delivered, verdict.Socket, "")
+		for _, want := range []string{"delivered in network namespace " + ctr, "routed there via " + testns.HostSideIface} {
+			if !strings.Contains(rep.Verdict.Summary, want) {
+				t.Errorf("summary %q does not say %q", rep.Verdict.Summary, want)
+			}
 		}
 	})
 }

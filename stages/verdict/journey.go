@@ -44,6 +44,9 @@ func journey(v *Verdict, ev *evidence.Evidence) []JourneyHop {
 	case v.Hop != nil && len(v.Map) > 0:
 		here.Stages = v.Map[:len(v.Map)-1]
 		here.Out = outDevice(ev, here.Translation)
+		if here.Out == "" && v.Route != nil {
+			here.Out = v.Route.Oif
+		}
 		there := JourneyHop{Netns: v.Hop.Netns, NetnsName: v.Hop.NetnsName, Stages: hopStages(v, ev), Died: v.Outcome == Dropped,
 			Reached: pathCount(ev, v.Hop.Netns, evidence.PointReceive)}
 		if there.Died {

@@ -6,6 +6,7 @@ package verdict
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"syscall"
@@ -522,6 +523,7 @@ func vanished(ev *evidence.Evidence) bool {
 func judgeArrived(v *Verdict, ev *evidence.Evidence) {
 	route := forwardedOut(ev)
 	hop, tr := deliveredThere(ev)
+	next := deliveredNext(ev)
 	switch {
 	case socketTook(ev):
 		v.Outcome, v.Stage = Delivered, Socket
@@ -529,6 +531,10 @@ func judgeArrived(v *Verdict, ev *evidence.Evidence) {
 		// A published port: this host's DNAT sent the flow on into another namespace of
 		// the host (a container's), where a socket took it.
 		v.Outcome, v.Stage, v.Hop, v.Translation = Delivered, Socket, hop, tr
+	case next != nil:
+		// Routed, untranslated, into a namespace of this host next to this one (a
+		// container's, a pod's), where a socket took it: it never left the host.
+		v.Outcome, v.Stage, v.Hop, v.Route = Delivered, Socket, next, route
 	case route != nil || forwardTraced(ev):
 		v.Outcome, v.Stage, v.Cause, v.Route = Forwarded, Egress, RoutedOut, route
 	case ev.Path == nil || ev.Path.Error != "":
@@ -584,6 +590,27 @@ func deliveredThere(ev *evidence.Evidence) (*Hop, *evidence.Translation) {
 		}
 	}
 	return nil, nil
+}
+
+// deliveredNext finds the namespace the flow was followed into (the one next to this one
+// that has its address) where a socket of the flow's own end took it: its local end is the
+// flow's, where a client's socket elsewhere has it as its remote end.
+func deliveredNext(ev *evidence.Evidence) *Hop {
+	if ev.Path == nil || ev.Firewall == nil {
+		return nil
+	}
+	flow := netip.AddrPortFrom(ev.Flow.Addr.Unmap(), ev.Flow.Port)
+	for _, fw := range ev.Firewall.Elsewhere {
+		for _, e := range ev.Path.Events {
+			if e.Netns != fw.Netns || netip.AddrPortFrom(e.Src.Addr().Unmap(), e.Src.Port()) != flow {
+				continue
+			}
+			if e.Point == evidence.PointSockState || e.Point == evidence.PointDataReady {
+				return &Hop{Netns: fw.Netns, NetnsName: fw.NetnsName}
+			}
+		}
+	}
+	return nil
 }
 
 // forwardedOut is the route lookup that sent a received packet of the flow on: an input

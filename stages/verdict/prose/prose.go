@@ -306,10 +306,25 @@ func netipFlow(ev *evidence.Evidence) string {
 // delivered says a flow that arrived and was not dropped.
 func delivered(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 	in, out := ev.Arrival.In, ev.Arrival.Out
+	if v.Hop != nil {
+		// The answers from the namespace it went on to come back in here too: count only
+		// the packets on their way there.
+		in = cmp.Or(ev.Arrival.Toward, in)
+	}
 	if v.Hop != nil && v.Translation != nil {
 		t.Summary = fmt.Sprintf("%s, sent by %s to %s, was delivered in %s of this host: %d packet(s) arrived, none was dropped on the way.",
 			ev.Flow, v.Translation.Kind, v.Translation.To(), hopName(v.Hop), in)
 		t.Explanation = "the flow passed this host's firewall and translation without a drop, went on into the namespace its translation sends it to, and a socket there took it"
+		t.Fix = fmt.Sprintf("nothing to fix on this host's path: if the application still fails, look at the application in %s", hopName(v.Hop))
+		return
+	}
+	if v.Hop != nil {
+		via := ""
+		if r := v.Route; r != nil {
+			via = fmt.Sprintf(", routed there via %s (route table %d)", r.Oif, r.Table)
+		}
+		t.Summary = fmt.Sprintf("%s was delivered in %s of this host%s: %d packet(s) arrived, none was dropped on the way.", ev.Flow, hopName(v.Hop), via, in)
+		t.Explanation = "the flow's address is another namespace's of this host: this host routed its packets there without a drop, and a socket there took them; they never left the host"
 		t.Fix = fmt.Sprintf("nothing to fix on this host's path: if the application still fails, look at the application in %s", hopName(v.Hop))
 		return
 	}
