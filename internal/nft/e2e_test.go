@@ -3,6 +3,7 @@ package nft
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -72,16 +73,55 @@ func TestRenderMatchesNft(t *testing.T) {
 	t.Parallel()
 	p := testns.NewPair(t, "nf")
 	nftIn(t, p.Server, "-f", "testdata/crosscheck.nft")
-	listing := nftIn(t, p.Server, "-a", "list", "ruleset")
-	rules := parseListing(t, listing)
-	if len(rules) < 100 {
+	crossCheck(t, p.Server, 100)
+}
+
+// TestRenderMatchesIptablesNft cross-checks rules written by iptables-nft, Docker's
+// among them, whose xtables extensions nft prints through their translation.
+func TestRenderMatchesIptablesNft(t *testing.T) {
+	t.Parallel()
+	p := testns.NewPair(t, "xt")
+	for tool, file := range map[string]string{"iptables-nft-restore": "testdata/crosscheck.iptables", "ip6tables-nft-restore": "testdata/crosscheck.ip6tables"} {
+		cmd := exec.Command("ip", "netns", "exec", p.Server, testns.Tool(t, tool))
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdin = f
+		out, err := cmd.CombinedOutput()
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s < %s: %v\n%s", tool, file, err, out)
+		}
+	}
+	fallbacks := crossCheck(t, p.Server, 80)
+	for _, text := range fallbacks {
+		if !strings.Contains(text, "xt match \"") && !strings.Contains(text, "xt target \"") {
+			t.Errorf("fallback %q does not name the xtables extension", text)
+		}
+	}
+}
+
+// crossCheck compares every rule of `nft -a list ruleset` in namespace ns with this
+// package's rendering (want at least min rules) and returns the fallbacks of the chains
+// named notdecoded.
+func crossCheck(t *testing.T, ns string, min int) []string {
+	t.Helper()
+	// Only stdout: nft warns on stderr about tables iptables-nft manages and about
+	// extensions it cannot translate, in the middle of rule lines.
+	listing, err := exec.Command("ip", "netns", "exec", ns, testns.Tool(t, "nft"), "-a", "list", "ruleset").Output()
+	if err != nil {
+		t.Fatalf("nft -a list ruleset: %v", err)
+	}
+	rules := parseListing(t, string(listing))
+	if len(rules) < min {
 		t.Fatalf("parsed only %d rules from:\n%s", len(rules), listing)
 	}
 	// Where this package prints a different but equivalent rule.
 	// (None so far: nft itself compiles away "meta protocol ip" in an ip table.)
 	equivalent := map[string]string{}
 	var conn *netlink.Conn
-	testns.Do(t, p.Server, func() {
+	testns.Do(t, ns, func() {
 		var err error
 		conn, err = netlink.Dial(unix.NETLINK_NETFILTER, nil)
 		if err != nil {
@@ -93,7 +133,7 @@ func TestRenderMatchesNft(t *testing.T) {
 	}
 	defer conn.Close()
 	names := map[uint32]string{}
-	testns.Do(t, p.Server, func() {
+	testns.Do(t, ns, func() {
 		ifs, err := links.List()
 		if err != nil {
 			t.Error(err)
@@ -104,7 +144,8 @@ func TestRenderMatchesNft(t *testing.T) {
 	})
 	rr := NewRuleReader(conn, names)
 	rendered := map[ChainKey]map[uint64]string{}
-	decoded, fallback := 0, 0
+	decoded := 0
+	var fallbacks []string
 	for _, r := range rules {
 		got, ok := rendered[r.key]
 		if !ok {
@@ -116,7 +157,7 @@ func TestRenderMatchesNft(t *testing.T) {
 		}
 		text := got[r.h]
 		if r.key.Chain == "notdecoded" {
-			fallback++
+			fallbacks = append(fallbacks, text)
 			if !strings.HasPrefix(text, fmt.Sprintf("handle %d # (expressions not decoded: ", r.h)) {
 				t.Errorf("%s %s handle %d: nft %q, rendered %q; want the fallback", r.key.Table, r.key.Chain, r.h, r.text, text)
 			} else {
@@ -133,8 +174,9 @@ func TestRenderMatchesNft(t *testing.T) {
 			t.Errorf("%s %s %s handle %d:\n nft      %q\n rendered %q", FamilyName(r.key.Family), r.key.Table, r.key.Chain, r.h, want, text)
 		}
 	}
-	t.Logf("%d rules rendered as nft prints them, %d fell back", decoded, fallback)
+	t.Logf("%d rules rendered as nft prints them, %d fell back", decoded, len(fallbacks))
 	if len(rr.Errs()) > 0 {
 		t.Errorf("errors: %v", rr.Errs())
 	}
+	return fallbacks
 }
