@@ -1,6 +1,7 @@
 package nft
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -13,7 +14,8 @@ import (
 )
 
 // xtables extensions, the "match" and "target" expressions iptables-nft writes for what it
-// cannot express natively (Docker's addrtype, DNAT and MASQUERADE, conntrack states, ...).
+// cannot express natively: Docker's addrtype, conntrack state, comment, DNAT and
+// MASQUERADE; multiport, SNAT, REDIRECT, REJECT, LOG and MARK.
 // nft prints them through libxtables' translation to nft syntax; this file renders the
 // same text from the extension's struct (the kernel uapi headers linux/netfilter/xt_*.h,
 // linux/netfilter/nf_nat.h, ipt_REJECT.h, ip6t_REJECT.h), only for the revisions
@@ -94,6 +96,9 @@ func (r *renderer) xtMatch(e *expr.Match) error {
 }
 
 func (r *renderer) xtTarget(e *expr.Target) error {
+	if r.env.Family != unix.NFPROTO_IPV4 && r.env.Family != unix.NFPROTO_IPV6 {
+		return errUnsupported
+	}
 	info := xtInfo(e.Info)
 	var s string
 	var err error
@@ -104,6 +109,10 @@ func (r *renderer) xtTarget(e *expr.Target) error {
 		s, err = natCompatText(strings.ToLower(e.Name), info)
 	case e.Name == "REJECT" && e.Rev == 0:
 		s, err = rejectText(r.env.Family, info)
+	case e.Name == "LOG" && e.Rev == 0:
+		return r.xtLog(info)
+	case e.Name == "MARK" && e.Rev == 2:
+		s, err = markText(info)
 	default:
 		// ip6 NAT targets too: nft 1.0.6 does not find their translation and prints
 		// nothing, so there is no text to agree with.
@@ -417,4 +426,56 @@ func rejectText(family uint8, info []byte) (string, error) {
 		return "", errUnsupported
 	}
 	return s, nil
+}
+
+// LOG (xt_log_info): level, logflags, prefix[30]. Its translation prints what the native
+// log statement prints for the same level and flags (XT_LOG_* are NF_LOG_*), the prefix
+// between quotes as it is: only prefixes that quoting leaves alone are decoded.
+func (r *renderer) xtLog(info []byte) error {
+	if len(info) < 32 {
+		return errUnsupported
+	}
+	level, flags := info[0], info[1]
+	prefix := info[2:32]
+	if i := bytes.IndexByte(prefix, 0); i >= 0 {
+		prefix = prefix[:i]
+	} else {
+		return errUnsupported
+	}
+	for _, c := range prefix {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return errUnsupported
+		}
+	}
+	if level > 7 {
+		return errUnsupported
+	}
+	e := &expr.Log{Level: expr.LogLevel(level), Flags: expr.LogFlags(flags)}
+	e.Key = 1<<unix.NFTA_LOG_LEVEL | 1<<unix.NFTA_LOG_FLAGS
+	if len(prefix) > 0 {
+		e.Key |= 1 << unix.NFTA_LOG_PREFIX
+		e.Data = prefix
+	}
+	return r.log(e)
+}
+
+// MARK revision 2 (xt_mark_tginfo2): the mark becomes (mark & ^mask) ^ value. The
+// translation names the simplest operation that does it.
+func markText(info []byte) (string, error) {
+	if len(info) < 8 {
+		return "", errUnsupported
+	}
+	mark := binary.NativeEndian.Uint32(info[0:])
+	mask := binary.NativeEndian.Uint32(info[4:])
+	switch {
+	case mask == 0xffffffff:
+		return fmt.Sprintf("meta mark set 0x%x", mark), nil
+	case mark == 0:
+		return fmt.Sprintf("meta mark set mark and 0x%x", ^mask), nil
+	case mark == mask:
+		return fmt.Sprintf("meta mark set mark or 0x%x", mark), nil
+	case mask == 0:
+		return fmt.Sprintf("meta mark set mark xor 0x%x", mark), nil
+	}
+	return fmt.Sprintf("meta mark set mark and 0x%x xor 0x%x", ^mask, mark), nil
 }

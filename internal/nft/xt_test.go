@@ -136,9 +136,32 @@ var xtCases = []xtCase{
 	{"ip6tables -j REJECT --reject-with tcp-reset", ip6, nil, true, "REJECT", 0, info(8, 0, "06000000"), "reject with tcp reset"},
 	{"-j REJECT --reject-with icmp-echo-reply", ip4, nil, true, "REJECT", 0, info(8, 0, "04000000"), ""},
 
-	// Not decoded yet.
-	{`-j LOG --log-prefix "x: "`, ip4, nil, true, "LOG", 0, info(32, 0, "0400783a20"), ""},
-	{"-j MARK --set-mark 0x5", ip4, nil, true, "MARK", 2, info(8, 0, "05000000 ffffffff"), ""},
+	// LOG revision 0: xt_log_info, level, logflags, prefix[30].
+	{"-j LOG", ip4, nil, true, "LOG", 0, info(32, 0, "0400"), "log"},
+	{`-j LOG --log-prefix "x: "`, ip4, nil, true, "LOG", 0, info(32, 0, "0400 783a20"), `log prefix "x: "`},
+	{`-j LOG --log-level debug --log-prefix "[UFW BLOCK] "`, ip4, nil, true, "LOG", 0, info(32, 0, "0700"+hex.EncodeToString([]byte("[UFW BLOCK] "))), `log prefix "[UFW BLOCK] " level debug`},
+	{"-j LOG --log-level emerg", ip4, nil, true, "LOG", 0, info(32, 0, "0000"), "log level emerg"},
+	{"-j LOG --log-tcp-sequence --log-tcp-options", ip4, nil, true, "LOG", 0, info(32, 0, "0403"), "log flags tcp sequence,options"},
+	{"-j LOG --log-tcp-options --log-ip-options", ip4, nil, true, "LOG", 0, info(32, 0, "0406"), "log flags tcp options flags ip options"},
+	{"-j LOG --log-uid", ip4, nil, true, "LOG", 0, info(32, 0, "0408"), "log flags skuid"},
+	{"-j LOG --log-macdecode", ip4, nil, true, "LOG", 0, info(32, 0, "0420"), "log flags ether"},
+	{"-j LOG with every flag", ip6, nil, true, "LOG", 0, info(32, 0, "042f"), "log flags all"},
+	// nft prints the prefix between quotes unescaped: "a"b".
+	{`-j LOG --log-prefix 'a"b'`, ip4, nil, true, "LOG", 0, info(32, 0, "0400 612262"), ""},
+	{"LOG prefix without its NUL", ip4, nil, true, "LOG", 0, info(32, 0, "0400"+strings.Repeat("61", 30)), ""},
+
+	// MARK revision 2: xt_mark_tginfo2, mark and mask.
+	{"-j MARK --set-mark 0x5", ip4, nil, true, "MARK", 2, info(8, 0, "05000000 ffffffff"), "meta mark set 0x5"},
+	{"-j MARK --set-mark 0", ip4, nil, true, "MARK", 2, info(8, 0, "00000000 ffffffff"), "meta mark set 0x0"},
+	{"-j MARK --set-xmark 0x5/0xff", ip4, nil, true, "MARK", 2, info(8, 0, "05000000 ff000000"), "meta mark set mark and 0xffffff00 xor 0x5"},
+	{"-j MARK --and-mark 0xff", ip4, nil, true, "MARK", 2, info(8, 0, "00000000 00ffffff"), "meta mark set mark and 0xff"},
+	{"-j MARK --or-mark 0x4", ip4, nil, true, "MARK", 2, info(8, 0, "04000000 04000000"), "meta mark set mark or 0x4"},
+	{"-j MARK --xor-mark 0x4", ip4, nil, true, "MARK", 2, info(8, 0, "04000000 00000000"), "meta mark set mark xor 0x4"},
+	{"-j MARK --xor-mark 0", ip4, nil, true, "MARK", 2, info(8, 0, "00000000 00000000"), "meta mark set mark and 0xffffffff"},
+
+	// Not decoded yet: nft prints "xt match physdev".
+	{"-m physdev --physdev-in eth0", ip4, nil, false, "physdev", 0, info(80, 0, "657468300000"), ""},
+	{"-j CONNMARK --save-mark", ip4, nil, true, "CONNMARK", 2, info(24, 0, ""), ""},
 }
 
 // TestXtRender renders each recorded extension, after the kernel's encoding and back, in
