@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/google/nftables/expr"
@@ -15,7 +16,7 @@ import (
 
 // xtables extensions, the "match" and "target" expressions iptables-nft writes for what it
 // cannot express natively: Docker's addrtype, conntrack state, comment, DNAT and
-// MASQUERADE; multiport, SNAT, REDIRECT, REJECT, LOG and MARK.
+// MASQUERADE; multiport, icmp, icmp6, pkttype, SNAT, REDIRECT, REJECT, LOG and MARK.
 // nft prints them through libxtables' translation to nft syntax; this file renders the
 // same text from the extension's struct (the kernel uapi headers linux/netfilter/xt_*.h,
 // linux/netfilter/nf_nat.h, ipt_REJECT.h, ip6t_REJECT.h), only for the revisions
@@ -85,6 +86,12 @@ func (r *renderer) xtMatch(e *expr.Match) error {
 		s, err = conntrackText(info)
 	case e.Name == "multiport" && e.Rev == 1:
 		s, err = multiportText(info, r.l4)
+	case e.Name == "icmp" && e.Rev == 0 && r.env.Family == unix.NFPROTO_IPV4:
+		s, err = icmpText("icmp", icmpTypeNames, info)
+	case e.Name == "icmp6" && e.Rev == 0 && r.env.Family == unix.NFPROTO_IPV6:
+		s, err = icmpText("icmpv6", icmp6TypeNames, info)
+	case e.Name == "pkttype" && e.Rev == 0:
+		s, err = pkttypeText(info)
 	default:
 		return errUnsupported
 	}
@@ -478,4 +485,60 @@ func markText(info []byte) (string, error) {
 		return fmt.Sprintf("meta mark set mark xor 0x%x", mark), nil
 	}
 	return fmt.Sprintf("meta mark set mark and 0x%x xor 0x%x", ^mask, mark), nil
+}
+
+// icmp and icmp6 (ipt_icmp, ip6t_icmp): type, code range, invflags. nft's translation
+// names the type when the match takes any code; "any" (type 255) it prints as the
+// protocol match; with a code range it has none. Its type names are nft's.
+// The types nft's translation names, from iptables' own table: for the others it has
+// no translation.
+var (
+	xtICMPTypes  = []uint8{0, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14, 17, 18}
+	xtICMP6Types = []uint8{1, 2, 3, 4, 128, 129, 133, 134, 135, 136, 137}
+)
+
+func icmpText(proto string, names map[uint8]string, info []byte) (string, error) {
+	if len(info) < 4 || info[1] != 0 || info[2] != 0xff {
+		return "", errUnsupported
+	}
+	op := ""
+	switch info[3] {
+	case 0:
+	case 1:
+		op = "!= "
+	default:
+		return "", errUnsupported
+	}
+	if info[0] == 0xff && proto == "icmp" && op == "" {
+		return "ip protocol icmp", nil
+	}
+	known := xtICMPTypes
+	if proto == "icmpv6" {
+		known = xtICMP6Types
+	}
+	if !slices.Contains(known, info[0]) {
+		return "", errUnsupported
+	}
+	return proto + " type " + op + names[info[0]], nil
+}
+
+// pkttype (xt_pkttype_info): an int packet type (PACKET_*) and an int invert. nft's
+// translation calls PACKET_HOST unicast.
+var xtPkttypeNames = map[uint32]string{0: "unicast", 1: "broadcast", 2: "multicast"}
+
+func pkttypeText(info []byte) (string, error) {
+	if len(info) < 8 {
+		return "", errUnsupported
+	}
+	n, ok := xtPkttypeNames[binary.NativeEndian.Uint32(info[0:])]
+	if !ok {
+		return "", errUnsupported
+	}
+	switch binary.NativeEndian.Uint32(info[4:]) {
+	case 0:
+		return "pkttype " + n, nil
+	case 1:
+		return "pkttype != " + n, nil
+	}
+	return "", errUnsupported
 }

@@ -41,9 +41,11 @@ type xtCase struct {
 }
 
 var (
-	l4SCTP = []expr.Any{metaLoad(expr.MetaKeyL4PROTO), eq(unix.IPPROTO_SCTP)}
-	ip4    = uint8(unix.NFPROTO_IPV4)
-	ip6    = uint8(unix.NFPROTO_IPV6)
+	l4SCTP  = []expr.Any{metaLoad(expr.MetaKeyL4PROTO), eq(unix.IPPROTO_SCTP)}
+	l4ICMP  = []expr.Any{metaLoad(expr.MetaKeyL4PROTO), eq(unix.IPPROTO_ICMP)}
+	l4ICMP6 = []expr.Any{metaLoad(expr.MetaKeyL4PROTO), eq(unix.IPPROTO_ICMPV6)}
+	ip4     = uint8(unix.NFPROTO_IPV4)
+	ip6     = uint8(unix.NFPROTO_IPV6)
 )
 
 var xtCases = []xtCase{
@@ -93,6 +95,24 @@ var xtCases = []xtCase{
 	// --ports: nft prints a concatenation of both directions.
 	{"-p tcp -m multiport --ports 1,2", ip4, l4TCP, false, "multiport", 1, info(48, 0, "0202 0100 0200"), ""},
 	{"-m multiport without -p", ip4, nil, false, "multiport", 1, info(48, 0, "0102 0100 0200"), ""},
+
+	// icmp, icmp6 revision 0: ipt_icmp, ip6t_icmp (type, code range, invflags).
+	{"-p icmp -m icmp --icmp-type echo-request", ip4, l4ICMP, false, "icmp", 0, info(8, 0, "08 00ff 00"), "meta l4proto icmp icmp type echo-request"},
+	{"-p icmp -m icmp ! --icmp-type echo-request", ip4, l4ICMP, false, "icmp", 0, info(8, 0, "08 00ff 01"), "meta l4proto icmp icmp type != echo-request"},
+	{"-p icmp -m icmp --icmp-type any", ip4, l4ICMP, false, "icmp", 0, info(8, 0, "ff 00ff 00"), "meta l4proto icmp ip protocol icmp"},
+	{"-p ipv6-icmp -m icmp6 --icmpv6-type neighbour-solicitation", ip6, l4ICMP6, false, "icmp6", 0, info(8, 0, "87 00ff 00"), "meta l4proto ipv6-icmp icmpv6 type nd-neighbor-solicit"},
+	{"-p ipv6-icmp -m icmp6 --icmpv6-type 137", ip6, l4ICMP6, false, "icmp6", 0, info(8, 0, "89 00ff 00"), "meta l4proto ipv6-icmp icmpv6 type nd-redirect"},
+	// With a code, or a type iptables does not name, nft prints "xt match icmp".
+	{"-p icmp -m icmp --icmp-type port-unreachable", ip4, l4ICMP, false, "icmp", 0, info(8, 0, "03 0303 00"), ""},
+	{"-p icmp -m icmp --icmp-type 15", ip4, l4ICMP, false, "icmp", 0, info(8, 0, "0f 00ff 00"), ""},
+	{"-p ipv6-icmp -m icmp6 --icmpv6-type 130", ip6, l4ICMP6, false, "icmp6", 0, info(8, 0, "82 00ff 00"), ""},
+
+	// pkttype revision 0: xt_pkttype_info (int pkttype, int invert).
+	{"-m pkttype --pkt-type broadcast", ip4, nil, false, "pkttype", 0, info(8, 0, "01000000 00000000"), "pkttype broadcast"},
+	{"-m pkttype --pkt-type host", ip4, nil, false, "pkttype", 0, info(8, 0, "00000000 00000000"), "pkttype unicast"},
+	{"-m pkttype ! --pkt-type broadcast", ip4, nil, false, "pkttype", 0, info(8, 0, "01000000 01000000"), "pkttype != broadcast"},
+	{"-m pkttype --pkt-type multicast (ip6)", ip6, nil, false, "pkttype", 0, info(8, 0, "02000000 00000000"), "pkttype multicast"},
+	{"-m pkttype --pkt-type otherhost", ip4, nil, false, "pkttype", 0, info(8, 0, "03000000 00000000"), ""},
 
 	// DNAT revision 2: nf_nat_range2.
 	{"-j DNAT --to-destination 203.0.113.2:80", ip4, nil, true, "DNAT", 2,
