@@ -196,12 +196,12 @@ func addrtypeText(info []byte) (string, error) {
 
 // conntrack (xt_conntrack_mtinfo3): only the state match, alone, is decoded.
 const (
-	ctMtinfo3Size        = 162 // without the tail padding
-	ctMtinfo3MatchFlags  = 146
-	ctMtinfo3InvertFlags = 148
-	ctMtinfo3StateMask   = 150
-	xtConntrackState     = 1 << 0
-	xtConntrackStateAlia = 1 << 13 // -m state
+	ctMtinfo3Size         = 162 // without the tail padding
+	ctMtinfo3MatchFlags   = 146
+	ctMtinfo3InvertFlags  = 148
+	ctMtinfo3StateMask    = 150
+	xtConntrackState      = 1 << 0
+	xtConntrackStateAlias = 1 << 13 // -m state
 )
 
 // ctStateOrder is the order nft's translation prints states in, with their
@@ -219,7 +219,7 @@ func conntrackText(info []byte) (string, error) {
 	match := binary.NativeEndian.Uint16(info[ctMtinfo3MatchFlags:])
 	invert := binary.NativeEndian.Uint16(info[ctMtinfo3InvertFlags:])
 	state := binary.NativeEndian.Uint16(info[ctMtinfo3StateMask:])
-	if match&^xtConntrackStateAlia != xtConntrackState || invert&^xtConntrackState != 0 {
+	if match&^xtConntrackStateAlias != xtConntrackState || invert&^xtConntrackState != 0 {
 		return "", errUnsupported
 	}
 	var names []string
