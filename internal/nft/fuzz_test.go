@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/nftables/expr"
+	"github.com/google/nftables/xt"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -93,4 +94,29 @@ func FuzzDecodeVerdict(f *testing.F) {
 func FuzzRuleComment(f *testing.F) {
 	f.Add([]byte{0, 5, 'h', 'e', 'l', 'o', 0})
 	f.Fuzz(func(t *testing.T, b []byte) { t.Parallel(); _ = ruleComment(b) })
+}
+
+// xtables infos come from whatever wrote the rule: any bytes must render or refuse.
+func FuzzXtRender(f *testing.F) {
+	for _, c := range xtCases {
+		l4 := byte(0)
+		if len(c.pre) == 2 {
+			l4 = c.pre[1].(*expr.Cmp).Data[0]
+		}
+		f.Add(c.family, c.target, c.name, c.rev, l4, c.info)
+	}
+	f.Fuzz(func(t *testing.T, family byte, target bool, name string, rev uint32, l4 byte, info []byte) {
+		t.Parallel()
+		u := xt.Unknown(info)
+		var x expr.Any = &expr.Match{Name: name, Rev: rev, Info: &u}
+		if target {
+			x = &expr.Target{Name: name, Rev: rev, Info: &u}
+		}
+		es := []ruleExpr{
+			{Name: "meta", Expr: &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}},
+			{Name: "cmp", Expr: &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{l4}}},
+			{Name: "xt", Expr: x},
+		}
+		_, _ = Render(Env{Family: family}, es, "")
+	})
 }

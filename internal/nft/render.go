@@ -120,15 +120,22 @@ func Render(env Env, exprs []ruleExpr, comment string) (string, error) {
 		}
 	}
 	var parts []string
+	printed := false
 	for _, s := range r.out {
-		if s != "" {
+		switch s {
+		case "":
+		case emptyStmt:
+			parts = append(parts, "")
+		default:
 			parts = append(parts, s)
+			printed = true
 		}
 	}
 	if comment != "" {
 		parts = append(parts, "comment "+strconv.Quote(comment))
+		printed = true
 	}
-	if len(parts) == 0 {
+	if !printed {
 		return "", &notDecoded{names: []string{"(empty rule)"}}
 	}
 	return strings.Join(parts, " "), nil
@@ -252,6 +259,10 @@ func (r *renderer) step(exprs []ruleExpr) error {
 		return r.reject(e)
 	case *expr.Notrack:
 		r.emit("notrack")
+	case *expr.Match:
+		return r.xtMatch(e)
+	case *expr.Target:
+		return r.xtTarget(e)
 	case *expr.Verdict:
 		switch e.Kind {
 		case expr.VerdictAccept, expr.VerdictDrop, expr.VerdictContinue, expr.VerdictReturn:

@@ -275,6 +275,15 @@ func decodeExprs(fam uint8, b []byte) ([]ruleExpr, error) {
 		if err != nil {
 			return nil, err
 		}
+		if name == "match" || name == "target" {
+			// Named by extension, so that an undecoded rule says which one is missing.
+			xtName, e := decodeXt(name, data)
+			if xtName != "" {
+				name = fmt.Sprintf("xt %s %q", name, xtName)
+			}
+			out = append(out, ruleExpr{Name: name, Expr: e})
+			continue
+		}
 		out = append(out, ruleExpr{Name: name, Expr: decodeExpr(fam, name, data)})
 	}
 	return out, ad.Err()

@@ -129,9 +129,9 @@ func natRule(fw *evidence.Firewall, kind string) *evidence.TraceStep {
 		return nil
 	}
 	// A rule whose expressions are not all rendered yet still names its nat expression.
-	hook, words := "prerouting", []string{"dnat ", "redirect", "nat)", "nat,", "redir"}
+	hook, words := "prerouting", []string{"dnat ", "redirect", "nat)", "nat,", "redir", `xt target "DNAT"`, `xt target "REDIRECT"`}
 	if kind == "SNAT" {
-		hook, words = "postrouting", []string{"snat ", "masquerade", "nat)", "nat,", "masq"}
+		hook, words = "postrouting", []string{"snat ", "masquerade", "nat)", "nat,", "masq", `xt target "SNAT"`, `xt target "MASQUERADE"`}
 	}
 	for _, t := range fw.Traces {
 		if t.Hook != hook {
@@ -143,8 +143,8 @@ func natRule(fw *evidence.Firewall, kind string) *evidence.TraceStep {
 					return &t.Steps[i]
 				}
 			}
-			// iptables-nft writes DNAT, SNAT and MASQUERADE as an xt target, whose
-			// undecoded rule names no nat: the rule that accepted in the nat hook did it.
+			// Evidence recorded before xt targets were named by extension says only
+			// "target": the rule that accepted in the nat hook did it.
 			if s.Verdict == "accept" && s.Type == "rule" && (strings.Contains(s.Rule, "target)") || strings.Contains(s.Rule, "target,")) {
 				return &t.Steps[i]
 			}

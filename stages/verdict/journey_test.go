@@ -51,3 +51,28 @@ func TestDownstreamIsTheConnection(t *testing.T) {
 		t.Errorf("downstream %+v, elsewhere %+v; want ours downstream and theirs elsewhere", down, rest)
 	}
 }
+
+// The nat rule is found by what its rendering names: the statement nft prints, an
+// undecoded nat expression, or an undecoded xtables target of iptables-nft (named by
+// extension, or, in evidence recorded before, only as "target" in a rule that accepted).
+func TestNatRuleNamesXtTargets(t *testing.T) {
+	for _, c := range []struct {
+		kind, hook, rule, verdict string
+		found                     bool
+	}{
+		{"DNAT", "prerouting", `iifname != "docker0" tcp dport 8080 counter packets 0 bytes 0 dnat to 203.0.113.2:80`, "accept", true},
+		{"DNAT", "prerouting", `handle 9 # (expressions not decoded: meta, cmp, payload, cmp, counter, xt target "DNAT")`, "accept", true},
+		{"DNAT", "prerouting", `handle 9 # (expressions not decoded: meta, cmp, payload, cmp, counter, target)`, "accept", true},
+		{"SNAT", "postrouting", `handle 7 # (expressions not decoded: meta, cmp, payload, cmp, counter, xt target "MASQUERADE")`, "accept", true},
+		{"SNAT", "postrouting", `oifname != "docker0" ip saddr 203.0.113.0/24 counter packets 0 bytes 0 masquerade`, "accept", true},
+		{"DNAT", "prerouting", `handle 9 # (expressions not decoded: meta, cmp, counter, xt target "LOG")`, "continue", false},
+		{"SNAT", "postrouting", `handle 9 # (expressions not decoded: counter, xt target "DNAT")`, "continue", false},
+	} {
+		fw := &evidence.Firewall{Traces: []evidence.Trace{{Hook: c.hook, Steps: []evidence.TraceStep{
+			{Type: "rule", Family: "ip", Table: "nat", Chain: "DOCKER", Handle: 9, Rule: c.rule, Verdict: c.verdict},
+		}}}}
+		if got := natRule(fw, c.kind); (got != nil) != c.found {
+			t.Errorf("%s in %s: natRule(%q) = %v, want found %v", c.kind, c.hook, c.rule, got, c.found)
+		}
+	}
+}
