@@ -215,7 +215,11 @@ func firewallOf(m *mdWriter, title string, fw *evidence.Firewall) {
 	m.p("%s", title)
 	m.p("")
 	if fw.Followed != "" {
-		m.p("Traced from %s on, once the flow was known to go there (%s is an address of that namespace): its packets there before were not traced.", clock(fw.Since), code(fw.Followed))
+		how := fmt.Sprintf("Traced from %s on, once the flow was known to go there", clock(fw.Since))
+		if fw.Skipped != "" || fw.Error != "" {
+			how = fmt.Sprintf("Followed at %s, once the flow was known to go there", clock(fw.Since))
+		}
+		m.p("%s (%s is an address of that namespace): its packets there before were not traced.", how, code(fw.Followed))
 		m.p("")
 	}
 	if fw.Skipped != "" {
