@@ -110,6 +110,10 @@ func TestE2EDockerUserDrop(t *testing.T) {
 		if !strings.Contains(rep.Verdict.Summary, chain) {
 			t.Errorf("summary %q does not name chain %s", rep.Verdict.Summary, chain)
 		}
+		// The fix is said with the tool that made the table.
+		if want := fmt.Sprintf("`%s -t filter -D %s NUMBER`", tool, chain); !strings.Contains(rep.Verdict.Fix, want) {
+			t.Errorf("fix %q does not say %s", rep.Verdict.Fix, want)
+		}
 	})
 }
 

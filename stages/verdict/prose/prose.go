@@ -132,13 +132,19 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 		t.Summary = fmt.Sprintf("%s by %s in %s: %s in table %s %s, chain %s%s%s.",
 			dropped, firewall, v.Stage, what, r.Family, r.Table, r.Chain, handleText(r), rest)
 		t.Explanation = "a netfilter rule or chain policy dropped the packet"
-		if r.Type == "policy" {
+		in := ""
+		if v.Hop != nil {
+			in = enter(v.Hop)
+		}
+		if fix, ok := ownedFix(r, f, in); ok {
+			t.Fix = fix
+		} else if r.Type == "policy" {
 			t.Fix = fmt.Sprintf("add a rule accepting the flow to chain %s of table %s %s, or change its policy: `%s add rule %s %s %s %s dport %d accept`",
 				r.Chain, r.Family, r.Table, nft, r.Family, r.Table, r.Chain, f.Proto, f.Port)
 		} else {
 			t.Fix = fmt.Sprintf("remove or narrow the rule: `%s delete rule %s %s %s handle %d` (or insert an accept before it)", nft, r.Family, r.Table, r.Chain, r.Handle)
 		}
-		if v.Hop != nil && !strings.HasPrefix(nft, "ip netns") {
+		if v.Hop != nil && !strings.HasPrefix(in, "ip netns") && strings.Contains(t.Fix, "`"+in) {
 			t.Fix += ", with PID a process of " + hopName(v.Hop)
 		}
 	case v.Cause == verdict.ForwardingOff:
