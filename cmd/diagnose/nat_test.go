@@ -93,6 +93,19 @@ func TestE2EForwardedToContainer(t *testing.T) {
 				t.Errorf("summary %q does not say %q", rep.Verdict.Summary, want)
 			}
 		}
+		// The capture followed the flow's own address there before the first packet
+		// (tcx only: the packet socket stays in the namespace diagnosed).
+		if rep.Stages.Arrival.Method == evidence.CaptureTCX {
+			in := 0
+			for _, c := range rep.Stages.Arrival.Counts {
+				if c.Netns == testns.Inode(t, ctr) && c.Iface == testns.ContainerIface && c.Direction == evidence.In {
+					in = c.Packets
+				}
+			}
+			if in == 0 || in != rep.Stages.Arrival.Toward {
+				t.Errorf("%d packets captured on their way into the container, %d arrived here for it: want all of them", in, rep.Stages.Arrival.Toward)
+			}
+		}
 	})
 }
 

@@ -217,19 +217,39 @@ func (f *Follower) Follow(addr netip.Addr, what string, into func(*Handle) error
 	}
 	f.looked[addr] = true
 	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		h, err := Holding(addr, f.From)
-		if err == nil && h != nil {
-			err = into(h)
-			h.Close()
-		}
-		if err != nil {
-			f.mu.Lock()
-			f.errs = append(f.errs, fmt.Sprintf("following %s into the namespace that has its address: %v", what, err))
-			f.mu.Unlock()
-		}
-	}()
+	go f.run(addr, what, into)
+}
+
+// FollowNow is Follow done before it returns: for what must be in place before the traffic
+// comes (the flow's own address, while a stage arms). Loading and attaching there take
+// tens of milliseconds, which a translation learned during the run cannot wait for.
+func (f *Follower) FollowNow(addr netip.Addr, what string, into func(*Handle) error) {
+	f.mu.Lock()
+	if f.closed || f.looked[addr] {
+		f.mu.Unlock()
+		return
+	}
+	if f.looked == nil {
+		f.looked = map[netip.Addr]bool{}
+	}
+	f.looked[addr] = true
+	f.wg.Add(1)
+	f.mu.Unlock()
+	f.run(addr, what, into)
+}
+
+func (f *Follower) run(addr netip.Addr, what string, into func(*Handle) error) {
+	defer f.wg.Done()
+	h, err := Holding(addr, f.From)
+	if err == nil && h != nil {
+		err = into(h)
+		h.Close()
+	}
+	if err != nil {
+		f.mu.Lock()
+		f.errs = append(f.errs, fmt.Sprintf("following %s into the namespace that has its address: %v", what, err))
+		f.mu.Unlock()
+	}
 }
 
 // Wait waits for the lookups and starts under way, ends the following (Follow does

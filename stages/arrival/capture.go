@@ -188,6 +188,10 @@ func startHere(ctx context.Context, cfg Config) (_ *Capture, err error) {
 			c.tcx, c.method = t, methodTCXName
 			go c.readTCX()
 			c.stopCtx = context.AfterFunc(ctx, c.wake)
+			// A flow whose address is a namespace's next to this one (a container's,
+			// routed to) is captured there too, as a translated one is once learned;
+			// before Start returns, so that the reproduction's first packets are.
+			c.followInto(c.ends[0], true)
 			return c, nil
 		}
 		if cfg.Method == MethodTCX {
@@ -266,7 +270,7 @@ func (c *Capture) Grow(e evidence.Endpoint) error {
 	c.growMu.Lock()
 	defer c.growMu.Unlock()
 	if c.tcx != nil {
-		c.followInto(e)
+		c.followInto(e, false)
 		return c.tcx.grow(e)
 	}
 	ends := append(slices.Clone(c.ends), e)
@@ -290,10 +294,17 @@ func (c *Capture) Grow(e evidence.Endpoint) error {
 }
 
 // followInto captures, from now on, in the namespace next to this one that has e's
-// address, if any does: the flow's packets on their way in after a translation sent them
-// there.
-func (c *Capture) followInto(e evidence.Endpoint) {
-	c.follow.Follow(e.Addr, e.String(), c.tcx.follow)
+// address, if any does: the flow's packets on their way in after a translation or a
+// route sent them there. Not when the capture is of the interfaces the user named.
+func (c *Capture) followInto(e evidence.Endpoint, now bool) {
+	if c.indexes != nil {
+		return // the interfaces named are all the capture is asked for
+	}
+	follow := c.follow.Follow
+	if now {
+		follow = c.follow.FollowNow
+	}
+	follow(e.Addr, e.String(), c.tcx.follow)
 }
 
 // pick resolves the interface names to indexes; nil means every interface.

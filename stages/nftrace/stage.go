@@ -61,14 +61,14 @@ func (s *Stage) Arm(ctx context.Context) error {
 	s.ctx, s.ends, s.follow.From = ctx, evidence.Endpoints{s.cfg.Flow.Endpoint()}, s.cfg.Netns
 	if has, err := HasChains(s.cfg); err == nil && !has {
 		s.skipped = &evidence.Firewall{Skipped: "this network namespace has no nftables chain, so nftables cannot drop the flow here"}
-		s.followInto(s.cfg.Flow.Endpoint())
+		s.followInto(s.cfg.Flow.Endpoint(), true)
 		return nil
 	}
 	t, err := Start(ctx, s.cfg)
 	switch {
 	case err == nil:
 		s.tracer = t
-		s.followInto(s.cfg.Flow.Endpoint())
+		s.followInto(s.cfg.Flow.Endpoint(), true)
 		return nil
 	case !errors.Is(err, kerr.ErrUnsupported), ctx.Err() != nil:
 		return err
@@ -94,14 +94,18 @@ func (s *Stage) Grow(e evidence.Endpoint) error {
 		}
 	}
 	s.mu.Unlock()
-	s.followInto(e)
+	s.followInto(e, false)
 	return err
 }
 
 // followInto traces the flow, from now on, in the namespace next to this one that has
-// e's address, if any does.
-func (s *Stage) followInto(e evidence.Endpoint) {
-	s.follow.Follow(e.Addr, e.String(), func(h *netns.Handle) error {
+// e's address, if any does: before it returns when now (the flow's own address, at arm).
+func (s *Stage) followInto(e evidence.Endpoint, now bool) {
+	follow := s.follow.Follow
+	if now {
+		follow = s.follow.FollowNow
+	}
+	follow(e.Addr, e.String(), func(h *netns.Handle) error {
 		s.mu.Lock()
 		for _, o := range s.others {
 			if o.netns == h.Inode {
