@@ -95,11 +95,7 @@ func (r *renderer) xtMatch(e *expr.Match) error {
 	default:
 		return errUnsupported
 	}
-	if err != nil {
-		return err
-	}
-	r.emit(s)
-	return nil
+	return r.emitText(s, err)
 }
 
 func (r *renderer) xtTarget(e *expr.Target) error {
@@ -125,6 +121,11 @@ func (r *renderer) xtTarget(e *expr.Target) error {
 		// nothing, so there is no text to agree with.
 		return errUnsupported
 	}
+	return r.emitText(s, err)
+}
+
+// emitText emits an extension's text, or fails with the error that came instead.
+func (r *renderer) emitText(s string, err error) error {
 	if err != nil {
 		return err
 	}

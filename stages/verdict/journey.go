@@ -80,13 +80,8 @@ func hopStages(v *Verdict, ev *evidence.Evidence) []StageStatus {
 	}
 	if p := ev.Path; p != nil {
 		for _, e := range p.Events {
-			if e.Netns != ns || e.Point != evidence.PointRoute || e.Iif == "" {
-				continue
-			}
-			if e.Err != 0 {
-				s.add(Routing, "route lookup failed (error %d)", e.Err)
-			} else {
-				s.add(Routing, "route lookup: table %d%s", e.Table, prefixed(" via ", e.Oif))
+			if e.Netns == ns && e.Point == evidence.PointRoute && e.Iif != "" {
+				s.addRoute(Routing, e)
 			}
 		}
 	}

@@ -31,6 +31,15 @@ func (s seen) add(st Stage, format string, a ...any) {
 	s[st] = append(s[st], fmt.Sprintf(format, a...))
 }
 
+// addRoute adds what a route lookup of the flow shows, to stage st.
+func (s seen) addRoute(st Stage, e evidence.PathEvent) {
+	if e.Err != 0 {
+		s.add(st, "route lookup failed (error %d)", e.Err)
+	} else {
+		s.add(st, "route lookup: table %d%s", e.Table, prefixed(" via ", e.Oif))
+	}
+}
+
 // addTraces adds what a namespace's firewall trace shows, hook by hook, and says whether
 // the flow went through its forward hook.
 func (s seen) addTraces(fw *evidence.Firewall) (forwarding bool) {
@@ -93,11 +102,7 @@ func stageMap(v *Verdict, ev *evidence.Evidence) []StageStatus {
 			if e.Iif != "" {
 				st = Routing
 			}
-			if e.Err != 0 {
-				s.add(st, "route lookup failed (error %d)", e.Err)
-			} else {
-				s.add(st, "route lookup: table %d%s", e.Table, prefixed(" via ", e.Oif))
-			}
+			s.addRoute(st, e)
 		}
 	}
 	if v.Hop != nil {
