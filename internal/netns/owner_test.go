@@ -137,12 +137,15 @@ func TestDescribeProcess(t *testing.T) {
 	var st, own unix.Stat_t
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		// unshare runs sleep in its own process once the namespace is made.
+		// unshare execs sleep in the same process once the namespace is made.
 		if err := unix.Stat(filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "ns/net"), &st); err != nil {
 			t.Fatal(err)
 		}
 		unix.Stat("/proc/thread-self/ns/net", &own)
-		if st.Ino != own.Ino || time.Now().After(deadline) {
+		// The namespace changes before unshare execs sleep: the name read in between is
+		// unshare's.
+		comm, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "comm"))
+		if st.Ino != own.Ino && string(comm) == "sleep\n" || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
