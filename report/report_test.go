@@ -30,6 +30,10 @@ var recorded = map[string]struct {
 	"udp_closed_port_v6":     {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
 	"input_drop_rule_v4":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"input_drop_rule_v6":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"input_reject_rule_v4":   {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"input_reject_rule_v6":   {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"conntrack_invalid_v4":   {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"conntrack_invalid_v6":   {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"strict_rp_filter":       {verdict.Dropped, verdict.Routing, "IP_RPFILTER"},
 	"sender_egress_firewall": {verdict.NotArrived, verdict.Arrival, ""},
 	"healthy_listener_v4":    {verdict.Delivered, verdict.Socket, ""},
@@ -316,5 +320,25 @@ func TestMarkdownCaptureMethod(t *testing.T) {
 	}
 	if want := "Captured on every interface (tcx), where 500 packets of all flows passed: 3 packets in"; !strings.Contains(buf.String(), want) {
 		t.Errorf("the Markdown does not say %q:\n%s", want, buf.String())
+	}
+}
+
+// A rejecting rule is told apart from a closed port, and an invalid-state drop says why
+// conntrack found the packet invalid and does not advise removing the rule.
+func TestJudgeRecordedRejectAndInvalid(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string][]string{
+		"input_reject_rule_v4": {"was rejected by the firewall in input", "a TCP reset", "as a closed port would"},
+		"input_reject_rule_v6": {"was rejected by the firewall in input", "an ICMP error", "as a closed port would"},
+		"conntrack_invalid_v4": {"TCP flags FS, a combination no TCP connection uses", "conntrack counted 3 invalid packet(s)", "nothing to change in the firewall"},
+		"conntrack_invalid_v6": {"TCP flags FS, a combination no TCP connection uses", "nothing to change in the firewall"},
+	} {
+		v := judge(readRecorded(t, name).Evidence())
+		text := v.Summary + "\n" + v.Explanation + "\n" + v.Fix
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%s does not say %q:\n%s", name, w, text)
+			}
+		}
 	}
 }

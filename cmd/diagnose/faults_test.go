@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/internal/testns"
+	"github.com/packetmortem/packetmortem/report"
 	"github.com/packetmortem/packetmortem/stages/verdict"
 )
 
@@ -161,20 +162,26 @@ func TestE2EMalformed(t *testing.T) {
 			// does, unless told not to.
 			s.pair.InServer(t, "ethtool", "-K", testns.Iface, "rx", "off")
 			mac := s.serverMAC(t)
-			// The reproduction only says diagnose is armed, then waits: the crafted packets
-			// are sent from the test.
-			repro, armed := whenArmed(t, "sleep", "1.5")
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				<-armed
-				s.sendCrafted(t, mac, c.badIP)
-			}()
-			rep := s.diagnose(t, "malformed_"+c.name, repro)
-			<-done
+			rep := s.diagnoseSending(t, "malformed_"+c.name, func() { s.sendCrafted(t, mac, c.badIP) })
 			expect(t, rep, verdict.Dropped, c.stage, c.reason)
 		})
 	}
+}
+
+// diagnoseSending runs diagnose with a reproduction that only says diagnose is armed and
+// waits, while send, from the test, makes the traffic (crafted packets).
+func (s *scenario) diagnoseSending(t *testing.T, name string, send func()) *report.Report {
+	t.Helper()
+	repro, armed := whenArmed(t, "sleep", "1.5")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-armed
+		send()
+	}()
+	rep := s.diagnose(t, name, repro)
+	<-done
+	return rep
 }
 
 // whenArmed returns a reproduction command that opens a FIFO once diagnose has armed every
@@ -219,11 +226,27 @@ func (s *scenario) serverMAC(t *testing.T) net.HardwareAddr {
 
 // sendCrafted sends three SYNs to the flow with a broken checksum from the client.
 func (s *scenario) sendCrafted(t *testing.T, dstMAC net.HardwareAddr, badIP bool) {
+	syn := &layers.TCP{SrcPort: 40001, DstPort: layers.TCPPort(s.port), SYN: true, Seq: 1, Window: 64240}
+	s.sendSegments(t, dstMAC, syn, func(pkt []byte) {
+		switch {
+		case badIP:
+			pkt[10] ^= 0xff // IPv4 header checksum
+		case s.v6:
+			pkt[40+16] ^= 0xff // TCP checksum after the 40-byte IPv6 header
+		default:
+			pkt[20+16] ^= 0xff
+		}
+	})
+}
+
+// sendSegments sends three copies of TCP segment tcp from the client to the server, on a
+// packet socket so that no kernel on the way fixes or refuses them; mangle, when not nil,
+// breaks the serialized packet first.
+func (s *scenario) sendSegments(t *testing.T, dstMAC net.HardwareAddr, tcp *layers.TCP, mangle func(pkt []byte)) {
 	src, dst := netip.MustParseAddr(testns.ClientV4), netip.MustParseAddr(testns.ServerV4)
 	if s.v6 {
 		src, dst = netip.MustParseAddr(testns.ClientV6), netip.MustParseAddr(testns.ServerV6)
 	}
-	tcp := &layers.TCP{SrcPort: 40001, DstPort: layers.TCPPort(s.port), SYN: true, Seq: 1, Window: 64240}
 	var network gopacket.SerializableLayer
 	ethType := uint16(unix.ETH_P_IP)
 	if s.v6 {
@@ -241,12 +264,8 @@ func (s *scenario) sendCrafted(t *testing.T, dstMAC net.HardwareAddr, badIP bool
 		return
 	}
 	pkt := buf.Bytes()
-	if badIP {
-		pkt[10] ^= 0xff // IPv4 header checksum
-	} else if s.v6 {
-		pkt[40+16] ^= 0xff // TCP checksum after the 40-byte IPv6 header
-	} else {
-		pkt[20+16] ^= 0xff
+	if mangle != nil {
+		mangle(pkt)
 	}
 	testns.Do(t, s.pair.Client, func() {
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM, 0)

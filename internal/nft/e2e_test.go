@@ -181,7 +181,8 @@ func crossCheck(t *testing.T, ns string, min int, o crossOpts) (decoded, fallbac
 		}
 	})
 	rr := NewRuleReader(conn, names)
-	rendered := map[ChainKey]map[uint64]string{}
+	rendered := map[ChainKey]map[uint64]Rule{}
+	position := map[ChainKey]int{}
 	for _, r := range rules {
 		got, ok := rendered[r.key]
 		if !ok {
@@ -191,7 +192,15 @@ func crossCheck(t *testing.T, ns string, min int, o crossOpts) (decoded, fallbac
 			}
 			rendered[r.key] = got
 		}
-		text := got[r.h]
+		text := got[r.h].Text
+		// nft lists a chain's rules in order: iptables' numbers.
+		position[r.key]++
+		if p := got[r.h].Position; p != position[r.key] {
+			t.Errorf("%s %s handle %d is rule %d of its chain, read as %d", r.key.Table, r.key.Chain, r.h, position[r.key], p)
+		}
+		if rejects := strings.Contains(r.text, "reject"); rejects != (got[r.h].Reject != "") {
+			t.Errorf("%s %s handle %d %q: Reject %q", r.key.Table, r.key.Chain, r.h, r.text, got[r.h].Reject)
+		}
 		if r.key.Chain == "notdecoded" || (o.fallback != nil && o.fallback(r)) {
 			fallbacks = append(fallbacks, text)
 			if !strings.HasPrefix(text, fmt.Sprintf("handle %d # (expressions not decoded: ", r.h)) {

@@ -20,16 +20,26 @@ func NewRuleReader(c Executor, links map[uint32]string) *RuleReader {
 	return &RuleReader{c: c, links: links, sets: map[tableKey]map[string]*setInfo{}, setsErr: map[tableKey]error{}}
 }
 
-// ChainRules returns the rules of a chain rendered in nft syntax, by handle.
-func (rr *RuleReader) ChainRules(ck ChainKey) (map[uint64]string, error) {
+// Rule is one rule of a chain as the trace names it.
+type Rule struct {
+	// Text is the rule in nft syntax, as `nft -a list ruleset` prints it, or Undecoded's.
+	Text string
+	// Position is the rule's place in its chain, from 1: iptables numbers rules so.
+	Position int
+	// Reject is RejectTCPReset or RejectICMP when the rule rejects the packet.
+	Reject string
+}
+
+// ChainRules returns the rules of a chain, by handle.
+func (rr *RuleReader) ChainRules(ck ChainKey) (map[uint64]Rule, error) {
 	rules, err := dumpRules(rr.c, ck.Family, ck.Table, ck.Chain)
 	if err != nil {
 		return nil, err
 	}
-	out := map[uint64]string{}
+	out := map[uint64]Rule{}
 	tk := tableKey{ck.Family, ck.Table}
 	ifName := func(i uint32) (string, bool) { n, ok := rr.links[i]; return n, ok }
-	for _, ru := range rules {
+	for i, ru := range rules {
 		env := Env{Family: ck.Family, IfName: ifName}
 		if hasLookup(ru.Exprs) {
 			if _, done := rr.sets[tk]; !done && rr.setsErr[tk] == nil {
@@ -48,7 +58,7 @@ func (rr *RuleReader) ChainRules(ck ChainKey) (map[uint64]string, error) {
 		if err != nil {
 			text = Undecoded(ru.Handle, err)
 		}
-		out[ru.Handle] = text
+		out[ru.Handle] = Rule{Text: text, Position: i + 1, Reject: rejectOf(ck.Family, ru.Exprs)}
 	}
 	return out, nil
 }

@@ -185,9 +185,20 @@ type TraceStep struct {
 	Chain  string `json:"chain"`
 	Handle uint64 `json:"handle,omitempty"`
 	// Rule is the rule in nft syntax, as `nft -a list ruleset` would print it.
-	Rule    string `json:"rule,omitempty"`
+	Rule string `json:"rule,omitempty"`
+	// Number is the rule's place in its chain, from 1, as iptables numbers rules.
+	Number int `json:"number,omitempty"`
+	// Reject says what the rule answered the packet it dropped with (RejectTCPReset,
+	// RejectICMP), when it rejects: the client then sees what a closed port gives.
+	Reject  string `json:"reject,omitempty"`
 	Verdict string `json:"verdict"` // continue, accept, drop, jump X, goto X, return
 }
+
+// What a rejecting rule answers with (TraceStep.Reject).
+const (
+	RejectTCPReset = "tcp reset"
+	RejectICMP     = "icmp error"
+)
 
 // KernelDrop is what the kfree_skb program recorded.
 type KernelDrop struct {

@@ -2,6 +2,7 @@ package hoststate
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ var counterFiles = []struct {
 	{"snmp", parseSNMP},
 	{"netstat", parseSNMP},
 	{"snmp6", parseSNMP6},
+	{"stat/nf_conntrack", parseConntrackStat},
 }
 
 // readCounters reads every counter file under netDir into "Group Name" -> value. A file that
@@ -88,6 +90,36 @@ func parseSNMP(r io.Reader, into map[string]uint64) error {
 			if v >= 0 {
 				into[group+" "+names[i]] = uint64(v)
 			}
+		}
+	}
+	return sc.Err()
+}
+
+// parseConntrackStat parses /proc/net/stat/nf_conntrack: a header naming the counters,
+// then a line of hexadecimal values per CPU, summed here as "Conntrack invalid" and so on.
+// The invalid counter is how many packets conntrack could not place in a connection, the
+// ones a `ct state invalid` rule drops. "entries" is a gauge (the same on every line), not
+// a counter.
+func parseConntrackStat(r io.Reader, into map[string]uint64) error {
+	sc := bufio.NewScanner(r)
+	if !sc.Scan() {
+		return fmt.Errorf("no header: %w", cmp.Or(sc.Err(), io.ErrUnexpectedEOF))
+	}
+	names := strings.Fields(sc.Text())
+	for sc.Scan() {
+		vals := strings.Fields(sc.Text())
+		if len(vals) != len(names) {
+			return fmt.Errorf("%d values for %d counters", len(vals), len(names))
+		}
+		for i, v := range vals {
+			if names[i] == "entries" {
+				continue
+			}
+			n, err := strconv.ParseUint(v, 16, 64)
+			if err != nil {
+				return fmt.Errorf("counter %s: %w", names[i], err)
+			}
+			into["Conntrack "+names[i]] += n
 		}
 	}
 	return sc.Err()

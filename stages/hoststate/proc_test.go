@@ -12,7 +12,8 @@ import (
 
 // Fixtures: testdata/proc/before holds this machine's /proc/net/{snmp,netstat,snmp6,softnet_stat};
 // testdata/proc/after the same with Udp NoPorts +3, Ip InReceives +10, Icmp OutDestUnreachs +3,
-// TcpExt ListenOverflows and ListenDrops +2, Udp6 NoPorts +1, softnet dropped +5 on CPU 1.
+// TcpExt ListenOverflows and ListenDrops +2, Udp6 NoPorts +1, softnet dropped +5 on CPU 1;
+// stat/nf_conntrack (two CPUs) invalid +3 on CPU 1, its entries gauge 5 then 7.
 
 func TestReadCounters(t *testing.T) {
 	t.Parallel()
@@ -21,23 +22,28 @@ func TestReadCounters(t *testing.T) {
 		t.Fatal(errs)
 	}
 	for name, want := range map[string]uint64{
-		"Ip Forwarding":     2,
-		"Ip InReceives":     6963,
-		"Udp InDatagrams":   45,
-		"Udp NoPorts":       0,
-		"Tcp ActiveOpens":   42,
-		"IcmpMsg InType3":   1,
-		"TcpExt TW":         40,
-		"IpExt InNoRoutes":  0,
-		"Ip6 InReceives":    1,
-		"Udp6 NoPorts":      0,
-		"Icmp6 InMsgs":      1,
-		"UdpLite6 InErrors": 0,
+		"Ip Forwarding":            2,
+		"Ip InReceives":            6963,
+		"Udp InDatagrams":          45,
+		"Udp NoPorts":              0,
+		"Tcp ActiveOpens":          42,
+		"IcmpMsg InType3":          1,
+		"TcpExt TW":                40,
+		"IpExt InNoRoutes":         0,
+		"Ip6 InReceives":           1,
+		"Udp6 NoPorts":             0,
+		"Icmp6 InMsgs":             1,
+		"UdpLite6 InErrors":        0,
+		"Conntrack invalid":        12,
+		"Conntrack search_restart": 1,
 	} {
 		got, ok := c[name]
 		if !ok || got != want {
 			t.Errorf("%s = %d (present %v), want %d", name, got, ok, want)
 		}
+	}
+	if _, ok := c["Conntrack entries"]; ok {
+		t.Errorf("Conntrack entries (a gauge) read as a counter")
 	}
 	if _, ok := c["Tcp MaxConn"]; ok {
 		t.Errorf("Tcp MaxConn (-1, a constant) read as a counter")
@@ -53,6 +59,7 @@ func TestCounterDeltas(t *testing.T) {
 	}
 	got := counterDeltas(before, after)
 	want := []evidence.Counter{
+		{Name: "Conntrack invalid", Before: 12, After: 15, Delta: 3},
 		{Name: "Icmp OutDestUnreachs", Before: 0, After: 3, Delta: 3},
 		{Name: "Ip InReceives", Before: 6963, After: 6973, Delta: 10},
 		{Name: "TcpExt ListenDrops", Before: 0, After: 2, Delta: 2},
@@ -84,6 +91,15 @@ func TestParseSNMPErrors(t *testing.T) {
 	} {
 		if err := parseSNMP(strings.NewReader(in), map[string]uint64{}); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+	for name, in := range map[string]string{
+		"empty":         "",
+		"count differs": "entries invalid\n00000001\n",
+		"not hex":       "entries invalid\n00000001 0000000g\n",
+	} {
+		if err := parseConntrackStat(strings.NewReader(in), map[string]uint64{}); err == nil {
+			t.Errorf("conntrack stat %s: no error", name)
 		}
 	}
 	if err := parseSNMP6(strings.NewReader("Ip6InReceives 1 2\n"), map[string]uint64{}); err == nil {

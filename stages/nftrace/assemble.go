@@ -143,26 +143,26 @@ type ruleKey struct {
 // resolved is what Stop learnt from the ruleset: chains (for hooks) and rendered rules.
 type resolved struct {
 	chains map[nft.ChainKey]nft.Chain
-	rules  map[ruleKey]string
+	rules  map[ruleKey]nft.Rule
 	// chainErr says why a chain's rules could not be read.
 	chainErr map[nft.ChainKey]error
 }
 
-// rule returns a rule's text, or an honest note when it is not known.
-func (r resolved) rule(k ruleKey) string {
+// rule returns a rule as read, or an honest note for its text when it is not known.
+func (r resolved) rule(k ruleKey) nft.Rule {
 	if s, ok := r.rules[k]; ok {
 		return s
 	}
 	if err := r.chainErr[k.ChainKey]; err != nil {
-		return fmt.Sprintf("handle %d # (rule not read: %v)", k.Handle, err)
+		return nft.Rule{Text: fmt.Sprintf("handle %d # (rule not read: %v)", k.Handle, err)}
 	}
-	return fmt.Sprintf("handle %d # (rule no longer in the ruleset)", k.Handle)
+	return nft.Rule{Text: fmt.Sprintf("handle %d # (rule no longer in the ruleset)", k.Handle)}
 }
 
 // resolve reads, once per chain, the chains and the rules the traces met, and renders
 // them. Errors are returned alongside whatever could be read.
 func resolve(c nft.Executor, invs []*invocation, own string, chains0 map[nft.ChainKey]nft.Chain, links map[uint32]string) (resolved, []error) {
-	res := resolved{chains: map[nft.ChainKey]nft.Chain{}, rules: map[ruleKey]string{}, chainErr: map[nft.ChainKey]error{}}
+	res := resolved{chains: map[nft.ChainKey]nft.Chain{}, rules: map[ruleKey]nft.Rule{}, chainErr: map[nft.ChainKey]error{}}
 	var errs []error
 	for k, v := range chains0 {
 		res.chains[k] = v
@@ -210,8 +210,8 @@ func resolve(c nft.Executor, invs []*invocation, own string, chains0 map[nft.Cha
 			errs = append(errs, err)
 			continue
 		}
-		for h, text := range rules {
-			res.rules[ruleKey{ck, h}] = text
+		for h, r := range rules {
+			res.rules[ruleKey{ck, h}] = r
 		}
 	}
 	return res, append(errs, rr.Errs()...)
@@ -343,7 +343,8 @@ func makeStep(ev *traceEvent, own string, res resolved) (st evidence.TraceStep, 
 		st.Type = fmt.Sprintf("type %d", ev.Type)
 	}
 	if ev.Handle != 0 && !isOwn(ev, own) {
-		st.Rule = res.rule(ruleKey{nft.ChainKey{Family: ev.Family, Table: ev.Table, Chain: ev.Chain}, ev.Handle})
+		r := res.rule(ruleKey{nft.ChainKey{Family: ev.Family, Table: ev.Table, Chain: ev.Chain}, ev.Handle})
+		st.Rule, st.Number, st.Reject = r.Text, r.Position, r.Reject
 	}
 	return st, true, final
 }

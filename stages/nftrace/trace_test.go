@@ -118,7 +118,7 @@ func TestDecodeTraceFixture(t *testing.T) {
 
 // fixtureResolved is what Stop would have read of the fixtures' ruleset.
 func fixtureResolved(fx fixture, userChainPolicy uint32, rules map[uint64]string) resolved {
-	res := resolved{chains: map[nft.ChainKey]nft.Chain{}, rules: map[ruleKey]string{}, chainErr: map[nft.ChainKey]error{}}
+	res := resolved{chains: map[nft.ChainKey]nft.Chain{}, rules: map[ruleKey]nft.Rule{}, chainErr: map[nft.ChainKey]error{}}
 	add := func(fam uint8, table, chain string, hook uint32, prio int32, policy uint32) {
 		k := nft.ChainKey{Family: fam, Table: table, Chain: chain}
 		res.chains[k] = nft.Chain{ChainKey: k, Base: true, Hook: hook, Priority: prio, Policy: policy}
@@ -127,7 +127,7 @@ func fixtureResolved(fx fixture, userChainPolicy uint32, rules map[uint64]string
 	add(unix.NFPROTO_INET, fx.own, chainOutput, unix.NF_INET_LOCAL_OUT, tracePriority, nft.Accept)
 	add(unix.NFPROTO_INET, "filter", "input", unix.NF_INET_LOCAL_IN, 0, userChainPolicy)
 	for h, s := range rules {
-		res.rules[ruleKey{nft.ChainKey{Family: unix.NFPROTO_INET, Table: "filter", Chain: "input"}, h}] = s
+		res.rules[ruleKey{nft.ChainKey{Family: unix.NFPROTO_INET, Table: "filter", Chain: "input"}, h}] = nft.Rule{Text: s}
 	}
 	return res
 }
@@ -291,4 +291,12 @@ func FuzzDecodeTrace(f *testing.F) {
 			_, _, _, _ = packetAddrs(ev.Network, ev.Transport)
 		}
 	})
+}
+
+// The reader's words for what a rejecting rule answers are the evidence's, passed through
+// as they are.
+func TestRejectWords(t *testing.T) {
+	if nft.RejectTCPReset != evidence.RejectTCPReset || nft.RejectICMP != evidence.RejectICMP {
+		t.Errorf("nft says %q/%q, evidence %q/%q", nft.RejectTCPReset, nft.RejectICMP, evidence.RejectTCPReset, evidence.RejectICMP)
+	}
 }

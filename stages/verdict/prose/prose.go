@@ -132,6 +132,10 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 		t.Summary = fmt.Sprintf("%s by %s in %s: %s in table %s %s, chain %s%s%s.",
 			dropped, firewall, v.Stage, what, r.Family, r.Table, r.Chain, handleText(r), rest)
 		t.Explanation = "a netfilter rule or chain policy dropped the packet"
+		if r.Reject != "" {
+			t.Summary = strings.Replace(t.Summary, " dropped by ", " rejected by ", 1)
+			t.Explanation = rejectExplanation(r.Reject)
+		}
 		in := ""
 		if v.Hop != nil {
 			in = enter(v.Hop)
@@ -143,6 +147,10 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 				r.Chain, r.Family, r.Table, nft, r.Family, r.Table, r.Chain, f.Proto, f.Port)
 		} else {
 			t.Fix = fmt.Sprintf("remove or narrow the rule: `%s delete rule %s %s %s handle %d` (or insert an accept before it)", nft, r.Family, r.Table, r.Chain, r.Handle)
+		}
+		// Dropping invalid packets is sound: the fix is what makes them invalid.
+		if matchesInvalid(r.Rule) {
+			t.Explanation, t.Fix = invalidExplanation(ev, v)
 		}
 		if v.Hop != nil && !strings.HasPrefix(in, "ip netns") && strings.Contains(t.Fix, "`"+in) {
 			t.Fix += ", with PID a process of " + hopName(v.Hop)
@@ -174,6 +182,58 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 		t.Fix = fmt.Sprintf("read the stack below and the kernel source of %s", v.Function)
 		t.note("reason %s is not in diagnose's table: stage inferred from the stack", v.Reason)
 	}
+}
+
+// matchesInvalid says whether a rule's text matches conntrack's invalid state: nft's
+// `ct state invalid`, iptables' `--ctstate INVALID` or `--state INVALID`.
+func matchesInvalid(rule string) bool {
+	return strings.Contains(rule, "ct state invalid") || strings.Contains(rule, "ct state { invalid") ||
+		strings.Contains(rule, "--ctstate INVALID") || strings.Contains(rule, "--state INVALID")
+}
+
+// validTCPFlags are the flag sets conntrack's TCP tracker takes (after PSH, ECE and CWR are
+// set aside), in TCPFlags' letters: any other set is invalid before any state is looked at.
+var validTCPFlags = map[string]bool{"S": true, "SU": true, "S.": true, "S.U": true, "R": true, "R.": true,
+	"F.": true, "F.U": true, ".": true, ".U": true}
+
+// invalidExplanation says why conntrack found the packet invalid, as far as the evidence
+// tells: a flag set no TCP connection uses is certain from the packet alone; for anything
+// else conntrack keeps its reason to itself unless it is told to log it.
+func invalidExplanation(ev *evidence.Evidence, v verdict.Verdict) (explanation, fix string) {
+	s := "the rule drops packets conntrack classifies as invalid: ones it cannot place in any connection"
+	if hs := ev.Host; hs != nil {
+		for _, c := range hs.Counters {
+			if c.Name == "Conntrack invalid" {
+				s += fmt.Sprintf(" (conntrack counted %d invalid packet(s) in this namespace during the run)", c.Delta)
+			}
+		}
+	}
+	if d := v.Drop; d != nil && ev.Flow.Proto == evidence.TCP && d.Flags != "" {
+		kept := strings.Map(func(c rune) rune {
+			if strings.ContainsRune("PEW", c) {
+				return -1
+			}
+			return c
+		}, d.Flags)
+		if !validTCPFlags[kept] {
+			return s + fmt.Sprintf(". This one had TCP flags %s, a combination no TCP connection uses (a scanner's probe, or a broken sender or middlebox): conntrack rejects it before looking for a connection", d.Flags),
+				fmt.Sprintf("nothing to change in the firewall: dropping invalid packets is sound practice; find what sends them (%s, the dropped packet's source) and fix or block it", d.Src.Addr())
+		}
+	}
+	return s + ". Conntrack does not say why unless asked. The usual causes are a segment outside the TCP window (after a NAT or conntrack entry changed or expired), a reply of a connection whose first packet took another path (asymmetric routing), and a bad checksum",
+		"keep the rule (dropping invalid packets is sound practice) and find why conntrack finds the flow's packets invalid: `sysctl -w net.netfilter.nf_conntrack_log_invalid=255` makes it log each one's reason (read it with `dmesg`; set the sysctl back to 0 after), then fix that cause (routes that send the two directions different ways, a middlebox rewriting sequence numbers)"
+}
+
+// rejectExplanation says that the firewall, not a closed port, answered: the client's
+// error is the same for both ("connection refused" for a reset), and a user who reads it
+// looks for a missing listener first.
+func rejectExplanation(with string) string {
+	answer := "an ICMP error (the client reports \"no route to host\", \"host unreachable\" or \"connection refused\", by its type)"
+	if with == evidence.RejectTCPReset {
+		answer = "a TCP reset (the client reports \"connection refused\")"
+	}
+	return "a netfilter rule rejected the packet: it dropped it and answered the sender itself with " + answer +
+		", as a closed port would; the packet never reached a socket, so whether anything listens was not asked"
 }
 
 // forwarded says a flow that left this host by a route, not for a socket here.
