@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/packetmortem/packetmortem/internal/testns"
+	"github.com/packetmortem/packetmortem/report"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 	"github.com/packetmortem/packetmortem/stages/verdict"
 )
@@ -71,4 +74,84 @@ func TestE2EConntrackInvalid(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Rules written with iptables, on either backend and in either family: a DROP, a REJECT, a
+// conntrack INVALID drop and a drop in a chain a manager (kube-proxy) owns. Each verdict
+// names the rule as iptables-save prints it, says the syntax, and gives the fix in
+// iptables' words: by the rule's number, or through its manager.
+func TestE2EIptables(t *testing.T) {
+	t.Parallel()
+	type rules struct {
+		name   string
+		chains []string   // user chains made first
+		add    [][]string // iptables arguments, PORT the flow's port
+		chain  string     // the chain of the rule that drops
+		want   string     // the dropping rule as iptables-save prints it
+		fix    string     // in the fix; TOOL is iptables or ip6tables
+	}
+	cases := []rules{
+		{name: "drop", add: [][]string{{"-A", "INPUT", "-p", "tcp", "--dport", "PORT", "-m", "comment", "--comment", "legacy admin", "-j", "DROP"}},
+			chain: "INPUT", want: `-A INPUT -p tcp -m tcp --dport PORT -m comment --comment "legacy admin" -j DROP`, fix: "`TOOL -t filter -D INPUT 1`"},
+		{name: "reject", add: [][]string{{"-A", "INPUT", "-p", "tcp", "--dport", "PORT", "-j", "REJECT", "--reject-with", "tcp-reset"}},
+			chain: "INPUT", want: "-A INPUT -p tcp -m tcp --dport PORT -j REJECT --reject-with tcp-reset", fix: "`TOOL -t filter -D INPUT 1`"},
+		{name: "invalid", add: [][]string{{"-A", "INPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"}},
+			chain: "INPUT", want: "-A INPUT -m conntrack --ctstate INVALID -j DROP", fix: "nothing to change in the firewall"},
+		{name: "manager", chains: []string{"KUBE-FIREWALL"}, add: [][]string{{"-A", "INPUT", "-j", "KUBE-FIREWALL"}, {"-A", "KUBE-FIREWALL", "-p", "tcp", "--dport", "PORT", "-j", "DROP"}},
+			chain: "KUBE-FIREWALL", want: "-A KUBE-FIREWALL -p tcp -m tcp --dport PORT -j DROP", fix: "belongs to kube-proxy"},
+	}
+	for _, backend := range []string{"nft", "legacy"} {
+		for _, c := range cases {
+			t.Run(backend+"_"+c.name, func(t *testing.T) {
+				t.Parallel()
+				bothFamilies(t, func(t *testing.T, v6 bool) {
+					s := newScenario(t, "ipt", v6, "tcp")
+					tool := "iptables"
+					if v6 {
+						tool = "ip6tables"
+					}
+					bin := testns.Tool(t, tool+"-"+backend)
+					port := fmt.Sprint(s.port)
+					for _, ch := range c.chains {
+						s.pair.InServer(t, bin, "-N", ch)
+					}
+					for _, args := range c.add {
+						args = slices.Clone(args)
+						for i := range args {
+							args[i] = strings.ReplaceAll(args[i], "PORT", port)
+						}
+						s.pair.InServer(t, append([]string{bin}, args...)...)
+					}
+					name := fmt.Sprintf("iptables_%s_%s_%s", backend, c.name, family(v6))
+					var rep *report.Report
+					if c.name == "invalid" {
+						mac := s.serverMAC(t)
+						synFin := &layers.TCP{SrcPort: 40002, DstPort: layers.TCPPort(s.port), SYN: true, FIN: true, Seq: 1, Window: 64240}
+						rep = s.diagnoseSending(t, name, func() { s.sendSegments(t, mac, synFin, nil) })
+					} else {
+						rep = s.diagnose(t, name, s.fromClient(connect))
+					}
+					expect(t, rep, verdict.Dropped, verdict.Input, "NETFILTER_DROP")
+					v := rep.Verdict
+					want := strings.ReplaceAll(c.want, "PORT", port)
+					r := v.Rule
+					if r == nil || r.Rule != want || r.Syntax != tool || r.Chain != c.chain || r.Table != "filter" {
+						t.Fatalf("rule %+v, want %s's %q in table filter chain %s", r, tool, want, c.chain)
+					}
+					if backend == "legacy" && r.Backend != "legacy" {
+						t.Errorf("rule %+v is not said to be iptables-legacy's", r)
+					}
+					if !strings.Contains(v.Summary, want) {
+						t.Errorf("summary does not quote the rule: %s", v.Summary)
+					}
+					if fix := strings.ReplaceAll(c.fix, "TOOL", tool); !strings.Contains(v.Fix, fix) {
+						t.Errorf("fix does not say %q: %s", fix, v.Fix)
+					}
+					if c.name == "reject" && !strings.Contains(v.Summary, "rejected by the firewall") {
+						t.Errorf("summary does not say the firewall rejected it: %s", v.Summary)
+					}
+				})
+			})
+		}
+	}
 }

@@ -184,8 +184,18 @@ type TraceStep struct {
 	Table  string `json:"table"`
 	Chain  string `json:"chain"`
 	Handle uint64 `json:"handle,omitempty"`
-	// Rule is the rule in nft syntax, as `nft -a list ruleset` would print it.
+	// Rule is the rule as the tool that wrote it prints it: in nft syntax, as `nft -a list
+	// ruleset` would, or for a rule of iptables (either backend) as iptables-save prints
+	// its line ("-A INPUT -p tcp -m tcp --dport 8443 -j DROP").
 	Rule string `json:"rule,omitempty"`
+	// Syntax names Rule's language: "nft", "iptables" or "ip6tables"; empty when there is
+	// no rule text.
+	Syntax string `json:"syntax,omitempty"`
+	// Nft is the rule in nft syntax when Rule is in iptables' (a rule of iptables-nft).
+	Nft string `json:"nft,omitempty"`
+	// Backend is "legacy" for a rule of iptables-legacy (x_tables): it has no handle, and
+	// was found by its counters, not traced.
+	Backend string `json:"backend,omitempty"`
 	// Number is the rule's place in its chain, from 1, as iptables numbers rules.
 	Number int `json:"number,omitempty"`
 	// Reject says what the rule answered the packet it dropped with (RejectTCPReset,

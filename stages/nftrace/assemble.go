@@ -344,7 +344,7 @@ func makeStep(ev *traceEvent, own string, res resolved) (st evidence.TraceStep, 
 	}
 	if ev.Handle != 0 && !isOwn(ev, own) {
 		r := res.rule(ruleKey{nft.ChainKey{Family: ev.Family, Table: ev.Table, Chain: ev.Chain}, ev.Handle})
-		st.Rule, st.Number, st.Reject = r.Text, r.Position, r.Reject
+		st.Rule, st.Syntax, st.Number, st.Reject = r.Text, "nft", r.Position, r.Reject
 	}
 	return st, true, final
 }

@@ -297,7 +297,7 @@ func TestDropInInput(t *testing.T) {
 			if in.Verdict != "drop" || in.DroppedBy == nil {
 				t.Fatalf("input trace = %+v; want dropped", *in)
 			}
-			want := evidence.TraceStep{Type: "rule", Family: "inet", Table: "filter", Chain: "input", Handle: handle, Rule: rule, Number: 1, Verdict: "drop"}
+			want := evidence.TraceStep{Type: "rule", Family: "inet", Table: "filter", Chain: "input", Handle: handle, Rule: rule, Syntax: "nft", Number: 1, Verdict: "drop"}
 			if tc.policy {
 				want = evidence.TraceStep{Type: "policy", Family: "inet", Table: "filter", Chain: "input", Verdict: "drop"}
 			}

@@ -149,8 +149,8 @@ func TestAssembleDrop(t *testing.T) {
 		policy uint32
 		want   evidence.TraceStep
 	}{
-		{"drop_v4", "ip", nft.Accept, evidence.TraceStep{Type: "rule", Family: "inet", Table: "filter", Chain: "input", Handle: 2, Rule: "RULE", Verdict: "drop"}},
-		{"drop_v6", "ip6", nft.Accept, evidence.TraceStep{Type: "rule", Family: "inet", Table: "filter", Chain: "input", Handle: 2, Rule: "RULE", Verdict: "drop"}},
+		{"drop_v4", "ip", nft.Accept, evidence.TraceStep{Type: "rule", Family: "inet", Table: "filter", Chain: "input", Handle: 2, Rule: "RULE", Syntax: "nft", Verdict: "drop"}},
+		{"drop_v6", "ip6", nft.Accept, evidence.TraceStep{Type: "rule", Family: "inet", Table: "filter", Chain: "input", Handle: 2, Rule: "RULE", Syntax: "nft", Verdict: "drop"}},
 		{"policy_drop_v4", "ip", nft.Drop, evidence.TraceStep{Type: "policy", Family: "inet", Table: "filter", Chain: "input", Verdict: "drop"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
