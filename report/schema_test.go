@@ -247,8 +247,11 @@ func TestSchemaCoversModel(t *testing.T) {
 			return
 		}
 		seen := map[string]bool{}
-		for i := range typ.NumField() {
-			f := typ.Field(i)
+		// encoding/json promotes the fields of an embedded struct without a tag.
+		for _, f := range reflect.VisibleFields(typ) {
+			if f.Anonymous && f.Tag.Get("json") == "" && f.Type.Kind() == reflect.Struct {
+				continue
+			}
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 			if name == "-" || !f.IsExported() {
 				continue

@@ -140,6 +140,43 @@ type Firewall struct {
 	// Elsewhere are the traces of the other namespaces of this host the flow went on to,
 	// in the order it was followed there.
 	Elsewhere []Firewall `json:"elsewhere,omitempty"`
+	// Legacy is what iptables-legacy holds in the namespace: the nftables trace cannot see
+	// it. Nil when it has no table there.
+	Legacy *Legacy `json:"legacy,omitempty"`
+}
+
+// Legacy is the namespace's iptables-legacy (x_tables) firewall, read from the kernel
+// before and after the run: its rules are not traced, so a rule that dropped the flow is
+// found by its counters.
+type Legacy struct {
+	// Tables are its tables, "ip filter", "ip6 nat", ...
+	Tables []string `json:"tables"`
+	// Rules counts their rules; Policies their built-in chains whose policy is not ACCEPT.
+	Rules    int `json:"rules"`
+	Policies int `json:"policies"`
+	// Grown are the rules and chain policies that can drop a packet (DROP, REJECT, a DROP
+	// policy) whose packet counters grew during the run.
+	Grown []LegacyRule `json:"grown,omitempty"`
+	// AlsoNftables says the namespace has nftables rules too (iptables-nft's or nft's,
+	// diagnose's own left out): two firewalls, each blind to the other's tools.
+	AlsoNftables bool   `json:"also_nftables,omitempty"`
+	Error        string `json:"error,omitempty"`
+}
+
+// LegacyRule is a rule or a chain policy of iptables-legacy that counted packets during
+// the run.
+type LegacyRule struct {
+	// Step is the rule (Type "rule", with Number and Rule) or the policy, as a trace would
+	// have named it; its Backend is "legacy".
+	Step TraceStep `json:"step"`
+	// Hooks are the netfilter hooks whose built-in chain reaches it (prerouting, input,
+	// forward, output, postrouting), directly or by jumps.
+	Hooks []string `json:"hooks"`
+	// Packets is how many more packets it counted during the run.
+	Packets uint64 `json:"packets"`
+	// MatchesFlow says its addresses, interfaces and protocol can match the flow's
+	// packets (its other matches are not judged).
+	MatchesFlow bool `json:"matches_flow"`
 }
 
 // Other is the trace of namespace netns, another than the one diagnosed; nil when it was
