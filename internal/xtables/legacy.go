@@ -38,7 +38,13 @@ func LegacyTables(family uint8) ([]string, error) {
 	}
 	// thread-self, not self: /proc/self/net is the namespace of the process's first
 	// thread, not of the locked thread that entered the one diagnosed.
-	path := filepath.Join("/proc/thread-self/net", l.namesFile)
+	dir := "/proc/thread-self/net"
+	if _, err := os.Stat(dir); err != nil {
+		// Without it (a /proc of another pid namespace, a kernel before 3.17) no table
+		// can be listed, which is not the same as none.
+		return nil, fmt.Errorf("list iptables-legacy tables: %w (mount a /proc of this pid namespace)", err)
+	}
+	path := filepath.Join(dir, l.namesFile)
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

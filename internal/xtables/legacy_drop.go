@@ -1,7 +1,7 @@
 package xtables
 
 import (
-	"bytes"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -40,14 +40,15 @@ func (r RuleRef) Policy() bool { return r.Num == 0 }
 // they count now was counted since.
 func Grown(before, after *Table) []RuleRef {
 	var out []RuleRef
+	olders := map[string]*Chain{}
+	if before != nil {
+		for i := range before.Chains {
+			olders[before.Chains[i].Name] = &before.Chains[i]
+		}
+	}
 	for ci := range after.Chains {
 		c := &after.Chains[ci]
-		var old *Chain
-		if before != nil {
-			if i := slices.IndexFunc(before.Chains, func(o Chain) bool { return o.Name == c.Name }); i >= 0 {
-				old = &before.Chains[i]
-			}
-		}
+		old := olders[c.Name]
 		ref := RuleRef{Family: after.Family, Table: after.Name, Chain: c.Name}
 		if c.Policy != "" {
 			var p, b uint64
@@ -58,26 +59,21 @@ func Grown(before, after *Table) []RuleRef {
 				out = append(out, ref)
 			}
 		}
+		// The k-th of identical rules is paired with the k-th in before.
+		olds := map[string][]*Rule{}
+		if old != nil {
+			for j := range old.Rules {
+				k := ruleKey(&old.Rules[j])
+				olds[k] = append(olds[k], &old.Rules[j])
+			}
+		}
 		for ri := range c.Rules {
 			r := &c.Rules[ri]
-			// The k-th of identical rules is paired with the k-th in before.
-			k := 0
-			for j := range ri {
-				if sameRule(&c.Rules[j], r) {
-					k++
-				}
-			}
 			var p, b uint64
-			if old != nil {
-				for j := range old.Rules {
-					if sameRule(&old.Rules[j], r) {
-						if k == 0 {
-							p, b = old.Rules[j].Packets, old.Rules[j].Bytes
-							break
-						}
-						k--
-					}
-				}
+			k := ruleKey(r)
+			if o := olds[k]; len(o) > 0 {
+				p, b = o[0].Packets, o[0].Bytes
+				olds[k] = o[1:]
 			}
 			ref := ref
 			ref.Num, ref.Rule = ri+1, r
@@ -112,14 +108,15 @@ func grew(before, after uint64) uint64 {
 	return after - before
 }
 
-// sameRule compares everything but the counters.
-func sameRule(a, b *Rule) bool {
-	return a.Src == b.Src && a.Dst == b.Dst && a.InIface == b.InIface && a.OutIface == b.OutIface &&
-		a.Proto == b.Proto && a.Frag == b.Frag && a.Inv == b.Inv && a.Verdict == b.Verdict && a.Goto == b.Goto &&
-		sameExt(a.Target, b.Target) && slices.EqualFunc(a.Matches, b.Matches, sameExt)
+// ruleKey is the rule without its counters, so that equal rules have equal keys.
+func ruleKey(r *Rule) string {
+	var k strings.Builder
+	fmt.Fprintf(&k, "%v|%v|%q|%q|%d|%v|%d|%q|%v|", r.Src, r.Dst, r.InIface, r.OutIface, r.Proto, r.Frag, r.Inv, r.Verdict, r.Goto)
+	for _, e := range append(slices.Clone(r.Matches), r.Target) {
+		fmt.Fprintf(&k, "%q/%d/%x|", e.Name, e.Rev, e.Data)
+	}
+	return k.String()
 }
-
-func sameExt(a, b Ext) bool { return a.Name == b.Name && a.Rev == b.Rev && bytes.Equal(a.Data, b.Data) }
 
 // Packet is what is known of a dropped packet. A zero field is unknown and rules out
 // nothing.
@@ -161,17 +158,20 @@ func Candidates(tables []*Table, grown []RuleRef, hook string, p Packet) []RuleR
 		if fam := p.family(); fam != 0 && fam != t.Family {
 			continue
 		}
-		if t.chain(builtin) == nil || t.chain(builtin).Policy == "" {
+		j := judge{p: p, chains: map[string]*Chain{}, drops: map[string]int{}}
+		for i := range t.Chains {
+			j.chains[t.Chains[i].Name] = &t.Chains[i]
+		}
+		if c := j.chains[builtin]; c == nil || c.Policy == "" {
 			continue
 		}
-		j := judge{t: t, p: p, drops: map[string]int{}}
 		reach := j.reachable(builtin)
 		mine := func(ref RuleRef) bool {
 			return ref.Family == t.Family && ref.Table == t.Name && reach[ref.Chain]
 		}
 		terminal := func(ref RuleRef) bool {
 			if ref.Policy() {
-				return ref.Chain == builtin && t.chain(builtin).Policy == "DROP"
+				return ref.Chain == builtin && j.chains[builtin].Policy == "DROP"
 			}
 			return dropsItself(ref.Rule) && j.couldMatch(ref.Rule)
 		}
@@ -187,7 +187,7 @@ func Candidates(tables []*Table, grown []RuleRef, hook string, p Packet) []RuleR
 				holds[ref.Chain] = true
 				continue
 			}
-			if r := ref.Rule; !ref.Policy() && r.Target.Name == "" && t.chain(r.Verdict) != nil && j.couldMatch(r) && j.canDrop(r.Verdict) {
+			if r := ref.Rule; !ref.Policy() && r.Target.Name == "" && j.chains[r.Verdict] != nil && j.couldMatch(r) && j.canDrop(r.Verdict) {
 				jumps[i] = true
 				holds[ref.Chain] = true
 			}
@@ -222,15 +222,6 @@ func (p Packet) family() uint8 {
 	return 0
 }
 
-func (t *Table) chain(name string) *Chain {
-	for i := range t.Chains {
-		if t.Chains[i].Name == name {
-			return &t.Chains[i]
-		}
-	}
-	return nil
-}
-
 // dropsItself: the rule's own target drops every packet it takes.
 func dropsItself(r *Rule) bool {
 	return r.Target.Name == "" && r.Verdict == "DROP" || r.Target.Name == "REJECT"
@@ -239,8 +230,8 @@ func dropsItself(r *Rule) bool {
 // judge answers, for one table and packet, which chains the packet can reach and which
 // can drop it.
 type judge struct {
-	t *Table
-	p Packet
+	p      Packet
+	chains map[string]*Chain
 	// drops memoizes canDrop: 1 yes, 2 no, 3 being decided (a loop, which the kernel
 	// refuses anyway, adds nothing).
 	drops map[string]int
@@ -251,14 +242,14 @@ func (j *judge) reachable(from string) map[string]bool {
 	reach := map[string]bool{from: true}
 	queue := []string{from}
 	for len(queue) > 0 {
-		c := j.t.chain(queue[0])
+		c := j.chains[queue[0]]
 		queue = queue[1:]
 		if c == nil {
 			continue
 		}
 		for i := range c.Rules {
 			r := &c.Rules[i]
-			if r.Target.Name == "" && j.t.chain(r.Verdict) != nil && !reach[r.Verdict] && j.couldMatch(r) {
+			if r.Target.Name == "" && j.chains[r.Verdict] != nil && !reach[r.Verdict] && j.couldMatch(r) {
 				reach[r.Verdict] = true
 				queue = append(queue, r.Verdict)
 			}
@@ -276,14 +267,14 @@ func (j *judge) canDrop(name string) bool {
 		return false
 	}
 	j.drops[name] = 3
-	c := j.t.chain(name)
+	c := j.chains[name]
 	yes := false
 	for i := 0; c != nil && i < len(c.Rules) && !yes; i++ {
 		r := &c.Rules[i]
 		if !j.couldMatch(r) {
 			continue
 		}
-		yes = dropsItself(r) || r.Target.Name == "" && j.t.chain(r.Verdict) != nil && j.canDrop(r.Verdict)
+		yes = dropsItself(r) || r.Target.Name == "" && j.chains[r.Verdict] != nil && j.canDrop(r.Verdict)
 	}
 	j.drops[name] = 2
 	if yes {

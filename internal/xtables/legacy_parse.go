@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -226,11 +227,12 @@ func parseLegacy(l *layout, table string, info, blob []byte) (*Table, error) {
 
 	// A jump names an offset inside the chain jumped to (libiptc: its first rule, just
 	// after the head).
+	// spans are in the blob's order here: search them (kube-proxy's tables have
+	// thousands of chains).
 	chainAt := func(off int) (string, bool) {
-		for _, s := range spans {
-			if s.first <= off && off <= s.last {
-				return s.chain.Name, true
-			}
+		i := sort.Search(len(spans), func(i int) bool { return spans[i].last >= off })
+		if i < len(spans) && spans[i].first <= off {
+			return spans[i].chain.Name, true
 		}
 		return "", false
 	}

@@ -211,8 +211,10 @@ func checkTables(t *testing.T, got []*Table, want []*savedTable) {
 	}
 	find := func(table, chain string, num int) *Rule {
 		for _, tbl := range got {
-			if c := tbl.chain(chain); tbl.Name == table && c != nil && num <= len(c.Rules) {
-				return &c.Rules[num-1]
+			for _, c := range tbl.Chains {
+				if tbl.Name == table && c.Name == chain && num <= len(c.Rules) {
+					return &c.Rules[num-1]
+				}
 			}
 		}
 		return nil
