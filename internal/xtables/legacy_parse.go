@@ -201,7 +201,7 @@ func parseLegacy(l *layout, table string, info, blob []byte) (*Table, error) {
 			if i == len(entries)-1 {
 				break
 			}
-			cur = &span{chain: Chain{Name: e.errorName}, hook: -1, first: e.off}
+			cur = &span{chain: Chain{Name: e.errorName}, hook: -1, first: e.off, last: e.off}
 			continue
 		}
 		if cur == nil {
@@ -226,9 +226,8 @@ func parseLegacy(l *layout, table string, info, blob []byte) (*Table, error) {
 	}
 
 	// A jump names an offset inside the chain jumped to (libiptc: its first rule, just
-	// after the head).
-	// spans are in the blob's order here: search them (kube-proxy's tables have
-	// thousands of chains).
+	// after the head). The spans are in the blob's order here: search them (kube-proxy's
+	// tables have thousands of chains).
 	chainAt := func(off int) (string, bool) {
 		i := sort.Search(len(spans), func(i int) bool { return spans[i].last >= off })
 		if i < len(spans) && spans[i].first <= off {
