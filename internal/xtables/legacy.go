@@ -145,10 +145,10 @@ func readRaw(l *layout, table string) (info, blob []byte, err error) {
 		if err := getsockopt(fd, l.level, soGetInfo, info); err != nil {
 			return nil, nil, sockoptError(table, "info", err)
 		}
-		size := native.Uint32(info[infoSize:])
+		size := xtEndian.Uint32(info[infoSize:])
 		buf := make([]byte, getEntriesSize+int(size))
 		copy(buf, table)
-		native.PutUint32(buf[getEntriesTotal:], size)
+		xtEndian.PutUint32(buf[getEntriesTotal:], size)
 		err := getsockopt(fd, l.level, soGetEntries, buf)
 		if errors.Is(err, unix.EAGAIN) {
 			continue

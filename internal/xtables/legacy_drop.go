@@ -345,14 +345,14 @@ func portsMatch(m Ext, p Packet) bool {
 			return false
 		}
 		inv := d[invAt]
-		return portIn(native.Uint16(d[0:]), native.Uint16(d[2:]), p.SrcPort, inv&0x01 != 0) &&
-			portIn(native.Uint16(d[4:]), native.Uint16(d[6:]), p.DstPort, inv&0x02 != 0)
+		return portIn(xtEndian.Uint16(d[0:]), xtEndian.Uint16(d[2:]), p.SrcPort, inv&0x01 != 0) &&
+			portIn(xtEndian.Uint16(d[4:]), xtEndian.Uint16(d[6:]), p.DstPort, inv&0x02 != 0)
 	case m.Name == "multiport" && m.Rev <= 1 && len(d) >= 32:
 		// struct xt_multiport: flags (0 source, 1 destination, 2 either), count,
 		// ports[15]; revision 1 adds pflags[15] (ports[i] starts a range to ports[i+1])
 		// and invert.
 		flags, count := d[0], min(int(d[1]), 15)
-		ports := func(i int) uint16 { return native.Uint16(d[2+2*i:]) }
+		ports := func(i int) uint16 { return xtEndian.Uint16(d[2+2*i:]) }
 		isRange := func(i int) bool { return m.Rev == 1 && len(d) >= 48 && d[32+i] != 0 }
 		invert := m.Rev == 1 && len(d) >= 48 && d[47] != 0
 		hit := func(port uint16) bool {

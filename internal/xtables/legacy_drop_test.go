@@ -100,10 +100,10 @@ func TestCandidates(t *testing.T) {
 	} {
 		after := dropTable(c.counts)
 		grown := Grown(before, after)
-		if got := refs(grown); got != c.grown {
+		if got := legacyRefs(grown); got != c.grown {
 			t.Errorf("%s: grown %q, want %q", c.what, got, c.grown)
 		}
-		if got := refs(Candidates([]*Table{after}, grown, c.hook, c.p)); got != c.want {
+		if got := legacyRefs(Candidates([]*Table{after}, grown, c.hook, c.p)); got != c.want {
 			t.Errorf("%s: candidates %q, want %q", c.what, got, c.want)
 		}
 	}
@@ -116,7 +116,7 @@ func TestGrownPairsByContent(t *testing.T) {
 	after := dropTable(map[string][]uint64{"INPUT": {10, 5, 7, 0}, "CHECK": {0, 1, 9}})
 	input := &after.Chains[0]
 	input.Rules = append([]Rule{{Proto: unix.IPPROTO_ICMP, Verdict: "ACCEPT", Packets: 2}}, input.Rules...)
-	if got := refs(Grown(before, after)); got != "filter INPUT 1, filter CHECK 1" {
+	if got := legacyRefs(Grown(before, after)); got != "filter INPUT 1, filter CHECK 1" {
 		t.Errorf("grown %q", got)
 	}
 	for _, g := range Grown(before, after) {
@@ -124,10 +124,10 @@ func TestGrownPairsByContent(t *testing.T) {
 			t.Errorf("%s %d grew by %d", g.Chain, g.Num, g.Packets)
 		}
 	}
-	if got := refs(Grown(nil, before)); got != "filter INPUT 0, filter INPUT 1, filter INPUT 2, filter CHECK 1, filter CHECK 2" {
+	if got := legacyRefs(Grown(nil, before)); got != "filter INPUT 0, filter INPUT 1, filter INPUT 2, filter CHECK 1, filter CHECK 2" {
 		t.Errorf("grown from nothing %q", got)
 	}
-	if got := refs(GrownAll([]*Table{before}, []*Table{after})); got != "filter INPUT 1, filter CHECK 1" {
+	if got := legacyRefs(GrownAll([]*Table{before}, []*Table{after})); got != "filter INPUT 1, filter CHECK 1" {
 		t.Errorf("GrownAll %q", got)
 	}
 }

@@ -16,9 +16,9 @@ func TestLayoutMatchesKernelBTF(t *testing.T) {
 	if specs[0].TypeByName("ipt_entry", &probe) != nil {
 		// x_tables built as modules (Debian's kernel): their types are in the modules'
 		// BTF, there once the modules are loaded, as restoring a table does.
-		ns := newNS(t, "xm")
+		ns := newLegacyNS(t, "xm")
 		for _, f := range legacyFamilies {
-			restore(t, ns, f.restore, "*filter\nCOMMIT\n")
+			restoreIn(t, ns, f.restore, "*filter\nCOMMIT\n")
 		}
 		for _, module := range []string{"x_tables", "ip_tables", "ip6_tables"} {
 			spec, err := btf.LoadKernelModuleSpec(module)
@@ -66,7 +66,7 @@ func TestLayoutMatchesKernelBTF(t *testing.T) {
 		l                 *layout
 		entry, ip, header string
 		headerSize        int
-	}{{&ipv4, "ipt_entry", "ip", "ipt_ip", 84}, {&ipv6, "ip6t_entry", "ipv6", "ip6t_ip6", 136}} {
+	}{{&ipv4Layout, "ipt_entry", "ip", "ipt_ip", 84}, {&ipv6Layout, "ip6t_entry", "ipv6", "ip6t_ip6", 136}} {
 		l := c.l
 		check(c.entry, l.entrySize, field{c.ip, 0}, field{"nfcache", c.headerSize},
 			field{"target_offset", l.targetOffset}, field{"next_offset", l.nextOffset}, field{"counters", l.counters}, field{"elems", l.entrySize})

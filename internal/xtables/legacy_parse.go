@@ -81,16 +81,16 @@ const (
 )
 
 var (
-	// ipv4 is struct ipt_entry, its struct ipt_ip first.
-	ipv4 = layout{
+	// ipv4Layout is struct ipt_entry, its struct ipt_ip first.
+	ipv4Layout = layout{
 		family: unix.NFPROTO_IPV4, domain: unix.AF_INET, level: unix.IPPROTO_IP,
 		namesFile: "ip_tables_names", addrLen: 4, flags: 82, invflags: 83,
 		targetOffset: 88, nextOffset: 90, counters: 96, entrySize: 112,
 		gotoFlag: 0x02, fragFlag: 0x01, // IPT_F_GOTO, IPT_F_FRAG
 	}
-	// ipv6 is struct ip6t_entry: struct ip6t_ip6 has a tos byte before flags and is
+	// ipv6Layout is struct ip6t_entry: struct ip6t_ip6 has a tos byte before flags and is
 	// padded to 136 bytes, and the counters are aligned to 8 after comefrom.
-	ipv6 = layout{
+	ipv6Layout = layout{
 		family: unix.NFPROTO_IPV6, domain: unix.AF_INET6, level: unix.IPPROTO_IPV6,
 		namesFile: "ip6_tables_names", addrLen: 16, flags: 131, invflags: 132,
 		targetOffset: 140, nextOffset: 142, counters: 152, entrySize: 168,
@@ -101,15 +101,15 @@ var (
 func layoutOf(family uint8) (*layout, error) {
 	switch family {
 	case unix.NFPROTO_IPV4:
-		return &ipv4, nil
+		return &ipv4Layout, nil
 	case unix.NFPROTO_IPV6:
-		return &ipv6, nil
+		return &ipv6Layout, nil
 	}
 	return nil, fmt.Errorf("iptables-legacy: family %d is neither IPv4 (%d) nor IPv6 (%d)", family, unix.NFPROTO_IPV4, unix.NFPROTO_IPV6)
 }
 
-// entry is one entry of the blob, decoded.
-type entry struct {
+// legacyEntry is one entry of the blob, decoded.
+type legacyEntry struct {
 	off, next int
 	rule      Rule
 	// std: the target is the standard one, with verdict; errorName: an ERROR target
@@ -123,9 +123,9 @@ type entry struct {
 	unconditional bool
 }
 
-var native = binary.NativeEndian
+var xtEndian = binary.NativeEndian
 
-func cstring(b []byte) string {
+func xtString(b []byte) string {
 	if i := bytes.IndexByte(b, 0); i >= 0 {
 		b = b[:i]
 	}
@@ -141,17 +141,17 @@ func parseLegacy(l *layout, table string, info, blob []byte) (*Table, error) {
 	if len(info) != getinfoSize {
 		return nil, fmt.Errorf("iptables-legacy table %s: info of %d bytes, want %d", table, len(info), getinfoSize)
 	}
-	valid := native.Uint32(info[infoValidHooks:])
+	valid := xtEndian.Uint32(info[infoValidHooks:])
 	var hookEntry, underflow [numHooks]int
 	for h := range numHooks {
-		hookEntry[h] = int(native.Uint32(info[infoHookEntry+4*h:]))
-		underflow[h] = int(native.Uint32(info[infoUnderflow+4*h:]))
+		hookEntry[h] = int(xtEndian.Uint32(info[infoHookEntry+4*h:]))
+		underflow[h] = int(xtEndian.Uint32(info[infoUnderflow+4*h:]))
 	}
 	entries, err := parseEntries(l, blob)
 	if err != nil {
 		return nil, fmt.Errorf("iptables-legacy table %s: %w", table, err)
 	}
-	if n := native.Uint32(info[infoNumEntries:]); int(n) != len(entries) {
+	if n := xtEndian.Uint32(info[infoNumEntries:]); int(n) != len(entries) {
 		return nil, fmt.Errorf("iptables-legacy table %s: %d entries, the kernel said %d", table, len(entries), n)
 	}
 	hookAt := map[int]int{}
@@ -166,7 +166,7 @@ func parseLegacy(l *layout, table string, info, blob []byte) (*Table, error) {
 		chain       Chain
 		hook        int // -1 for a user chain
 		first, last int
-		entries     []*entry
+		entries     []*legacyEntry
 	}
 	var spans []*span
 	var cur *span
@@ -284,18 +284,18 @@ func parseLegacy(l *layout, table string, info, blob []byte) (*Table, error) {
 }
 
 // parseEntries decodes each entry of the blob, checking every size against its bounds.
-func parseEntries(l *layout, blob []byte) ([]*entry, error) {
-	var entries []*entry
+func parseEntries(l *layout, blob []byte) ([]*legacyEntry, error) {
+	var entries []*legacyEntry
 	for off := 0; off < len(blob); {
 		if len(blob)-off < l.entrySize {
 			return nil, fmt.Errorf("truncated entry at offset %d", off)
 		}
 		b := blob[off:]
-		to, next := int(native.Uint16(b[l.targetOffset:])), int(native.Uint16(b[l.nextOffset:]))
+		to, next := int(xtEndian.Uint16(b[l.targetOffset:])), int(xtEndian.Uint16(b[l.nextOffset:]))
 		if to < l.entrySize || next < to+extHeaderSize || next > len(b) {
 			return nil, fmt.Errorf("entry at offset %d: target offset %d and size %d do not fit", off, to, next)
 		}
-		e := &entry{off: off, next: next}
+		e := &legacyEntry{off: off, next: next}
 		if err := decodeHeader(l, b, &e.rule); err != nil {
 			return nil, fmt.Errorf("entry at offset %d: %w", off, err)
 		}
@@ -316,16 +316,16 @@ func parseEntries(l *layout, blob []byte) ([]*entry, error) {
 			if len(target.Data) < 4 {
 				return nil, fmt.Errorf("entry at offset %d: standard target of %d bytes", off, len(target.Data))
 			}
-			e.std, e.verdict = true, int32(native.Uint32(target.Data))
+			e.std, e.verdict = true, int32(xtEndian.Uint32(target.Data))
 		case "ERROR": // XT_ERROR_TARGET
-			e.isError, e.errorName = true, cstring(target.Data[:min(len(target.Data), errorNameLen)])
+			e.isError, e.errorName = true, xtString(target.Data[:min(len(target.Data), errorNameLen)])
 		default:
 			e.rule.Target = target
 		}
 		// As the kernel's unconditional(): the whole ipt_ip (ip6t_ip6) zero, no match.
 		e.unconditional = to == l.entrySize && allZero(b[:l.invflags+1])
-		e.rule.Packets = native.Uint64(b[l.counters:])
-		e.rule.Bytes = native.Uint64(b[l.counters+8:])
+		e.rule.Packets = xtEndian.Uint64(b[l.counters:])
+		e.rule.Bytes = xtEndian.Uint64(b[l.counters+8:])
 		entries = append(entries, e)
 		off += next
 	}
@@ -338,12 +338,12 @@ func decodeExt(b []byte) (Ext, int, error) {
 	if len(b) < extHeaderSize {
 		return Ext{}, 0, fmt.Errorf("%d bytes left, less than an extension header", len(b))
 	}
-	size := int(native.Uint16(b))
+	size := int(xtEndian.Uint16(b))
 	if size < extHeaderSize || size > len(b) {
 		return Ext{}, 0, fmt.Errorf("extension size %d does not fit in %d bytes", size, len(b))
 	}
 	return Ext{
-		Name: cstring(b[2 : 2+extNameLen]),
+		Name: xtString(b[2 : 2+extNameLen]),
 		Rev:  b[2+extNameLen],
 		Data: bytes.Clone(b[extHeaderSize:size]),
 	}, size, nil
@@ -354,15 +354,15 @@ func decodeHeader(l *layout, b []byte, r *Rule) error {
 	inv := b[l.invflags]
 	var err error
 	field := func(off, n int) []byte { return b[off : off+n] }
-	if r.Src, err = prefix(field(l.src(), l.addrLen), field(l.smsk(), l.addrLen), inv&InvSrc != 0); err != nil {
+	if r.Src, err = maskedPrefix(field(l.src(), l.addrLen), field(l.smsk(), l.addrLen), inv&InvSrc != 0); err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
-	if r.Dst, err = prefix(field(l.dst(), l.addrLen), field(l.dmsk(), l.addrLen), inv&InvDst != 0); err != nil {
+	if r.Dst, err = maskedPrefix(field(l.dst(), l.addrLen), field(l.dmsk(), l.addrLen), inv&InvDst != 0); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	r.InIface = ifaceName(field(l.inIface(), unix.IFNAMSIZ), field(l.inMask(), unix.IFNAMSIZ))
 	r.OutIface = ifaceName(field(l.outIface(), unix.IFNAMSIZ), field(l.outMask(), unix.IFNAMSIZ))
-	proto := native.Uint16(b[l.proto():])
+	proto := xtEndian.Uint16(b[l.proto():])
 	if proto > 0xff {
 		return fmt.Errorf("protocol %d is no IP protocol", proto)
 	}
@@ -374,9 +374,9 @@ func decodeHeader(l *layout, b []byte, r *Rule) error {
 	return nil
 }
 
-// prefix turns an address and its mask into a Prefix: the zero Prefix for any address,
+// maskedPrefix turns an address and its mask into a Prefix: the zero Prefix for any address,
 // unless negated (! -s 0.0.0.0/0 matches nothing, and says so).
-func prefix(addr, mask []byte, inverted bool) (netip.Prefix, error) {
+func maskedPrefix(addr, mask []byte, inverted bool) (netip.Prefix, error) {
 	ones := 0
 	for ones < 8*len(mask) && mask[ones/8]&(0x80>>(ones%8)) != 0 {
 		ones++

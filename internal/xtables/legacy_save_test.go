@@ -141,7 +141,7 @@ func parseSavedRule(t *testing.T, words []string, r *savedRule) {
 	}
 }
 
-var protoNames = map[string]uint8{"": 0, "icmp": 1, "tcp": 6, "udp": 17, "ipv6-icmp": 58, "icmpv6": 58}
+var saveProtos = map[string]uint8{"": 0, "icmp": 1, "tcp": 6, "udp": 17, "ipv6-icmp": 58, "icmpv6": 58}
 
 // compareWithSave checks the model against the save output, field by field.
 func compareWithSave(t *testing.T, got *Table, want *savedTable) {
@@ -195,7 +195,7 @@ func compareRule(t *testing.T, where string, r *Rule, w *savedRule) {
 	}
 	got := fmt.Sprintf("[%d:%d] s=%s d=%s i=%s o=%s p=%d f=%v inv=%#x m=%v t=%s g=%v",
 		r.Packets, r.Bytes, prefix(r.Src), prefix(r.Dst), r.InIface, r.OutIface, r.Proto, r.Frag, r.Inv, names, target, r.Goto)
-	proto, ok := protoNames[w.proto]
+	proto, ok := saveProtos[w.proto]
 	if !ok {
 		t.Fatalf("%s: protocol %q unknown to the test", where, w.proto)
 	}

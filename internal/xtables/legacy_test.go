@@ -22,7 +22,7 @@ import (
 	"github.com/packetmortem/packetmortem/internal/testns"
 )
 
-var record = flag.Bool("record", false, "record the kernel's x_tables answers in testdata for TestParseRecorded")
+var recordLegacy = flag.Bool("record", false, "record the kernel's x_tables answers in testdata for TestParseRecorded")
 
 // TestMain fails the run when a test leaves a namespace behind.
 func TestMain(m *testing.M) { os.Exit(testns.Main(m)) }
@@ -40,7 +40,7 @@ var legacyFamilies = []legacyFamily{
 }
 
 // newNS makes one namespace, nothing in it up: no packet moves a counter there.
-func newNS(t *testing.T, tag string) string {
+func newLegacyNS(t *testing.T, tag string) string {
 	t.Helper()
 	testns.RequirePrivileges(t)
 	requireLegacy(t)
@@ -60,7 +60,7 @@ func requireLegacy(t *testing.T) {
 }
 
 // inNS runs fn on a thread in namespace ns.
-func inNS(t *testing.T, ns string, fn func() error) {
+func inLegacyNS(t *testing.T, ns string, fn func() error) {
 	t.Helper()
 	h, err := netns.Open(ns)
 	if err != nil {
@@ -73,7 +73,7 @@ func inNS(t *testing.T, ns string, fn func() error) {
 }
 
 // restore loads rules (a file, or the text itself) with an iptables-*-restore in ns.
-func restore(t *testing.T, ns, tool, rules string, args ...string) {
+func restoreIn(t *testing.T, ns, tool, rules string, args ...string) {
 	t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, testns.Tool(t, tool)}, args...)...)
 	cmd.Stdin = strings.NewReader(rules)
@@ -82,7 +82,7 @@ func restore(t *testing.T, ns, tool, rules string, args ...string) {
 	}
 }
 
-func readFile(t testing.TB, path string) string {
+func readTestFile(t testing.TB, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -96,9 +96,9 @@ func readFile(t testing.TB, path string) string {
 // iptables-legacy-save -c, chain by chain and rule by rule. With -record it keeps the
 // kernel's answers for TestParseRecorded.
 func TestReadLegacyMatchesSave(t *testing.T) {
-	ns := newNS(t, "xl")
+	ns := newLegacyNS(t, "xl")
 	for _, f := range legacyFamilies {
-		restore(t, ns, f.restore, readFile(t, f.rules), "-c")
+		restoreIn(t, ns, f.restore, readTestFile(t, f.rules), "-c")
 	}
 	for _, f := range legacyFamilies {
 		t.Run(f.name, func(t *testing.T) {
@@ -106,7 +106,7 @@ func TestReadLegacyMatchesSave(t *testing.T) {
 			want := parseSave(t, saved)
 			var got []*Table
 			var rec strings.Builder
-			inNS(t, ns, func() error {
+			inLegacyNS(t, ns, func() error {
 				names, err := LegacyTables(f.family)
 				if err != nil {
 					return err
@@ -127,7 +127,7 @@ func TestReadLegacyMatchesSave(t *testing.T) {
 				return nil
 			})
 			checkTables(t, got, want)
-			if *record {
+			if *recordLegacy {
 				header := fmt.Sprintf("# %s's answers to GET_INFO and GET_ENTRIES for %s, recorded by go test -run TestReadLegacyMatchesSave -record\n", f.restore, f.rules)
 				if err := os.WriteFile(f.rec, []byte(header+rec.String()), 0o644); err != nil {
 					t.Fatal(err)
@@ -157,7 +157,7 @@ func TestParseRecorded(t *testing.T) {
 				}
 				got = append(got, tbl)
 			}
-			checkTables(t, got, parseSave(t, readFile(t, f.text)))
+			checkTables(t, got, parseSave(t, readTestFile(t, f.text)))
 		})
 	}
 }
@@ -170,7 +170,7 @@ type recorded struct {
 func readRecording(t testing.TB, path string) []recorded {
 	t.Helper()
 	var out []recorded
-	sc := bufio.NewScanner(strings.NewReader(readFile(t, path)))
+	sc := bufio.NewScanner(strings.NewReader(readTestFile(t, path)))
 	sc.Buffer(nil, 1<<24)
 	for sc.Scan() {
 		key, value, _ := strings.Cut(sc.Text(), " ")
@@ -261,12 +261,12 @@ func checkTables(t *testing.T, got []*Table, want []*savedTable) {
 // TestNoLegacyTables: in a namespace without x_tables tables the reader finds none and
 // creates none, while the getsockopt it avoids would have created one.
 func TestNoLegacyTables(t *testing.T) {
-	ns := newNS(t, "xn")
+	ns := newLegacyNS(t, "xn")
 	procNames := func() string {
 		// A file is missing while its module is not loaded.
 		return strings.TrimSpace(testns.Run(t, "ip", "netns", "exec", ns, "sh", "-c", "cat /proc/net/ip_tables_names /proc/net/ip6_tables_names 2>/dev/null; true"))
 	}
-	inNS(t, ns, func() error {
+	inLegacyNS(t, ns, func() error {
 		for _, f := range legacyFamilies {
 			if names, err := LegacyTables(f.family); err != nil || len(names) != 0 {
 				return fmt.Errorf("%s: tables %v, %v; want none", f.name, names, err)
@@ -286,8 +286,8 @@ func TestNoLegacyTables(t *testing.T) {
 	// What ReadLegacy refuses to do: a getsockopt for the table creates it (once
 	// ip_tables is loaded: without it the kernel does not know the option).
 	created := false
-	inNS(t, ns, func() error {
-		_, _, err := readRaw(&ipv4, "filter")
+	inLegacyNS(t, ns, func() error {
+		_, _, err := readRaw(&ipv4Layout, "filter")
 		if errors.Is(err, unix.ENOPROTOOPT) {
 			t.Logf("ip_tables is not loaded: %v", err)
 			return nil
@@ -332,7 +332,7 @@ func TestWhoDropped(t *testing.T) {
 		{"ipv6", "ip6tables-legacy-restore", "2001:db8::/64", unix.NFPROTO_IPV6, testns.ClientV6, testns.ServerV6},
 	} {
 		t.Run(f.name, func(t *testing.T) {
-			restore(t, p.Server, f.restore, fmt.Sprintf(`*filter
+			restoreIn(t, p.Server, f.restore, fmt.Sprintf(`*filter
 :INPUT ACCEPT [0:0]
 :FORWARD DROP [0:0]
 :OUTPUT ACCEPT [0:0]
@@ -349,7 +349,7 @@ func TestWhoDropped(t *testing.T) {
 COMMIT
 `, okPort, dropPort, otherPort, f.net))
 			read := func() (tables []*Table) {
-				inNS(t, p.Server, func() (err error) {
+				inLegacyNS(t, p.Server, func() (err error) {
 					tables, err = ReadAllLegacy()
 					return err
 				})
@@ -358,7 +358,7 @@ COMMIT
 			before := read()
 			client, server := netip.MustParseAddr(f.client), netip.MustParseAddr(f.server)
 			for _, port := range []uint16{okPort, dropPort, otherPort} {
-				inNS(t, p.Client, func() error {
+				inLegacyNS(t, p.Client, func() error {
 					c, err := net.ListenUDP("udp", nil)
 					if err != nil {
 						return err
@@ -400,11 +400,11 @@ COMMIT
 			got := Candidates(after, grown, "input", pkt)
 			if len(got) != 1 || got[0].Family != f.family || got[0].Table != "filter" || got[0].Chain != "GUARD" || got[0].Num != 1 ||
 				got[0].Packets != n || got[0].Rule.Verdict != "DROP" {
-				t.Errorf("candidates for the dropped flow: %s, want filter GUARD 1", refs(got))
+				t.Errorf("candidates for the dropped flow: %s, want filter GUARD 1", legacyRefs(got))
 			}
 			// The same flow seen only by its server end: both DROP rules of the chains may
 			// have dropped it, the jumps to them are no candidates of their own.
-			if got := refs(Candidates(after, grown, "input", Packet{Dst: server, Proto: unix.IPPROTO_UDP})); got != "filter GUARD 1, filter SVC 1" {
+			if got := legacyRefs(Candidates(after, grown, "input", Packet{Dst: server, Proto: unix.IPPROTO_UDP})); got != "filter GUARD 1, filter SVC 1" {
 				t.Errorf("candidates for a packet to the server, ports unknown: %s", got)
 			}
 			for _, c := range []struct {
@@ -418,14 +418,14 @@ COMMIT
 				{"another interface", "input", Packet{Src: client, Dst: server, Proto: unix.IPPROTO_UDP, DstPort: dropPort, InIface: "eth0"}},
 			} {
 				if got := Candidates(after, grown, c.hook, c.p); len(got) != 0 {
-					t.Errorf("candidates for %s: %s, want none", c.what, refs(got))
+					t.Errorf("candidates for %s: %s, want none", c.what, legacyRefs(got))
 				}
 			}
 		})
 	}
 }
 
-func refs(rs []RuleRef) string {
+func legacyRefs(rs []RuleRef) string {
 	var s []string
 	for _, r := range rs {
 		s = append(s, fmt.Sprintf("%s %s %d", r.Table, r.Chain, r.Num))
@@ -442,9 +442,9 @@ func FuzzParseLegacy(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, v6 bool, info, blob []byte) {
-		l := &ipv4
+		l := &ipv4Layout
 		if v6 {
-			l = &ipv6
+			l = &ipv6Layout
 		}
 		_, _ = parseLegacy(l, "fuzz", info, blob)
 	})
