@@ -10,6 +10,7 @@ import (
 
 	"github.com/packetmortem/packetmortem/internal/kerr"
 	"github.com/packetmortem/packetmortem/internal/netns"
+	"github.com/packetmortem/packetmortem/internal/xtables"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 	"github.com/packetmortem/packetmortem/stages/stage"
 )
@@ -36,6 +37,12 @@ type Stage struct {
 	ends   evidence.Endpoints // the flow as it stands, for a trace started elsewhere
 	others []*elsewhere
 	notes  []string // what following the flow elsewhere ran into
+
+	// legacy is iptables-legacy's tables as the stage armed, legacyErr why they could
+	// not be read; hasChains says the namespace has nftables chains besides.
+	legacy    []*xtables.Table
+	legacyErr error
+	hasChains bool
 }
 
 // elsewhere is the trace of another namespace the flow went on to.
@@ -59,7 +66,10 @@ func (s *Stage) Arm(ctx context.Context) error {
 		return err
 	}
 	s.ctx, s.ends, s.follow.From = ctx, evidence.Endpoints{s.cfg.Flow.Endpoint()}, s.cfg.Netns
-	if has, err := HasChains(s.cfg); err == nil && !has {
+	s.legacy, s.legacyErr = readLegacy(s.cfg.Netns)
+	has, err := HasChains(s.cfg)
+	s.hasChains = err != nil || has
+	if err == nil && !has {
 		s.skipped = &evidence.Firewall{Skipped: "this network namespace has no nftables chain, so nftables cannot drop the flow here"}
 		s.followInto(s.cfg.Flow.Endpoint(), true)
 		return nil
@@ -157,6 +167,7 @@ func (s *Stage) Stop(_ context.Context, ev *evidence.Evidence) {
 	if ev.Firewall == nil {
 		return
 	}
+	s.stopLegacy(ev.Firewall)
 	var owners *netns.Owners
 	for _, o := range s.others {
 		if o.tracer != nil {

@@ -7,6 +7,7 @@ package verdict
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -43,8 +44,12 @@ type Verdict struct {
 	Function string
 	// Location is the dropping call site with its offset.
 	Location string
-	// Rule is the nftables rule or chain policy that dropped the packet, when one did.
+	// Rule is the nftables rule or chain policy that dropped the packet, when one did; or
+	// the iptables-legacy one its counters name (Backend "legacy").
 	Rule *evidence.TraceStep
+	// LegacySuspects are the iptables-legacy rules that could each have dropped it, when
+	// their counters name more than one.
+	LegacySuspects []evidence.TraceStep
 	// Drops counts the flow's drops in this namespace that the verdict stands on.
 	Drops int
 	// Part is set when only some of the packets that arrived were dropped: intermittent
@@ -406,12 +411,38 @@ func judgeDrop(v *Verdict, ev *evidence.Evidence, local []evidence.Drop, fw *fwD
 		} else if h, ok := netfilterHook(first.Stack, ev.Flow); ok {
 			v.Netfilter = &h
 		}
+		if v.Rule == nil && v.Hop == nil {
+			v.Rule, v.LegacySuspects = legacyRule(ev.Firewall, v.Stage, ev.Flow)
+		}
 	}
 	v.Drop = &first
 	for _, o := range others {
 		v.Others = append(v.Others, Site{Reason: o.reason, Function: o.function, Count: len(o.drops)})
 	}
 	explain(v, ev)
+}
+
+// legacyRule is the iptables-legacy rule (or policy) that dropped the flow at stage: the
+// one rule that could have and whose counters grew during the run. When several could
+// have, none is named (a guess could name the wrong one), and they are the suspects.
+func legacyRule(fw *evidence.Firewall, stage Stage, flow evidence.Flow) (*evidence.TraceStep, []evidence.TraceStep) {
+	if fw == nil || fw.Legacy == nil {
+		return nil, nil
+	}
+	family := "ip"
+	if flow.Addr.Unmap().Is6() {
+		family = "ip6"
+	}
+	var suspects []evidence.TraceStep
+	for _, r := range fw.Legacy.Grown {
+		if r.MatchesFlow && r.Step.Family == family && slices.Contains(r.Hooks, string(stage)) {
+			suspects = append(suspects, r.Step)
+		}
+	}
+	if len(suspects) == 1 {
+		return &suspects[0], nil
+	}
+	return nil, suspects
 }
 
 // stageOf names the stage of a drop: from the firewall trace for netfilter drops (it names

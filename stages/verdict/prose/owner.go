@@ -61,6 +61,9 @@ func ownedFix(r *evidence.TraceStep, f reasons.Facts, enter string) (fix string,
 		}
 		return fmt.Sprintf("chain %s of table %s %s belongs to %s, which %s", r.Chain, r.Family, r.Table, o.m.name, strings.TrimPrefix(how, o.m.name+" ")), true
 	}
+	if r.Syntax == tool {
+		return iptablesFix(r, f, tool, enter), true
+	}
 	// A table of iptables' name may still be nft's own (nft warns "managed by iptables-nft"
 	// only when it holds an xt statement): both ways are said.
 	nft := fmt.Sprintf("`%snft delete rule %s %s %s handle %d`", enter, r.Family, r.Table, r.Chain, r.Handle)
@@ -71,4 +74,24 @@ func ownedFix(r *evidence.TraceStep, f reasons.Facts, enter string) (fix string,
 	}
 	return fmt.Sprintf("remove or narrow the rule (or insert an accept before it): where %s made table %s %s (`nft list table %s %s` warns that it is managed by iptables-nft), find its number with `%s%s -t %s -L %s -n --line-numbers`, then `%s%s -t %s -D %s NUMBER`; where nft did, %s",
 		tool, r.Family, r.Table, r.Family, r.Table, enter, tool, r.Table, r.Chain, enter, tool, r.Table, r.Chain, nft), true
+}
+
+// iptablesFix is the fix of a rule known to be iptables' (read back as iptables-nft writes
+// rules, or from iptables-legacy): by its number and by its text, with the backend that
+// holds it, since `iptables` runs one or the other by the host's choice.
+func iptablesFix(r *evidence.TraceStep, f reasons.Facts, tool, enter string) string {
+	backend, other := "iptables-nft", "legacy"
+	if r.Backend == "legacy" {
+		backend, other = "iptables-legacy", "nf_tables"
+	}
+	which := fmt.Sprintf(" (the rule is %s's: where `%s -V` says %s, run `%s` instead)", backend, tool, other, strings.Replace(backend, "iptables", tool, 1))
+	if r.Type == "policy" {
+		return fmt.Sprintf("accept the flow before the policy of chain %s: `%s%s -t %s -I %s -p %s --dport %d -j ACCEPT`, or change the policy: `%s%s -t %s -P %s ACCEPT`%s",
+			r.Chain, enter, tool, r.Table, r.Chain, f.Proto, f.Port, enter, tool, r.Table, r.Chain, which)
+	}
+	fix := fmt.Sprintf("remove or narrow the rule (or insert an accept before it): `%s%s -t %s -D %s %d`", enter, tool, r.Table, r.Chain, r.Number)
+	if spec, ok := strings.CutPrefix(r.Rule, "-A "+r.Chain+" "); ok {
+		fix += fmt.Sprintf(", or by its text, which does not depend on the rules before it: `%s%s -t %s -D %s %s`", enter, tool, r.Table, r.Chain, spec)
+	}
+	return fix + which
 }

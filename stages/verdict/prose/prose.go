@@ -43,6 +43,13 @@ func Write(ev *evidence.Evidence, v verdict.Verdict) Text {
 			t.note("no kernel drop event was recorded for this drop; the verdict rests on the nftables trace")
 		}
 		dropped(&t, ev, v)
+		if len(v.LegacySuspects) > 0 {
+			var rules []string
+			for _, r := range v.LegacySuspects {
+				rules = append(rules, fmt.Sprintf("`%s` in table %s %s%s", ruleText(&r), r.Family, r.Table, handleText(&r)))
+			}
+			t.note("the counters of %d iptables-legacy rules that could each have dropped it grew during the run, so none is named: %s", len(rules), strings.Join(rules, "; "))
+		}
 		// The fates are of the first packets kept: with more, the proportion says it.
 		if mixed := mixedFates(ev, v.Fates); mixed != "" && v.Drop != nil && (v.Part == nil || v.Part.Arrived <= evidence.MaxPackets) {
 			t.Summary += " Not every packet: " + mixed + "."
@@ -62,6 +69,14 @@ func Write(ev *evidence.Evidence, v verdict.Verdict) Text {
 		delivered(&t, ev, v)
 	case v.Outcome == verdict.Forwarded:
 		forwarded(&t, ev, v)
+	}
+	if fw := ev.Firewall; fw != nil && fw.Legacy != nil {
+		if fw.Legacy.AlsoNftables {
+			t.note("this namespace has a firewall in both iptables-legacy (%d rules, %d chains not accepting by default) and nftables: each one's tools (iptables-legacy-save, nft list ruleset) show only its own rules, and a packet must pass both", fw.Legacy.Rules, fw.Legacy.Policies)
+		}
+		if fw.Legacy.Error != "" {
+			t.note("iptables-legacy's rules could not be read (%s): a drop by one of them is not named", fw.Legacy.Error)
+		}
 	}
 	if ev.Kernel != nil && ev.Kernel.Lost > 0 {
 		t.note("%d kernel drop event(s) of the flow were lost (ring buffer full): the verdict may miss drops", ev.Kernel.Lost)
@@ -128,6 +143,10 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 		firewall, nft := "the firewall", "nft"
 		if v.Hop != nil {
 			firewall, nft = "the firewall of "+hopName(v.Hop)+" of this host", enter(v.Hop)+"nft"
+		}
+		if r.Backend == "legacy" {
+			// Found by its counters: nothing traced it.
+			firewall = "iptables-legacy"
 		}
 		t.Summary = fmt.Sprintf("%s by %s in %s: %s in table %s %s, chain %s%s%s.",
 			dropped, firewall, v.Stage, what, r.Family, r.Table, r.Chain, handleText(r), rest)
@@ -319,8 +338,18 @@ func ruleText(s *evidence.TraceStep) string {
 	return fmt.Sprintf("handle %d", s.Handle)
 }
 
+// handleText is how a rule is found again: nft by its handle, iptables by its number in
+// the chain.
 func handleText(s *evidence.TraceStep) string {
-	if s.Type == "policy" || s.Handle == 0 {
+	switch {
+	case s.Type == "policy":
+		return ""
+	case s.Syntax == "iptables" || s.Syntax == "ip6tables":
+		if s.Number == 0 {
+			return ""
+		}
+		return fmt.Sprintf(" (rule %d)", s.Number)
+	case s.Handle == 0:
 		return ""
 	}
 	return fmt.Sprintf(" (handle %d)", s.Handle)
