@@ -28,6 +28,10 @@ const (
 type Rule struct {
 	// Src and Dst are -s and -d; the zero Prefix means any address.
 	Src, Dst netip.Prefix
+	// SrcMask and DstMask are a netmask that is not a prefix (-s 198.51.0.0/255.255.0.255):
+	// then Src or Dst holds the address with all its bits, and iptables prints the mask.
+	// The zero Addr when the prefix length says it all.
+	SrcMask, DstMask netip.Addr
 	// InIface and OutIface are -i and -o as iptables prints them (a trailing + is a
 	// prefix match); empty means any.
 	InIface, OutIface string
