@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -40,9 +41,10 @@ func corpusFile(name string) string {
 func recordFile(name string) string { return filepath.Join("testdata", "nft-"+name+".hex") }
 func saveFile(name string) string   { return filepath.Join("testdata", "nft-"+name+".save") }
 
-// readSave reads every table of a family over c as FromNft sees it, and renders it as
-// iptables-nft-save prints the family: the tables in its order.
-func readSave(t *testing.T, c *nftables.Conn, family nftables.TableFamily) (string, []string) {
+// readSave reads every table of a family over c (google/nftables) and ex (the policy
+// counters), as FromNft sees it, and renders it as iptables-nft-save prints the family
+// (with counters, as iptables-nft-save -c): the tables in its order.
+func readSave(t *testing.T, c *nftables.Conn, ex xtables.Executor, family nftables.TableFamily, counters bool) (string, []string) {
 	t.Helper()
 	tables, err := c.ListTablesOfFamily(family)
 	if err != nil {
@@ -73,7 +75,10 @@ func readSave(t *testing.T, c *nftables.Conn, family nftables.TableFamily) (stri
 			t.Errorf("table %s: %v", tb.Name, err)
 			continue
 		}
-		byName[tb.Name] = xt.Save(false)
+		if err := xtables.FillPolicyCounters(ex, xt); err != nil {
+			t.Fatal(err)
+		}
+		byName[tb.Name] = xt.Save(counters)
 		notes = append(notes, xt.Notes()...)
 	}
 	var b strings.Builder
@@ -82,6 +87,11 @@ func readSave(t *testing.T, c *nftables.Conn, family nftables.TableFamily) (stri
 	}
 	return b.String(), notes
 }
+
+var ruleCounters = regexp.MustCompile(`(?m)^\[\d+:\d+\] `)
+
+// withoutRuleCounters is the text iptables-save prints without -c.
+func withoutRuleCounters(s string) string { return ruleCounters.ReplaceAllString(s, "") }
 
 // stripHeader drops the comment lines iptables-save prints around each table.
 func stripHeader(s string) string {
@@ -119,42 +129,108 @@ func compareSave(t *testing.T, what, want, got string) {
 	}
 }
 
-// replay answers google/nftables' requests with the recorded replies, in order: the
-// reading code makes the same requests in the same order.
-func replay(t *testing.T, path string) *nftables.Conn {
+// replayer answers the requests with the recorded replies, in order: the reading code
+// makes the same requests in the same order.
+type replayer struct {
+	batches [][]netlink.Message
+}
+
+func newReplayer(t *testing.T, path string) *replayer {
 	t.Helper()
 	// Every request is a dump: its replies end with Done.
-	var batches [][]netlink.Message
+	r := &replayer{}
 	var cur []netlink.Message
 	for _, m := range testns.NetlinkMessages(t, path) {
 		cur = append(cur, m)
 		if m.Header.Type == netlink.Done {
-			batches, cur = append(batches, cur), nil
+			r.batches, cur = append(r.batches, cur), nil
 		}
 	}
 	if len(cur) > 0 {
 		t.Fatalf("%s: replies after the last end of a dump", path)
 	}
+	return r
+}
+
+func (r *replayer) exchange(req netlink.Message) ([]netlink.Message, error) {
+	if len(r.batches) == 0 {
+		return nil, fmt.Errorf("no recorded reply left for request %v", req.Header)
+	}
+	out := r.batches[0]
+	r.batches = r.batches[1:]
+	for i := range out {
+		out[i].Header.Sequence, out[i].Header.PID = req.Header.Sequence, req.Header.PID
+	}
+	return out, nil
+}
+
+// recorder passes requests to a real netlink socket and writes every reply down, as
+// replayer gives them back.
+type recorder struct {
+	conn *netlink.Conn
+	out  strings.Builder
+}
+
+func (r *recorder) exchange(req netlink.Message) ([]netlink.Message, error) {
+	if req.Header.Flags&netlink.Dump == 0 {
+		return nil, fmt.Errorf("recorder: only dump requests are recorded")
+	}
+	// The real socket numbers its own requests.
+	fwd := req
+	fwd.Header.Sequence, fwd.Header.PID = 0, 0
+	msgs, err := r.conn.Execute(fwd)
+	if err != nil {
+		return nil, err
+	}
+	// Execute drops the end of the dump; nltest needs it, and replay splits at it.
+	msgs = append(msgs, netlink.Message{Header: netlink.Header{Length: 20, Type: netlink.Done, Flags: netlink.Multi}, Data: make([]byte, 4)})
+	fmt.Fprintf(&r.out, "# request type 0x%x flags 0x%x\n", uint16(req.Header.Type), uint16(req.Header.Flags))
+	for i := range msgs {
+		msgs[i].Header.Sequence, msgs[i].Header.PID = req.Header.Sequence, req.Header.PID
+		b, err := msgs[i].MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		r.out.WriteString(hex.EncodeToString(b) + "\n")
+	}
+	return msgs, nil
+}
+
+// exchanger is a recorder or a replayer.
+type exchanger interface {
+	exchange(netlink.Message) ([]netlink.Message, error)
+}
+
+// executor is an exchanger as FillPolicyCounters uses it: without the end of the dump,
+// as netlink.Conn.Execute returns it.
+type executor struct{ x exchanger }
+
+func (e executor) Execute(m netlink.Message) ([]netlink.Message, error) {
+	msgs, err := e.x.exchange(m)
+	if err == nil && len(msgs) > 0 && msgs[len(msgs)-1].Header.Type == netlink.Done {
+		msgs = msgs[:len(msgs)-1]
+	}
+	return msgs, err
+}
+
+// conns are a google/nftables connection and an executor that go through x.
+func conns(t *testing.T, x exchanger) (*nftables.Conn, xtables.Executor) {
+	t.Helper()
 	c, err := nftables.New(nftables.WithTestDial(func(req []netlink.Message) ([]netlink.Message, error) {
-		if len(batches) == 0 {
-			return nil, fmt.Errorf("no recorded reply left for request %v", req[0].Header)
+		if len(req) != 1 {
+			return nil, fmt.Errorf("%d messages in one request", len(req))
 		}
-		out := batches[0]
-		batches = batches[1:]
-		for i := range out {
-			out[i].Header.Sequence, out[i].Header.PID = req[0].Header.Sequence, req[0].Header.PID
-		}
-		return out, nil
+		return x.exchange(req[0])
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return c, executor{x}
 }
 
 // TestSaveRecordedCorpus renders the recorded corpus (what google/nftables read of it
-// after iptables-nft-restore loaded it) and compares it byte for byte with what
-// iptables-nft-save printed for it.
+// after iptables-nft-restore loaded it and some packets went through) and compares it
+// byte for byte with what iptables-nft-save -c printed for it.
 func TestSaveRecordedCorpus(t *testing.T) {
 	for _, cf := range corpusFamilies {
 		t.Run(cf.name, func(t *testing.T) {
@@ -162,55 +238,19 @@ func TestSaveRecordedCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, notes := readSave(t, replay(t, recordFile(cf.name)), cf.family)
-			compareSave(t, cf.name, string(want), got)
+			c, ex := conns(t, newReplayer(t, recordFile(cf.name)))
+			got, notes := readSave(t, c, ex, cf.family, true)
+			compareSave(t, cf.name+" -c", string(want), got)
+			// The same tables as iptables-nft-save prints them without -c.
+			c, ex = conns(t, newReplayer(t, recordFile(cf.name)))
+			plain, _ := readSave(t, c, ex, cf.family, false)
+			compareSave(t, cf.name, withoutRuleCounters(string(want)), plain)
 			for _, n := range notes {
 				t.Log(n)
 			}
-			if rules := strings.Count(got, "\n-A "); rules < 100 {
+			if rules := strings.Count(plain, "\n-A "); rules < 100 {
 				t.Errorf("only %d rules rendered", rules)
 			}
 		})
 	}
-}
-
-// forwarder is a test dial that passes google/nftables' requests to a real netlink
-// socket and writes every reply down, as replay gives them back.
-type forwarder struct {
-	conn *netlink.Conn
-	out  *strings.Builder
-}
-
-func (f *forwarder) dial(req []netlink.Message) ([]netlink.Message, error) {
-	if len(req) != 1 || req[0].Header.Flags&netlink.Dump == 0 {
-		return nil, fmt.Errorf("forwarder: only single dump requests are recorded")
-	}
-	// The real socket numbers its own requests.
-	fwd := req[0]
-	fwd.Header.Sequence, fwd.Header.PID = 0, 0
-	msgs, err := f.conn.Execute(fwd)
-	if err != nil {
-		return nil, err
-	}
-	// Execute drops the end of the dump; nltest needs it, and replay splits at it.
-	msgs = append(msgs, netlink.Message{Header: netlink.Header{Length: 20, Type: netlink.Done, Flags: netlink.Multi}, Data: make([]byte, 4)})
-	fmt.Fprintf(f.out, "# request type 0x%x flags 0x%x\n", uint16(req[0].Header.Type), uint16(req[0].Header.Flags))
-	for i := range msgs {
-		msgs[i].Header.Sequence, msgs[i].Header.PID = req[0].Header.Sequence, req[0].Header.PID
-		b, err := msgs[i].MarshalBinary()
-		if err != nil {
-			return nil, err
-		}
-		f.out.WriteString(hex.EncodeToString(b) + "\n")
-	}
-	return msgs, nil
-}
-
-func newForwarder(t *testing.T, raw *netlink.Conn) (*nftables.Conn, *strings.Builder) {
-	f := &forwarder{conn: raw, out: &strings.Builder{}}
-	c, err := nftables.New(nftables.WithTestDial(f.dial))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, f.out
 }
