@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -95,6 +96,51 @@ func TestSaveMatchesIptablesNft(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestSaveMatchesDocker compares the rules a real Docker daemon (Debian 12's 20.10,
+// through iptables-nft) writes for a container with a published port, IPv4 and IPv6,
+// with iptables-nft-save's text of them. The policy counters are compared as 0: the
+// container's neighbour discovery goes on between the two readings.
+func TestSaveMatchesDocker(t *testing.T) {
+	p := testns.NewPair(t, "xd")
+	d := p.StartDocker(t)
+	d.Run(t, testns.Name("web"), testns.Port(), "sleep", "600")
+	nsf, err := os.Open("/run/netns/" + p.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nsf.Close()
+	c, err := nftables.New(nftables.WithNetNSFd(int(nsf.Fd())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw *netlink.Conn
+	testns.Do(t, p.Server, func() {
+		raw, err = netlink.Dial(unix.NETLINK_NETFILTER, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	policy := regexp.MustCompile(`(?m)^(:\S+ \S+) \[\d+:\d+\]$`)
+	for _, cf := range corpusFamilies {
+		out, err := exec.Command("ip", "netns", "exec", p.Server, testns.Tool(t, cf.save)).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", cf.save, err)
+		}
+		want := policy.ReplaceAllString(stripHeader(string(out)), "$1 [0:0]")
+		got, notes := readSave(t, c, raw, cf.family, false)
+		compareSave(t, cf.name, want, policy.ReplaceAllString(got, "$1 [0:0]"))
+		for _, n := range notes {
+			t.Error(n)
+		}
+		for _, w := range []string{"-j DNAT --to-destination ", "-j MASQUERADE", "-m addrtype --dst-type LOCAL", "--ctstate RELATED,ESTABLISHED"} {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: no rule with %q:\n%s", cf.name, w, got)
+			}
+		}
 	}
 }
 

@@ -19,13 +19,17 @@ import (
 // the caller shows it in nft's syntax instead.
 var ErrNotIptables = errors.New("not written by iptables-nft")
 
-// builtinChains are the chains of the tables iptables-nft knows, by hook.
-var builtinChains = map[string]map[nftables.ChainHook]string{
-	"filter":   {*nftables.ChainHookInput: "INPUT", *nftables.ChainHookForward: "FORWARD", *nftables.ChainHookOutput: "OUTPUT"},
-	"nat":      {*nftables.ChainHookPrerouting: "PREROUTING", *nftables.ChainHookInput: "INPUT", *nftables.ChainHookOutput: "OUTPUT", *nftables.ChainHookPostrouting: "POSTROUTING"},
-	"mangle":   {*nftables.ChainHookPrerouting: "PREROUTING", *nftables.ChainHookInput: "INPUT", *nftables.ChainHookForward: "FORWARD", *nftables.ChainHookOutput: "OUTPUT", *nftables.ChainHookPostrouting: "POSTROUTING"},
-	"raw":      {*nftables.ChainHookPrerouting: "PREROUTING", *nftables.ChainHookOutput: "OUTPUT"},
-	"security": {*nftables.ChainHookInput: "INPUT", *nftables.ChainHookForward: "FORWARD", *nftables.ChainHookOutput: "OUTPUT"},
+// hookNames are the built-in chains by hook (NF_INET_*), in the order iptables prints
+// them.
+var hookNames = []string{"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
+
+// builtinHooks are the built-in chains of the tables iptables-nft knows.
+var builtinHooks = map[string][]nftables.ChainHook{
+	"filter":   {*nftables.ChainHookInput, *nftables.ChainHookForward, *nftables.ChainHookOutput},
+	"nat":      {*nftables.ChainHookPrerouting, *nftables.ChainHookInput, *nftables.ChainHookOutput, *nftables.ChainHookPostrouting},
+	"mangle":   {*nftables.ChainHookPrerouting, *nftables.ChainHookInput, *nftables.ChainHookForward, *nftables.ChainHookOutput, *nftables.ChainHookPostrouting},
+	"raw":      {*nftables.ChainHookPrerouting, *nftables.ChainHookOutput},
+	"security": {*nftables.ChainHookInput, *nftables.ChainHookForward, *nftables.ChainHookOutput},
 }
 
 // NftTableOrder is the order iptables-nft-save prints a family's tables in.
@@ -33,9 +37,11 @@ var NftTableOrder = []string{"mangle", "security", "raw", "filter", "nat"}
 
 // FromNft reads an iptables-nft table (an ip or ip6 table named filter, nat, mangle, raw
 // or security) as iptables-nft-save does: the built-in chains in hook order, then the
-// user-defined chains by name, each with its rules in order. chains and rules are the
-// table's, as google/nftables lists them (rules of other tables are ignored). Base
-// chains' policy counters are not in google/nftables' Chain: they read 0.
+// user-defined chains by name, each with its rules in order. iptables-nft makes a
+// built-in chain when a rule first needs it, and iptables-nft-save prints those it has
+// not made as "ACCEPT [0:0]": so does FromNft. chains and rules are the table's, as
+// google/nftables lists them (those of other tables are ignored). Base chains' policy
+// counters are not in google/nftables' Chain: FillPolicyCounters reads them.
 func FromNft(t *nftables.Table, chains []*nftables.Chain, rules []*nftables.Rule) (*Table, error) {
 	var family uint8
 	switch t.Family {
@@ -46,7 +52,7 @@ func FromNft(t *nftables.Table, chains []*nftables.Chain, rules []*nftables.Rule
 	default:
 		return nil, fmt.Errorf("table %s of family %d: %w", t.Name, t.Family, ErrNotIptables)
 	}
-	builtins, ok := builtinChains[t.Name]
+	hooks, ok := builtinHooks[t.Name]
 	if !ok {
 		return nil, fmt.Errorf("table %s: %w (iptables has no table of that name)", t.Name, ErrNotIptables)
 	}
@@ -56,23 +62,28 @@ func FromNft(t *nftables.Table, chains []*nftables.Chain, rules []*nftables.Rule
 	}
 	var list []chainAt
 	index := map[string]int{}
+	for _, h := range hooks {
+		index[hookNames[h]] = len(list)
+		list = append(list, chainAt{c: Chain{Name: hookNames[h], Policy: "ACCEPT"}, hook: int(h)})
+	}
 	for _, c := range chains {
 		if c.Table != nil && (c.Table.Name != t.Name || c.Table.Family != t.Family) {
 			continue
 		}
-		ca := chainAt{c: Chain{Name: c.Name}, hook: -1}
-		if c.Hooknum != nil {
-			if builtins[*c.Hooknum] != c.Name {
-				return nil, fmt.Errorf("table %s chain %s: %w (not a built-in chain of the table)", t.Name, c.Name, ErrNotIptables)
-			}
-			ca.hook = int(*c.Hooknum)
-			ca.c.Policy = "ACCEPT"
+		i, builtin := index[c.Name]
+		switch {
+		case c.Hooknum != nil && (!builtin || list[i].hook != int(*c.Hooknum) || !builtinBase(t.Name, c)):
+			return nil, fmt.Errorf("table %s chain %s: %w (not a built-in chain of the table)", t.Name, c.Name, ErrNotIptables)
+		case c.Hooknum == nil && builtin:
+			return nil, fmt.Errorf("table %s chain %s: %w (a regular chain of a built-in chain's name)", t.Name, c.Name, ErrNotIptables)
+		case builtin:
 			if c.Policy != nil && *c.Policy == nftables.ChainPolicyDrop {
-				ca.c.Policy = "DROP"
+				list[i].c.Policy = "DROP"
 			}
+		default:
+			index[c.Name] = len(list)
+			list = append(list, chainAt{c: Chain{Name: c.Name}, hook: -1})
 		}
-		index[c.Name] = len(list)
-		list = append(list, ca)
 	}
 	for _, r := range rules {
 		if r.Table != nil && (r.Table.Name != t.Name || r.Table.Family != t.Family) {
@@ -107,6 +118,23 @@ func FromNft(t *nftables.Table, chains []*nftables.Chain, rules []*nftables.Rule
 		out.Chains = append(out.Chains, ca.c)
 	}
 	return out, nil
+}
+
+// builtinBase says whether a base chain has the type and priority iptables-nft gives
+// the built-in chain of its hook: iptables-nft-save prints no other table.
+func builtinBase(table string, c *nftables.Chain) bool {
+	prio := map[string]int32{"raw": -300, "mangle": -150, "filter": 0, "security": 50}[table]
+	typ := nftables.ChainTypeFilter
+	switch {
+	case table == "nat":
+		typ, prio = nftables.ChainTypeNAT, -100
+		if *c.Hooknum == *nftables.ChainHookInput || *c.Hooknum == *nftables.ChainHookPostrouting {
+			prio = 100
+		}
+	case table == "mangle" && *c.Hooknum == *nftables.ChainHookOutput:
+		typ = nftables.ChainTypeRoute
+	}
+	return c.Type == typ && c.Priority != nil && int32(*c.Priority) == prio
 }
 
 // fromNft is the state of reading one rule's expressions: what the last load put in a

@@ -104,6 +104,8 @@ func TestFromNftRefuses(t *testing.T) {
 		"inet":            {nftables.Table{Name: "filter", Family: nftables.TableFamilyINet}, nil},
 		"not a table":     {nftables.Table{Name: "firewalld", Family: nftables.TableFamilyIPv4}, nil},
 		"base chain":      {nftables.Table{Name: "filter", Family: nftables.TableFamilyIPv4}, []*nftables.Chain{{Name: "my-input", Hooknum: in}}},
+		"priority":        {nftables.Table{Name: "filter", Family: nftables.TableFamilyIPv4}, []*nftables.Chain{{Name: "INPUT", Hooknum: in, Type: nftables.ChainTypeFilter, Priority: nftables.ChainPriorityRef(10)}}},
+		"regular INPUT":   {nftables.Table{Name: "filter", Family: nftables.TableFamilyIPv4}, []*nftables.Chain{{Name: "INPUT"}}},
 		"chain elsewhere": {nftables.Table{Name: "nat", Family: nftables.TableFamilyIPv4}, []*nftables.Chain{{Name: "INPUT", Hooknum: nftables.ChainHookForward}}},
 	} {
 		if _, err := FromNft(&c.table, c.chains, nil); !errors.Is(err, ErrNotIptables) {
@@ -138,3 +140,21 @@ func TestRuleFromNftHeader(t *testing.T) {
 		t.Errorf("counters %d %d", r.Packets, r.Bytes)
 	}
 }
+
+// A built-in chain iptables-nft has not made yet is printed as iptables-nft-save does.
+func TestFromNftBuiltins(t *testing.T) {
+	tb := &nftables.Table{Name: "nat", Family: nftables.TableFamilyIPv4}
+	post := &nftables.Chain{Name: "POSTROUTING", Table: tb, Hooknum: nftables.ChainHookPostrouting, Type: nftables.ChainTypeNAT, Priority: nftables.ChainPriorityNATSource, Policy: ptr(nftables.ChainPolicyDrop)}
+	user := &nftables.Chain{Name: "A", Table: tb}
+	rules := []*nftables.Rule{{Table: tb, Chain: post, Exprs: []expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictJump, Chain: "A"}}}}
+	x, err := FromNft(tb, []*nftables.Chain{user, post}, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING DROP [0:0]\n:A - [0:0]\n-A POSTROUTING -j A\nCOMMIT\n"
+	if got := x.Save(false); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
