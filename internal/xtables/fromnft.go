@@ -478,12 +478,20 @@ func (s *fromNft) transport(l *expr.Payload, op expr.CmpOp, data, to, mask []byt
 		}
 		return nil
 	}
-	if l.Offset == 0 && l.Len == 4 && op == expr.CmpOpEq && to == nil && mask == nil && len(data) == 4 {
-		// Both ports, single and not negated, in one comparison.
+	if l.Offset == 0 && l.Len == 4 && to == nil && mask == nil && len(data) == 4 {
+		// Both ports, single ones, in one comparison; iptables-nft 1.8.9 writes both
+		// negated (! --sport A ! --dport B) as one "!=" and reads it back so.
+		neg, err := invOp(op)
+		if err != nil {
+			return err
+		}
 		for i, at := range []int{0, 4} {
 			p := binary.BigEndian.Uint16(data[2*i:])
 			binary.NativeEndian.PutUint16(m[at:], p)
 			binary.NativeEndian.PutUint16(m[at+2:], p)
+		}
+		if neg {
+			m[invAt] |= 0x01 | 0x02
 		}
 		return nil
 	}
@@ -498,12 +506,20 @@ func (s *fromNft) transport(l *expr.Payload, op expr.CmpOp, data, to, mask []byt
 		neg = true
 	case expr.CmpOpLte:
 		lo = 0
+	// iptables-nft reads the strict comparisons it writes for a negated open range
+	// (! --dport :1023) as the complementary range (--dport 1024:65535).
 	case expr.CmpOpGt:
-		lo, neg = 0, true
+		if v == 0xffff {
+			return ErrNotIptables
+		}
+		lo, hi = v+1, 0xffff
 	case expr.CmpOpGte:
 		hi = 0xffff
 	case expr.CmpOpLt:
-		hi, neg = 0xffff, true
+		if v == 0 {
+			return ErrNotIptables
+		}
+		lo, hi = 0, v-1
 	default:
 		return ErrNotIptables
 	}

@@ -86,7 +86,7 @@ func TestFromNftRefuses(t *testing.T) {
 		"set lookup":         {&expr.Payload{Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4, DestRegister: 1}, &expr.Lookup{SourceRegister: 1, SetName: "s"}},
 		"meta key":           {&expr.Meta{Key: expr.MetaKeySKUID, Register: 1}, &expr.Cmp{Register: 1, Data: []byte{0, 0, 0, 0}}},
 		"port without -p":    {&expr.Payload{Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2, DestRegister: 1}, &expr.Cmp{Register: 1, Data: []byte{0, 80}}},
-		"port less than":     append(tcp[:2:2], &expr.Payload{Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2, DestRegister: 1}, &expr.Cmp{Op: expr.CmpOpLt, Register: 1, Data: []byte{0, 80}}, &expr.Verdict{Kind: expr.VerdictAccept}, &expr.Verdict{Kind: expr.VerdictDrop}),
+		"port less than 0":   append(tcp[:2:2], &expr.Payload{Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2, DestRegister: 1}, &expr.Cmp{Op: expr.CmpOpLt, Register: 1, Data: []byte{0, 0}}),
 		"load not compared":  {&expr.Payload{Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4, DestRegister: 1}},
 		"two verdicts":       {&expr.Verdict{Kind: expr.VerdictAccept}, &expr.Verdict{Kind: expr.VerdictDrop}},
 		"limit over":         {&expr.Limit{Rate: 1, Unit: expr.LimitTimeSecond, Over: true}},
