@@ -100,6 +100,7 @@ func init() {
 		{false, "cpu", 0}:       sized(8, cpuSave),
 		{false, "helper", 0}:    sized(34, helperSave),
 		{false, "rt", 0}:        sized(18, rtSave),
+		{false, "rpfilter", 0}:  sized(1, rpfilterSave),
 		{true, "LOG", 0}:        logSave,
 		{true, "REJECT", 0}:     rejectSave,
 		{true, "MARK", 2}:       markTargetSave,
@@ -862,6 +863,17 @@ func rtSave(_ *saveCtx, d info) (string, error) {
 	}
 	if f&length != 0 {
 		fmt.Fprintf(&b, "%s --rt-len %d", inv(iv&invLen != 0), d.u32(12))
+	}
+	return b.String(), nil
+}
+
+// rpfilter (xt_rpfilter_info): flags loose, validmark, accept-local, invert.
+func rpfilterSave(_ *saveCtx, d info) (string, error) {
+	var b strings.Builder
+	for i, opt := range []string{" --loose", " --validmark", " --accept-local", " --invert"} {
+		if d.u8(0)&(1<<i) != 0 {
+			b.WriteString(opt)
+		}
 	}
 	return b.String(), nil
 }
