@@ -160,8 +160,8 @@ func RuleFromNft(family uint8, exprs []expr.Any) (Rule, error) {
 			return Rule{}, fmt.Errorf("expression %d (%T): %w", i, e, err)
 		}
 	}
-	if s.load != nil {
-		return Rule{}, fmt.Errorf("a load no comparison uses: %w", ErrNotIptables)
+	if s.load != nil || s.imm != nil {
+		return Rule{}, fmt.Errorf("a load or an immediate nothing uses: %w", ErrNotIptables)
 	}
 	return s.r, nil
 }
@@ -173,6 +173,7 @@ func (s *fromNft) add(e expr.Any) error {
 			if e.Key != expr.MetaKeyNFTRACE || !bytes.Equal(s.imm, []byte{1}) {
 				return ErrNotIptables
 			}
+			s.imm = nil
 			return s.setTarget(Ext{Name: "TRACE"})
 		}
 		switch e.Key {

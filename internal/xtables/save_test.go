@@ -89,6 +89,7 @@ func TestFromNftRefuses(t *testing.T) {
 		"port less than 0":   append(tcp[:2:2], &expr.Payload{Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2, DestRegister: 1}, &expr.Cmp{Op: expr.CmpOpLt, Register: 1, Data: []byte{0, 0}}),
 		"load not compared":  {&expr.Payload{Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4, DestRegister: 1}},
 		"two verdicts":       {&expr.Verdict{Kind: expr.VerdictAccept}, &expr.Verdict{Kind: expr.VerdictDrop}},
+		"immediate unused":   {&expr.Immediate{Register: 1, Data: []byte{1}}},
 		"limit over":         {&expr.Limit{Rate: 1, Unit: expr.LimitTimeSecond, Over: true}},
 		"address comparison": {&expr.Payload{Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4, DestRegister: 1}, &expr.Cmp{Op: expr.CmpOpGt, Register: 1, Data: []byte{1, 2, 3, 4}}},
 	} {
