@@ -41,10 +41,9 @@ func corpusFile(name string) string {
 func recordFile(name string) string { return filepath.Join("testdata", "nft-"+name+".hex") }
 func saveFile(name string) string   { return filepath.Join("testdata", "nft-"+name+".save") }
 
-// readSave reads every table of a family over c (google/nftables) and ex (the policy
-// counters), as FromNft sees it, and renders it as iptables-nft-save prints the family
-// (with counters, as iptables-nft-save -c): the tables in its order.
-func readSave(t *testing.T, c *nftables.Conn, ex xtables.Executor, family nftables.TableFamily, counters bool) (string, []string) {
+// readTables reads every table of a family over c (google/nftables) and ex (the policy
+// counters) as FromNft sees it.
+func readTables(t *testing.T, c *nftables.Conn, ex xtables.Executor, family nftables.TableFamily) map[string]*xtables.Table {
 	t.Helper()
 	tables, err := c.ListTablesOfFamily(family)
 	if err != nil {
@@ -54,8 +53,7 @@ func readSave(t *testing.T, c *nftables.Conn, ex xtables.Executor, family nftabl
 	if err != nil {
 		t.Fatalf("list chains: %v", err)
 	}
-	byName := map[string]string{}
-	var notes []string
+	out := map[string]*xtables.Table{}
 	for _, tb := range tables {
 		var mine []*nftables.Chain
 		var rules []*nftables.Rule
@@ -78,12 +76,23 @@ func readSave(t *testing.T, c *nftables.Conn, ex xtables.Executor, family nftabl
 		if err := xtables.FillPolicyCounters(ex, xt); err != nil {
 			t.Fatal(err)
 		}
-		byName[tb.Name] = xt.Save(counters)
-		notes = append(notes, xt.Notes()...)
+		out[tb.Name] = xt
 	}
+	return out
+}
+
+// readSave renders the tables readTables reads as iptables-nft-save prints the family
+// (with counters, as iptables-nft-save -c): the tables in its order.
+func readSave(t *testing.T, c *nftables.Conn, ex xtables.Executor, family nftables.TableFamily, counters bool) (string, []string) {
+	t.Helper()
+	tables := readTables(t, c, ex, family)
 	var b strings.Builder
+	var notes []string
 	for _, name := range xtables.NftTableOrder {
-		b.WriteString(byName[name])
+		if x, ok := tables[name]; ok {
+			b.WriteString(x.Save(counters))
+			notes = append(notes, x.Notes()...)
+		}
 	}
 	return b.String(), notes
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/internal/testns"
+	"github.com/packetmortem/packetmortem/internal/xtables"
 )
 
 // TestMain fails the run when a test leaves a namespace behind.
@@ -52,23 +53,7 @@ func TestSaveMatchesIptablesNft(t *testing.T) {
 			}
 			wantC, want := save("-c"), save()
 
-			nsf, err := os.Open("/run/netns/" + ns)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nsf.Close()
-			c, err := nftables.New(nftables.WithNetNSFd(int(nsf.Fd())))
-			if err != nil {
-				t.Fatalf("nftables in %s: %v", ns, err)
-			}
-			var raw *netlink.Conn
-			testns.Do(t, ns, func() {
-				raw, err = netlink.Dial(unix.NETLINK_NETFILTER, nil)
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer raw.Close()
+			c, raw := nsConns(t, ns)
 			gotC, notes := readSave(t, c, raw, cf.family, true)
 			compareSave(t, cf.name+" -c", wantC, gotC)
 			got, _ := readSave(t, c, raw, cf.family, false)
@@ -107,23 +92,7 @@ func TestSaveMatchesDocker(t *testing.T) {
 	p := testns.NewPair(t, "xd")
 	d := p.StartDocker(t)
 	d.Run(t, testns.Name("web"), testns.Port(), "sleep", "600")
-	nsf, err := os.Open("/run/netns/" + p.Server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nsf.Close()
-	c, err := nftables.New(nftables.WithNetNSFd(int(nsf.Fd())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var raw *netlink.Conn
-	testns.Do(t, p.Server, func() {
-		raw, err = netlink.Dial(unix.NETLINK_NETFILTER, nil)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	c, raw := nsConns(t, p.Server)
 	policy := regexp.MustCompile(`(?m)^(:\S+ \S+) \[\d+:\d+\]$`)
 	for _, cf := range corpusFamilies {
 		out, err := exec.Command("ip", "netns", "exec", p.Server, testns.Tool(t, cf.save)).Output()
@@ -142,6 +111,74 @@ func TestSaveMatchesDocker(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSaveSets restores rules with ipsets (fail2ban's, the set match's counter
+// conditions, the SET target) and compares them with iptables-nft-save once ResolveSets
+// has named the sets.
+func TestSaveSets(t *testing.T) {
+	p := testns.NewPair(t, "xi")
+	ns := p.Server
+	ipset := testns.Tool(t, "ipset")
+	for _, set := range [][]string{{"f2b-sshd", "hash:ip"}, {"allow4", "hash:net", "timeout", "60"}, {"pairs", "hash:ip,port"}} {
+		p.InServer(t, append([]string{ipset, "create"}, set...)...)
+	}
+	restore := exec.Command("ip", "netns", "exec", ns, testns.Tool(t, "iptables-nft-restore"), "testdata/sets.iptables")
+	if out, err := restore.CombinedOutput(); err != nil {
+		t.Fatalf("iptables-nft-restore: %v\n%s", err, out)
+	}
+	out, err := exec.Command("ip", "netns", "exec", ns, testns.Tool(t, "iptables-nft-save"), "-t", "filter").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, raw := nsConns(t, ns)
+	x := readTables(t, c, raw, nftables.TableFamilyIPv4)["filter"]
+	if x == nil {
+		t.Fatal("no filter table read")
+	}
+	if n := x.Notes(); len(n) != 2 || !strings.Contains(n[0], "names of its ipsets") {
+		t.Errorf("before ResolveSets, notes %q; want the set match's and the SET target's", n)
+	}
+	var sock int
+	testns.Do(t, ns, func() {
+		sock, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(sock)
+	if err := xtables.ResolveSets(x, sock); err != nil {
+		t.Fatal(err)
+	}
+	compareSave(t, "sets", stripHeader(string(out)), x.Save(false))
+	if n := x.Notes(); n != nil {
+		t.Errorf("notes %q", n)
+	}
+}
+
+// nsConns are a google/nftables connection and a netlink socket (for the policy
+// counters) in namespace ns, closed when the test ends.
+func nsConns(t *testing.T, ns string) (*nftables.Conn, *netlink.Conn) {
+	t.Helper()
+	nsf, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// google/nftables opens a socket in the namespace for every request.
+	t.Cleanup(func() { nsf.Close() })
+	c, err := nftables.New(nftables.WithNetNSFd(int(nsf.Fd())))
+	if err != nil {
+		t.Fatalf("nftables in %s: %v", ns, err)
+	}
+	var raw *netlink.Conn
+	testns.Do(t, ns, func() {
+		raw, err = netlink.Dial(unix.NETLINK_NETFILTER, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return c, raw
 }
 
 // sendLoopback sends a few UDP datagrams to a closed port on the loopback address of

@@ -24,6 +24,9 @@ func FuzzExtSave(f *testing.F) {
 	f.Fuzz(func(t *testing.T, pick uint16, data []byte) {
 		k := keys[int(pick)%len(keys)]
 		e := Ext{Name: k.name, Rev: k.rev, Data: data}
+		if offs := setInfoOffsets(e, k.target); offs != nil {
+			e.Sets = make([]string, len(offs))
+		}
 		r := Rule{Matches: []Ext{e}}
 		if k.target {
 			r = Rule{Target: e}

@@ -29,6 +29,9 @@ func (d info) addr16(off int) netip.Addr {
 	return netip.AddrFrom16([16]byte(d[off : off+16]))
 }
 
+func (d info) put16(off int, v uint16) { binary.NativeEndian.PutUint16(d[off:], v) }
+func (d info) put32(off int, v uint32) { binary.NativeEndian.PutUint32(d[off:], v) }
+
 // inetAddr reads a union nf_inet_addr as the family's address.
 func (d info) inetAddr(off int, family uint8) netip.Addr {
 	if family == unix.NFPROTO_IPV6 {

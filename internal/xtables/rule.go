@@ -12,6 +12,11 @@ type Ext struct {
 	Name string
 	Rev  uint8
 	Data []byte
+	// Sets are the names of the ipsets a set match or a SET target refers to by index
+	// (its xt_set_info fields in order: the match set; add, del, map), once ResolveSets
+	// has asked the kernel: Save prints them by name, and the extension by name only
+	// without them.
+	Sets []string
 }
 
 // Inverted parts of a rule's fixed header, as in struct ipt_ip's invflags (IPT_INV_*).

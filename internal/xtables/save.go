@@ -1,6 +1,7 @@
 package xtables
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -83,7 +84,7 @@ func (r *Rule) Save(chain string, family uint8) (text string, notes []string) {
 		name, opts, err := saveMatch(ctx, m)
 		if err != nil {
 			name, opts = m.Name, ""
-			notes = append(notes, notDecoded(m))
+			notes = append(notes, notDecoded(m, err))
 		}
 		b.WriteString(" -m " + name + opts)
 	}
@@ -92,7 +93,7 @@ func (r *Rule) Save(chain string, family uint8) (text string, notes []string) {
 		name, opts, err := saveTarget(ctx, r.Target)
 		if err != nil {
 			name, opts = r.Target.Name, ""
-			notes = append(notes, notDecoded(r.Target))
+			notes = append(notes, notDecoded(r.Target, err))
 		}
 		b.WriteString(" -j " + name + opts)
 	case r.Verdict != "" && r.Goto:
@@ -103,8 +104,12 @@ func (r *Rule) Save(chain string, family uint8) (text string, notes []string) {
 	return b.String(), notes
 }
 
-func notDecoded(e Ext) string {
-	return fmt.Sprintf("extension %s (revision %d) is shown by name only: its options were not decoded", e.Name, e.Rev)
+func notDecoded(e Ext, err error) string {
+	why := "its options were not decoded"
+	if errors.Is(err, errSetNames) {
+		why = err.Error()
+	}
+	return fmt.Sprintf("extension %s (revision %d) is shown by name only: %s", e.Name, e.Rev, why)
 }
 
 // saveAddr prints -s or -d: iptables-save always gives the prefix length, or the mask

@@ -47,6 +47,7 @@ func TestRuleSave(t *testing.T) {
 			le.PutUint16(b[148:], ConntrackOrigDst)
 			le.PutUint16(b[152:], 4)
 		})}}, "-A c -m conntrack ! --ctorigdst 203.0.113.0/24 --ctstatus ASSURED", 0},
+		{"set", unix.NFPROTO_IPV4, Rule{Matches: []Ext{{Name: "set", Rev: 1, Data: []byte{3, 0, 2, 0x02 | 0x01}, Sets: []string{"blocked"}}}, Verdict: "DROP"}, "-A c -m set ! --match-set blocked src,dst -j DROP", 0},
 		{"not decoded", unix.NFPROTO_IPV4, Rule{Matches: []Ext{{Name: "set", Rev: 4, Data: make([]byte, 40)}}, Target: Ext{Name: "SECMARK", Rev: 0}}, "-A c -m set -j SECMARK", 2},
 		{"too short", unix.NFPROTO_IPV4, Rule{Matches: []Ext{{Name: "comment", Data: []byte("x")}}}, "-A c -m comment", 1},
 	} {
