@@ -79,7 +79,7 @@ func (r *Rule) Save(chain string, family uint8) (text string, notes []string) {
 		}
 		b.WriteString(" -f")
 	}
-	ctx := &saveCtx{family: family, proto: r.Proto}
+	ctx := &saveCtx{family: family}
 	for _, m := range r.Matches {
 		name, opts, err := saveMatch(ctx, m)
 		if err != nil {
