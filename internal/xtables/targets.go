@@ -30,11 +30,11 @@ func logSave(_ *saveCtx, e Ext, _ info) (string, string, error) {
 	return e.Name, b.String(), nil
 }
 
-// RejectNames are REJECT's --reject-with types by value, for ip (ipt_reject_with) and
+// rejectNames4 and rejectNames6 are REJECT's --reject-with types by value, for ip (ipt_reject_with) and
 // ip6 (ip6t_reject_with).
 var (
-	RejectNames4 = []string{"icmp-net-unreachable", "icmp-host-unreachable", "icmp-proto-unreachable", "icmp-port-unreachable", "icmp-echo-reply", "icmp-net-prohibited", "icmp-host-prohibited", "tcp-reset", "icmp-admin-prohibited"}
-	RejectNames6 = []string{"icmp6-no-route", "icmp6-adm-prohibited", "icmp6-not-neighbour", "icmp6-addr-unreachable", "icmp6-port-unreachable", "icmp6-echo-reply", "tcp-reset", "icmp6-policy-fail", "icmp6-reject-route"}
+	rejectNames4 = []string{"icmp-net-unreachable", "icmp-host-unreachable", "icmp-proto-unreachable", "icmp-port-unreachable", "icmp-echo-reply", "icmp-net-prohibited", "icmp-host-prohibited", "tcp-reset", "icmp-admin-prohibited"}
+	rejectNames6 = []string{"icmp6-no-route", "icmp6-adm-prohibited", "icmp6-not-neighbour", "icmp6-addr-unreachable", "icmp6-port-unreachable", "icmp6-echo-reply", "tcp-reset", "icmp6-policy-fail", "icmp6-reject-route"}
 )
 
 func rejectSave(c *saveCtx, e Ext, _ info) (string, string, error) {
@@ -42,9 +42,9 @@ func rejectSave(c *saveCtx, e Ext, _ info) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	names := RejectNames4
+	names := rejectNames4
 	if c.family == unix.NFPROTO_IPV6 {
-		names = RejectNames6
+		names = rejectNames6
 	}
 	if int(w) >= len(names) {
 		return "", "", ErrUnknown
