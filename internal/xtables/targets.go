@@ -30,8 +30,8 @@ func logSave(_ *saveCtx, e Ext, _ info) (string, string, error) {
 	return e.Name, b.String(), nil
 }
 
-// rejectNames4 and rejectNames6 are REJECT's --reject-with types by value, for ip (ipt_reject_with) and
-// ip6 (ip6t_reject_with).
+// rejectNames4 and rejectNames6 are REJECT's --reject-with types by value, for ip
+// (ipt_reject_with) and ip6 (ip6t_reject_with).
 var (
 	rejectNames4 = []string{"icmp-net-unreachable", "icmp-host-unreachable", "icmp-proto-unreachable", "icmp-port-unreachable", "icmp-echo-reply", "icmp-net-prohibited", "icmp-host-prohibited", "tcp-reset", "icmp-admin-prohibited"}
 	rejectNames6 = []string{"icmp6-no-route", "icmp6-adm-prohibited", "icmp6-not-neighbour", "icmp6-addr-unreachable", "icmp6-port-unreachable", "icmp6-echo-reply", "tcp-reset", "icmp6-policy-fail", "icmp6-reject-route"}
