@@ -1,10 +1,8 @@
 package nft
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 
@@ -12,14 +10,16 @@ import (
 	"github.com/google/nftables/xt"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/packetmortem/packetmortem/internal/xtables"
 )
 
 // xtables extensions, the "match" and "target" expressions iptables-nft writes for what it
 // cannot express natively: Docker's addrtype, conntrack state, comment, DNAT and
 // MASQUERADE; multiport, icmp, icmp6, pkttype, SNAT, REDIRECT, REJECT, LOG and MARK.
 // nft prints them through libxtables' translation to nft syntax; this file renders the
-// same text from the extension's struct (the kernel uapi headers linux/netfilter/xt_*.h,
-// linux/netfilter/nf_nat.h, ipt_REJECT.h, ip6t_REJECT.h), only for the revisions
+// same text from the extension's struct as package xtables decodes it (the one decoder,
+// which also prints iptables-save's text of it), only for the revisions
 // iptables-nft 1.8.9 writes and only where nft 1.0.6's text says all the struct says:
 // where its translation drops a condition (addrtype with both a source and a destination
 // type, conntrack's snat/dnat states) or has none, the rule falls back to Undecoded.
@@ -58,11 +58,14 @@ func decodeXt(name string, data []byte) (xtName string, e expr.Any) {
 	return xtName, &expr.Target{Name: xtName, Rev: rev, Info: &u}
 }
 
-func xtInfo(i xt.InfoAny) []byte {
-	if u, ok := i.(*xt.Unknown); ok {
-		return *u
+// xtExt is the extension as package xtables models it; only infos kept as the kernel
+// returned them (decodeXt) are decoded.
+func xtExt(name string, rev uint32, i xt.InfoAny) xtables.Ext {
+	e := xtables.Ext{Name: name, Rev: uint8(rev)}
+	if u, ok := i.(*xt.Unknown); ok && rev <= 0xff {
+		e.Data = *u
 	}
-	return nil
+	return e
 }
 
 // emptyStmt stands for a statement nft prints as nothing (the comment match): unlike a
@@ -73,25 +76,25 @@ func (r *renderer) xtMatch(e *expr.Match) error {
 	if r.env.Family != unix.NFPROTO_IPV4 && r.env.Family != unix.NFPROTO_IPV6 {
 		return errUnsupported
 	}
-	info := xtInfo(e.Info)
+	x := xtExt(e.Name, e.Rev, e.Info)
 	var s string
 	var err error
 	switch {
 	case e.Name == "comment" && e.Rev == 0:
 		r.emit(emptyStmt)
 		return nil
-	case e.Name == "addrtype" && e.Rev == 1:
-		s, err = addrtypeText(info)
+	case e.Name == "addrtype":
+		s, err = addrtypeText(x)
 	case e.Name == "conntrack" && e.Rev == 3:
-		s, err = conntrackText(info)
-	case e.Name == "multiport" && e.Rev == 1:
-		s, err = multiportText(info, r.l4)
-	case e.Name == "icmp" && e.Rev == 0 && r.env.Family == unix.NFPROTO_IPV4:
-		s, err = icmpText("icmp", icmpTypeNames, info)
-	case e.Name == "icmp6" && e.Rev == 0 && r.env.Family == unix.NFPROTO_IPV6:
-		s, err = icmpText("icmpv6", icmp6TypeNames, info)
-	case e.Name == "pkttype" && e.Rev == 0:
-		s, err = pkttypeText(info)
+		s, err = conntrackText(x, r.env.Family)
+	case e.Name == "multiport":
+		s, err = multiportText(x, r.l4)
+	case e.Name == "icmp" && r.env.Family == unix.NFPROTO_IPV4:
+		s, err = icmpText("icmp", icmpTypeNames, x)
+	case e.Name == "icmp6" && r.env.Family == unix.NFPROTO_IPV6:
+		s, err = icmpText("icmpv6", icmp6TypeNames, x)
+	case e.Name == "pkttype":
+		s, err = pkttypeText(x)
 	default:
 		return errUnsupported
 	}
@@ -102,20 +105,18 @@ func (r *renderer) xtTarget(e *expr.Target) error {
 	if r.env.Family != unix.NFPROTO_IPV4 && r.env.Family != unix.NFPROTO_IPV6 {
 		return errUnsupported
 	}
-	info := xtInfo(e.Info)
+	x := xtExt(e.Name, e.Rev, e.Info)
 	var s string
 	var err error
 	switch {
-	case r.env.Family == unix.NFPROTO_IPV4 && e.Name == "DNAT" && e.Rev == 2:
-		s, err = natRange2Text("dnat", info)
-	case r.env.Family == unix.NFPROTO_IPV4 && e.Rev == 0 && (e.Name == "SNAT" || e.Name == "MASQUERADE" || e.Name == "REDIRECT"):
-		s, err = natCompatText(strings.ToLower(e.Name), info)
-	case e.Name == "REJECT" && e.Rev == 0:
-		s, err = rejectText(r.env.Family, info)
-	case e.Name == "LOG" && e.Rev == 0:
-		return r.xtLog(info)
-	case e.Name == "MARK" && e.Rev == 2:
-		s, err = markText(info)
+	case r.env.Family == unix.NFPROTO_IPV4 && ((e.Name == "DNAT" && e.Rev == 2) || (e.Rev == 0 && (e.Name == "SNAT" || e.Name == "MASQUERADE" || e.Name == "REDIRECT"))):
+		s, err = natText(x)
+	case e.Name == "REJECT":
+		s, err = rejectText(r.env.Family, x)
+	case e.Name == "LOG":
+		return r.xtLog(x)
+	case e.Name == "MARK":
+		s, err = markText(x)
 	default:
 		// ip6 NAT targets too: nft 1.0.6 does not find their translation and prints
 		// nothing, so there is no text to agree with.
@@ -133,44 +134,35 @@ func (r *renderer) emitText(s string, err error) error {
 	return nil
 }
 
-// addrtype (xt_addrtype_info_v1): source and dest type masks, flags.
-const (
-	xtAddrtypeInvertSource  = 0x1
-	xtAddrtypeInvertDest    = 0x2
-	xtAddrtypeLimitIfaceIn  = 0x4
-	xtAddrtypeLimitIfaceOut = 0x8
-)
-
 // addrtypeNames are the route types by bit (1 << RTN_*) that nft's translation names;
 // throw, nat and xresolve it leaves out of the set, so a mask with them is not decoded.
 var addrtypeNames = []string{"unspec", "unicast", "local", "broadcast", "anycast", "multicast", "blackhole", "unreachable", "prohibit"}
 
-func addrtypeText(info []byte) (string, error) {
-	if len(info) < 8 {
+func addrtypeText(x xtables.Ext) (string, error) {
+	a, err := xtables.DecodeAddrtype(x)
+	if err != nil {
 		return "", errUnsupported
 	}
-	src := binary.NativeEndian.Uint16(info[0:])
-	dst := binary.NativeEndian.Uint16(info[2:])
-	flags := binary.NativeEndian.Uint32(info[4:])
-	dir, mask, inv := "saddr", src, uint32(xtAddrtypeInvertSource)
+	src, dst, flags := a.Src, a.Dst, a.Flags
+	dir, mask, inv := "saddr", src, uint32(xtables.AddrtypeInvertSource)
 	switch {
 	case src != 0 && dst != 0:
 		// nft prints only the source type.
 		return "", errUnsupported
 	case dst != 0:
-		dir, mask, inv = "daddr", dst, xtAddrtypeInvertDest
+		dir, mask, inv = "daddr", dst, xtables.AddrtypeInvertDest
 	case src == 0:
 		return "", errUnsupported
 	}
-	if flags&^(inv|xtAddrtypeLimitIfaceIn|xtAddrtypeLimitIfaceOut) != 0 {
+	if flags&^(inv|xtables.AddrtypeLimitIfaceIn|xtables.AddrtypeLimitIfaceOut) != 0 {
 		return "", errUnsupported
 	}
 	key := dir
-	switch flags & (xtAddrtypeLimitIfaceIn | xtAddrtypeLimitIfaceOut) {
+	switch flags & (xtables.AddrtypeLimitIfaceIn | xtables.AddrtypeLimitIfaceOut) {
 	case 0:
-	case xtAddrtypeLimitIfaceIn:
+	case xtables.AddrtypeLimitIfaceIn:
 		key += " . iif"
-	case xtAddrtypeLimitIfaceOut:
+	case xtables.AddrtypeLimitIfaceOut:
 		key += " . oif"
 	default:
 		return "", errUnsupported
@@ -196,31 +188,21 @@ func addrtypeText(info []byte) (string, error) {
 }
 
 // conntrack (xt_conntrack_mtinfo3): only the state match, alone, is decoded.
-const (
-	ctMtinfo3Size         = 162 // without the tail padding
-	ctMtinfo3MatchFlags   = 146
-	ctMtinfo3InvertFlags  = 148
-	ctMtinfo3StateMask    = 150
-	xtConntrackState      = 1 << 0
-	xtConntrackStateAlias = 1 << 13 // -m state
-)
-
 // ctStateOrder is the order nft's translation prints states in, with their
 // XT_CONNTRACK_STATE_* bits; snat and dnat (1<<6, 1<<7) it prints as one "ct status",
 // losing the other.
 var ctStateOrder = []struct {
 	bit  uint16
 	name string
-}{{1 << 0, "invalid"}, {1 << 3, "new"}, {1 << 2, "related"}, {1 << 1, "established"}, {1 << 8, "untracked"}}
+}{{xtables.CtStateInvalid, "invalid"}, {xtables.CtStateNew, "new"}, {xtables.CtStateRelated, "related"}, {xtables.CtStateEstablished, "established"}, {xtables.CtStateUntracked, "untracked"}}
 
-func conntrackText(info []byte) (string, error) {
-	if len(info) < ctMtinfo3Size {
+func conntrackText(x xtables.Ext, family uint8) (string, error) {
+	c, err := xtables.DecodeConntrack(x, family)
+	if err != nil {
 		return "", errUnsupported
 	}
-	match := binary.NativeEndian.Uint16(info[ctMtinfo3MatchFlags:])
-	invert := binary.NativeEndian.Uint16(info[ctMtinfo3InvertFlags:])
-	state := binary.NativeEndian.Uint16(info[ctMtinfo3StateMask:])
-	if match&^xtConntrackStateAlias != xtConntrackState || invert&^xtConntrackState != 0 {
+	match, invert, state := c.MatchFlags, c.InvertFlags, c.StateMask
+	if match&^xtables.ConntrackStateAlias != xtables.ConntrackState || invert&^xtables.ConntrackState != 0 {
 		return "", errUnsupported
 	}
 	var names []string
@@ -241,42 +223,36 @@ func conntrackText(info []byte) (string, error) {
 	return s + strings.Join(names, ","), nil
 }
 
-// multiport (xt_multiport_v1): flags, count, ports[15], pflags[15], invert.
-const (
-	xtMultiPorts         = 15
-	xtMultiportV1Size    = 2 + 2*xtMultiPorts + xtMultiPorts + 1
-	xtMultiportSource    = 0
-	xtMultiportDest      = 1
-	multiportPflagsStart = 2 + 2*xtMultiPorts
-)
+// multiport (xt_multiport_v1).
 
 // multiportProtos names the protocols nft's translation was seen to print; it takes the
 // protocol from the rule's -p match.
 var multiportProtos = map[uint8]string{unix.IPPROTO_TCP: "tcp", unix.IPPROTO_UDP: "udp", unix.IPPROTO_SCTP: "sctp"}
 
-func multiportText(info []byte, l4 uint8) (string, error) {
+func multiportText(x xtables.Ext, l4 uint8) (string, error) {
 	proto, ok := multiportProtos[l4]
-	if !ok || len(info) < xtMultiportV1Size {
+	m, err := xtables.DecodeMultiport(x)
+	if !ok || err != nil {
 		return "", errUnsupported
 	}
 	dir := ""
-	switch info[0] {
-	case xtMultiportSource:
+	switch m.Flags {
+	case xtables.MultiportSource:
 		dir = "sport"
-	case xtMultiportDest:
+	case xtables.MultiportDest:
 		dir = "dport"
 	default:
 		// --ports, either direction: nft prints a concatenation, not decoded.
 		return "", errUnsupported
 	}
-	count := int(info[1])
-	if count == 0 || count > xtMultiPorts {
+	count := len(m.Ports)
+	if count == 0 {
 		return "", errUnsupported
 	}
-	port := func(i int) uint16 { return binary.NativeEndian.Uint16(info[2+2*i:]) }
+	port := func(i int) uint16 { return m.Ports[i] }
 	var elems []string
 	for i := 0; i < count; i++ {
-		if info[multiportPflagsStart+i] != 0 {
+		if m.Range[i] {
 			if i+1 >= count {
 				return "", errUnsupported
 			}
@@ -291,94 +267,53 @@ func multiportText(info []byte, l4 uint8) (string, error) {
 		val = "{ " + strings.Join(elems, ", ") + " }"
 	}
 	op := ""
-	switch info[xtMultiportV1Size-1] {
-	case 0:
-	case 1:
+	if m.Invert {
 		op = "!= "
-	default:
-		return "", errUnsupported
 	}
 	return proto + " " + dir + " " + op + val, nil
 }
 
-// NAT ranges (linux/netfilter/nf_nat.h).
-const (
-	natMapIPs         = 1 << 0
-	natProtoSpecified = 1 << 1
-	natProtoRandom    = 1 << 2
-	natPersistent     = 1 << 3
-	natRandomFully    = 1 << 4
-)
-
-// natRange is what nft's translation prints of a NAT range.
-type natRange struct {
-	flags            uint32
-	minAddr, maxAddr netip.Addr
-	minPort, maxPort uint16
-}
-
-// natRange2Text renders nf_nat_range2 (DNAT revision 2) of an ip table.
-func natRange2Text(verb string, info []byte) (string, error) {
-	if len(info) < 42 {
+// natText renders the NAT targets of an ip table: DNAT revision 2, SNAT, MASQUERADE and
+// REDIRECT revision 0.
+func natText(x xtables.Ext) (string, error) {
+	nr, err := xtables.DecodeNATRange(x, unix.NFPROTO_IPV4)
+	if err != nil {
 		return "", errUnsupported
 	}
-	var a, b [4]byte
-	copy(a[:], info[4:8])
-	copy(b[:], info[20:24])
-	return natText(verb, natRange{
-		flags:   binary.NativeEndian.Uint32(info[0:]),
-		minAddr: netip.AddrFrom4(a), maxAddr: netip.AddrFrom4(b),
-		minPort: binary.BigEndian.Uint16(info[36:]), maxPort: binary.BigEndian.Uint16(info[38:]),
-	})
+	return natRangeText(strings.ToLower(x.Name), nr)
 }
 
-// natCompatText renders nf_nat_ipv4_multi_range_compat (SNAT, MASQUERADE, REDIRECT
-// revision 0).
-func natCompatText(verb string, info []byte) (string, error) {
-	if len(info) < 20 || binary.NativeEndian.Uint32(info[0:]) != 1 {
-		return "", errUnsupported
-	}
-	var a, b [4]byte
-	copy(a[:], info[8:12])
-	copy(b[:], info[12:16])
-	return natText(verb, natRange{
-		flags:   binary.NativeEndian.Uint32(info[4:]),
-		minAddr: netip.AddrFrom4(a), maxAddr: netip.AddrFrom4(b),
-		minPort: binary.BigEndian.Uint16(info[16:]), maxPort: binary.BigEndian.Uint16(info[18:]),
-	})
-}
-
-func natText(verb string, nr natRange) (string, error) {
-	known := uint32(natMapIPs | natProtoSpecified | natProtoRandom | natPersistent | natRandomFully)
+func natRangeText(verb string, nr xtables.NATRange) (string, error) {
+	known := uint32(xtables.NATMapIPs | xtables.NATProtoSpecified | xtables.NATProtoRandom | xtables.NATPersistent | xtables.NATRandomFully)
 	switch verb {
 	case "masquerade":
-		known = natProtoSpecified | natProtoRandom | natRandomFully
+		known = xtables.NATProtoSpecified | xtables.NATProtoRandom | xtables.NATRandomFully
 	case "redirect":
 		// Only seen with ports (iptables' --to-ports).
-		if nr.flags&natProtoSpecified == 0 {
+		if nr.Flags&xtables.NATProtoSpecified == 0 {
 			return "", errUnsupported
 		}
-		known = natProtoSpecified
+		known = xtables.NATProtoSpecified
 	case "dnat", "snat":
-		if nr.flags&(natMapIPs|natProtoSpecified) == 0 {
+		if nr.Flags&(xtables.NATMapIPs|xtables.NATProtoSpecified) == 0 {
 			return "", errUnsupported
 		}
 	}
 	// Anything else (a port offset, netmap) nft prints as "xt target NAME".
-	if nr.flags&^known != 0 {
+	if nr.Flags&^known != 0 {
 		return "", errUnsupported
 	}
 	to := ""
-	if nr.flags&natMapIPs != 0 {
-		to = nr.minAddr.String()
-		if nr.maxAddr != nr.minAddr {
-			to += "-" + nr.maxAddr.String()
+	if nr.Flags&xtables.NATMapIPs != 0 {
+		to = nr.MinAddr.String()
+		if nr.MaxAddr != nr.MinAddr {
+			to += "-" + nr.MaxAddr.String()
 		}
 	}
-	if nr.flags&natProtoSpecified != 0 {
-		to += fmt.Sprintf(":%d", nr.minPort)
-		if nr.maxPort != nr.minPort {
-			to += fmt.Sprintf("-%d", nr.maxPort)
+	if nr.Flags&xtables.NATProtoSpecified != 0 {
+		to += fmt.Sprintf(":%d", nr.MinPort)
+		if nr.MaxPort != nr.MinPort {
+			to += fmt.Sprintf("-%d", nr.MaxPort)
 		}
 	}
 	s := verb
@@ -386,13 +321,13 @@ func natText(verb string, nr natRange) (string, error) {
 		s += " to " + to
 	}
 	var opts []string
-	if nr.flags&natProtoRandom != 0 {
+	if nr.Flags&xtables.NATProtoRandom != 0 {
 		opts = append(opts, "random")
 	}
-	if nr.flags&natRandomFully != 0 {
+	if nr.Flags&xtables.NATRandomFully != 0 {
 		opts = append(opts, "fully-random")
 	}
-	if nr.flags&natPersistent != 0 {
+	if nr.Flags&xtables.NATPersistent != 0 {
 		opts = append(opts, "persistent")
 	}
 	if len(opts) > 0 {
@@ -417,8 +352,9 @@ var (
 	}
 )
 
-func rejectText(family uint8, info []byte) (string, error) {
-	if len(info) < 4 {
+func rejectText(family uint8, x xtables.Ext) (string, error) {
+	w, err := xtables.DecodeReject(x)
+	if err != nil {
 		return "", errUnsupported
 	}
 	names := iptRejectText
@@ -429,7 +365,7 @@ func rejectText(family uint8, info []byte) (string, error) {
 	default:
 		return "", errUnsupported
 	}
-	s, ok := names[binary.NativeEndian.Uint32(info)]
+	s, ok := names[w]
 	if !ok {
 		return "", errUnsupported
 	}
@@ -439,17 +375,13 @@ func rejectText(family uint8, info []byte) (string, error) {
 // LOG (xt_log_info): level, logflags, prefix[30]. Its translation prints what the native
 // log statement prints for the same level and flags (XT_LOG_* are NF_LOG_*), the prefix
 // between quotes as it is: only prefixes that quoting leaves alone are decoded.
-func (r *renderer) xtLog(info []byte) error {
-	if len(info) < 32 {
+func (r *renderer) xtLog(x xtables.Ext) error {
+	l, err := xtables.DecodeLog(x)
+	if err != nil || len(l.Prefix) == 30 {
+		// A prefix that fills the array has no NUL: not one iptables wrote.
 		return errUnsupported
 	}
-	level, flags := info[0], info[1]
-	prefix := info[2:32]
-	if i := bytes.IndexByte(prefix, 0); i >= 0 {
-		prefix = prefix[:i]
-	} else {
-		return errUnsupported
-	}
+	level, flags, prefix := l.Level, l.Flags, []byte(l.Prefix)
 	for _, c := range prefix {
 		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
 			return errUnsupported
@@ -469,12 +401,11 @@ func (r *renderer) xtLog(info []byte) error {
 
 // MARK revision 2 (xt_mark_tginfo2): the mark becomes (mark & ^mask) ^ value. The
 // translation names the simplest operation that does it.
-func markText(info []byte) (string, error) {
-	if len(info) < 8 {
+func markText(x xtables.Ext) (string, error) {
+	mark, mask, err := xtables.DecodeMarkTarget(x)
+	if err != nil {
 		return "", errUnsupported
 	}
-	mark := binary.NativeEndian.Uint32(info[0:])
-	mask := binary.NativeEndian.Uint32(info[4:])
 	switch {
 	case mask == 0xffffffff:
 		return fmt.Sprintf("meta mark set 0x%x", mark), nil
@@ -498,48 +429,43 @@ var (
 	xtICMP6Types = []uint8{1, 2, 3, 4, 128, 129, 133, 134, 135, 136, 137}
 )
 
-func icmpText(proto string, names map[uint8]string, info []byte) (string, error) {
-	if len(info) < 4 || info[1] != 0 || info[2] != 0xff {
+func icmpText(proto string, names map[uint8]string, x xtables.Ext) (string, error) {
+	m, err := xtables.DecodeICMP(x)
+	if err != nil || m.CodeMin != 0 || m.CodeMax != 0xff {
 		return "", errUnsupported
 	}
 	op := ""
-	switch info[3] {
-	case 0:
-	case 1:
+	if m.Invert {
 		op = "!= "
-	default:
-		return "", errUnsupported
 	}
-	if info[0] == 0xff && proto == "icmp" && op == "" {
+	if m.Type == 0xff && proto == "icmp" && op == "" {
 		return "ip protocol icmp", nil
 	}
 	known := xtICMPTypes
 	if proto == "icmpv6" {
 		known = xtICMP6Types
 	}
-	if !slices.Contains(known, info[0]) {
+	if !slices.Contains(known, m.Type) {
 		return "", errUnsupported
 	}
-	return proto + " type " + op + names[info[0]], nil
+	return proto + " type " + op + names[m.Type], nil
 }
 
 // pkttype (xt_pkttype_info): an int packet type (PACKET_*) and an int invert. nft's
 // translation calls PACKET_HOST unicast.
 var xtPkttypeNames = map[uint32]string{0: "unicast", 1: "broadcast", 2: "multicast"}
 
-func pkttypeText(info []byte) (string, error) {
-	if len(info) < 8 {
+func pkttypeText(x xtables.Ext) (string, error) {
+	t, inv, err := xtables.DecodePkttype(x)
+	if err != nil {
 		return "", errUnsupported
 	}
-	n, ok := xtPkttypeNames[binary.NativeEndian.Uint32(info[0:])]
+	n, ok := xtPkttypeNames[t]
 	if !ok {
 		return "", errUnsupported
 	}
-	switch binary.NativeEndian.Uint32(info[4:]) {
-	case 0:
-		return "pkttype " + n, nil
-	case 1:
+	if inv {
 		return "pkttype != " + n, nil
 	}
-	return "", errUnsupported
+	return "pkttype " + n, nil
 }

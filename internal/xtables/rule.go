@@ -12,6 +12,11 @@ type Ext struct {
 	Name string
 	Rev  uint8
 	Data []byte
+	// Sets are the names of the ipsets a set match or a SET target refers to by index
+	// (its xt_set_info fields in order: the match set; add, del, map), once ResolveSets
+	// has asked the kernel: Save prints them by name, and the extension by name only
+	// without them.
+	Sets []string
 }
 
 // Inverted parts of a rule's fixed header, as in struct ipt_ip's invflags (IPT_INV_*).
@@ -28,6 +33,10 @@ const (
 type Rule struct {
 	// Src and Dst are -s and -d; the zero Prefix means any address.
 	Src, Dst netip.Prefix
+	// SrcMask and DstMask are a netmask that is not a prefix (-s 198.51.0.0/255.255.0.255):
+	// then Src or Dst holds the address with all its bits, and iptables prints the mask.
+	// The zero Addr when the prefix length says it all.
+	SrcMask, DstMask netip.Addr
 	// InIface and OutIface are -i and -o as iptables prints them (a trailing + is a
 	// prefix match); empty means any.
 	InIface, OutIface string
