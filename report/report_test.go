@@ -24,20 +24,36 @@ var recorded = map[string]struct {
 	stage   verdict.Stage
 	reason  string
 }{
-	"tcp_no_listener_v4":     {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
-	"tcp_no_listener_v6":     {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
-	"udp_closed_port_v4":     {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
-	"udp_closed_port_v6":     {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
-	"input_drop_rule_v4":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
-	"input_drop_rule_v6":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
-	"input_reject_rule_v4":   {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
-	"input_reject_rule_v6":   {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
-	"conntrack_invalid_v4":   {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
-	"conntrack_invalid_v6":   {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
-	"strict_rp_filter":       {verdict.Dropped, verdict.Routing, "IP_RPFILTER"},
-	"sender_egress_firewall": {verdict.NotArrived, verdict.Arrival, ""},
-	"healthy_listener_v4":    {verdict.Delivered, verdict.Socket, ""},
-	"healthy_listener_v6":    {verdict.Delivered, verdict.Socket, ""},
+	"tcp_no_listener_v4":         {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
+	"tcp_no_listener_v6":         {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
+	"udp_closed_port_v4":         {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
+	"udp_closed_port_v6":         {verdict.Dropped, verdict.Socket, "NO_SOCKET"},
+	"input_drop_rule_v4":         {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"input_drop_rule_v6":         {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"input_reject_rule_v4":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"input_reject_rule_v6":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"conntrack_invalid_v4":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"conntrack_invalid_v6":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_nft_drop_v4":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_nft_drop_v6":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_nft_reject_v4":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_nft_reject_v6":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_nft_invalid_v4":    {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_nft_invalid_v6":    {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_nft_manager_v4":    {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_nft_manager_v6":    {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_legacy_drop_v4":    {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_legacy_drop_v6":    {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_legacy_reject_v4":  {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_legacy_reject_v6":  {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_legacy_invalid_v4": {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_legacy_invalid_v6": {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_legacy_manager_v4": {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_legacy_manager_v6": {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"strict_rp_filter":           {verdict.Dropped, verdict.Routing, "IP_RPFILTER"},
+	"sender_egress_firewall":     {verdict.NotArrived, verdict.Arrival, ""},
+	"healthy_listener_v4":        {verdict.Delivered, verdict.Socket, ""},
+	"healthy_listener_v6":        {verdict.Delivered, verdict.Socket, ""},
 
 	"prerouting_drop_rule_v4":               {verdict.Dropped, verdict.Prerouting, "NETFILTER_DROP"},
 	"prerouting_drop_rule_v6":               {verdict.Dropped, verdict.Prerouting, "NETFILTER_DROP"},
@@ -338,6 +354,32 @@ func TestJudgeRecordedRejectAndInvalid(t *testing.T) {
 		for _, w := range want {
 			if !strings.Contains(text, w) {
 				t.Errorf("%s does not say %q:\n%s", name, w, text)
+			}
+		}
+	}
+}
+
+// A rule of iptables, on either backend, is named as iptables-save prints it, by its
+// number in the chain, with its syntax; iptables-legacy's is found by its counters.
+func TestJudgeRecordedIptables(t *testing.T) {
+	t.Parallel()
+	for _, backend := range []string{"nft", "legacy"} {
+		for _, c := range []string{"drop", "reject", "invalid", "manager"} {
+			for _, fam := range []string{"v4", "v6"} {
+				name := "iptables_" + backend + "_" + c + "_" + fam
+				v := judge(readRecorded(t, name).Evidence())
+				r := v.Rule
+				tool := map[string]string{"v4": "iptables", "v6": "ip6tables"}[fam]
+				if r == nil || r.Syntax != tool || !strings.HasPrefix(r.Rule, "-A ") || r.Number != 1 || (r.Backend == "legacy") != (backend == "legacy") {
+					t.Errorf("%s: rule %+v, want %s's first rule of its chain, backend %s", name, r, tool, backend)
+					continue
+				}
+				if !strings.Contains(v.Summary, "`"+r.Rule+"`") {
+					t.Errorf("%s: summary does not quote the rule: %s", name, v.Summary)
+				}
+				if c == "drop" && !strings.Contains(v.Fix, "`"+tool+" -t filter -D INPUT 1`") {
+					t.Errorf("%s: fix is not by the rule's number: %s", name, v.Fix)
+				}
 			}
 		}
 	}

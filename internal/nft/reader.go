@@ -3,11 +3,13 @@ package nft
 // RuleReader reads and renders the rules of chains, reading each table's sets once.
 // Errs lists what it could not read (sets), a rule rendering then falls back to Undecoded.
 type RuleReader struct {
-	c       Executor
-	links   map[uint32]string
-	sets    map[tableKey]map[string]*setInfo
-	setsErr map[tableKey]error
-	errs    []error
+	c        Executor
+	links    map[uint32]string
+	sets     map[tableKey]map[string]*setInfo
+	setsErr  map[tableKey]error
+	errs     []error
+	chains   map[ChainKey]Chain
+	iptables map[tableKey]iptablesView
 }
 
 type tableKey struct {
@@ -17,13 +19,16 @@ type tableKey struct {
 
 // NewRuleReader reads rules on c, naming interface indexes from links.
 func NewRuleReader(c Executor, links map[uint32]string) *RuleReader {
-	return &RuleReader{c: c, links: links, sets: map[tableKey]map[string]*setInfo{}, setsErr: map[tableKey]error{}}
+	return &RuleReader{c: c, links: links, sets: map[tableKey]map[string]*setInfo{}, setsErr: map[tableKey]error{}, iptables: map[tableKey]iptablesView{}}
 }
 
 // Rule is one rule of a chain as the trace names it.
 type Rule struct {
 	// Text is the rule in nft syntax, as `nft -a list ruleset` prints it, or Undecoded's.
 	Text string
+	// Iptables is the rule as iptables-save (ip6tables-save) prints it, when its table is
+	// iptables-nft's (every rule and base chain there is one iptables reads back).
+	Iptables string
 	// Position is the rule's place in its chain, from 1: iptables numbers rules so.
 	Position int
 	// Reject is RejectTCPReset or RejectICMP when the rule rejects the packet.
@@ -58,7 +63,7 @@ func (rr *RuleReader) ChainRules(ck ChainKey) (map[uint64]Rule, error) {
 		if err != nil {
 			text = Undecoded(ru.Handle, err)
 		}
-		out[ru.Handle] = Rule{Text: text, Position: i + 1, Reject: rejectOf(ck.Family, ru.Exprs)}
+		out[ru.Handle] = Rule{Text: text, Iptables: rr.iptablesTable(tk)[ru.Handle], Position: i + 1, Reject: rejectOf(ck.Family, ru.Exprs)}
 	}
 	return out, nil
 }

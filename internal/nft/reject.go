@@ -1,10 +1,10 @@
 package nft
 
 import (
-	"encoding/binary"
-
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/packetmortem/packetmortem/internal/xtables"
 )
 
 // What a rule that rejects answers the sender with (Rule.Reject).
@@ -29,13 +29,7 @@ func rejectOf(family uint8, exprs []ruleExpr) string {
 			if x.Name != "REJECT" {
 				continue
 			}
-			// ipt_reject_info and ip6t_reject_info begin with the enum of what to send;
-			// IPT_TCP_RESET is 7, IP6T_TCP_RESET 6.
-			reset := uint32(7)
-			if family == unix.NFPROTO_IPV6 {
-				reset = 6
-			}
-			if info := xtInfo(x.Info); len(info) >= 4 && binary.NativeEndian.Uint32(info) == reset {
+			if xtables.RejectsWithReset(family, xtExt(x.Name, x.Rev, x.Info)) {
 				return RejectTCPReset
 			}
 			return RejectICMP

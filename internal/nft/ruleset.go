@@ -3,6 +3,7 @@ package nft
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
@@ -122,17 +123,19 @@ func parseChain(data []byte) (Chain, error) {
 
 // ruleInfo is a rule as fetched from the kernel.
 type ruleInfo struct {
+	Chain   string
 	Handle  uint64
 	Exprs   []ruleExpr
 	Comment string
 }
 
-// dumpRules lists the rules of one chain.
+// dumpRules lists the rules of one chain; of every chain of the table when chain is "".
 func dumpRules(c Executor, family uint8, table, chain string) ([]ruleInfo, error) {
-	req, err := dumpRequest(unix.NFT_MSG_GETRULE, family, []netlink.Attribute{
-		{Type: unix.NFTA_RULE_TABLE, Data: CString(table)},
-		{Type: unix.NFTA_RULE_CHAIN, Data: CString(chain)},
-	})
+	attrs := []netlink.Attribute{{Type: unix.NFTA_RULE_TABLE, Data: CString(table)}}
+	if chain != "" {
+		attrs = append(attrs, netlink.Attribute{Type: unix.NFTA_RULE_CHAIN, Data: CString(chain)})
+	}
+	req, err := dumpRequest(unix.NFT_MSG_GETRULE, family, attrs)
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +170,8 @@ func parseRule(data []byte) (ruleInfo, error) {
 	ad.ByteOrder = binary.BigEndian
 	for ad.Next() {
 		switch ad.Type() {
+		case unix.NFTA_RULE_CHAIN:
+			ri.Chain = strings.TrimRight(ad.String(), "\x00")
 		case unix.NFTA_RULE_HANDLE:
 			ri.Handle = ad.Uint64()
 		case unix.NFTA_RULE_EXPRESSIONS:

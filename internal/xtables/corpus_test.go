@@ -2,7 +2,6 @@ package xtables_test
 
 import (
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,7 +16,8 @@ import (
 	"github.com/packetmortem/packetmortem/internal/xtables"
 )
 
-var record = flag.Bool("record", false, "record the netlink replies and iptables-nft-save's text of the corpus into testdata (root)")
+// record is the package's -record flag (export_test.go): one flag for both test packages.
+var record = xtables.Record
 
 // corpusFamilies are the corpus files, the programs that load and print them, and the
 // recordings the unit test replays.

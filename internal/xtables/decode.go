@@ -223,6 +223,20 @@ func DecodeReject(e Ext) (uint32, error) {
 	return d.u32(0), nil
 }
 
+// RejectsWithReset says whether a REJECT target answers with a TCP reset, rather than an
+// ICMP error: the client reports the reset as "connection refused".
+func RejectsWithReset(family uint8, e Ext) bool {
+	w, err := DecodeReject(e)
+	if err != nil {
+		return false
+	}
+	names := rejectNames4
+	if family == unix.NFPROTO_IPV6 {
+		names = rejectNames6
+	}
+	return int(w) < len(names) && names[w] == "tcp-reset"
+}
+
 // Log is xt_log_info (LOG revision 0).
 type Log struct {
 	Level, Flags uint8

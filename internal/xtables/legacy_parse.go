@@ -413,12 +413,3 @@ func ifaceName(name, mask []byte) string {
 	}
 	return string(s)
 }
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/netip"
@@ -21,11 +20,6 @@ import (
 	"github.com/packetmortem/packetmortem/internal/netns"
 	"github.com/packetmortem/packetmortem/internal/testns"
 )
-
-var recordLegacy = flag.Bool("record", false, "record the kernel's x_tables answers in testdata for TestParseRecorded")
-
-// TestMain fails the run when a test leaves a namespace behind.
-func TestMain(m *testing.M) { os.Exit(testns.Main(m)) }
 
 type legacyFamily struct {
 	name             string
@@ -127,7 +121,7 @@ func TestReadLegacyMatchesSave(t *testing.T) {
 				return nil
 			})
 			checkTables(t, got, want)
-			if *recordLegacy {
+			if *record {
 				header := fmt.Sprintf("# %s's answers to GET_INFO and GET_ENTRIES for %s, recorded by go test -run TestReadLegacyMatchesSave -record\n", f.restore, f.rules)
 				if err := os.WriteFile(f.rec, []byte(header+rec.String()), 0o644); err != nil {
 					t.Fatal(err)

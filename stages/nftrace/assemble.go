@@ -345,6 +345,9 @@ func makeStep(ev *traceEvent, own string, res resolved) (st evidence.TraceStep, 
 	if ev.Handle != 0 && !isOwn(ev, own) {
 		r := res.rule(ruleKey{nft.ChainKey{Family: ev.Family, Table: ev.Table, Chain: ev.Chain}, ev.Handle})
 		st.Rule, st.Syntax, st.Number, st.Reject = r.Text, "nft", r.Position, r.Reject
+		if r.Iptables != "" {
+			st.Rule, st.Syntax, st.Nft = r.Iptables, nft.IptablesTool(ev.Family), r.Text
+		}
 	}
 	return st, true, final
 }

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packetmortem/packetmortem/internal/netns"
+	"github.com/packetmortem/packetmortem/internal/nft"
 	"github.com/packetmortem/packetmortem/internal/xtables"
 	"github.com/packetmortem/packetmortem/stages/evidence"
 )
@@ -57,9 +58,9 @@ func legacyEvidence(before, after []*xtables.Table, ends evidence.Endpoints, als
 	}
 	grown := xtables.GrownAll(before, after)
 	type key struct {
-		family      uint8
+		family       uint8
 		table, chain string
-		num         int
+		num          int
 	}
 	found := map[key]int{} // index in l.Grown
 	for _, hook := range legacyHooks {
@@ -103,10 +104,13 @@ func legacyStep(c xtables.RuleRef) evidence.TraceStep {
 		return st
 	}
 	text, _ := c.Rule.Save(c.Chain, c.Family)
-	st.Number, st.Rule, st.Syntax = c.Num, text, toolOf(c.Family)
+	st.Number, st.Rule, st.Syntax = c.Num, text, nft.IptablesTool(c.Family)
 	switch {
 	case c.Rule.Target.Name == "REJECT":
-		st.Reject = rejectWith(c.Family, c.Rule.Target.Data)
+		st.Reject = evidence.RejectICMP
+		if xtables.RejectsWithReset(c.Family, c.Rule.Target) {
+			st.Reject = evidence.RejectTCPReset
+		}
 	case c.Rule.Target.Name == "" && c.Rule.Verdict != "DROP":
 		// A jump into a chain whose own rule did not count: named as the jump.
 		st.Verdict = "jump " + c.Rule.Verdict
@@ -122,13 +126,6 @@ func familyWord(f uint8) string {
 		return "ip6"
 	}
 	return "ip"
-}
-
-func toolOf(f uint8) string {
-	if f == unix.NFPROTO_IPV6 {
-		return "ip6tables"
-	}
-	return "iptables"
 }
 
 // stopLegacy reads iptables-legacy's tables again and puts what they say into fw.

@@ -272,3 +272,43 @@ func TestJudgePartialLoss(t *testing.T) {
 		}
 	}
 }
+
+// A NETFILTER_DROP the trace did not see is iptables-legacy's rule when its counters name
+// exactly one that could have dropped the flow at that hook; with two, neither is named and
+// both are noted.
+func TestJudgeLegacyRule(t *testing.T) {
+	t.Parallel()
+	step := func(chain string, n int, rule string) evidence.TraceStep {
+		return evidence.TraceStep{Type: "rule", Family: "ip", Table: "filter", Chain: chain, Number: n, Rule: rule, Syntax: "iptables", Backend: "legacy", Verdict: "drop"}
+	}
+	guard := evidence.LegacyRule{Step: step("GUARD", 2, "-A GUARD -p tcp -m tcp --dport 8080 -j DROP"), Hooks: []string{"input"}, Packets: 3, MatchesFlow: true}
+	forward := evidence.LegacyRule{Step: step("FORWARD", 1, "-A FORWARD -j DROP"), Hooks: []string{"forward"}, Packets: 9, MatchesFlow: true}
+	v6 := evidence.LegacyRule{Step: step("INPUT", 1, "-A INPUT -j DROP"), Hooks: []string{"input"}, Packets: 1, MatchesFlow: true}
+	v6.Step.Family, v6.Step.Syntax = "ip6", "ip6tables"
+	nfDrop := drop("NETFILTER_DROP", "nf_hook_slow", "nf_hook_slow", "ip_local_deliver", "ip_rcv")
+	judge := func(grown ...evidence.LegacyRule) (verdict.Verdict, prose.Text) {
+		e := ev(3, 0, []evidence.Drop{nfDrop, nfDrop, nfDrop})
+		e.Firewall.Legacy = &evidence.Legacy{Tables: []string{"ip filter", "ip6 filter"}, Rules: 4, Grown: grown}
+		v := verdict.Judge(e)
+		return v, prose.Write(e, v)
+	}
+
+	v, text := judge(guard, forward, v6)
+	if v.Stage != verdict.Input || v.Rule == nil || v.Rule.Chain != "GUARD" || v.Cause != verdict.ByRule {
+		t.Fatalf("verdict %s, rule %+v: want input, GUARD's rule", v.Stage, v.Rule)
+	}
+	if !strings.Contains(text.Summary, "by the firewall (iptables-legacy) in input: rule `-A GUARD -p tcp -m tcp --dport 8080 -j DROP`") ||
+		!strings.Contains(text.Fix, "`iptables -t filter -D GUARD 2`") {
+		t.Errorf("summary/fix do not name the legacy rule:\n%s\n%s", text.Summary, text.Fix)
+	}
+
+	other := guard
+	other.Step = step("INPUT", 4, "-A INPUT -p tcp -j DROP")
+	v, text = judge(guard, other)
+	if v.Rule != nil || len(v.LegacySuspects) != 2 {
+		t.Fatalf("rule %+v with suspects %+v: want none named, two suspects", v.Rule, v.LegacySuspects)
+	}
+	if n := strings.Join(text.Notes, "\n"); !strings.Contains(n, "2 iptables-legacy rules that could each have dropped it") || !strings.Contains(n, "-A INPUT -p tcp -j DROP") {
+		t.Errorf("the suspects are not noted: %s", n)
+	}
+}

@@ -146,7 +146,7 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 		}
 		if r.Backend == "legacy" {
 			// Found by its counters: nothing traced it.
-			firewall = "iptables-legacy"
+			firewall = "the firewall (iptables-legacy)"
 		}
 		t.Summary = fmt.Sprintf("%s by %s in %s: %s in table %s %s, chain %s%s%s.",
 			dropped, firewall, v.Stage, what, r.Family, r.Table, r.Chain, handleText(r), rest)
