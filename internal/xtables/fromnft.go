@@ -102,17 +102,7 @@ func FromNft(t *nftables.Table, chains []*nftables.Chain, rules []*nftables.Rule
 		}
 		list[i].c.Rules = append(list[i].c.Rules, rule)
 	}
-	slices.SortStableFunc(list, func(a, b chainAt) int {
-		switch {
-		case a.hook >= 0 && b.hook >= 0:
-			return a.hook - b.hook
-		case a.hook >= 0:
-			return -1
-		case b.hook >= 0:
-			return 1
-		}
-		return strings.Compare(a.c.Name, b.c.Name)
-	})
+	slices.SortStableFunc(list, func(a, b chainAt) int { return saveOrder(a.hook, b.hook, a.c.Name, b.c.Name) })
 	out := &Table{Family: family, Name: t.Name}
 	for _, ca := range list {
 		out.Chains = append(out.Chains, ca.c)

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -266,17 +265,7 @@ func parseLegacy(l *layout, table string, info, blob []byte) (*Table, error) {
 	}
 	// iptables-legacy-save's order: built-ins in hook order, then user chains sorted by
 	// name, as libiptc keeps them (and writes them to the kernel).
-	slices.SortStableFunc(spans, func(a, b *span) int {
-		switch {
-		case a.hook >= 0 && b.hook >= 0:
-			return a.hook - b.hook
-		case a.hook >= 0:
-			return -1
-		case b.hook >= 0:
-			return 1
-		}
-		return strings.Compare(a.chain.Name, b.chain.Name)
-	})
+	slices.SortStableFunc(spans, func(a, b *span) int { return saveOrder(a.hook, b.hook, a.chain.Name, b.chain.Name) })
 	for _, s := range spans {
 		t.Chains = append(t.Chains, s.chain)
 	}

@@ -190,3 +190,17 @@ func saveString(s string) string {
 	b.WriteString(`"`)
 	return b.String()
 }
+
+// saveOrder orders chains as both iptables-save's print them: built-in chains (hook >= 0)
+// in hook order, then user chains by name.
+func saveOrder(hookA, hookB int, nameA, nameB string) int {
+	switch {
+	case hookA >= 0 && hookB >= 0:
+		return hookA - hookB
+	case hookA >= 0:
+		return -1
+	case hookB >= 0:
+		return 1
+	}
+	return strings.Compare(nameA, nameB)
+}
