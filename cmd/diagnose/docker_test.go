@@ -103,15 +103,16 @@ func TestE2EDockerUserDrop(t *testing.T) {
 		s.pair.InServer(t, testns.Tool(t, tool), "-I", chain, "-p", "tcp", "--dport", "80", "-j", "DROP")
 		rep := s.diagnose(t, "", s.fromClient(connect))
 		expect(t, rep, verdict.Dropped, verdict.Forward, "NETFILTER_DROP")
-		// The rule's text is not required: iptables-nft's xt matches may be undecoded.
-		if r := rep.Verdict.Rule; r == nil || r.Family != family || r.Table != "filter" || r.Chain != chain {
-			t.Errorf("rule %+v, want one of chain %s in table %s filter", r, chain, family)
+		// Docker's tables are iptables-nft's: the rule is named as iptables-save prints it.
+		want := fmt.Sprintf("-A %s -p tcp -m tcp --dport 80 -j DROP", chain)
+		if r := rep.Verdict.Rule; r == nil || r.Family != family || r.Table != "filter" || r.Chain != chain || r.Rule != want || r.Syntax != tool || r.Number != 1 {
+			t.Errorf("rule %+v, want %s's %q, the first of chain %s in table %s filter", r, tool, want, chain, family)
 		}
-		if !strings.Contains(rep.Verdict.Summary, chain) {
-			t.Errorf("summary %q does not name chain %s", rep.Verdict.Summary, chain)
+		if !strings.Contains(rep.Verdict.Summary, want) {
+			t.Errorf("summary %q does not quote the rule", rep.Verdict.Summary)
 		}
 		// The fix is said with the tool that made the table.
-		if want := fmt.Sprintf("`%s -t filter -D %s NUMBER`", tool, chain); !strings.Contains(rep.Verdict.Fix, want) {
+		if want := fmt.Sprintf("`%s -t filter -D %s 1`", tool, chain); !strings.Contains(rep.Verdict.Fix, want) {
 			t.Errorf("fix %q does not say %s", rep.Verdict.Fix, want)
 		}
 	})

@@ -98,13 +98,15 @@ func legacyPackets(ends evidence.Endpoints) []xtables.Packet {
 
 // legacyStep is a candidate as a trace would have named it.
 func legacyStep(c xtables.RuleRef) evidence.TraceStep {
-	st := evidence.TraceStep{Type: "rule", Family: familyWord(c.Family), Table: c.Table, Chain: c.Chain, Backend: "legacy", Verdict: "drop"}
+	// A policy has no text, but its Syntax still says whose tool changes it.
+	st := evidence.TraceStep{Type: "rule", Family: familyWord(c.Family), Table: c.Table, Chain: c.Chain,
+		Syntax: nft.IptablesTool(c.Family), Backend: "legacy", Verdict: "drop"}
 	if c.Policy() {
 		st.Type = "policy"
 		return st
 	}
 	text, _ := c.Rule.Save(c.Chain, c.Family)
-	st.Number, st.Rule, st.Syntax = c.Num, text, nft.IptablesTool(c.Family)
+	st.Number, st.Rule = c.Num, text
 	switch {
 	case c.Rule.Target.Name == "REJECT":
 		st.Reject = evidence.RejectICMP

@@ -32,6 +32,12 @@ func TestOwnedFix(t *testing.T) {
 		{rule("ip6", "filter", "FORWARD"), "ip netns exec web ", []string{"`ip netns exec web ip6tables -t filter -D FORWARD NUMBER`"}},
 		{&evidence.TraceStep{Type: "policy", Family: "ip", Table: "filter", Chain: "INPUT"}, "", []string{"`iptables -t filter -I INPUT -p tcp --dport 8443 -j ACCEPT`", "`iptables -t filter -P INPUT ACCEPT`", "`nft add rule ip filter INPUT tcp dport 8443 accept`"}},
 		{rule("inet", "firewalld", "filter_IN_public_allow"), "", []string{"`firewall-cmd --add-port=8443/tcp`"}},
+		{&evidence.TraceStep{Type: "rule", Family: "ip", Table: "filter", Chain: "INPUT", Number: 3, Syntax: "iptables", Rule: "-A INPUT -p tcp -m tcp --dport 8443 -j DROP"}, "",
+			[]string{"`iptables -t filter -D INPUT 3`", "`iptables -t filter -D INPUT -p tcp -m tcp --dport 8443 -j DROP`", "iptables-nft's: where `iptables -V` says legacy, run `iptables-nft`"}},
+		{&evidence.TraceStep{Type: "rule", Family: "ip6", Table: "filter", Chain: "INPUT", Number: 1, Syntax: "ip6tables", Backend: "legacy", Rule: "-A INPUT -j DROP"}, "ip netns exec web ",
+			[]string{"`ip netns exec web ip6tables -t filter -D INPUT 1`", "iptables-legacy's: where `ip6tables -V` says nf_tables, run `ip6tables-legacy`"}},
+		{&evidence.TraceStep{Type: "policy", Family: "ip", Table: "filter", Chain: "INPUT", Syntax: "iptables", Backend: "legacy"}, "",
+			[]string{"`iptables -t filter -I INPUT -p tcp --dport 8443 -j ACCEPT`", "`iptables -t filter -P INPUT ACCEPT`"}},
 		{rule("inet", "filter", "input"), "", nil},
 		{rule("ip", "guard", "INPUT"), "", nil},
 	} {
