@@ -209,3 +209,56 @@ func sendLoopback(t *testing.T, ns string, v6 bool) {
 		}
 	})
 }
+
+// TestSaveMatchesIptablesLegacy loads the same corpus with iptables-legacy-restore and
+// compares the rules ReadLegacy reads from x_tables, rendered by Save, with what
+// iptables-legacy-save prints, table by table, with and without counters.
+func TestSaveMatchesIptablesLegacy(t *testing.T) {
+	p := testns.NewPair(t, "xl")
+	ns := p.Server
+	p.InServer(t, "ip", "link", "set", testns.Iface, "down")
+	for _, cf := range corpusFamilies {
+		t.Run(cf.name, func(t *testing.T) {
+			tool := strings.TrimSuffix(cf.restore, "-nft-restore")
+			restore := exec.Command("ip", "netns", "exec", ns, testns.Tool(t, tool+"-legacy-restore"))
+			f, err := os.Open(corpusFile(cf.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			restore.Stdin = f
+			if out, err := restore.CombinedOutput(); err != nil {
+				t.Fatalf("%s-legacy-restore < %s: %v\n%s", tool, corpusFile(cf.name), err, out)
+			}
+			sendLoopback(t, ns, cf.family == nftables.TableFamilyIPv6)
+			var tables []*xtables.Table
+			testns.Do(t, ns, func() {
+				if tables, err = xtables.ReadAllLegacy(); err != nil {
+					t.Errorf("read: %v", err)
+				}
+			})
+			rules := 0
+			for _, tb := range tables {
+				if tb.Family != uint8(cf.family) {
+					continue
+				}
+				save := func(args ...string) string {
+					args = append([]string{"netns", "exec", ns, testns.Tool(t, tool+"-legacy-save"), "-t", tb.Name}, args...)
+					out, err := exec.Command("ip", args...).Output()
+					if err != nil {
+						t.Fatalf("%s-legacy-save %v: %v", tool, args, err)
+					}
+					return stripHeader(string(out))
+				}
+				want := save()
+				compareSave(t, cf.name+" "+tb.Name+" -c", save("-c"), tb.Save(true))
+				compareSave(t, cf.name+" "+tb.Name, want, tb.Save(false))
+				rules += strings.Count(want, "\n-A ")
+			}
+			t.Logf("%d rules compared", rules)
+			if rules < 100 {
+				t.Errorf("only %d rules compared: the corpus did not load", rules)
+			}
+		})
+	}
+}

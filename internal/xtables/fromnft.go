@@ -556,12 +556,7 @@ func (s *fromNft) log(e *expr.Log) error {
 		m := make([]byte, 76)
 		binary.NativeEndian.PutUint32(m[0:], e.Snaplen)
 		binary.NativeEndian.PutUint16(m[4:], e.Group)
-		// iptables' default threshold is 1; nft's log leaves it out.
-		threshold := e.QThreshold
-		if threshold == 0 {
-			threshold = 1
-		}
-		binary.NativeEndian.PutUint16(m[6:], threshold)
+		binary.NativeEndian.PutUint16(m[6:], e.QThreshold)
 		if has(unix.NFTA_LOG_SNAPLEN) {
 			binary.NativeEndian.PutUint16(m[8:], 1)
 		}

@@ -341,14 +341,9 @@ func decodeExt(b []byte) (Ext, int, error) {
 // decodeHeader fills the rule's -s -d -i -o -p -f and their inversions.
 func decodeHeader(l *layout, b []byte, r *Rule) error {
 	inv := b[l.invflags]
-	var err error
 	field := func(off, n int) []byte { return b[off : off+n] }
-	if r.Src, err = maskedPrefix(field(l.src(), l.addrLen), field(l.smsk(), l.addrLen), inv&InvSrc != 0); err != nil {
-		return fmt.Errorf("source: %w", err)
-	}
-	if r.Dst, err = maskedPrefix(field(l.dst(), l.addrLen), field(l.dmsk(), l.addrLen), inv&InvDst != 0); err != nil {
-		return fmt.Errorf("destination: %w", err)
-	}
+	r.Src, r.SrcMask = maskedPrefix(field(l.src(), l.addrLen), field(l.smsk(), l.addrLen), inv&InvSrc != 0)
+	r.Dst, r.DstMask = maskedPrefix(field(l.dst(), l.addrLen), field(l.dmsk(), l.addrLen), inv&InvDst != 0)
 	r.InIface = ifaceName(field(l.inIface(), unix.IFNAMSIZ), field(l.inMask(), unix.IFNAMSIZ))
 	r.OutIface = ifaceName(field(l.outIface(), unix.IFNAMSIZ), field(l.outMask(), unix.IFNAMSIZ))
 	proto := xtEndian.Uint16(b[l.proto():])
@@ -364,22 +359,20 @@ func decodeHeader(l *layout, b []byte, r *Rule) error {
 }
 
 // maskedPrefix turns an address and its mask into a Prefix: the zero Prefix for any address,
-// unless negated (! -s 0.0.0.0/0 matches nothing, and says so).
-func maskedPrefix(addr, mask []byte, inverted bool) (netip.Prefix, error) {
-	ones := 0
-	for ones < 8*len(mask) && mask[ones/8]&(0x80>>(ones%8)) != 0 {
-		ones++
-	}
-	for i := ones; i < 8*len(mask); i++ {
-		if mask[i/8]&(0x80>>(i%8)) != 0 {
-			return netip.Prefix{}, fmt.Errorf("mask %x is not contiguous (this reader takes CIDR masks only)", mask)
-		}
-	}
-	if ones == 0 && !inverted {
-		return netip.Prefix{}, nil
-	}
+// unless negated (! -s 0.0.0.0/0 matches nothing, and says so). A mask that is not a
+// prefix (-s 198.51.0.0/255.255.0.255) is returned beside the address at its full length,
+// as the model keeps it.
+func maskedPrefix(addr, mask []byte, inverted bool) (netip.Prefix, netip.Addr) {
 	a, _ := netip.AddrFromSlice(addr)
-	return netip.PrefixFrom(a, ones).Masked(), nil
+	m, _ := netip.AddrFromSlice(mask)
+	ones, ok := maskBits(m)
+	switch {
+	case !ok:
+		return netip.PrefixFrom(a, a.BitLen()), m
+	case ones == 0 && !inverted:
+		return netip.Prefix{}, netip.Addr{}
+	}
+	return netip.PrefixFrom(a, ones).Masked(), netip.Addr{}
 }
 
 // ifaceName is -i/-o as iptables prints it: the name's bytes under the mask, and a + when

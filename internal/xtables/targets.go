@@ -233,7 +233,8 @@ func nflogSave(_ *saveCtx, d info) (string, error) {
 	if d.u16(8)&1 != 0 {
 		fmt.Fprintf(&b, " --nflog-size %d", d.u32(0))
 	}
-	if d.u16(6) != 1 {
+	// iptables 1.8.9's default threshold is 0 (the uapi header's; older ones said 1).
+	if d.u16(6) != 0 {
 		fmt.Fprintf(&b, " --nflog-threshold %d", d.u16(6))
 	}
 	return b.String(), nil
