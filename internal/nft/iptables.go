@@ -26,7 +26,13 @@ var iptablesNames = map[string][]string{
 
 // iptablesView is a table's rules as iptables-save lines, by handle; nil when the table
 // is not one iptables can read.
-type iptablesView map[uint64]string
+type iptablesView map[uint64]iptablesRule
+
+// iptablesRule is one rule's line, and what of it is shown by name only.
+type iptablesRule struct {
+	text    string
+	partial []string
+}
 
 // iptablesTable reads table tk whole and says it in iptables' words, when it is iptables'.
 func (rr *RuleReader) iptablesTable(tk tableKey) iptablesView {
@@ -67,7 +73,8 @@ func (rr *RuleReader) iptablesTable(tk tableKey) iptablesView {
 		if err != nil {
 			return nil
 		}
-		v[ru.Handle], _ = r.Save(ru.Chain, tk.family)
+		text, partial := r.Save(ru.Chain, tk.family)
+		v[ru.Handle] = iptablesRule{text, partial}
 	}
 	rr.iptables[tk] = v
 	return v

@@ -29,6 +29,8 @@ type Rule struct {
 	// Iptables is the rule as iptables-save (ip6tables-save) prints it, when its table is
 	// iptables-nft's (every rule and base chain there is one iptables reads back).
 	Iptables string
+	// Partial says what of Iptables is shown by name only (xtables.Rule.Save's notes).
+	Partial []string
 	// Position is the rule's place in its chain, from 1: iptables numbers rules so.
 	Position int
 	// Reject is RejectTCPReset or RejectICMP when the rule rejects the packet.
@@ -63,7 +65,8 @@ func (rr *RuleReader) ChainRules(ck ChainKey) (map[uint64]Rule, error) {
 		if err != nil {
 			text = Undecoded(ru.Handle, err)
 		}
-		out[ru.Handle] = Rule{Text: text, Iptables: rr.iptablesTable(tk)[ru.Handle], Position: i + 1, Reject: rejectOf(ck.Family, ru.Exprs)}
+		ipt := rr.iptablesTable(tk)[ru.Handle]
+		out[ru.Handle] = Rule{Text: text, Iptables: ipt.text, Partial: ipt.partial, Position: i + 1, Reject: rejectOf(ck.Family, ru.Exprs)}
 	}
 	return out, nil
 }

@@ -233,6 +233,9 @@ type TraceStep struct {
 	// Backend is "legacy" for a rule of iptables-legacy (x_tables): it has no handle, and
 	// was found by its counters, not traced.
 	Backend string `json:"backend,omitempty"`
+	// Partial says what of Rule is shown by name only (an iptables extension whose
+	// options were not decoded): the text then does not say all the rule does.
+	Partial []string `json:"partial,omitempty"`
 	// Number is the rule's place in its chain, from 1, as iptables numbers rules.
 	Number int `json:"number,omitempty"`
 	// Reject says what the rule answered the packet it dropped with (RejectTCPReset,

@@ -346,7 +346,7 @@ func makeStep(ev *traceEvent, own string, res resolved) (st evidence.TraceStep, 
 		r := res.rule(ruleKey{nft.ChainKey{Family: ev.Family, Table: ev.Table, Chain: ev.Chain}, ev.Handle})
 		st.Rule, st.Syntax, st.Number, st.Reject = r.Text, "nft", r.Position, r.Reject
 		if r.Iptables != "" {
-			st.Rule, st.Syntax, st.Nft = r.Iptables, nft.IptablesTool(ev.Family), r.Text
+			st.Rule, st.Syntax, st.Nft, st.Partial = r.Iptables, nft.IptablesTool(ev.Family), r.Text, r.Partial
 		}
 	}
 	return st, true, final

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -301,7 +302,7 @@ func TestDropInInput(t *testing.T) {
 			if tc.policy {
 				want = evidence.TraceStep{Type: "policy", Family: "inet", Table: "filter", Chain: "input", Verdict: "drop"}
 			}
-			if *in.DroppedBy != want {
+			if !reflect.DeepEqual(*in.DroppedBy, want) {
 				t.Errorf("DroppedBy = %+v\nwant       %+v", *in.DroppedBy, want)
 			}
 			if in.ID != pre.ID {

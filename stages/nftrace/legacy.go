@@ -105,8 +105,8 @@ func legacyStep(c xtables.RuleRef) evidence.TraceStep {
 		st.Type = "policy"
 		return st
 	}
-	text, _ := c.Rule.Save(c.Chain, c.Family)
-	st.Number, st.Rule = c.Num, text
+	st.Rule, st.Partial = c.Rule.Save(c.Chain, c.Family)
+	st.Number = c.Num
 	switch {
 	case c.Rule.Target.Name == "REJECT":
 		st.Reject = evidence.RejectICMP

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -175,10 +176,10 @@ func TestAssembleDrop(t *testing.T) {
 				if in.Hook != "input" || in.Verdict != "drop" || in.ID != pre.ID || in.DroppedBy == nil || in.Family != tc.family {
 					t.Fatalf("trace %d = %+v", i+1, in)
 				}
-				if *in.DroppedBy != tc.want {
+				if !reflect.DeepEqual(*in.DroppedBy, tc.want) {
 					t.Errorf("DroppedBy = %+v\nwant %+v", *in.DroppedBy, tc.want)
 				}
-				if in.Steps[len(in.Steps)-1] != tc.want {
+				if !reflect.DeepEqual(in.Steps[len(in.Steps)-1], tc.want) {
 					t.Errorf("last step = %+v", in.Steps[len(in.Steps)-1])
 				}
 			}

@@ -90,7 +90,8 @@ func iptablesFix(r *evidence.TraceStep, f reasons.Facts, tool, enter string) str
 			r.Chain, enter, tool, r.Table, r.Chain, f.Proto, f.Port, enter, tool, r.Table, r.Chain, which)
 	}
 	fix := fmt.Sprintf("remove or narrow the rule (or insert an accept before it): `%s%s -t %s -D %s %d`", enter, tool, r.Table, r.Chain, r.Number)
-	if spec, ok := strings.CutPrefix(r.Rule, "-A "+r.Chain+" "); ok {
+	// A text with an extension shown by name only would not match the rule.
+	if spec, ok := strings.CutPrefix(r.Rule, "-A "+r.Chain+" "); ok && len(r.Partial) == 0 {
 		fix += fmt.Sprintf(", or by its text, which does not depend on the rules before it: `%s%s -t %s -D %s %s`", enter, tool, r.Table, r.Chain, spec)
 	}
 	return fix + which

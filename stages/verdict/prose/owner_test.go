@@ -38,6 +38,8 @@ func TestOwnedFix(t *testing.T) {
 			[]string{"`ip netns exec web ip6tables -t filter -D INPUT 1`", "iptables-legacy's: where `ip6tables -V` says nf_tables, run `ip6tables-legacy`"}},
 		{&evidence.TraceStep{Type: "policy", Family: "ip", Table: "filter", Chain: "INPUT", Syntax: "iptables", Backend: "legacy"}, "",
 			[]string{"`iptables -t filter -I INPUT -p tcp --dport 8443 -j ACCEPT`", "`iptables -t filter -P INPUT ACCEPT`"}},
+		{&evidence.TraceStep{Type: "rule", Family: "ip", Table: "filter", Chain: "INPUT", Number: 2, Syntax: "iptables", Rule: "-A INPUT -m foo -j DROP", Partial: []string{"extension foo (revision 0) is shown by name only: its options were not decoded"}}, "",
+			[]string{"`iptables -t filter -D INPUT 2` (the rule"}},
 		{rule("inet", "filter", "input"), "", nil},
 		{rule("ip", "guard", "INPUT"), "", nil},
 	} {
@@ -45,6 +47,9 @@ func TestOwnedFix(t *testing.T) {
 		if ok != (c.want != nil) {
 			t.Errorf("%s %s %s: owned %v (%q), want %v", c.r.Family, c.r.Table, c.r.Chain, ok, fix, c.want != nil)
 			continue
+		}
+		if len(c.r.Partial) > 0 && strings.Contains(fix, "by its text") {
+			t.Errorf("a partial text is offered to delete the rule by: %s", fix)
 		}
 		for _, w := range c.want {
 			if !strings.Contains(fix, w) {

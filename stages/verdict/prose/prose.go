@@ -159,6 +159,9 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 		if v.Hop != nil {
 			in = enter(v.Hop)
 		}
+		for _, p := range r.Partial {
+			t.note("the rule's text is partial: %s", p)
+		}
 		if fix, ok := ownedFix(r, f, in); ok {
 			t.Fix = fix
 		} else if r.Type == "policy" {
