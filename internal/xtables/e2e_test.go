@@ -1,9 +1,12 @@
 package xtables_test
 
 import (
+	"encoding/hex"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -212,7 +215,8 @@ func sendLoopback(t *testing.T, ns string, v6 bool) {
 
 // TestSaveMatchesIptablesLegacy loads the same corpus with iptables-legacy-restore and
 // compares the rules ReadLegacy reads from x_tables, rendered by Save, with what
-// iptables-legacy-save prints, table by table, with and without counters.
+// iptables-legacy-save prints, table by table, with and without counters. With -record it
+// keeps the kernel's answers and the text for TestSaveRecordedLegacyCorpus.
 func TestSaveMatchesIptablesLegacy(t *testing.T) {
 	p := testns.NewPair(t, "xl")
 	ns := p.Server
@@ -231,34 +235,124 @@ func TestSaveMatchesIptablesLegacy(t *testing.T) {
 				t.Fatalf("%s-legacy-restore < %s: %v\n%s", tool, corpusFile(cf.name), err, out)
 			}
 			sendLoopback(t, ns, cf.family == nftables.TableFamilyIPv6)
-			var tables []*xtables.Table
+			family := uint8(cf.family)
+			var rec legacyRecording
 			testns.Do(t, ns, func() {
-				if tables, err = xtables.ReadAllLegacy(); err != nil {
-					t.Errorf("read: %v", err)
+				names, err := xtables.LegacyTables(family)
+				if err != nil {
+					t.Errorf("list: %v", err)
+				}
+				for _, name := range names {
+					info, entries, err := xtables.ReadRawLegacy(family, name)
+					if err != nil {
+						t.Errorf("read %s: %v", name, err)
+						continue
+					}
+					rec.tables = append(rec.tables, legacyTable{name: name, info: info, entries: entries})
 				}
 			})
-			rules := 0
-			for _, tb := range tables {
-				if tb.Family != uint8(cf.family) {
-					continue
+			for i, tb := range rec.tables {
+				out, err := exec.Command("ip", "netns", "exec", ns, testns.Tool(t, tool+"-legacy-save"), "-c", "-t", tb.name).Output()
+				if err != nil {
+					t.Fatalf("%s-legacy-save -t %s: %v", tool, tb.name, err)
 				}
-				save := func(args ...string) string {
-					args = append([]string{"netns", "exec", ns, testns.Tool(t, tool+"-legacy-save"), "-t", tb.Name}, args...)
-					out, err := exec.Command("ip", args...).Output()
-					if err != nil {
-						t.Fatalf("%s-legacy-save %v: %v", tool, args, err)
-					}
-					return stripHeader(string(out))
-				}
-				want := save()
-				compareSave(t, cf.name+" "+tb.Name+" -c", save("-c"), tb.Save(true))
-				compareSave(t, cf.name+" "+tb.Name, want, tb.Save(false))
-				rules += strings.Count(want, "\n-A ")
+				rec.tables[i].save = stripHeader(string(out))
 			}
-			t.Logf("%d rules compared", rules)
-			if rules < 100 {
-				t.Errorf("only %d rules compared: the corpus did not load", rules)
+			if n := rec.check(t, family); n < 100 {
+				t.Errorf("only %d rules compared: the corpus did not load", n)
+			}
+			if *record {
+				rec.write(t, legacyCorpusFile(cf.name), tool+"-legacy-restore")
 			}
 		})
 	}
+}
+
+// TestSaveRecordedLegacyCorpus is TestSaveMatchesIptablesLegacy without root: the
+// kernel's recorded answers, parsed and rendered, against the recorded text.
+func TestSaveRecordedLegacyCorpus(t *testing.T) {
+	for _, cf := range corpusFamilies {
+		t.Run(cf.name, func(t *testing.T) {
+			if n := readLegacyRecording(t, legacyCorpusFile(cf.name)).check(t, uint8(cf.family)); n < 100 {
+				t.Errorf("only %d rules compared", n)
+			}
+		})
+	}
+}
+
+func legacyCorpusFile(name string) string {
+	return filepath.Join("testdata", "legacy-corpus-"+name+".rec")
+}
+
+// legacyRecording is the kernel's answers for each table of a family, with
+// iptables-legacy-save -c's text of the table.
+type legacyRecording struct{ tables []legacyTable }
+
+type legacyTable struct {
+	name          string
+	info, entries []byte
+	save          string
+}
+
+// check parses and renders each table, compares it with its text with and without
+// counters, and returns how many rules it compared.
+func (r legacyRecording) check(t *testing.T, family uint8) int {
+	t.Helper()
+	rules := 0
+	for _, tb := range r.tables {
+		got, err := xtables.ParseLegacy(family, tb.name, tb.info, tb.entries)
+		if err != nil {
+			t.Errorf("parse %s: %v", tb.name, err)
+			continue
+		}
+		compareSave(t, tb.name+" -c", tb.save, got.Save(true))
+		compareSave(t, tb.name, withoutRuleCounters(tb.save), got.Save(false))
+		rules += strings.Count(tb.save, "-A ")
+	}
+	return rules
+}
+
+func (r legacyRecording) write(t *testing.T, path, restore string) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s's answers to GET_INFO and GET_ENTRIES for the corpus, and iptables-legacy-save -c's text, recorded by TestSaveMatchesIptablesLegacy -record\n", restore)
+	for _, tb := range r.tables {
+		fmt.Fprintf(&b, "table %s\ninfo %x\nentries %x\nsave %x\n", tb.name, tb.info, tb.entries, tb.save)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readLegacyRecording(t *testing.T, path string) legacyRecording {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r legacyRecording
+	for _, line := range strings.Split(string(data), "\n") {
+		key, value, _ := strings.Cut(line, " ")
+		if key == "table" {
+			r.tables = append(r.tables, legacyTable{name: value})
+			continue
+		}
+		if key != "info" && key != "entries" && key != "save" {
+			continue
+		}
+		b, err := hex.DecodeString(value)
+		if err != nil || len(r.tables) == 0 {
+			t.Fatalf("%s: bad line %.40q: %v", path, line, err)
+		}
+		tb := &r.tables[len(r.tables)-1]
+		switch key {
+		case "info":
+			tb.info = b
+		case "entries":
+			tb.entries = b
+		case "save":
+			tb.save = string(b)
+		}
+	}
+	return r
 }
