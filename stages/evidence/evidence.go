@@ -443,6 +443,10 @@ type HostState struct {
 	SoftnetDropped uint64 `json:"softnet_dropped"`
 	// Conntrack holds the connection tracking table's count and max, when loaded.
 	Conntrack *Conntrack `json:"conntrack,omitempty"`
+	// ConntrackLog are the kernel log's lines, written during the run, in which conntrack
+	// says why a packet of the flow was invalid ("nf_ct_tcp: invalid tcp flag combination
+	// IN=... SRC=..."): only when net.netfilter.nf_conntrack_log_invalid asks for them.
+	ConntrackLog []string `json:"conntrack_log,omitempty"`
 	Errors    []string   `json:"errors,omitempty"`
 }
 

@@ -63,6 +63,8 @@ type Snapshot struct {
 	// links holds interface counters by index; nil when the dump failed.
 	stats map[int]links.Stats // by interface index, at Start
 	errs  []string
+	// kmsg follows the kernel log for conntrack's reasons; nil when it cannot be read.
+	kmsg *kmsgTail
 
 	stopped *evidence.HostState
 }
@@ -104,6 +106,9 @@ func start(ctx context.Context, cfg Config, p paths) (*Snapshot, error) {
 	cfg.Flow.Addr = f.Addr.Unmap()
 	s := &Snapshot{cfg: cfg, paths: p, netns: netns.Own(), ends: evidence.Endpoints{cfg.Flow.Endpoint()}}
 	var errs []error
+	// Unreadable (no /dev/kmsg in a container, dmesg_restrict for a non-root user) only
+	// leaves conntrack's reasons out: not an error of the stage.
+	s.kmsg, _ = openKmsg()
 	s.counters, errs = readCounters(p.net)
 	s.noteAll("before", errs...)
 	var err error
@@ -223,6 +228,7 @@ func (st *stopper) run(peers []netip.Addr, ifaces []string) {
 		{"routes", func() { st.routes(peers, ifaces) }},
 		{"listeners", st.listeners},
 		{"programs", st.programs},
+		{"kernel log", st.conntrackLog},
 	}
 	rt, err := dialRoute(st.ctx)
 	st.fail(err)
@@ -391,4 +397,19 @@ func dedupe(ss []string) []string {
 		}
 	}
 	return out
+}
+
+// conntrackLog keeps the kernel log's lines where conntrack said why a packet of the flow
+// was invalid.
+func (st *stopper) conntrackLog() {
+	k := st.s.kmsg
+	if k == nil {
+		return
+	}
+	st.s.kmsg = nil
+	msgs, err := k.messages()
+	if err != nil {
+		st.fail(fmt.Errorf("read the kernel log: %w", err))
+	}
+	st.hs.ConntrackLog = conntrackLines(msgs, st.s.ends)
 }

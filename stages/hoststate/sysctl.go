@@ -25,6 +25,7 @@ var (
 		"net.core.rmem_max",
 		"net.netfilter.nf_conntrack_count",
 		"net.netfilter.nf_conntrack_max",
+		"net.netfilter.nf_conntrack_log_invalid",
 	}
 	// confSysctls are read for all, default and each interface.
 	confSysctls = map[string][]string{
