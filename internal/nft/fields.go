@@ -12,33 +12,54 @@ type field struct {
 	name string
 	typ  vtype
 	size uint32
-	// layer says which dependency a match on it makes redundant: 1 network, 2 transport.
+	// layer says which dependency a match on it makes redundant: 1 network, 2 transport,
+	// layerLink the ethernet header.
 	layer int
 	// net and l4 are the protocols the field belongs to (for dependency removal).
 	net, l4 uint8
+	// be says a host-order value was converted to network order (byteorder hton).
+	be bool
 }
 
 type vtype int
 
 const (
-	tInt       vtype = iota + 1 // big-endian unsigned, decimal
-	tHostInt                    // host-order unsigned, decimal
-	tHex32                      // host-order u32, 0x%08x (marks)
-	tAddr4                      // IPv4 address
-	tAddr6                      // IPv6 address
-	tProto                      // IP protocol number
-	tNFProto                    // ipv4/ipv6
-	tIfname                     // interface name, NUL padded, may be a wildcard prefix
-	tIfindex                    // host-order interface index
-	tCtState                    // host-order flags
-	tCtStatus                   // host-order flags
-	tCtDir                      // original/reply
-	tTCPFlags                   // flags
-	tICMPType                   // icmp type
-	tICMP6Type                  // icmpv6 type
-	tPktType                    // host/broadcast/...
-	tEtherType                  // big-endian u16 ether type
+	tInt           vtype = iota + 1 // big-endian unsigned, decimal
+	tHostInt                        // host-order unsigned, decimal
+	tHex32                          // host-order u32, 0x%08x (marks)
+	tAddr4                          // IPv4 address
+	tAddr6                          // IPv6 address
+	tProto                          // IP protocol number
+	tNFProto                        // ipv4/ipv6
+	tIfname                         // interface name, NUL padded, may be a wildcard prefix
+	tIfindex                        // host-order interface index
+	tCtState                        // host-order flags
+	tCtStatus                       // host-order flags
+	tCtDir                          // original/reply
+	tTCPFlags                       // flags
+	tICMPType                       // icmp type
+	tICMP6Type                      // icmpv6 type
+	tPktType                        // host/broadcast/...
+	tEtherType                      // big-endian u16 ether type
+	tEtherTypeHost                  // host-order u16 ether type
+	tString                         // NUL-padded string, quoted (helper, osf, interface kind)
+	tExists                         // boolean: exists/missing
+	tFibType                        // host-order u32 route type
+	tRealm                          // host-order u32 route realm
+	tTimeMs                         // host-order milliseconds (ct expiration)
+	tTCHandle                       // host-order u32 tc handle (meta priority)
+	tArphrd                         // host-order u16 interface type
+	tDay                            // day of week
+	tIfGroup                        // host-order u32 interface group
+	tMHType                         // mobility header type
+	tCtEvent                        // host-order u32 conntrack event bits
+	tICMPCode                       // icmp code
+	tICMP6Code                      // icmpv6 code
+	tEther                          // ethernet address
+	tIGMPType                       // igmp type
 )
+
+const layerLink = 3
 
 type pfield struct {
 	off, size uint32
@@ -49,7 +70,7 @@ type pfield struct {
 var (
 	ip4Fields = []pfield{
 		{2, 2, "length", tInt}, {4, 2, "id", tInt}, {8, 1, "ttl", tInt},
-		{9, 1, "protocol", tProto}, {12, 4, "saddr", tAddr4}, {16, 4, "daddr", tAddr4},
+		{9, 1, "protocol", tProto}, {10, 2, "checksum", tInt}, {12, 4, "saddr", tAddr4}, {16, 4, "daddr", tAddr4},
 	}
 	ip6Fields = []pfield{
 		{4, 2, "length", tInt}, {6, 1, "nexthdr", tProto}, {7, 1, "hoplimit", tInt},
@@ -58,15 +79,38 @@ var (
 	tcpFields = []pfield{
 		{0, 2, "sport", tInt}, {2, 2, "dport", tInt}, {4, 4, "sequence", tInt},
 		{8, 4, "ackseq", tInt}, {13, 1, "flags", tTCPFlags}, {14, 2, "window", tInt},
+		{16, 2, "checksum", tInt}, {18, 2, "urgptr", tInt},
 	}
-	udpFields   = []pfield{{0, 2, "sport", tInt}, {2, 2, "dport", tInt}, {4, 2, "length", tInt}}
-	portFields  = []pfield{{0, 2, "sport", tInt}, {2, 2, "dport", tInt}}
-	icmpFields  = []pfield{{0, 1, "type", tICMPType}}
-	icmp6Fields = []pfield{{0, 1, "type", tICMP6Type}}
+	udpFields  = []pfield{{0, 2, "sport", tInt}, {2, 2, "dport", tInt}, {4, 2, "length", tInt}, {6, 2, "checksum", tInt}}
+	portFields = []pfield{{0, 2, "sport", tInt}, {2, 2, "dport", tInt}}
+	// The fields after the checksum depend on the type (id or gateway at 4): nft prints
+	// them with a type dependency, not rendered here.
+	etherFields = []pfield{{0, 6, "daddr", tEther}, {6, 6, "saddr", tEther}, {12, 2, "type", tEtherType}}
+	icmpFields  = []pfield{{0, 1, "type", tICMPType}, {1, 1, "code", tICMPCode}, {2, 2, "checksum", tInt}}
+	icmp6Fields = []pfield{{0, 1, "type", tICMP6Type}, {1, 1, "code", tICMP6Code}, {2, 2, "checksum", tInt}}
+	espFields   = []pfield{{0, 4, "spi", tInt}, {4, 4, "sequence", tInt}}
+	ahFields    = []pfield{{0, 1, "nexthdr", tProto}, {1, 1, "hdrlength", tInt}, {2, 2, "reserved", tInt}, {4, 4, "spi", tInt}, {8, 4, "sequence", tInt}}
+	compFields  = []pfield{{0, 1, "nexthdr", tProto}, {1, 1, "flags", tInt}, {2, 2, "cpi", tInt}}
+	igmpFields  = []pfield{{0, 1, "type", tIGMPType}, {1, 1, "mrt", tInt}, {2, 2, "checksum", tInt}, {4, 4, "group", tAddr4}}
 )
 
 // payloadFields maps a payload load to the fields it covers: one or more whole fields, or
 // (prefix > 0) the first bytes of one address field.
+type transportHeader struct {
+	name   string
+	fields []pfield
+}
+
+// transportHeaders are the transport headers nft 1.0.6 knows, by IP protocol.
+var transportHeaders = map[uint8]transportHeader{
+	unix.IPPROTO_TCP: {"tcp", tcpFields}, unix.IPPROTO_UDP: {"udp", udpFields},
+	unix.IPPROTO_UDPLITE: {"udplite", portFields}, unix.IPPROTO_SCTP: {"sctp", portFields},
+	unix.IPPROTO_DCCP: {"dccp", portFields}, unix.IPPROTO_ICMP: {"icmp", icmpFields},
+	unix.IPPROTO_ICMPV6: {"icmpv6", icmp6Fields}, unix.IPPROTO_ESP: {"esp", espFields},
+	unix.IPPROTO_AH: {"ah", ahFields}, unix.IPPROTO_COMP: {"comp", compFields},
+	unix.IPPROTO_IGMP: {"igmp", igmpFields},
+}
+
 func payloadFields(v regVal) (fs []field, prefix bool, err error) {
 	var proto string
 	var table []pfield
@@ -82,26 +126,16 @@ func payloadFields(v regVal) (fs []field, prefix bool, err error) {
 		default:
 			return nil, false, errUnsupported
 		}
+	case expr.PayloadBaseLLHeader:
+		proto, table, layer = "ether", etherFields, layerLink
 	case expr.PayloadBaseTransportHeader:
 		layer = 2
-		switch v.l4 {
-		case unix.IPPROTO_TCP:
-			proto, table = "tcp", tcpFields
-		case unix.IPPROTO_UDP:
-			proto, table = "udp", udpFields
-		case unix.IPPROTO_UDPLITE:
-			proto, table = "udplite", portFields
-		case unix.IPPROTO_SCTP:
-			proto, table = "sctp", portFields
-		case unix.IPPROTO_DCCP:
-			proto, table = "dccp", portFields
-		case unix.IPPROTO_ICMP:
-			proto, table = "icmp", icmpFields
-		case unix.IPPROTO_ICMPV6:
-			proto, table = "icmpv6", icmp6Fields
-		default:
-			proto, table = "th", portFields
+		t, ok := transportHeaders[v.l4]
+		if !ok {
+			// A protocol nft has no header for: its generic transport header.
+			t = transportHeader{"th", portFields}
 		}
+		proto, table = t.name, t.fields
 	default:
 		return nil, false, errUnsupported
 	}
@@ -134,46 +168,105 @@ func payloadFields(v regVal) (fs []field, prefix bool, err error) {
 	return fs, false, nil
 }
 
-func metaField(k expr.MetaKey) (field, bool) {
-	switch k {
-	case expr.MetaKeyNFPROTO:
-		return field{name: "meta nfproto", typ: tNFProto, size: 1}, true
-	case expr.MetaKeyL4PROTO:
-		return field{name: "meta l4proto", typ: tProto, size: 1}, true
-	case expr.MetaKeyPROTOCOL:
-		return field{name: "meta protocol", typ: tEtherType, size: 2}, true
-	case expr.MetaKeyIIFNAME:
-		return field{name: "iifname", typ: tIfname, size: 16}, true
-	case expr.MetaKeyOIFNAME:
-		return field{name: "oifname", typ: tIfname, size: 16}, true
-	case expr.MetaKeyIIF:
-		return field{name: "iif", typ: tIfindex, size: 4}, true
-	case expr.MetaKeyOIF:
-		return field{name: "oif", typ: tIfindex, size: 4}, true
-	case expr.MetaKeyMARK:
-		return field{name: "meta mark", typ: tHex32, size: 4}, true
-	case expr.MetaKeySKUID:
-		return field{name: "meta skuid", typ: tHostInt, size: 4}, true
-	case expr.MetaKeySKGID:
-		return field{name: "meta skgid", typ: tHostInt, size: 4}, true
-	case expr.MetaKeyPKTTYPE:
-		return field{name: "meta pkttype", typ: tPktType, size: 1}, true
-	case expr.MetaKeyLEN:
-		return field{name: "meta length", typ: tHostInt, size: 4}, true
-	}
-	return field{}, false
+// metaFields are the meta keys nft matches on, by printed name and value type.
+var metaFields = map[expr.MetaKey]field{
+	expr.MetaKeyNFPROTO:    {name: "meta nfproto", typ: tNFProto, size: 1},
+	expr.MetaKeyL4PROTO:    {name: "meta l4proto", typ: tProto, size: 1},
+	expr.MetaKeyPROTOCOL:   {name: "meta protocol", typ: tEtherType, size: 2},
+	expr.MetaKeyIIFNAME:    {name: "iifname", typ: tIfname, size: 16},
+	expr.MetaKeyOIFNAME:    {name: "oifname", typ: tIfname, size: 16},
+	expr.MetaKeyIIF:        {name: "iif", typ: tIfindex, size: 4},
+	expr.MetaKeyOIF:        {name: "oif", typ: tIfindex, size: 4},
+	expr.MetaKeyMARK:       {name: "meta mark", typ: tHex32, size: 4},
+	expr.MetaKeySKUID:      {name: "meta skuid", typ: tHostInt, size: 4},
+	expr.MetaKeySKGID:      {name: "meta skgid", typ: tHostInt, size: 4},
+	expr.MetaKeyPKTTYPE:    {name: "meta pkttype", typ: tPktType, size: 1},
+	expr.MetaKeyLEN:        {name: "meta length", typ: tHostInt, size: 4},
+	expr.MetaKeyPRIORITY:   {name: "meta priority", typ: tTCHandle, size: 4},
+	expr.MetaKeyIIFTYPE:    {name: "meta iiftype", typ: tArphrd, size: 2},
+	expr.MetaKeyOIFTYPE:    {name: "meta oiftype", typ: tArphrd, size: 2},
+	expr.MetaKeyRTCLASSID:  {name: "meta rtclassid", typ: tRealm, size: 4},
+	expr.MetaKeyBRIIIFNAME: {name: "meta ibrname", typ: tIfname, size: 16},
+	expr.MetaKeyBRIOIFNAME: {name: "meta obrname", typ: tIfname, size: 16},
+	expr.MetaKeyCPU:        {name: "meta cpu", typ: tHostInt, size: 4},
+	expr.MetaKeyIIFGROUP:   {name: "iifgroup", typ: tIfGroup, size: 4},
+	expr.MetaKeyOIFGROUP:   {name: "oifgroup", typ: tIfGroup, size: 4},
+	expr.MetaKeyCGROUP:     {name: "meta cgroup", typ: tHostInt, size: 4},
+	expr.MetaKeyPRANDOM:    {name: "meta random", typ: tInt, size: 4},
+	nftMetaSecpath:         {name: "meta ipsec", typ: tExists, size: 1},
+	nftMetaIifkind:         {name: "meta iifkind", typ: tString, size: 16},
+	nftMetaOifkind:         {name: "meta oifkind", typ: tString, size: 16},
+	nftMetaBriPvid:         {name: "meta ibrpvid", typ: tHostInt, size: 2},
+	nftMetaBriVproto:       {name: "meta ibrvproto", typ: tEtherTypeHost, size: 2},
+	nftMetaTimeDay:         {name: "meta day", typ: tDay, size: 1},
+	nftMetaSdif:            {name: "meta sdif", typ: tIfindex, size: 4},
+	nftMetaSdifname:        {name: "meta sdifname", typ: tIfname, size: 16},
 }
 
-func ctField(k expr.CtKey) (field, bool) {
+func metaField(k expr.MetaKey) (field, bool) {
+	f, ok := metaFields[k]
+	return f, ok
+}
+
+func ctField(k expr.CtKey) (field, bool) { return ctKeyField(uint32(k), false) }
+
+// ctKeyField is a ct key as a field; dir says the key comes with a direction (the
+// addresses and ports of a tuple have one always).
+func ctKeyField(k uint32, dir bool) (field, bool) {
+	if !dir {
+		switch k {
+		case unix.NFT_CT_SRC, unix.NFT_CT_DST, unix.NFT_CT_SRC_IP, unix.NFT_CT_DST_IP, unix.NFT_CT_SRC_IP6,
+			unix.NFT_CT_DST_IP6, unix.NFT_CT_PROTO_SRC, unix.NFT_CT_PROTO_DST:
+			return field{}, false
+		}
+	}
 	switch k {
-	case expr.CtKeySTATE:
+	case unix.NFT_CT_SRC, unix.NFT_CT_DST:
+		// Sized by the family: the caller knows it.
+		return field{}, true
+	case unix.NFT_CT_ZONE:
+		return field{name: "ct zone", typ: tHostInt, size: 2}, true
+	case unix.NFT_CT_BYTES:
+		return field{name: "ct bytes", typ: tHostInt, size: 8}, true
+	case unix.NFT_CT_PKTS:
+		return field{name: "ct packets", typ: tHostInt, size: 8}, true
+	case unix.NFT_CT_AVGPKT:
+		return field{name: "ct avgpkt", typ: tHostInt, size: 8}, true
+	case unix.NFT_CT_SRC_IP:
+		return field{name: "ct ip saddr", typ: tAddr4, size: 4}, true
+	case unix.NFT_CT_DST_IP:
+		return field{name: "ct ip daddr", typ: tAddr4, size: 4}, true
+	case unix.NFT_CT_SRC_IP6:
+		return field{name: "ct ip6 saddr", typ: tAddr6, size: 16}, true
+	case unix.NFT_CT_DST_IP6:
+		return field{name: "ct ip6 daddr", typ: tAddr6, size: 16}, true
+	case unix.NFT_CT_PROTO_SRC:
+		return field{name: "ct proto-src", typ: tInt, size: 2}, true
+	case unix.NFT_CT_PROTO_DST:
+		return field{name: "ct proto-dst", typ: tInt, size: 2}, true
+	}
+	if dir {
+		return field{}, false
+	}
+	switch k {
+	case unix.NFT_CT_STATE:
 		return field{name: "ct state", typ: tCtState, size: 4}, true
-	case expr.CtKeySTATUS:
+	case unix.NFT_CT_STATUS:
 		return field{name: "ct status", typ: tCtStatus, size: 4}, true
-	case expr.CtKeyMARK:
+	case unix.NFT_CT_MARK:
 		return field{name: "ct mark", typ: tHex32, size: 4}, true
-	case expr.CtKeyDIRECTION:
+	case unix.NFT_CT_DIRECTION:
 		return field{name: "ct direction", typ: tCtDir, size: 1}, true
+	case unix.NFT_CT_EXPIRATION:
+		return field{name: "ct expiration", typ: tTimeMs, size: 4}, true
+	case unix.NFT_CT_HELPER:
+		return field{name: "ct helper", typ: tString, size: 16}, true
+	case unix.NFT_CT_L3PROTOCOL:
+		return field{name: "ct l3proto", typ: tNFProto, size: 1}, true
+	case unix.NFT_CT_PROTOCOL:
+		return field{name: "ct protocol", typ: tProto, size: 1}, true
+	case nftCtID:
+		return field{name: "ct id", typ: tInt, size: 4}, true
 	}
 	return field{}, false
 }
@@ -189,12 +282,18 @@ func simpleField(v regVal) (field, error) {
 		return fs[0], nil
 	case rvMeta:
 		if f, ok := metaField(v.meta); ok {
+			f.be = v.hton
 			return f, nil
 		}
 	case rvCt:
 		if f, ok := ctField(v.ct); ok {
+			f.be = v.hton
 			return f, nil
 		}
+	case rvField:
+		f := v.f
+		f.be = v.hton
+		return f, nil
 	}
 	return field{}, errUnsupported
 }
