@@ -1,6 +1,8 @@
 package nft
 
 import (
+	"fmt"
+
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 )
@@ -56,6 +58,9 @@ const (
 	tICMPCode                       // icmp code
 	tICMP6Code                      // icmpv6 code
 	tEther                          // ethernet address
+	tDSCP                           // dscp of ip or ip6
+	tRawHex                         // raw payload, big-endian, 0x%x
+	tECN                            // ecn of ip or ip6
 	tIGMPType                       // igmp type
 )
 
@@ -111,7 +116,50 @@ var transportHeaders = map[uint8]transportHeader{
 	unix.IPPROTO_IGMP: {"igmp", igmpFields},
 }
 
-func payloadFields(v regVal) (fs []field, prefix bool, err error) {
+func payloadFields(v regVal) ([]field, bool, error) {
+	if v.base == expr.PayloadBaseLLHeader && !v.ether {
+		return rawPayload(v)
+	}
+	fs, prefix, err := namedPayloadFields(v)
+	if err != nil && rawOnly(v) {
+		return rawPayload(v)
+	}
+	return fs, prefix, err
+}
+
+// rawOnly reports whether nft itself has no name for a payload load and prints it raw
+// ("@nh,16,16"): no network protocol known, past the fixed header, an inner header.
+func rawOnly(v regVal) bool {
+	switch v.base {
+	case expr.PayloadBaseNetworkHeader:
+		return !v.arp && (v.net == 0 || (v.net == unix.NFPROTO_IPV4 && v.off >= 20) || (v.net == unix.NFPROTO_IPV6 && v.off >= 40))
+	case expr.PayloadBaseTransportHeader:
+		_, known := transportHeaders[v.l4]
+		return !known
+	case payloadBaseInner:
+		return true
+	}
+	return false
+}
+
+// payloadBaseInner is NFT_PAYLOAD_INNER_HEADER (google/nftables has no name for it).
+const payloadBaseInner = expr.PayloadBase(unix.NFT_PAYLOAD_INNER_HEADER)
+
+var rawBases = map[expr.PayloadBase]string{
+	expr.PayloadBaseLLHeader: "ll", expr.PayloadBaseNetworkHeader: "nh",
+	expr.PayloadBaseTransportHeader: "th", payloadBaseInner: "ih",
+}
+
+func rawPayload(v regVal) ([]field, bool, error) {
+	b, ok := rawBases[v.base]
+	if !ok || v.n == 0 {
+		return nil, false, errUnsupported
+	}
+	return []field{{name: fmt.Sprintf("@%s,%d,%d", b, v.off*8, v.n*8), typ: tRawHex, size: v.n}}, false, nil
+}
+
+// namedPayloadFields maps a payload load to the header fields nft names.
+func namedPayloadFields(v regVal) (fs []field, prefix bool, err error) {
 	var proto string
 	var table []pfield
 	layer := 0

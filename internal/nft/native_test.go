@@ -143,6 +143,8 @@ func TestRenderNative(t *testing.T) {
 			"redirect to :8080 fully-random"},
 		{"dup with device", unix.NFPROTO_IPV4, rexprs(imm(1, 1, 2, 3, 4), imm(2, host32(1)...), raw("dup", unix.NFTA_DUP_SREG_ADDR, 1, unix.NFTA_DUP_SREG_DEV, 2)),
 			`dup to 1.2.3.4 device "lo"`},
+		{"network header without family in inet: raw", 0, rexprs(nh(12, 4), eq(1, 2, 3, 4), accept), "@nh,96,32 0x1020304 accept"},
+		{"link layer without meta iiftype: raw", 0, rexprs(&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: 12, Len: 2}, eq(8, 0)), "@ll,96,16 0x800"},
 		{"overwritten register", 0, rexprs(nfIPv4, nh(12, 4), &expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 			nh(16, 4), &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{1, 2, 3, 4}}, accept), "ip daddr 1.2.3.4 accept"},
 	} {

@@ -130,7 +130,8 @@ func (r *renderer) payloadSet(a rawAttrs) error {
 	if !ok {
 		return errUnsupported
 	}
-	fs, prefix, err := payloadFields(regVal{kind: rvPayload, base: expr.PayloadBase(v[1]), off: v[2], n: v[3], net: r.net, l4: r.l4})
+	fs, prefix, err := payloadFields(regVal{kind: rvPayload, base: expr.PayloadBase(v[1]), off: v[2], n: v[3], net: r.net, l4: r.l4,
+		ether: r.ether || r.env.Family == unix.NFPROTO_BRIDGE, arp: r.env.Family == unix.NFPROTO_ARP})
 	if err != nil || prefix || len(fs) != 1 {
 		return errUnsupported
 	}

@@ -185,6 +185,9 @@ type regVal struct {
 	// conversion to network order.
 	xor  []byte
 	hton bool
+	// ether and arp say a link or network header load was in an ethernet or an ARP
+	// context, where nft names the fields.
+	ether, arp bool
 }
 
 type dep struct {
@@ -204,8 +207,10 @@ type renderer struct {
 	// netDep and l4Dep are matches nft would hide when a header match that implies them
 	// follows.
 	netDep, l4Dep dep
-	// llDep is the "meta iiftype ether" nft adds before an ethernet header match.
+	// llDep is the "meta iiftype ether" nft adds before an ethernet header match; ether
+	// says one was met.
 	llDep dep
+	ether bool
 }
 
 var errUnsupported = fmt.Errorf("unsupported")
@@ -224,7 +229,8 @@ func (r *renderer) step(exprs []ruleExpr) error {
 		if e.OperationType != expr.PayloadLoad || e.DestRegister == 0 || e.Len == 0 {
 			return errUnsupported
 		}
-		r.setReg(e.DestRegister, regVal{kind: rvPayload, base: e.Base, off: e.Offset, n: e.Len, net: r.net, l4: r.l4}, e.Len)
+		r.setReg(e.DestRegister, regVal{kind: rvPayload, base: e.Base, off: e.Offset, n: e.Len, net: r.net, l4: r.l4,
+			ether: r.ether || r.env.Family == unix.NFPROTO_BRIDGE, arp: r.env.Family == unix.NFPROTO_ARP}, e.Len)
 	case *expr.Meta:
 		if e.SourceRegister {
 			return r.metaSet(e)
@@ -329,6 +335,11 @@ func (r *renderer) cmp(e *expr.Cmp) error {
 	if !ok {
 		return errUnsupported
 	}
+	if v.kind == rvPayload && v.mask != nil {
+		if b, ok := findBitField(v); ok {
+			return r.bitCmp(b, e, op)
+		}
+	}
 	if v.kind == rvPayload {
 		fs, prefix, err := payloadFields(v)
 		if err != nil {
@@ -411,12 +422,12 @@ func (r *renderer) fieldCmp(f field, mask []byte, cop expr.CmpOp, op string, dat
 		return r.flagCmp(f, mask, cop, data)
 	}
 	if mask != nil {
-		// "meta mark & 0x000000ff == 0x00000001"
-		if f.typ != tHex32 || (cop != expr.CmpOpEq && cop != expr.CmpOpNeq) {
+		// "meta mark & 0x000000ff == 0x00000001", "@nh,0,8 & 0xf0 == 0x40"
+		if (f.typ != tHex32 && f.typ != tRawHex) || (cop != expr.CmpOpEq && cop != expr.CmpOpNeq) {
 			return errUnsupported
 		}
-		m, _ := formatValue(r.env, tHex32, mask)
-		s, _ := formatValue(r.env, tHex32, data)
+		m, _ := formatValue(r.env, f.typ, mask)
+		s, _ := formatValue(r.env, f.typ, data)
 		o := "=="
 		if cop == expr.CmpOpNeq {
 			o = "!="
@@ -613,6 +624,7 @@ func (r *renderer) learn(f field, idx int, data []byte) {
 		// nft's dependency for an ethernet header match in inet, ip, ip6 and netdev tables.
 		if binary.NativeEndian.Uint16(data) == 1 {
 			r.llDep = dep{idx: idx, v: 1, ok: true}
+			r.ether = true
 		}
 	}
 }

@@ -3,10 +3,12 @@ package nft
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // Values as nft prints them: numbers, addresses, names, flags, set literals.
@@ -176,6 +178,15 @@ func formatValue(env Env, t vtype, b []byte) (string, error) {
 			return n, nil
 		}
 		return strconv.Itoa(int(b[0])), nil
+	case tRawHex:
+		s := strings.TrimLeft(hex.EncodeToString(b), "0")
+		if len(b) == 0 {
+			return "", errUnsupported
+		}
+		if s == "" {
+			s = "0"
+		}
+		return "0x" + s, nil
 	case tEther:
 		if len(b) != 6 {
 			return "", errUnsupported

@@ -1,0 +1,89 @@
+package nft
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// Header fields narrower than a byte boundary ("ip dscp", "ip6 flowlabel"): nft loads the
+// bytes that hold them, masks the field's bits and compares them in place.
+
+type bitField struct {
+	base    expr.PayloadBase
+	net, l4 uint8
+	off, n  uint32
+	mask    uint32
+	shift   uint
+	name    string
+	typ     vtype
+	layer   int
+}
+
+var bitFields = []bitField{
+	{expr.PayloadBaseNetworkHeader, unix.NFPROTO_IPV4, 0, 0, 1, 0xf0, 4, "ip version", tInt, 1},
+	{expr.PayloadBaseNetworkHeader, unix.NFPROTO_IPV4, 0, 0, 1, 0x0f, 0, "ip hdrlength", tInt, 1},
+	{expr.PayloadBaseNetworkHeader, unix.NFPROTO_IPV4, 0, 1, 1, 0xfc, 2, "ip dscp", tDSCP, 1},
+	{expr.PayloadBaseNetworkHeader, unix.NFPROTO_IPV4, 0, 1, 1, 0x03, 0, "ip ecn", tECN, 1},
+	{expr.PayloadBaseNetworkHeader, unix.NFPROTO_IPV6, 0, 0, 1, 0xf0, 4, "ip6 version", tInt, 1},
+	{expr.PayloadBaseNetworkHeader, unix.NFPROTO_IPV6, 0, 0, 2, 0x0fc0, 6, "ip6 dscp", tDSCP, 1},
+	{expr.PayloadBaseNetworkHeader, unix.NFPROTO_IPV6, 0, 1, 1, 0x30, 4, "ip6 ecn", tECN, 1},
+	{expr.PayloadBaseNetworkHeader, unix.NFPROTO_IPV6, 0, 1, 3, 0x0fffff, 0, "ip6 flowlabel", tInt, 1},
+	{expr.PayloadBaseTransportHeader, 0, unix.IPPROTO_TCP, 12, 1, 0xf0, 4, "tcp doff", tInt, 2},
+}
+
+var dscpNames = map[uint32]string{
+	0: "cs0", 8: "cs1", 16: "cs2", 24: "cs3", 32: "cs4", 40: "cs5", 48: "cs6", 56: "cs7",
+	10: "af11", 12: "af12", 14: "af13", 18: "af21", 20: "af22", 22: "af23", 26: "af31",
+	28: "af32", 30: "af33", 34: "af41", 36: "af42", 38: "af43", 46: "ef", 44: "va", 1: "lephb",
+}
+
+var ecnNames = map[uint32]string{0: "not-ect", 1: "ect1", 2: "ect0", 3: "ce"}
+
+// findBitField returns the bit field a masked payload load reads.
+func findBitField(v regVal) (bitField, bool) {
+	for _, b := range bitFields {
+		if b.base != v.base || b.off != v.off || b.n != v.n || uint32(len(v.mask)) != v.n {
+			continue
+		}
+		if (b.net != 0 && b.net != v.net) || (b.l4 != 0 && b.l4 != v.l4) || beUint(v.mask) != b.mask {
+			continue
+		}
+		return b, true
+	}
+	return bitField{}, false
+}
+
+func beUint(b []byte) uint32 {
+	var u uint32
+	for _, c := range b {
+		u = u<<8 | uint32(c)
+	}
+	return u
+}
+
+// bitCmp renders a comparison of a bit field: the compared value must have no bit
+// outside the field.
+func (r *renderer) bitCmp(b bitField, e *expr.Cmp, op string) error {
+	if uint32(len(e.Data)) != b.n || beUint(e.Data)&^b.mask != 0 {
+		return errUnsupported
+	}
+	val := beUint(e.Data) >> b.shift
+	var s string
+	switch b.typ {
+	case tDSCP:
+		s = dscpNames[val]
+		if s == "" {
+			s = fmt.Sprintf("0x%02x", val)
+		}
+	case tECN:
+		s = ecnNames[val]
+	default:
+		s = strconv.FormatUint(uint64(val), 10)
+	}
+	f := field{name: b.name, layer: b.layer, net: b.net, l4: b.l4}
+	r.match(f, b.name+" "+op+s, e.Op, nil)
+	return nil
+}
