@@ -120,6 +120,9 @@ func payloadFields(v regVal) ([]field, bool, error) {
 	if v.base == expr.PayloadBaseLLHeader && !v.ether {
 		return rawPayload(v)
 	}
+	if v.n == 0 || v.off+v.n < v.off {
+		return nil, false, errUnsupported
+	}
 	fs, prefix, err := namedPayloadFields(v)
 	if err != nil && rawOnly(v) {
 		return rawPayload(v)
