@@ -70,20 +70,102 @@ func (r *renderer) bitCmp(b bitField, e *expr.Cmp, op string) error {
 	if uint32(len(e.Data)) != b.n || beUint(e.Data)&^b.mask != 0 {
 		return errUnsupported
 	}
-	val := beUint(e.Data) >> b.shift
-	var s string
-	switch b.typ {
-	case tDSCP:
-		s = dscpNames[val]
-		if s == "" {
-			s = fmt.Sprintf("0x%02x", val)
-		}
-	case tECN:
-		s = ecnNames[val]
-	default:
-		s = strconv.FormatUint(uint64(val), 10)
+	s, err := r.bitValue(b, e.Data)
+	if err != nil {
+		return err
 	}
 	f := field{name: b.name, layer: b.layer, net: b.net, l4: b.l4}
 	r.match(f, b.name+" "+op+s, e.Op, nil)
+	return nil
+}
+
+// bitValue prints the value of bit field b held in place in data.
+func (r *renderer) bitValue(b bitField, data []byte) (string, error) {
+	val := (beUint(data) & b.mask) >> b.shift
+	switch b.typ {
+	case tDSCP:
+		if s, ok := dscpNames[val]; ok {
+			return s, nil
+		}
+		return fmt.Sprintf("0x%02x", val), nil
+	case tECN:
+		return ecnNames[val], nil
+	}
+	return strconv.FormatUint(uint64(val), 10), nil
+}
+
+// mangle renders a write of part of the bytes just loaded ("ip ttl set 64", "ip dscp set
+// cs1"): nft loads the 16-bit word that holds the field (for the checksum update), keeps
+// the other bits with the mask and sets the field's with the xor.
+func (r *renderer) mangle(v regVal) error {
+	n := int(v.n)
+	if n > 4 || len(v.mask) != n || (v.xor != nil && len(v.xor) != n) {
+		return errUnsupported
+	}
+	all := uint32(1)<<(8*n) - 1
+	if n == 4 {
+		all = ^uint32(0)
+	}
+	bits := ^beUint(v.mask) & all
+	x := uint32(0)
+	if v.xor != nil {
+		x = beUint(v.xor)
+	}
+	if bits == 0 || x&^bits != 0 {
+		return errUnsupported
+	}
+	// A bit field of the protocol.
+	for _, b := range bitFields {
+		if b.base != v.base || (b.net != 0 && b.net != v.net) || (b.l4 != 0 && b.l4 != v.l4) ||
+			b.off < v.off || b.off+b.n > v.off+v.n {
+			continue
+		}
+		sh := 8 * (v.off + v.n - b.off - b.n)
+		if b.mask<<sh != bits {
+			continue
+		}
+		val := make([]byte, b.n)
+		for i := range val {
+			val[i] = byte((x >> sh) >> (8 * (int(b.n) - 1 - i)))
+		}
+		f := field{name: b.name, layer: b.layer, net: b.net, l4: b.l4}
+		s, err := r.bitValue(b, val)
+		if err != nil {
+			return err
+		}
+		r.hideDeps(f)
+		r.emit(b.name + " set " + s)
+		return nil
+	}
+	// Whole bytes of a named field.
+	first, last := -1, -1
+	for i := 0; i < n; i++ {
+		switch byte(bits >> (8 * (n - 1 - i))) {
+		case 0xff:
+			if first < 0 {
+				first = i
+			}
+			last = i
+		case 0:
+		default:
+			return errUnsupported
+		}
+	}
+	w := v
+	w.mask, w.xor, w.off, w.n = nil, nil, v.off+uint32(first), uint32(last-first+1)
+	fs, prefix, err := namedPayloadFields(w)
+	if err != nil || prefix || len(fs) != 1 {
+		return errUnsupported
+	}
+	val := make([]byte, w.n)
+	for i := range val {
+		val[i] = byte(x >> (8 * (n - 1 - first - i)))
+	}
+	s, err := formatValue(r.env, fs[0].typ, val)
+	if err != nil {
+		return err
+	}
+	r.hideDeps(fs[0])
+	r.emit(fs[0].name + " set " + s)
 	return nil
 }

@@ -130,6 +130,12 @@ func (r *renderer) payloadSet(a rawAttrs) error {
 	if !ok {
 		return errUnsupported
 	}
+	if src, ok := r.regs[v[0]]; ok && src.kind == rvPayload && src.mask != nil {
+		if src.base != expr.PayloadBase(v[1]) || src.off != v[2] || src.n != v[3] {
+			return errUnsupported
+		}
+		return r.mangle(src)
+	}
 	fs, prefix, err := payloadFields(regVal{kind: rvPayload, base: expr.PayloadBase(v[1]), off: v[2], n: v[3], net: r.net, l4: r.l4,
 		ether: r.ether || r.env.Family == unix.NFPROTO_BRIDGE, arp: r.env.Family == unix.NFPROTO_ARP})
 	if err != nil || prefix || len(fs) != 1 {
