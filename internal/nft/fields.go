@@ -21,6 +21,9 @@ type field struct {
 	net, l4 uint8
 	// be says a host-order value was converted to network order (byteorder hton).
 	be bool
+	// icmpDep says the field implies the icmp type matched just before (icmp mtu: type
+	// destination-unreachable), which nft then hides.
+	icmpDep bool
 }
 
 type vtype int
@@ -70,6 +73,41 @@ type pfield struct {
 	off, size uint32
 	name      string
 	typ       vtype
+}
+
+// icmpTypeFields are the icmp and icmpv6 fields whose meaning depends on the type, named
+// only after a match on the type that nft's dependency for them would make: the echo
+// types for id and sequence (nft prints that match), exactly the one type for the others
+// (nft hides it).
+func icmpTypeFields(v regVal) []pfield {
+	if len(v.icmp) == 0 {
+		return nil
+	}
+	echo := map[uint8]bool{0: true, 8: true}
+	if v.l4 == unix.IPPROTO_ICMPV6 {
+		echo = map[uint8]bool{128: true, 129: true}
+	}
+	allEcho := true
+	for _, t := range v.icmp {
+		allEcho = allEcho && echo[t]
+	}
+	if allEcho {
+		return []pfield{{4, 2, "id", tInt}, {6, 2, "sequence", tInt}}
+	}
+	if len(v.icmp) != 1 {
+		return nil
+	}
+	switch [2]uint8{v.l4, v.icmp[0]} {
+	case [2]uint8{unix.IPPROTO_ICMP, 3}:
+		return []pfield{{6, 2, "mtu", tInt}}
+	case [2]uint8{unix.IPPROTO_ICMP, 5}:
+		return []pfield{{4, 4, "gateway", tInt}}
+	case [2]uint8{unix.IPPROTO_ICMPV6, 2}:
+		return []pfield{{4, 4, "mtu", tInt}}
+	case [2]uint8{unix.IPPROTO_ICMPV6, 130}:
+		return []pfield{{4, 2, "max-delay", tInt}}
+	}
+	return nil
 }
 
 var (
@@ -187,11 +225,16 @@ func namedPayloadFields(v regVal) (fs []field, prefix bool, err error) {
 			t = transportHeader{"th", portFields}
 		}
 		proto, table = t.name, t.fields
+		if extra := icmpTypeFields(v); extra != nil {
+			table = append(append([]pfield(nil), t.fields...), extra...)
+		}
 	default:
 		return nil, false, errUnsupported
 	}
 	mk := func(p pfield) field {
-		return field{name: proto + " " + p.name, typ: p.typ, size: p.size, layer: layer, net: v.net, l4: v.l4}
+		// The fields of one icmp type: nft hides the match on that type.
+		dep := (v.l4 == unix.IPPROTO_ICMP || v.l4 == unix.IPPROTO_ICMPV6) && (p.name == "mtu" || p.name == "gateway" || p.name == "max-delay")
+		return field{name: proto + " " + p.name, typ: p.typ, size: p.size, layer: layer, net: v.net, l4: v.l4, icmpDep: dep}
 	}
 	pos, end := v.off, v.off+v.n
 	for pos < end {

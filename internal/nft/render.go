@@ -186,8 +186,9 @@ type regVal struct {
 	xor  []byte
 	hton bool
 	// ether and arp say a link or network header load was in an ethernet or an ARP
-	// context, where nft names the fields.
+	// context, where nft names the fields; icmp the icmp types matched before it.
 	ether, arp bool
+	icmp       []uint8
 }
 
 type dep struct {
@@ -211,6 +212,10 @@ type renderer struct {
 	// says one was met.
 	llDep dep
 	ether bool
+	// icmpTypes are the icmp or icmpv6 types a match allowed; icmpDep that match when it
+	// was on one type.
+	icmpTypes []uint8
+	icmpDep   dep
 }
 
 var errUnsupported = fmt.Errorf("unsupported")
@@ -230,7 +235,7 @@ func (r *renderer) step(exprs []ruleExpr) error {
 			return errUnsupported
 		}
 		r.setReg(e.DestRegister, regVal{kind: rvPayload, base: e.Base, off: e.Offset, n: e.Len, net: r.net, l4: r.l4,
-			ether: r.ether || r.env.Family == unix.NFPROTO_BRIDGE, arp: r.env.Family == unix.NFPROTO_ARP}, e.Len)
+			ether: r.ether || r.env.Family == unix.NFPROTO_BRIDGE, arp: r.env.Family == unix.NFPROTO_ARP, icmp: r.icmpTypes}, e.Len)
 	case *expr.Meta:
 		if e.SourceRegister {
 			return r.metaSet(e)
@@ -560,6 +565,10 @@ func (r *renderer) match(f field, s string, cop expr.CmpOp, data []byte) {
 
 // hideDeps hides the dependencies a match on field f makes redundant, as nft does.
 func (r *renderer) hideDeps(f field) {
+	if f.icmpDep && r.icmpDep.ok {
+		r.out[r.icmpDep.idx] = ""
+		r.icmpDep.ok = false
+	}
 	switch f.layer {
 	case layerLink:
 		if r.llDep.ok {
@@ -606,6 +615,9 @@ func (r *renderer) learn(f field, idx int, data []byte) {
 		if r.env.Family == unix.NFPROTO_IPV6 {
 			r.l4Dep = dep{idx: idx, v: data[0], ok: true}
 		}
+	case "icmp type", "icmpv6 type":
+		r.icmpTypes = []uint8{data[0]}
+		r.icmpDep = dep{idx: idx, v: data[0], ok: true}
 	case "meta protocol":
 		// nft's network dependency in bridge and netdev tables.
 		if r.env.Family != unix.NFPROTO_BRIDGE && r.env.Family != unix.NFPROTO_NETDEV {

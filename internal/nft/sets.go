@@ -96,6 +96,12 @@ func (r *renderer) lookup(e *expr.Lookup) error {
 		r.emit(lhs + " != " + rhs)
 	default:
 		r.emit(lhs + " " + rhs)
+		if (lhs == "icmp type" || lhs == "icmpv6 type") && set.anonymous() && !set.interval() {
+			r.icmpTypes = nil
+			for _, el := range set.Elems {
+				r.icmpTypes = append(r.icmpTypes, el.Key...)
+			}
+		}
 	}
 	return nil
 }
