@@ -63,6 +63,7 @@ const (
 	tEther                          // ethernet address
 	tDSCP                           // dscp of ip or ip6
 	tRawHex                         // raw payload, big-endian, 0x%x
+	tCtLabel                        // one bit of the 128-bit conntrack label bitmap
 	tECN                            // ecn of ip or ip6
 	tIGMPType                       // igmp type
 )
@@ -320,6 +321,8 @@ func ctKeyField(k uint32, dir bool) (field, bool) {
 		return field{}, true
 	case unix.NFT_CT_ZONE:
 		return field{name: "ct zone", typ: tHostInt, size: 2}, true
+	case unix.NFT_CT_LABELS:
+		return field{name: "ct label", typ: tCtLabel, size: 16}, true
 	case unix.NFT_CT_BYTES:
 		return field{name: "ct bytes", typ: tHostInt, size: 8}, true
 	case unix.NFT_CT_PKTS:

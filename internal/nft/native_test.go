@@ -180,7 +180,7 @@ func TestRenderNativeRefuses(t *testing.T) {
 		{"nat netmap", rexprs(imm(1, 1, 2, 3, 4), raw("nat", unix.NFTA_NAT_TYPE, 0, unix.NFTA_NAT_FAMILY, 2, unix.NFTA_NAT_REG_ADDR_MIN, 1, unix.NFTA_NAT_FLAGS, 0x41))},
 		{"dynset counter with counts", rexprs(nfIPv4, nh(12, 4), raw("dynset", unix.NFTA_DYNSET_SET_NAME, "s4", unix.NFTA_DYNSET_OP, 0,
 			unix.NFTA_DYNSET_SREG_KEY, 1, unix.NFTA_DYNSET_EXPR, []byte{1}))},
-		{"ct label", rexprs(raw("ct", unix.NFTA_CT_KEY, unix.NFT_CT_LABELS, unix.NFTA_CT_DREG, 1), cmpOp(expr.CmpOpNeq, make([]byte, 16)...))},
+		{"ct label unmasked", rexprs(raw("ct", unix.NFTA_CT_KEY, unix.NFT_CT_LABELS, unix.NFTA_CT_DREG, 1), cmpOp(expr.CmpOpNeq, make([]byte, 16)...))},
 		{"meta time", rexprs(metaLoad(32), hton(1, 8), cmpOp(expr.CmpOpLt, make([]byte, 8)...))},
 		{"ct src in inet", rexprs(raw("ct", unix.NFTA_CT_KEY, unix.NFT_CT_SRC, unix.NFTA_CT_DREG, 1, unix.NFTA_CT_DIRECTION, uint8(0)), eq(1, 2, 3, 4))},
 		{"queue", rexprs(raw("queue", 1, uint16(3)))},

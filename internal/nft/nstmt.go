@@ -103,6 +103,8 @@ func (r *renderer) ctSet(a rawAttrs, k uint32) error {
 		f = field{name: "ct zone", typ: tHostInt, size: 2}
 	case unix.NFT_CT_EVENTMASK:
 		f = field{name: "ct event", typ: tCtEvent, size: 4}
+	case unix.NFT_CT_LABELS:
+		f = field{name: "ct label", typ: tCtLabel, size: 16}
 	default:
 		return errUnsupported
 	}

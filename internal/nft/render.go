@@ -425,6 +425,17 @@ func (r *renderer) fieldCmp(f field, mask []byte, cop expr.CmpOp, op string, dat
 	switch f.typ {
 	case tTCPFlags, tCtState, tCtStatus:
 		return r.flagCmp(f, mask, cop, data)
+	case tCtLabel:
+		// "ct label 3": the label's bit masked, compared with zero.
+		if cop != expr.CmpOpNeq || !allZero(data) {
+			return errUnsupported
+		}
+		s, err := formatValue(r.env, tCtLabel, mask)
+		if err != nil {
+			return err
+		}
+		r.match(f, f.name+" "+s, cop, nil)
+		return nil
 	}
 	if mask != nil {
 		// "meta mark & 0x000000ff == 0x00000001", "@nh,0,8 & 0xf0 == 0x40"

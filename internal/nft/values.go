@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math/bits"
 	"net"
 	"net/netip"
 	"strconv"
@@ -178,6 +179,26 @@ func formatValue(env Env, t vtype, b []byte) (string, error) {
 			return n, nil
 		}
 		return strconv.Itoa(int(b[0])), nil
+	case tCtLabel:
+		// The kernel's label bitmap is of longs: bit n is bit n%8 of byte n/8 on a
+		// little-endian host only.
+		if len(b) != 16 || binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
+			return "", errUnsupported
+		}
+		n := -1
+		for i, c := range b {
+			if c == 0 {
+				continue
+			}
+			if n >= 0 || c&(c-1) != 0 {
+				return "", errUnsupported
+			}
+			n = i*8 + bits.TrailingZeros8(c)
+		}
+		if n < 0 {
+			return "", errUnsupported
+		}
+		return strconv.Itoa(n), nil
 	case tRawHex:
 		s := strings.TrimLeft(hex.EncodeToString(b), "0")
 		if len(b) == 0 {
