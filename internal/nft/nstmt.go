@@ -232,6 +232,9 @@ var objrefNames = map[uint32]string{
 }
 
 func (r *renderer) objref(a rawAttrs) error {
+	if a.has(unix.NFTA_OBJREF_SET_NAME) {
+		return r.objrefMap(a)
+	}
 	if !a.only(unix.NFTA_OBJREF_IMM_TYPE, unix.NFTA_OBJREF_IMM_NAME) || !a.has(unix.NFTA_OBJREF_IMM_NAME) {
 		return errUnsupported
 	}
@@ -585,5 +588,43 @@ func (r *renderer) tproxy(a rawAttrs) error {
 		return err
 	}
 	r.emit("tproxy " + fam + "to " + to)
+	return nil
+}
+
+// objrefMap renders a reference to the object an object map finds for a key:
+// "counter name tcp dport map { 22 : "c22" }".
+func (r *renderer) objrefMap(a rawAttrs) error {
+	if !a.only(unix.NFTA_OBJREF_SET_SREG, unix.NFTA_OBJREF_SET_NAME, unix.NFTA_OBJREF_SET_ID) {
+		return errUnsupported
+	}
+	sreg, ok := a.u32(unix.NFTA_OBJREF_SET_SREG)
+	set := r.env.Sets[a.str(unix.NFTA_OBJREF_SET_NAME)]
+	if !ok || set == nil || set.Flags&nftSetObject == 0 {
+		return errUnsupported
+	}
+	p, known := objrefNames[set.ObjType]
+	if !known || set.ObjType == unix.NFT_OBJECT_CONNLIMIT || set.ObjType == unix.NFT_OBJECT_TUNNEL {
+		return errUnsupported
+	}
+	fs, _, err := r.concat(sreg, set.KeyLen)
+	if err != nil {
+		return err
+	}
+	rhs := "@" + set.Name
+	if set.anonymous() {
+		rhs, err = setLiteral(r.env, fs, set, func(el setElem) (string, error) {
+			if el.ObjRef == "" {
+				return "", errUnsupported
+			}
+			return " : " + strconv.Quote(el.ObjRef), nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, f := range fs {
+		r.hideDeps(f)
+	}
+	r.emit(p + joinFields(fs) + " map " + rhs)
 	return nil
 }

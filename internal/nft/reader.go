@@ -55,7 +55,7 @@ func (rr *RuleReader) ChainRules(ck ChainKey) (map[uint64]string, error) {
 
 func hasLookup(exprs []ruleExpr) bool {
 	for _, e := range exprs {
-		if e.Name == "lookup" || e.Name == "dynset" {
+		if e.Name == "lookup" || e.Name == "dynset" || e.Name == "objref" {
 			return true
 		}
 	}

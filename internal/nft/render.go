@@ -48,6 +48,8 @@ type setElem struct {
 	KeyEnd  []byte
 	Data    []byte
 	Verdict *verdictData
+	// ObjRef names the object an element of an object map refers to.
+	ObjRef string
 }
 
 // setInfo is a set or map of a table; Elems are fetched for anonymous sets only.
@@ -57,6 +59,7 @@ type setInfo struct {
 	KeyLen   uint32
 	DataType uint32
 	DataLen  uint32
+	ObjType  uint32
 	Elems    []setElem
 	// ElemsErr is why Elems could not be fetched.
 	ElemsErr error
@@ -686,6 +689,9 @@ func (r *renderer) rangeMatch(reg uint32, op string, from, to []byte) error {
 func lookupOf(e ruleExpr) (string, bool) {
 	if l, ok := e.Expr.(*expr.Lookup); ok {
 		return l.SetName, true
+	}
+	if e.Name == "objref" && e.Raw.has(unix.NFTA_OBJREF_SET_NAME) {
+		return e.Raw.str(unix.NFTA_OBJREF_SET_NAME), true
 	}
 	return "", false
 }

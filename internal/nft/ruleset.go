@@ -458,6 +458,8 @@ func parseSet(data []byte) (*setInfo, error) {
 			s.DataType = ad.Uint32()
 		case unix.NFTA_SET_DATA_LEN:
 			s.DataLen = ad.Uint32()
+		case nftaSetObjType:
+			s.ObjType = ad.Uint32()
 		}
 	}
 	return s, ad.Err()
@@ -534,6 +536,8 @@ func parseElem(b []byte) (setElem, error) {
 			el.Key = dataValue(ad.Bytes())
 		case nftaSetElemKeyEnd:
 			el.KeyEnd = dataValue(ad.Bytes())
+		case nftaSetElemObjRef:
+			el.ObjRef = ad.String()
 		case unix.NFTA_SET_ELEM_FLAGS:
 			el.End = ad.Uint32()&unix.NFT_SET_ELEM_INTERVAL_END != 0
 		case unix.NFTA_SET_ELEM_DATA:

@@ -12,7 +12,12 @@ import (
 // anonymous set, a verdict map (vmap) or a data map ("tcp dport map { 22 : 0x1 }", whose
 // result feeds a statement).
 
-const nftaSetElemKeyEnd = 10 // NFTA_SET_ELEM_KEY_END
+const (
+	nftaSetElemKeyEnd = 10   // NFTA_SET_ELEM_KEY_END
+	nftaSetElemObjRef = 9    // NFTA_SET_ELEM_OBJREF
+	nftaSetObjType    = 15   // NFTA_SET_OBJ_TYPE
+	nftSetObject      = 0x40 // NFT_SET_OBJECT
+)
 
 // nft's data types (the NFTA_SET_DATA_TYPE of a map) this package prints map data of.
 var mapDataTypes = map[uint32]field{
