@@ -24,6 +24,8 @@ type field struct {
 	// icmpDep says the field implies the icmp type matched just before (icmp mtu: type
 	// destination-unreachable), which nft then hides.
 	icmpDep bool
+	// natRange says a NAT map's data (tNatMap) is an address range, not address and port.
+	natRange bool
 }
 
 type vtype int
@@ -64,6 +66,7 @@ const (
 	tDSCP                           // dscp of ip or ip6
 	tRawHex                         // raw payload, big-endian, 0x%x
 	tCtLabel                        // one bit of the 128-bit conntrack label bitmap
+	tNatMap                         // a NAT map's result: address and port, or an address range
 	tECN                            // ecn of ip or ip6
 	tIGMPType                       // igmp type
 )

@@ -366,6 +366,27 @@ func (r *renderer) immReg(reg uint32, n int) ([]byte, bool) {
 func (r *renderer) natTarget(fam uint32, amin, amax, pmin, pmax uint32) (string, error) {
 	s := ""
 	v6 := fam == unix.NFPROTO_IPV6
+	if v, ok := r.regs[amin]; ok && v.kind == rvField && v.f.typ == tNatMap {
+		// "dnat ip to ip saddr . tcp dport map { 1.2.3.4 . 80 : 5.6.7.8 . 8080 }": the
+		// map's data fills the address register and the one after it.
+		s, ok := regSlot(amin)
+		n := 4
+		if v6 {
+			n = 16
+		}
+		next := s + slotLen(uint32(n))
+		at := func(reg uint32) bool { rs, ok := regSlot(reg); return ok && rs == next }
+		ok = ok && v.f.net == map[bool]uint8{false: unix.NFPROTO_IPV4, true: unix.NFPROTO_IPV6}[v6]
+		if v.f.natRange {
+			ok = ok && at(amax) && pmin == 0 && pmax == 0
+		} else {
+			ok = ok && (amax == 0 || amax == amin) && at(pmin) && (pmax == 0 || pmax == pmin)
+		}
+		if !ok {
+			return "", errUnsupported
+		}
+		return v.f.name, nil
+	}
 	if v, ok := r.regs[amin]; ok && v.kind == rvField && (amax == 0 || amax == amin) && pmin == 0 {
 		// An address from a map: "dnat to ip saddr map { ... }".
 		if v.f.typ != map[bool]vtype{false: tAddr4, true: tAddr6}[v6] {
@@ -440,7 +461,8 @@ func (r *renderer) nat(a rawAttrs) error {
 		return err
 	}
 	s := typ
-	if r.env.Family == unix.NFPROTO_INET {
+	if m, ok := r.regs[v[2]]; r.env.Family == unix.NFPROTO_INET || (ok && m.kind == rvField && m.f.typ == tNatMap) {
+		// nft names the family of a NAT map with concatenated data even in an ip table.
 		s += " " + map[uint32]string{unix.NFPROTO_IPV4: "ip", unix.NFPROTO_IPV6: "ip6"}[v[1]]
 	}
 	r.emit(s + " to " + to + fl)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
 )
 
 // Set lookups: of one field or a concatenation ("ip saddr . tcp dport"), in a named or an
@@ -25,6 +26,46 @@ var mapDataTypes = map[uint32]field{
 	8:  {typ: tAddr6, size: 16}, // TYPE_IP6ADDR
 	13: {typ: tInt, size: 2},    // TYPE_INET_SERVICE
 	19: {typ: tHex32, size: 4},  // TYPE_MARK
+}
+
+// natMap is the data of a NAT map: an address and a port ("5.6.7.8 . 8080", nft's
+// concatenated type) or an address range ("5.6.7.8-5.6.7.10", an address type of twice
+// the length).
+type natMap struct {
+	addr  field
+	rng   bool
+	total uint32
+}
+
+func natMapOf(set *setInfo) (natMap, bool) {
+	addrs := map[uint32]field{7: {typ: tAddr4, size: 4, net: unix.NFPROTO_IPV4}, 8: {typ: tAddr6, size: 16, net: unix.NFPROTO_IPV6}}
+	if a, ok := addrs[set.DataType>>6]; ok && set.DataType&0x3f == 13 { // TYPE_INET_SERVICE
+		return natMap{a, false, a.size + nftRegSize32}, true
+	}
+	if a, ok := addrs[set.DataType]; ok && set.DataLen == 2*a.size {
+		return natMap{a, true, 2 * a.size}, true
+	}
+	return natMap{}, false
+}
+
+// value formats one NAT map element's data.
+func (m natMap) value(env Env, b []byte) (string, error) {
+	n := int(m.addr.size)
+	if uint32(len(b)) != m.total {
+		return "", errUnsupported
+	}
+	if m.rng {
+		return intervalString(env, m.addr, b[:n], b[n:])
+	}
+	if !allZero(b[n+2:]) {
+		return "", errUnsupported
+	}
+	a, err := formatValue(env, m.addr.typ, b[:n])
+	if err != nil {
+		return "", err
+	}
+	p, err := formatValue(env, tInt, b[n:n+2])
+	return a + " . " + p, err
 }
 
 func (r *renderer) lookup(e *expr.Lookup) error {
@@ -51,6 +92,7 @@ func (r *renderer) lookup(e *expr.Lookup) error {
 	}
 	var data func(setElem) (string, error)
 	var dataField field
+	nm, nat := natMapOf(set)
 	switch {
 	case e.IsDestRegSet && e.DestRegister == nftRegVerdict:
 		if !set.isMap() || set.DataType != nftDataVerdict || e.Invert {
@@ -61,6 +103,15 @@ func (r *renderer) lookup(e *expr.Lookup) error {
 				return "", errUnsupported
 			}
 			return " : " + VerdictString(el.Verdict.Code, el.Verdict.Chain), nil
+		}
+	case e.IsDestRegSet && nat:
+		if !set.isMap() || e.Invert {
+			return errUnsupported
+		}
+		dataField = field{typ: tNatMap, size: nm.total, net: nm.addr.net, natRange: nm.rng}
+		data = func(el setElem) (string, error) {
+			s, err := nm.value(r.env, el.Data)
+			return " : " + s, err
 		}
 	case e.IsDestRegSet:
 		df, ok := mapDataTypes[set.DataType]
