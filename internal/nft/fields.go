@@ -31,44 +31,43 @@ type field struct {
 type vtype int
 
 const (
-	tInt           vtype = iota + 1 // big-endian unsigned, decimal
-	tHostInt                        // host-order unsigned, decimal
-	tHex32                          // host-order u32, 0x%08x (marks)
-	tAddr4                          // IPv4 address
-	tAddr6                          // IPv6 address
-	tProto                          // IP protocol number
-	tNFProto                        // ipv4/ipv6
-	tIfname                         // interface name, NUL padded, may be a wildcard prefix
-	tIfindex                        // host-order interface index
-	tCtState                        // host-order flags
-	tCtStatus                       // host-order flags
-	tCtDir                          // original/reply
-	tTCPFlags                       // flags
-	tICMPType                       // icmp type
-	tICMP6Type                      // icmpv6 type
-	tPktType                        // host/broadcast/...
-	tEtherType                      // big-endian u16 ether type
-	tEtherTypeHost                  // host-order u16 ether type
-	tString                         // NUL-padded string, quoted (helper, osf, interface kind)
-	tExists                         // boolean: exists/missing
-	tFibType                        // host-order u32 route type
-	tRealm                          // host-order u32 route realm
-	tTimeMs                         // host-order milliseconds (ct expiration)
-	tTCHandle                       // host-order u32 tc handle (meta priority)
-	tArphrd                         // host-order u16 interface type
-	tDay                            // day of week
-	tIfGroup                        // host-order u32 interface group
-	tMHType                         // mobility header type
-	tCtEvent                        // host-order u32 conntrack event bits
-	tICMPCode                       // icmp code
-	tICMP6Code                      // icmpv6 code
-	tEther                          // ethernet address
-	tDSCP                           // dscp of ip or ip6
-	tRawHex                         // raw payload, big-endian, 0x%x
-	tCtLabel                        // one bit of the 128-bit conntrack label bitmap
-	tNatMap                         // a NAT map's result: address and port, or an address range
-	tECN                            // ecn of ip or ip6
-	tIGMPType                       // igmp type
+	tInt       vtype = iota + 1 // big-endian unsigned, decimal
+	tHostInt                    // host-order unsigned, decimal
+	tHex32                      // host-order u32, 0x%08x (marks)
+	tAddr4                      // IPv4 address
+	tAddr6                      // IPv6 address
+	tProto                      // IP protocol number
+	tNFProto                    // ipv4/ipv6
+	tIfname                     // interface name, NUL padded, may be a wildcard prefix
+	tIfindex                    // host-order interface index
+	tCtState                    // host-order flags
+	tCtStatus                   // host-order flags
+	tCtDir                      // original/reply
+	tTCPFlags                   // flags
+	tICMPType                   // icmp type
+	tICMP6Type                  // icmpv6 type
+	tPktType                    // host/broadcast/...
+	tEtherType                  // big-endian u16 ether type
+	tString                     // NUL-padded string, quoted (helper, osf, interface kind)
+	tExists                     // boolean: exists/missing
+	tFibType                    // host-order u32 route type
+	tRealm                      // host-order u32 route realm
+	tTimeMs                     // host-order milliseconds (ct expiration)
+	tTCHandle                   // host-order u32 tc handle (meta priority)
+	tArphrd                     // host-order u16 interface type
+	tDay                        // day of week
+	tIfGroup                    // host-order u32 interface group
+	tMHType                     // mobility header type
+	tCtEvent                    // host-order u32 conntrack event bits
+	tICMPCode                   // icmp code
+	tICMP6Code                  // icmpv6 code
+	tEther                      // ethernet address
+	tDSCP                       // dscp of ip or ip6
+	tRawHex                     // raw payload, big-endian, 0x%x
+	tCtLabel                    // one bit of the 128-bit conntrack label bitmap
+	tNatMap                     // a NAT map's result: address and port, or an address range
+	tECN                        // ecn of ip or ip6
+	tIGMPType                   // igmp type
 )
 
 const layerLink = 3
@@ -294,8 +293,6 @@ var metaFields = map[expr.MetaKey]field{
 	nftMetaSecpath:         {name: "meta ipsec", typ: tExists, size: 1},
 	nftMetaIifkind:         {name: "meta iifkind", typ: tString, size: 16},
 	nftMetaOifkind:         {name: "meta oifkind", typ: tString, size: 16},
-	nftMetaBriPvid:         {name: "meta ibrpvid", typ: tHostInt, size: 2},
-	nftMetaBriVproto:       {name: "meta ibrvproto", typ: tEtherTypeHost, size: 2},
 	nftMetaTimeDay:         {name: "meta day", typ: tDay, size: 1},
 	nftMetaSdif:            {name: "meta sdif", typ: tIfindex, size: 4},
 	nftMetaSdifname:        {name: "meta sdifname", typ: tIfname, size: 16},

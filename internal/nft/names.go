@@ -180,8 +180,6 @@ var dayNames = map[uint64]string{
 	0: `"Sunday"`, 1: `"Monday"`, 2: `"Tuesday"`, 3: `"Wednesday"`, 4: `"Thursday"`, 5: `"Friday"`, 6: `"Saturday"`,
 }
 
-var etherTypeHostNames = map[uint64]string{0x0800: "ip", 0x0806: "arp", 0x86dd: "ip6", 0x8100: "8021q", 0x88a8: "8021ad"}
-
 var ctEventBits = []bit{
 	{0x1, "new"}, {0x2, "related"}, {0x4, "destroy"}, {0x8, "reply"}, {0x10, "assured"},
 	{0x20, "protoinfo"}, {0x40, "helper"}, {0x80, "mark"}, {0x100, "seqadj"}, {0x200, "secmark"},

@@ -104,8 +104,6 @@ const (
 	nftMetaSecpath    = 25
 	nftMetaIifkind    = 26
 	nftMetaOifkind    = 27
-	nftMetaBriPvid    = 28
-	nftMetaBriVproto  = 29
 	nftMetaTimeDay    = 31
 	nftMetaSdif       = 33
 	nftMetaSdifname   = 34
@@ -179,7 +177,7 @@ func (r *renderer) concat(reg, n uint32) ([]field, []regVal, error) {
 	var vs []regVal
 	for s < end {
 		v, ok := r.regAtSlot(s)
-		if !ok || v.mask != nil || v.xor != nil {
+		if !ok || v.mask != nil || v.xor != nil || v.shift != "" {
 			return nil, nil, errUnsupported
 		}
 		f, err := simpleField(v)
@@ -237,6 +235,8 @@ func (r *renderer) native(e ruleExpr) error {
 		return r.exthdr(a)
 	case "byteorder":
 		return r.byteorder(a)
+	case "bitwise":
+		return r.shift(a)
 	case "payload":
 		return r.payloadSet(a)
 	case "quota":
@@ -485,7 +485,7 @@ func (r *renderer) byteorder(a rawAttrs) error {
 		return errUnsupported
 	}
 	rv, ok := r.regs[v[0]]
-	if !ok || rv.mask != nil || rv.xor != nil || rv.hton {
+	if !ok || rv.mask != nil || rv.xor != nil || rv.shift != "" || rv.hton {
 		return errUnsupported
 	}
 	f, err := simpleField(rv)
@@ -558,4 +558,29 @@ func parseRawList(b []byte) [][]byte {
 		return nil
 	}
 	return out
+}
+
+// shift renders a bitwise shift (NFT_BITWISE_LSHIFT/RSHIFT), which nft prints after the
+// value it shifts: "meta mark set ct mark >> 8". Masks and xors are google/nftables'.
+func (r *renderer) shift(a rawAttrs) error {
+	if !a.only(unix.NFTA_BITWISE_SREG, unix.NFTA_BITWISE_DREG, unix.NFTA_BITWISE_LEN, nftaBitwiseOp, nftaBitwiseData) {
+		return errUnsupported
+	}
+	v, ok := a.u32s(unix.NFTA_BITWISE_SREG, unix.NFTA_BITWISE_DREG, unix.NFTA_BITWISE_LEN, nftaBitwiseOp)
+	n := dataValue(a[nftaBitwiseData])
+	if !ok || len(n) != 4 {
+		return errUnsupported
+	}
+	op := map[uint32]string{1: " << ", 2: " >> "}[v[3]] // NFT_BITWISE_LSHIFT, _RSHIFT
+	rv, ok := r.regs[v[0]]
+	if op == "" || !ok || rv.kind == rvImm || rv.mask != nil || rv.xor != nil || rv.shift != "" || rv.hton {
+		return errUnsupported
+	}
+	f, err := simpleField(rv)
+	if err != nil || f.size != v[2] || f.typ != tHex32 {
+		return errUnsupported
+	}
+	rv.shift = op + strconv.FormatUint(uint64(hostUint(n)), 10)
+	r.setReg(v[1], rv, f.size)
+	return nil
 }

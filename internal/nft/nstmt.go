@@ -29,8 +29,11 @@ func (r *renderer) regText(reg uint32, f field) (string, error) {
 		}
 		return formatValue(r.env, f.typ, v.data)
 	}
+	if v.shift != "" && (v.mask != nil || v.xor != nil) {
+		return "", errUnsupported
+	}
 	w := v
-	w.mask, w.xor = nil, nil
+	w.mask, w.xor, w.shift = nil, nil, ""
 	src, err := simpleField(w)
 	if err != nil || src.size != f.size {
 		return "", errUnsupported
@@ -41,7 +44,7 @@ func (r *renderer) regText(reg uint32, f field) (string, error) {
 	}
 	r.hideDeps(src)
 	if v.mask == nil {
-		return src.name, nil
+		return src.name + v.shift, nil
 	}
 	if src.typ != tHex32 || f.typ != tHex32 || len(v.mask) != 4 {
 		return "", errUnsupported
@@ -55,6 +58,11 @@ func (r *renderer) regText(reg uint32, f field) (string, error) {
 		return fmt.Sprintf("%s & 0x%08x", src.name, m), nil
 	case m == ^x:
 		return fmt.Sprintf("%s | 0x%08x", src.name, x), nil
+	case m == ^uint32(0):
+		return fmt.Sprintf("%s ^ 0x%08x", src.name, x), nil
+	case m&x == 0:
+		// nft prints the bits the or sets in the mask too.
+		return fmt.Sprintf("%s & 0x%08x | 0x%08x", src.name, m|x, x), nil
 	}
 	return "", errUnsupported
 }

@@ -188,6 +188,8 @@ type regVal struct {
 	// conversion to network order.
 	xor  []byte
 	hton bool
+	// shift is a bitwise shift nft prints after the value (" >> 8").
+	shift string
 	// ether and arp say a link or network header load was in an ethernet or an ARP
 	// context, where nft names the fields; icmp the icmp types matched before it.
 	ether, arp bool
@@ -255,7 +257,7 @@ func (r *renderer) step(exprs []ruleExpr) error {
 		r.setReg(e.Register, regVal{kind: rvCt, ct: e.Key}, 16)
 	case *expr.Bitwise:
 		v, ok := r.regs[e.SourceRegister]
-		if !ok || v.kind == rvImm || v.mask != nil || v.hton || len(e.Mask) == 0 || len(e.Xor) != len(e.Mask) {
+		if !ok || v.kind == rvImm || v.mask != nil || v.shift != "" || v.hton || len(e.Mask) == 0 || len(e.Xor) != len(e.Mask) {
 			return errUnsupported
 		}
 		v.mask = e.Mask
@@ -336,7 +338,7 @@ var opStrings = map[expr.CmpOp]string{
 
 func (r *renderer) cmp(e *expr.Cmp) error {
 	v, ok := r.regs[e.Register]
-	if !ok || v.kind == rvImm || v.xor != nil {
+	if !ok || v.kind == rvImm || v.xor != nil || v.shift != "" {
 		return errUnsupported
 	}
 	op, ok := opStrings[e.Op]
@@ -657,7 +659,7 @@ func (r *renderer) learn(f field, idx int, data []byte) {
 
 func (r *renderer) rangeMatch(reg uint32, op string, from, to []byte) error {
 	v, ok := r.regs[reg]
-	if !ok || v.mask != nil || v.xor != nil {
+	if !ok || v.mask != nil || v.xor != nil || v.shift != "" {
 		return errUnsupported
 	}
 	f, err := simpleField(v)

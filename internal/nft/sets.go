@@ -81,7 +81,7 @@ func (r *renderer) lookup(e *expr.Lookup) error {
 		}
 	} else {
 		v, ok := r.regs[e.SourceRegister]
-		if !ok || v.mask != nil || v.xor != nil {
+		if !ok || v.mask != nil || v.xor != nil || v.shift != "" {
 			return errUnsupported
 		}
 		f, err := simpleField(v)

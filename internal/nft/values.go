@@ -18,7 +18,7 @@ import (
 func hostOrder(t vtype) bool {
 	switch t {
 	case tHostInt, tHex32, tIfindex, tCtState, tCtStatus, tFibType, tRealm, tTimeMs, tTCHandle,
-		tArphrd, tIfGroup, tCtEvent, tEtherTypeHost:
+		tArphrd, tIfGroup, tCtEvent:
 		return true
 	}
 	return false
@@ -269,9 +269,9 @@ func formatMore(t vtype, b []byte) (string, error) {
 			return "", errUnsupported
 		}
 		return map[uint64]string{0: "missing", 1: "exists"}[u], nil
-	case tFibType, tArphrd, tMHType, tDay, tEtherTypeHost:
+	case tFibType, tArphrd, tMHType, tDay:
 		names := map[vtype]map[uint64]string{tFibType: fibTypeNames, tArphrd: arphrdNames, tMHType: mhTypeNames,
-			tDay: dayNames, tEtherTypeHost: etherTypeHostNames}[t]
+			tDay: dayNames}[t]
 		if n, ok := names[u]; ok && isInt {
 			return n, nil
 		}
