@@ -66,6 +66,7 @@ const (
 	tRawHex                     // raw payload, big-endian, 0x%x
 	tCtLabel                    // one bit of the 128-bit conntrack label bitmap
 	tNatMap                     // a NAT map's result: address and port, or an address range
+	tArpOp                      // big-endian u16 arp operation
 	tECN                        // ecn of ip or ip6
 	tIGMPType                   // igmp type
 )
@@ -131,6 +132,11 @@ var (
 	portFields = []pfield{{0, 2, "sport", tInt}, {2, 2, "dport", tInt}}
 	// The fields after the checksum depend on the type (id or gateway at 4): nft prints
 	// them with a type dependency, not rendered here.
+	arpFields = []pfield{
+		{0, 2, "htype", tInt}, {2, 2, "ptype", tEtherType}, {4, 1, "hlen", tInt}, {5, 1, "plen", tInt},
+		{6, 2, "operation", tArpOp}, {8, 6, "saddr ether", tEther}, {14, 4, "saddr ip", tAddr4},
+		{18, 6, "daddr ether", tEther}, {24, 4, "daddr ip", tAddr4},
+	}
 	etherFields = []pfield{{0, 6, "daddr", tEther}, {6, 6, "saddr", tEther}, {12, 2, "type", tEtherType}}
 	icmpFields  = []pfield{{0, 1, "type", tICMPType}, {1, 1, "code", tICMPCode}, {2, 2, "checksum", tInt}}
 	icmp6Fields = []pfield{{0, 1, "type", tICMP6Type}, {1, 1, "code", tICMP6Code}, {2, 2, "checksum", tInt}}
@@ -210,10 +216,12 @@ func namedPayloadFields(v regVal) (fs []field, prefix bool, err error) {
 	switch v.base {
 	case expr.PayloadBaseNetworkHeader:
 		layer = 1
-		switch v.net {
-		case unix.NFPROTO_IPV4:
+		switch {
+		case v.arp:
+			proto, table = "arp", arpFields
+		case v.net == unix.NFPROTO_IPV4:
 			proto, table = "ip", ip4Fields
-		case unix.NFPROTO_IPV6:
+		case v.net == unix.NFPROTO_IPV6:
 			proto, table = "ip6", ip6Fields
 		default:
 			return nil, false, errUnsupported

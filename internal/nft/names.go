@@ -190,3 +190,7 @@ var igmpTypeNames = map[uint8]string{
 	0x11: "membership-query", 0x12: "membership-report-v1", 0x16: "membership-report-v2",
 	0x17: "leave-group", 0x22: "membership-report-v3",
 }
+
+var arpOpNames = map[uint16]string{
+	1: "request", 2: "reply", 3: "rrequest", 4: "rreply", 8: "inrequest", 9: "inreply", 10: "nak",
+}

@@ -361,7 +361,7 @@ func (r *renderer) fib(a rawAttrs) error {
 	case unix.NFT_FIB_RESULT_OIF:
 		f.name, f.typ, f.size = f.name+" oif", tIfindex, 4
 	case unix.NFT_FIB_RESULT_OIFNAME:
-		f.name, f.typ, f.size = f.name+" oifname", tString, 16
+		f.name, f.typ, f.size = f.name+" oifname", tIfname, 16
 	case unix.NFT_FIB_RESULT_ADDRTYPE:
 		f.name, f.typ, f.size = f.name+" type", tFibType, 4
 	default:

@@ -208,6 +208,15 @@ func formatValue(env Env, t vtype, b []byte) (string, error) {
 			s = "0"
 		}
 		return "0x" + s, nil
+	case tArpOp:
+		if len(b) != 2 {
+			return "", errUnsupported
+		}
+		v := binary.BigEndian.Uint16(b)
+		if n, ok := arpOpNames[v]; ok {
+			return n, nil
+		}
+		return strconv.Itoa(int(v)), nil
 	case tEther:
 		if len(b) != 6 {
 			return "", errUnsupported
