@@ -208,29 +208,24 @@ func formatValue(env Env, t vtype, b []byte) (string, error) {
 			s = "0"
 		}
 		return "0x" + s, nil
-	case tArpOp:
-		if len(b) != 2 {
-			return "", errUnsupported
-		}
-		v := binary.BigEndian.Uint16(b)
-		if n, ok := arpOpNames[v]; ok {
-			return n, nil
-		}
-		return strconv.Itoa(int(v)), nil
 	case tEther:
 		if len(b) != 6 {
 			return "", errUnsupported
 		}
 		return net.HardwareAddr(b).String(), nil
-	case tEtherType:
+	case tArpOp, tEtherType:
 		if len(b) != 2 {
 			return "", errUnsupported
 		}
 		v := binary.BigEndian.Uint16(b)
-		if n, ok := etherTypeNames[v]; ok {
+		names, unnamed := etherTypeNames, fmt.Sprintf("0x%04x", v)
+		if t == tArpOp {
+			names, unnamed = arpOpNames, strconv.Itoa(int(v))
+		}
+		if n, ok := names[v]; ok {
 			return n, nil
 		}
-		return fmt.Sprintf("0x%04x", v), nil
+		return unnamed, nil
 	}
 	return formatMore(t, b)
 }
