@@ -32,6 +32,9 @@ var bitFields = []bitField{
 	{expr.PayloadBaseNetworkHeader, unix.NFPROTO_IPV6, 0, 1, 1, 0x30, 4, "ip6 ecn", tECN, 1},
 	{expr.PayloadBaseNetworkHeader, unix.NFPROTO_IPV6, 0, 1, 3, 0x0fffff, 0, "ip6 flowlabel", tInt, 1},
 	{expr.PayloadBaseTransportHeader, 0, unix.IPPROTO_TCP, 12, 1, 0xf0, 4, "tcp doff", tInt, 2},
+	{expr.PayloadBaseLLHeader, 0, 0, 14, 2, 0x0fff, 0, "vlan id", tInt, layerVlan},
+	{expr.PayloadBaseLLHeader, 0, 0, 14, 1, 0xe0, 5, "vlan pcp", tInt, layerVlan},
+	{expr.PayloadBaseLLHeader, 0, 0, 14, 1, 0x10, 4, "vlan dei", tInt, layerVlan},
 }
 
 var dscpNames = map[uint32]string{
@@ -48,7 +51,8 @@ func findBitField(v regVal) (bitField, bool) {
 		if b.base != v.base || b.off != v.off || b.n != v.n || uint32(len(v.mask)) != v.n {
 			continue
 		}
-		if (b.net != 0 && b.net != v.net) || (b.l4 != 0 && b.l4 != v.l4) || beUint(v.mask) != b.mask {
+		if (b.net != 0 && b.net != v.net) || (b.l4 != 0 && b.l4 != v.l4) || beUint(v.mask) != b.mask ||
+			(b.layer == layerVlan && !v.vlan) {
 			continue
 		}
 		return b, true
@@ -117,7 +121,7 @@ func (r *renderer) mangle(v regVal) error {
 	// A bit field of the protocol.
 	for _, b := range bitFields {
 		if b.base != v.base || (b.net != 0 && b.net != v.net) || (b.l4 != 0 && b.l4 != v.l4) ||
-			b.off < v.off || b.off+b.n > v.off+v.n {
+			(b.layer == layerVlan && !v.vlan) || b.off < v.off || b.off+b.n > v.off+v.n {
 			continue
 		}
 		sh := 8 * (v.off + v.n - b.off - b.n)

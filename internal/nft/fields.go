@@ -71,7 +71,12 @@ const (
 	tIGMPType                   // igmp type
 )
 
-const layerLink = 3
+// layerLink and layerVlan are the layers of the ethernet and vlan headers (matches on
+// them hide "meta iiftype ether" and "ether type 8021q").
+const (
+	layerLink = 3
+	layerVlan = 4
+)
 
 type pfield struct {
 	off, size uint32
@@ -137,6 +142,7 @@ var (
 		{6, 2, "operation", tArpOp}, {8, 6, "saddr ether", tEther}, {14, 4, "saddr ip", tAddr4},
 		{18, 6, "daddr ether", tEther}, {24, 4, "daddr ip", tAddr4},
 	}
+	vlanFields  = []pfield{{16, 2, "type", tEtherType}}
 	etherFields = []pfield{{0, 6, "daddr", tEther}, {6, 6, "saddr", tEther}, {12, 2, "type", tEtherType}}
 	icmpFields  = []pfield{{0, 1, "type", tICMPType}, {1, 1, "code", tICMPCode}, {2, 2, "checksum", tInt}}
 	icmp6Fields = []pfield{{0, 1, "type", tICMP6Type}, {1, 1, "code", tICMP6Code}, {2, 2, "checksum", tInt}}
@@ -228,6 +234,9 @@ func namedPayloadFields(v regVal) (fs []field, prefix bool, err error) {
 		}
 	case expr.PayloadBaseLLHeader:
 		proto, table, layer = "ether", etherFields, layerLink
+		if v.vlan && v.off >= 14 {
+			proto, table = "vlan", vlanFields
+		}
 	case expr.PayloadBaseTransportHeader:
 		layer = 2
 		t, ok := transportHeaders[v.l4]

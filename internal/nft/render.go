@@ -191,9 +191,10 @@ type regVal struct {
 	// shift is a bitwise shift nft prints after the value (" >> 8").
 	shift string
 	// ether and arp say a link or network header load was in an ethernet or an ARP
-	// context, where nft names the fields; icmp the icmp types matched before it.
-	ether, arp bool
-	icmp       []uint8
+	// context, where nft names the fields, vlan after a vlan ether type; icmp the icmp
+	// types matched before it.
+	ether, arp, vlan bool
+	icmp             []uint8
 }
 
 type dep struct {
@@ -217,6 +218,9 @@ type renderer struct {
 	// says one was met.
 	llDep dep
 	ether bool
+	// vlanDep is the "ether type 8021q" before a vlan header match; vlan says one was met.
+	vlanDep dep
+	vlan    bool
 	// icmpTypes are the icmp or icmpv6 types a match allowed; icmpDep that match when it
 	// was on one type.
 	icmpTypes []uint8
@@ -240,7 +244,7 @@ func (r *renderer) step(exprs []ruleExpr) error {
 			return errUnsupported
 		}
 		r.setReg(e.DestRegister, regVal{kind: rvPayload, base: e.Base, off: e.Offset, n: e.Len, net: r.net, l4: r.l4,
-			ether: r.ether || r.env.Family == unix.NFPROTO_BRIDGE, arp: r.env.Family == unix.NFPROTO_ARP, icmp: r.icmpTypes}, e.Len)
+			ether: r.ether || r.env.Family == unix.NFPROTO_BRIDGE, arp: r.env.Family == unix.NFPROTO_ARP, icmp: r.icmpTypes, vlan: r.vlan}, e.Len)
 	case *expr.Meta:
 		if e.SourceRegister {
 			return r.metaSet(e)
@@ -581,6 +585,10 @@ func (r *renderer) match(f field, s string, cop expr.CmpOp, data []byte) {
 
 // hideDeps hides the dependencies a match on field f makes redundant, as nft does.
 func (r *renderer) hideDeps(f field) {
+	if f.layer == layerVlan && r.vlanDep.ok {
+		r.out[r.vlanDep.idx] = ""
+		r.vlanDep.ok = false
+	}
 	if f.icmpDep && r.icmpDep.ok {
 		r.out[r.icmpDep.idx] = ""
 		r.icmpDep.ok = false
@@ -634,7 +642,17 @@ func (r *renderer) learn(f field, idx int, data []byte) {
 	case "icmp type", "icmpv6 type":
 		r.icmpTypes = []uint8{data[0]}
 		r.icmpDep = dep{idx: idx, v: data[0], ok: true}
-	case "meta protocol":
+	case "ether type":
+		// A vlan header follows: nft hides this match (8021q, its own dependency) before
+		// a vlan id, pcp or dei.
+		switch binary.BigEndian.Uint16(data) {
+		case 0x8100:
+			r.vlan = true
+			r.vlanDep = dep{idx: idx, ok: true}
+		case 0x88a8:
+			r.vlan = true
+		}
+	case "meta protocol", "vlan type":
 		// nft's network dependency in bridge and netdev tables.
 		if r.env.Family != unix.NFPROTO_BRIDGE && r.env.Family != unix.NFPROTO_NETDEV {
 			return
