@@ -67,6 +67,8 @@ const (
 	tCtLabel                    // one bit of the 128-bit conntrack label bitmap
 	tNatMap                     // a NAT map's result: address and port, or an address range
 	tArpOp                      // big-endian u16 arp operation
+	tTimeNs                     // host-order u64 nanoseconds since the epoch, printed in local time
+	tHour                       // host-order u32 seconds since midnight UTC, printed in local time
 	tECN                        // ecn of ip or ip6
 	tIGMPType                   // igmp type
 )
@@ -311,6 +313,8 @@ var metaFields = map[expr.MetaKey]field{
 	nftMetaIifkind:         {name: "meta iifkind", typ: tString, size: 16},
 	nftMetaOifkind:         {name: "meta oifkind", typ: tString, size: 16},
 	nftMetaTimeDay:         {name: "meta day", typ: tDay, size: 1},
+	nftMetaTimeNs:          {name: "meta time", typ: tTimeNs, size: 8},
+	nftMetaTimeHour:        {name: "meta hour", typ: tHour, size: 4},
 	nftMetaSdif:            {name: "meta sdif", typ: tIfindex, size: 4},
 	nftMetaSdifname:        {name: "meta sdifname", typ: tIfname, size: 16},
 }

@@ -104,7 +104,9 @@ const (
 	nftMetaSecpath    = 25
 	nftMetaIifkind    = 26
 	nftMetaOifkind    = 27
+	nftMetaTimeNs     = 30
 	nftMetaTimeDay    = 31
+	nftMetaTimeHour   = 32
 	nftMetaSdif       = 33
 	nftMetaSdifname   = 34
 	nftCtID           = 23

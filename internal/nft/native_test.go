@@ -181,7 +181,6 @@ func TestRenderNativeRefuses(t *testing.T) {
 		{"dynset counter with counts", rexprs(nfIPv4, nh(12, 4), raw("dynset", unix.NFTA_DYNSET_SET_NAME, "s4", unix.NFTA_DYNSET_OP, 0,
 			unix.NFTA_DYNSET_SREG_KEY, 1, unix.NFTA_DYNSET_EXPR, []byte{1}))},
 		{"ct label unmasked", rexprs(raw("ct", unix.NFTA_CT_KEY, unix.NFT_CT_LABELS, unix.NFTA_CT_DREG, 1), cmpOp(expr.CmpOpNeq, make([]byte, 16)...))},
-		{"meta time", rexprs(metaLoad(32), hton(1, 8), cmpOp(expr.CmpOpLt, make([]byte, 8)...))},
 		{"ct src in inet", rexprs(raw("ct", unix.NFTA_CT_KEY, unix.NFT_CT_SRC, unix.NFTA_CT_DREG, 1, unix.NFTA_CT_DIRECTION, uint8(0)), eq(1, 2, 3, 4))},
 		{"queue", rexprs(raw("queue", 1, uint16(3)))},
 		{"last", rexprs(raw("last", 1, 0))},

@@ -685,7 +685,7 @@ func (r *renderer) rangeMatch(reg uint32, op string, from, to []byte) error {
 		return err
 	}
 	switch f.typ {
-	case tInt, tHostInt, tAddr4, tAddr6, tProto, tHex32, tTimeMs:
+	case tInt, tHostInt, tAddr4, tAddr6, tProto, tHex32, tTimeMs, tTimeNs, tHour:
 	default:
 		return errUnsupported
 	}

@@ -5,11 +5,13 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"math/bits"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Values as nft prints them: numbers, addresses, names, flags, set literals.
@@ -18,7 +20,7 @@ import (
 func hostOrder(t vtype) bool {
 	switch t {
 	case tHostInt, tHex32, tIfindex, tCtState, tCtStatus, tFibType, tRealm, tTimeMs, tTCHandle,
-		tArphrd, tIfGroup, tCtEvent:
+		tArphrd, tIfGroup, tCtEvent, tTimeNs, tHour:
 		return true
 	}
 	return false
@@ -293,6 +295,15 @@ func formatMore(t vtype, b []byte) (string, error) {
 		if isInt && len(b) == 4 {
 			return msString(u), nil
 		}
+	case tTimeNs:
+		// nft prints the second in the local time zone of the time printed.
+		if isInt && len(b) == 8 && u/1e9 <= math.MaxInt64 {
+			return strconv.Quote(time.Unix(int64(u/1e9), 0).In(time.Local).Format("2006-01-02 15:04:05")), nil
+		}
+	case tHour:
+		if isInt && len(b) == 4 {
+			return hourString(u), nil
+		}
 	case tTCHandle:
 		if !isInt || len(b) != 4 {
 			break
@@ -313,6 +324,19 @@ func formatMore(t vtype, b []byte) (string, error) {
 		}
 	}
 	return "", errUnsupported
+}
+
+// hourString prints a time of day given in seconds since midnight UTC as nft 1.0.6 does:
+// moved by the local time zone's offset now, with C's arithmetic (a negative remainder
+// wraps around as an unsigned number), seconds only when there are some.
+func hourString(sec uint64) string {
+	_, off := time.Now().Zone()
+	s := uint64(uint32((int64(sec) + int64(off)) % 86400))
+	out := fmt.Sprintf("%02d:%02d", s/3600, s/60%60)
+	if s%60 != 0 {
+		out += fmt.Sprintf(":%02d", s%60)
+	}
+	return strconv.Quote(out)
 }
 
 // msString prints a duration in milliseconds as nft does: "1d2h3m4s5ms", "30s".
