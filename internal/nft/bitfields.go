@@ -32,6 +32,7 @@ var bitFields = []bitField{
 	{expr.PayloadBaseNetworkHeader, unix.NFPROTO_IPV6, 0, 1, 1, 0x30, 4, "ip6 ecn", tECN, 1},
 	{expr.PayloadBaseNetworkHeader, unix.NFPROTO_IPV6, 0, 1, 3, 0x0fffff, 0, "ip6 flowlabel", tInt, 1},
 	{expr.PayloadBaseTransportHeader, 0, unix.IPPROTO_TCP, 12, 1, 0xf0, 4, "tcp doff", tInt, 2},
+	{expr.PayloadBaseTransportHeader, 0, unix.IPPROTO_DCCP, 8, 1, 0x1e, 1, "dccp type", tDCCPType, 2},
 	{expr.PayloadBaseLLHeader, 0, 0, 14, 2, 0x0fff, 0, "vlan id", tInt, layerVlan},
 	{expr.PayloadBaseLLHeader, 0, 0, 14, 1, 0xe0, 5, "vlan pcp", tInt, layerVlan},
 	{expr.PayloadBaseLLHeader, 0, 0, 14, 1, 0x10, 4, "vlan dei", tInt, layerVlan},
@@ -44,6 +45,11 @@ var dscpNames = map[uint32]string{
 }
 
 var ecnNames = map[uint32]string{0: "not-ect", 1: "ect1", 2: "ect0", 3: "ce"}
+
+var dccpTypeNames = map[uint32]string{
+	0: "request", 1: "response", 2: "data", 3: "ack", 4: "dataack", 5: "closereq", 6: "close",
+	7: "reset", 8: "sync", 9: "syncack",
+}
 
 // findBitField returns the bit field a masked payload load reads.
 func findBitField(v regVal) (bitField, bool) {
@@ -74,7 +80,7 @@ func (r *renderer) bitCmp(b bitField, e *expr.Cmp, op string) error {
 	if uint32(len(e.Data)) != b.n || beUint(e.Data)&^b.mask != 0 {
 		return errUnsupported
 	}
-	s, err := r.bitValue(b, e.Data)
+	s, err := bitValue(b, e.Data)
 	if err != nil {
 		return err
 	}
@@ -84,7 +90,7 @@ func (r *renderer) bitCmp(b bitField, e *expr.Cmp, op string) error {
 }
 
 // bitValue prints the value of bit field b held in place in data.
-func (r *renderer) bitValue(b bitField, data []byte) (string, error) {
+func bitValue(b bitField, data []byte) (string, error) {
 	val := (beUint(data) & b.mask) >> b.shift
 	switch b.typ {
 	case tDSCP:
@@ -94,6 +100,10 @@ func (r *renderer) bitValue(b bitField, data []byte) (string, error) {
 		return fmt.Sprintf("0x%02x", val), nil
 	case tECN:
 		return ecnNames[val], nil
+	case tDCCPType:
+		if s, ok := dccpTypeNames[val]; ok {
+			return s, nil
+		}
 	}
 	return strconv.FormatUint(uint64(val), 10), nil
 }
@@ -133,7 +143,7 @@ func (r *renderer) mangle(v regVal) error {
 			val[i] = byte((x >> sh) >> (8 * (int(b.n) - 1 - i)))
 		}
 		f := field{name: b.name, layer: b.layer, net: b.net, l4: b.l4}
-		s, err := r.bitValue(b, val)
+		s, err := bitValue(b, val)
 		if err != nil {
 			return err
 		}
@@ -172,4 +182,15 @@ func (r *renderer) mangle(v regVal) error {
 	r.hideDeps(fs[0])
 	r.emit(fs[0].name + " set " + s)
 	return nil
+}
+
+// format prints a value of field f (a set element's key).
+func (f field) format(env Env, b []byte) (string, error) {
+	if f.typ != tBits {
+		return formatValue(env, f.typ, f.host(b))
+	}
+	if f.bit == nil || uint32(len(b)) != f.bit.n || beUint(b)&^f.bit.mask != 0 {
+		return "", errUnsupported
+	}
+	return bitValue(*f.bit, b)
 }

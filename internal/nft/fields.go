@@ -26,6 +26,8 @@ type field struct {
 	icmpDep bool
 	// natRange says a NAT map's data (tNatMap) is an address range, not address and port.
 	natRange bool
+	// bit is the bit field a tBits value is in place in.
+	bit *bitField
 }
 
 type vtype int
@@ -69,6 +71,8 @@ const (
 	tArpOp                      // big-endian u16 arp operation
 	tTimeNs                     // host-order u64 nanoseconds since the epoch, printed in local time
 	tHour                       // host-order u32 seconds since midnight UTC, printed in local time
+	tBits                       // a bit field's value in place (field.bit)
+	tDCCPType                   // dccp packet type
 	tECN                        // ecn of ip or ip6
 	tIGMPType                   // igmp type
 )

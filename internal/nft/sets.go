@@ -74,7 +74,14 @@ func (r *renderer) lookup(e *expr.Lookup) error {
 		return errUnsupported
 	}
 	var fs []field
-	if set.KeyLen != 0 {
+	if v, ok := r.regs[e.SourceRegister]; ok && v.kind == rvPayload && v.mask != nil && v.xor == nil && v.shift == "" {
+		// A bit field: "ip dscp { cs1, cs2 }", its values in place.
+		b, ok := findBitField(v)
+		if !ok || (set.KeyLen != 0 && set.KeyLen != b.n) || set.interval() {
+			return errUnsupported
+		}
+		fs = []field{{name: b.name, typ: tBits, size: b.n, layer: b.layer, net: b.net, l4: b.l4, bit: &b}}
+	} else if set.KeyLen != 0 {
 		var err error
 		if fs, _, err = r.concat(e.SourceRegister, set.KeyLen); err != nil {
 			return err
@@ -197,7 +204,7 @@ func setLiteral(env Env, fs []field, set *setInfo, data func(setElem) (string, e
 			if el.End {
 				return "", errUnsupported
 			}
-			s, err = formatValue(env, f.typ, f.host(el.Key))
+			s, err = f.format(env, el.Key)
 		case el.End:
 			continue
 		default:
