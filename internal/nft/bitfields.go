@@ -194,3 +194,27 @@ func (f field) format(env Env, b []byte) (string, error) {
 	}
 	return bitValue(*f.bit, b)
 }
+
+// bitRange renders a range of a bit field ("vlan id 1-5", "ip dscp cs1-cs3").
+func (r *renderer) bitRange(v regVal, op string, from, to []byte) error {
+	b, ok := findBitField(v)
+	f := field{name: b.name, typ: tBits, size: b.n, layer: b.layer, net: b.net, l4: b.l4, bit: &b}
+	if !ok {
+		return errUnsupported
+	}
+	lo, err := f.format(r.env, from)
+	if err != nil {
+		return err
+	}
+	hi, err := f.format(r.env, to)
+	if err != nil {
+		return err
+	}
+	if b.typ == tDSCP {
+		// nft prints the ends of a dscp range as numbers.
+		lo = fmt.Sprintf("0x%02x", (beUint(from)&b.mask)>>b.shift)
+		hi = fmt.Sprintf("0x%02x", (beUint(to)&b.mask)>>b.shift)
+	}
+	r.match(f, f.name+" "+op+lo+"-"+hi, expr.CmpOpNeq, nil)
+	return nil
+}

@@ -127,7 +127,7 @@ func icmpTypeFields(v regVal) []pfield {
 
 var (
 	ip4Fields = []pfield{
-		{2, 2, "length", tInt}, {4, 2, "id", tInt}, {8, 1, "ttl", tInt},
+		{2, 2, "length", tInt}, {4, 2, "id", tInt}, {6, 2, "frag-off", tInt}, {8, 1, "ttl", tInt},
 		{9, 1, "protocol", tProto}, {10, 2, "checksum", tInt}, {12, 4, "saddr", tAddr4}, {16, 4, "daddr", tAddr4},
 	}
 	ip6Fields = []pfield{
@@ -271,7 +271,7 @@ func namedPayloadFields(v regVal) (fs []field, prefix bool, err error) {
 			}
 			if p.off+p.size > end {
 				// The load ends inside this field: a prefix of an address.
-				if len(fs) == 0 && (p.typ == tAddr4 || p.typ == tAddr6) {
+				if len(fs) == 0 && (p.typ == tAddr4 || p.typ == tAddr6 || p.typ == tEther) {
 					return []field{mk(p)}, true, nil
 				}
 				return nil, false, errUnsupported

@@ -460,7 +460,8 @@ func (r *renderer) nat(a rawAttrs) error {
 	if typ == "" || (v[1] != unix.NFPROTO_IPV4 && v[1] != unix.NFPROTO_IPV6) || (v[2] == 0 && v[4] == 0) {
 		return errUnsupported
 	}
-	fl, ok := natFlags(v[6])
+	const netmap = 0x40 // NF_NAT_RANGE_NETMAP
+	fl, ok := natFlags(v[6] &^ netmap)
 	if !ok {
 		return errUnsupported
 	}
@@ -468,12 +469,22 @@ func (r *renderer) nat(a rawAttrs) error {
 	if err != nil {
 		return err
 	}
+	if v[6]&netmap != 0 {
+		// "snat ip prefix to ip saddr map { 10.0.0.0/8 : 192.168.0.0/16 }"
+		m, ok := r.regs[v[2]]
+		if !ok || m.kind != rvField || m.f.typ != tNatMap || !m.f.natRange {
+			return errUnsupported
+		}
+		to = "prefix to " + to
+	} else {
+		to = "to " + to
+	}
 	s := typ
 	if m, ok := r.regs[v[2]]; r.env.Family == unix.NFPROTO_INET || (ok && m.kind == rvField && m.f.typ == tNatMap) {
 		// nft names the family of a NAT map with concatenated data even in an ip table.
 		s += " " + map[uint32]string{unix.NFPROTO_IPV4: "ip", unix.NFPROTO_IPV6: "ip6"}[v[1]]
 	}
-	r.emit(s + " to " + to + fl)
+	r.emit(s + " " + to + fl)
 	return nil
 }
 

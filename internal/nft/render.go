@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -447,8 +448,9 @@ func (r *renderer) fieldCmp(f field, mask []byte, cop expr.CmpOp, op string, dat
 		return nil
 	}
 	if mask != nil {
-		// "meta mark & 0x000000ff == 0x00000001", "@nh,0,8 & 0xf0 == 0x40"
-		if (f.typ != tHex32 && f.typ != tRawHex) || (cop != expr.CmpOpEq && cop != expr.CmpOpNeq) {
+		// "meta mark & 0x000000ff == 0x00000001", "@nh,0,8 & 0xf0 == 0x40",
+		// "ip frag-off & 8191 != 0"
+		if (f.typ != tHex32 && f.typ != tRawHex && f.typ != tInt) || (cop != expr.CmpOpEq && cop != expr.CmpOpNeq) {
 			return errUnsupported
 		}
 		m, _ := formatValue(r.env, f.typ, mask)
@@ -565,6 +567,10 @@ func prefixString(f field, v regVal, data []byte) (string, error) {
 			full[i] &= v.mask[i]
 		}
 	}
+	if f.typ == tEther {
+		// "ether daddr 01:00:00:00:00:00/8"
+		return fmt.Sprintf("%s/%d", net.HardwareAddr(full), ones), nil
+	}
 	a, ok := netip.AddrFromSlice(full)
 	if !ok {
 		return "", errUnsupported
@@ -677,6 +683,9 @@ func (r *renderer) learn(f field, idx int, data []byte) {
 
 func (r *renderer) rangeMatch(reg uint32, op string, from, to []byte) error {
 	v, ok := r.regs[reg]
+	if ok && v.kind == rvPayload && v.mask != nil && v.xor == nil && v.shift == "" {
+		return r.bitRange(v, op, from, to)
+	}
 	if !ok || v.mask != nil || v.xor != nil || v.shift != "" {
 		return errUnsupported
 	}
