@@ -98,7 +98,6 @@ const (
 	nftaTproxyFamily, nftaTproxyRegAddr, nftaTproxyReg = 1, 2, 3
 	nftaFwdSregDev, nftaFwdSregAddr, nftaFwdNfproto    = 1, 2, 3
 	nftaDynsetExpressions                              = 10
-	nftaNatRegAddrMin                                  = unix.NFTA_NAT_REG_ADDR_MIN
 
 	nftRtXfrm         = 4
 	nftMetaSecpath    = 25
@@ -317,7 +316,8 @@ func (r *renderer) hash(a rawAttrs) error {
 			r.hideDeps(f)
 		}
 		name = "jhash " + joinFields(fs) + fmt.Sprintf(" mod %d", v[2])
-		if v[3] != 0 {
+		// The kernel dumps no seed when it chose one itself; nft prints a seed it was given.
+		if a.has(unix.NFTA_HASH_SEED) {
 			name += fmt.Sprintf(" seed 0x%x", v[3])
 		}
 	case 1: // NFT_HASH_SYM
