@@ -53,6 +53,15 @@ var dccpTypeNames = map[uint32]string{
 
 // findBitField returns the bit field a masked payload load reads.
 func findBitField(v regVal) (bitField, bool) {
+	if v.kind == rvField {
+		// An extension header's bits: the loader said which can be in these bytes.
+		for _, b := range v.f.bits {
+			if uint32(len(v.mask)) == b.n && beUint(v.mask) == b.mask {
+				return b, true
+			}
+		}
+		return bitField{}, false
+	}
 	for _, b := range bitFields {
 		if b.base != v.base || b.off != v.off || b.n != v.n || uint32(len(v.mask)) != v.n {
 			continue

@@ -29,6 +29,7 @@ var (
 		60:  {"dst", nexthdrLen},
 		135: {"mh", append(append([]xfield(nil), nexthdrLen...), xfield{2, 1, "type", tMHType}, xfield{3, 1, "reserved", tInt}, xfield{4, 2, "checksum", tInt})},
 	}
+	srhFields = []xfield{{4, 1, "last-entry", tInt}, {5, 1, "flags", tInt}, {6, 2, "tag", tInt}}
 	kindLen   = []xfield{{0, 1, "kind", tInt}, {1, 1, "length", tInt}}
 	tcpOption = map[uint8]xhdr{
 		0:  {"eol", kindLen[:1]},
@@ -73,6 +74,11 @@ func exthdrField(op uint32, typ uint8, off, n uint32, present bool) (field, erro
 			return field{name: "exthdr " + h.name, typ: tExists, size: 1, layer: 1, net: unix.NFPROTO_IPV6}, nil
 		}
 		prefix = h.name
+		if typ == 43 && off >= 4 && !present {
+			// Past the common routing header: nft names the segment routing header's
+			// fields (addresses at 8 are ambiguous between rt0, rt2 and srh: not named).
+			h, prefix = xhdr{"srh", srhFields}, "srh"
+		}
 	case unix.NFT_EXTHDR_OP_TCPOPT:
 		x, ok := tcpOption[typ]
 		if !ok {
@@ -107,7 +113,24 @@ func exthdrField(op uint32, typ uint8, off, n uint32, present bool) (field, erro
 			return f, nil
 		}
 	}
+	if bits := exthdrBits[[4]uint32{op, uint32(typ), off, n}]; bits != nil {
+		f.typ, f.size = tExthdrBits, n
+		for _, b := range bits {
+			b.name, b.layer, b.net = prefix+" "+b.name, f.layer, f.net
+			f.bits = append(f.bits, b)
+		}
+		return f, nil
+	}
 	return f, errUnsupported
+}
+
+// exthdrBits are the bit fields of extension headers and options, by operation, type,
+// offset and length of the bytes nft loads for them.
+var exthdrBits = map[[4]uint32][]bitField{
+	{unix.NFT_EXTHDR_OP_IPV6, 44, 2, 2}: {{n: 2, mask: 0xfff8, shift: 3, name: "frag-off", typ: tInt}},
+	{unix.NFT_EXTHDR_OP_IPV6, 44, 3, 1}: {{n: 1, mask: 0x06, shift: 1, name: "reserved2", typ: tInt},
+		{n: 1, mask: 0x01, name: "more-fragments", typ: tInt}},
+	{unix.NFT_EXTHDR_OP_TCPOPT, 30, 2, 1}: {{n: 1, mask: 0xf0, shift: 4, name: "subtype", typ: tInt}},
 }
 
 func (r *renderer) exthdr(a rawAttrs) error {

@@ -26,55 +26,58 @@ type field struct {
 	icmpDep bool
 	// natRange says a NAT map's data (tNatMap) is an address range, not address and port.
 	natRange bool
-	// bit is the bit field a tBits value is in place in.
-	bit *bitField
+	// bit is the bit field a tBits value is in place in; bits the bit fields a masked
+	// load of this field (tExthdrBits) can read.
+	bit  *bitField
+	bits []bitField
 }
 
 type vtype int
 
 const (
-	tInt       vtype = iota + 1 // big-endian unsigned, decimal
-	tHostInt                    // host-order unsigned, decimal
-	tHex32                      // host-order u32, 0x%08x (marks)
-	tAddr4                      // IPv4 address
-	tAddr6                      // IPv6 address
-	tProto                      // IP protocol number
-	tNFProto                    // ipv4/ipv6
-	tIfname                     // interface name, NUL padded, may be a wildcard prefix
-	tIfindex                    // host-order interface index
-	tCtState                    // host-order flags
-	tCtStatus                   // host-order flags
-	tCtDir                      // original/reply
-	tTCPFlags                   // flags
-	tICMPType                   // icmp type
-	tICMP6Type                  // icmpv6 type
-	tPktType                    // host/broadcast/...
-	tEtherType                  // big-endian u16 ether type
-	tString                     // NUL-padded string, quoted (helper, osf, interface kind)
-	tExists                     // boolean: exists/missing
-	tFibType                    // host-order u32 route type
-	tRealm                      // host-order u32 route realm
-	tTimeMs                     // host-order milliseconds (ct expiration)
-	tTCHandle                   // host-order u32 tc handle (meta priority)
-	tArphrd                     // host-order u16 interface type
-	tDay                        // day of week
-	tIfGroup                    // host-order u32 interface group
-	tMHType                     // mobility header type
-	tCtEvent                    // host-order u32 conntrack event bits
-	tICMPCode                   // icmp code
-	tICMP6Code                  // icmpv6 code
-	tEther                      // ethernet address
-	tDSCP                       // dscp of ip or ip6
-	tRawHex                     // raw payload, big-endian, 0x%x
-	tCtLabel                    // one bit of the 128-bit conntrack label bitmap
-	tNatMap                     // a NAT map's result: address and port, or an address range
-	tArpOp                      // big-endian u16 arp operation
-	tTimeNs                     // host-order u64 nanoseconds since the epoch, printed in local time
-	tHour                       // host-order u32 seconds since midnight UTC, printed in local time
-	tBits                       // a bit field's value in place (field.bit)
-	tDCCPType                   // dccp packet type
-	tECN                        // ecn of ip or ip6
-	tIGMPType                   // igmp type
+	tInt        vtype = iota + 1 // big-endian unsigned, decimal
+	tHostInt                     // host-order unsigned, decimal
+	tHex32                       // host-order u32, 0x%08x (marks)
+	tAddr4                       // IPv4 address
+	tAddr6                       // IPv6 address
+	tProto                       // IP protocol number
+	tNFProto                     // ipv4/ipv6
+	tIfname                      // interface name, NUL padded, may be a wildcard prefix
+	tIfindex                     // host-order interface index
+	tCtState                     // host-order flags
+	tCtStatus                    // host-order flags
+	tCtDir                       // original/reply
+	tTCPFlags                    // flags
+	tICMPType                    // icmp type
+	tICMP6Type                   // icmpv6 type
+	tPktType                     // host/broadcast/...
+	tEtherType                   // big-endian u16 ether type
+	tString                      // NUL-padded string, quoted (helper, osf, interface kind)
+	tExists                      // boolean: exists/missing
+	tFibType                     // host-order u32 route type
+	tRealm                       // host-order u32 route realm
+	tTimeMs                      // host-order milliseconds (ct expiration)
+	tTCHandle                    // host-order u32 tc handle (meta priority)
+	tArphrd                      // host-order u16 interface type
+	tDay                         // day of week
+	tIfGroup                     // host-order u32 interface group
+	tMHType                      // mobility header type
+	tCtEvent                     // host-order u32 conntrack event bits
+	tICMPCode                    // icmp code
+	tICMP6Code                   // icmpv6 code
+	tEther                       // ethernet address
+	tDSCP                        // dscp of ip or ip6
+	tRawHex                      // raw payload, big-endian, 0x%x
+	tCtLabel                     // one bit of the 128-bit conntrack label bitmap
+	tNatMap                      // a NAT map's result: address and port, or an address range
+	tArpOp                       // big-endian u16 arp operation
+	tTimeNs                      // host-order u64 nanoseconds since the epoch, printed in local time
+	tHour                        // host-order u32 seconds since midnight UTC, printed in local time
+	tBits                        // a bit field's value in place (field.bit)
+	tDCCPType                    // dccp packet type
+	tExthdrBits                  // bytes of an extension header holding bit fields (field.bits)
+	tECN                         // ecn of ip or ip6
+	tIGMPType                    // igmp type
 )
 
 // layerLink and layerVlan are the layers of the ethernet and vlan headers (matches on

@@ -350,7 +350,7 @@ func (r *renderer) cmp(e *expr.Cmp) error {
 	if !ok {
 		return errUnsupported
 	}
-	if v.kind == rvPayload && v.mask != nil {
+	if (v.kind == rvPayload || v.kind == rvField) && v.mask != nil {
 		if b, ok := findBitField(v); ok {
 			return r.bitCmp(b, e, op)
 		}
@@ -683,7 +683,7 @@ func (r *renderer) learn(f field, idx int, data []byte) {
 
 func (r *renderer) rangeMatch(reg uint32, op string, from, to []byte) error {
 	v, ok := r.regs[reg]
-	if ok && v.kind == rvPayload && v.mask != nil && v.xor == nil && v.shift == "" {
+	if ok && (v.kind == rvPayload || v.kind == rvField) && v.mask != nil && v.xor == nil && v.shift == "" {
 		return r.bitRange(v, op, from, to)
 	}
 	if !ok || v.mask != nil || v.xor != nil || v.shift != "" {

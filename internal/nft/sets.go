@@ -74,7 +74,7 @@ func (r *renderer) lookup(e *expr.Lookup) error {
 		return errUnsupported
 	}
 	var fs []field
-	if v, ok := r.regs[e.SourceRegister]; ok && v.kind == rvPayload && v.mask != nil && v.xor == nil && v.shift == "" {
+	if v, ok := r.regs[e.SourceRegister]; ok && (v.kind == rvPayload || v.kind == rvField) && v.mask != nil && v.xor == nil && v.shift == "" {
 		// A bit field: "ip dscp { cs1, cs2 }", its values in place.
 		b, ok := findBitField(v)
 		if !ok || (set.KeyLen != 0 && set.KeyLen != b.n) || set.interval() {
