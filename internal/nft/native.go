@@ -258,6 +258,14 @@ func (r *renderer) native(e ruleExpr) error {
 		return r.masqRedir(a, "redirect", unix.NFTA_REDIR_FLAGS, unix.NFTA_REDIR_REG_PROTO_MIN, unix.NFTA_REDIR_REG_PROTO_MAX)
 	case "tproxy":
 		return r.tproxy(a)
+	case "flow_offload":
+		// "flow add @ft" (not cross-checked: this kernel has no CONFIG_NF_FLOW_TABLE).
+		const nftaFlowTableName = 1
+		if !a.only(nftaFlowTableName) || a.str(nftaFlowTableName) == "" {
+			return errUnsupported
+		}
+		r.emit("flow add @" + a.str(nftaFlowTableName))
+		return nil
 	case "dup":
 		return r.dup(a)
 	case "fwd":

@@ -157,6 +157,7 @@ func TestRenderNative(t *testing.T) {
 		{"offset 4 without a type is not named", 0, rexprs(nfIPv4, metaLoad(expr.MetaKeyL4PROTO), eq(unix.IPPROTO_ICMP), th(4, 2), eq(be16(3)...), accept), ""},
 		{"mark shift", 0, rexprs(ctLoad(expr.CtKeyMARK), raw("bitwise", unix.NFTA_BITWISE_SREG, 1, unix.NFTA_BITWISE_DREG, 1, unix.NFTA_BITWISE_LEN, 4,
 			nftaBitwiseOp, 2, nftaBitwiseData, dataAttr(host32(8))), &expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1}), "meta mark set ct mark >> 8"},
+		{"flow offload", 0, rexprs(raw("flow_offload", 1, "ft")), "flow add @ft"},
 		{"network header without family in inet: raw", 0, rexprs(nh(12, 4), eq(1, 2, 3, 4), accept), "@nh,96,32 0x1020304 accept"},
 		{"link layer without meta iiftype: raw", 0, rexprs(&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: 12, Len: 2}, eq(8, 0)), "@ll,96,16 0x800"},
 		{"overwritten register", 0, rexprs(nfIPv4, nh(12, 4), &expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
