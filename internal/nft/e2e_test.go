@@ -37,7 +37,8 @@ var (
 	ruleLineRE  = regexp.MustCompile(`^\t\t(.*) # handle (\d+)$`)
 )
 
-var familyNumbers = map[string]uint8{"inet": unix.NFPROTO_INET, "ip": unix.NFPROTO_IPV4, "ip6": unix.NFPROTO_IPV6}
+var familyNumbers = map[string]uint8{"inet": unix.NFPROTO_INET, "ip": unix.NFPROTO_IPV4, "ip6": unix.NFPROTO_IPV6,
+	"arp": unix.NFPROTO_ARP, "bridge": unix.NFPROTO_BRIDGE, "netdev": unix.NFPROTO_NETDEV}
 
 // parseListing reads the rules of `nft -a list ruleset` output.
 func parseListing(t *testing.T, out string) []nftRule {

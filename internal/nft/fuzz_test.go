@@ -60,8 +60,37 @@ func FuzzParseRule(f *testing.F) {
 }
 
 // Decoded expressions must render or refuse, never panic.
+// seedNative encodes expressions this package decodes from raw attributes (numgen,
+// byteorder, hash, ct with a direction, NAT with its registers, exthdr).
+func seedNative(f *testing.F) []byte {
+	f.Helper()
+	var attrs []netlink.Attribute
+	for _, e := range []ruleExpr{
+		raw("numgen", unix.NFTA_NG_DREG, 1, unix.NFTA_NG_MODULUS, 100, unix.NFTA_NG_TYPE, 1), hton(1, 4),
+		raw("hash", unix.NFTA_HASH_SREG, 1, unix.NFTA_HASH_DREG, 2, unix.NFTA_HASH_LEN, 4, unix.NFTA_HASH_MODULUS, 2, unix.NFTA_HASH_TYPE, 0),
+		raw("ct", unix.NFTA_CT_KEY, unix.NFT_CT_DST_IP6, unix.NFTA_CT_DREG, 1, unix.NFTA_CT_DIRECTION, uint8(1)),
+		raw("fib", unix.NFTA_FIB_DREG, 1, unix.NFTA_FIB_RESULT, 3, unix.NFTA_FIB_FLAGS, 2),
+		raw("exthdr", unix.NFTA_EXTHDR_DREG, 1, unix.NFTA_EXTHDR_TYPE, uint8(2), unix.NFTA_EXTHDR_OFFSET, 2, unix.NFTA_EXTHDR_LEN, 2, unix.NFTA_EXTHDR_OP, 1),
+		raw("nat", unix.NFTA_NAT_TYPE, 1, unix.NFTA_NAT_FAMILY, 2, unix.NFTA_NAT_REG_ADDR_MIN, 1, unix.NFTA_NAT_REG_PROTO_MIN, 2, unix.NFTA_NAT_FLAGS, 3),
+	} {
+		var inner []netlink.Attribute
+		for t, v := range e.Raw {
+			inner = append(inner, netlink.Attribute{Type: t, Data: v})
+		}
+		data, err := netlink.MarshalAttributes(inner)
+		if err != nil {
+			f.Fatal(err)
+		}
+		attrs = append(attrs, netlink.Attribute{Type: unix.NLA_F_NESTED | unix.NFTA_LIST_ELEM, Data: seedAttrs(f,
+			netlink.Attribute{Type: unix.NFTA_EXPR_NAME, Data: CString(e.Name)},
+			netlink.Attribute{Type: unix.NLA_F_NESTED | unix.NFTA_EXPR_DATA, Data: data})})
+	}
+	return seedAttrs(f, attrs...)
+}
+
 func FuzzDecodeExprs(f *testing.F) {
 	f.Add(seedExprs(f))
+	f.Add(seedNative(f))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		t.Parallel()
 		es, err := decodeExprs(unix.NFPROTO_INET, b)

@@ -159,3 +159,38 @@ var icmpxCodeNames = map[uint8]string{
 }
 
 var limitUnitNames = map[uint64]string{1: "second", 60: "minute", 3600: "hour", 86400: "day", 604800: "week"}
+
+var fibTypeNames = map[uint64]string{
+	0: "unspec", 1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multicast",
+	6: "blackhole", 7: "unreachable", 8: "prohibit", 9: "throw", 10: "nat", 11: "xresolve",
+}
+
+var arphrdNames = map[uint64]string{
+	1: "ether", 512: "ppp", 768: "ipip", 769: "ipip6", 772: "loopback", 776: "sit", 778: "ipgre",
+}
+
+var mhTypeNames = map[uint64]string{
+	0: "binding-refresh-request", 1: "home-test-init", 2: "careof-test-init", 3: "home-test",
+	4: "careof-test", 5: "binding-update", 6: "binding-acknowledgement", 7: "binding-error",
+	8: "fast-binding-update", 9: "fast-binding-acknowledgement", 10: "fast-binding-advertisement",
+	11: "experimental-mobility-header", 12: "home-agent-switch-message",
+}
+
+var dayNames = map[uint64]string{
+	0: `"Sunday"`, 1: `"Monday"`, 2: `"Tuesday"`, 3: `"Wednesday"`, 4: `"Thursday"`, 5: `"Friday"`, 6: `"Saturday"`,
+}
+
+var ctEventBits = []bit{
+	{0x1, "new"}, {0x2, "related"}, {0x4, "destroy"}, {0x8, "reply"}, {0x10, "assured"},
+	{0x20, "protoinfo"}, {0x40, "helper"}, {0x80, "mark"}, {0x100, "seqadj"}, {0x200, "secmark"},
+	{0x400, "label"},
+}
+
+var igmpTypeNames = map[uint8]string{
+	0x11: "membership-query", 0x12: "membership-report-v1", 0x16: "membership-report-v2",
+	0x17: "leave-group", 0x22: "membership-report-v3",
+}
+
+var arpOpNames = map[uint16]string{
+	1: "request", 2: "reply", 3: "rrequest", 4: "rreply", 8: "inrequest", 9: "inreply", 10: "nak",
+}

@@ -73,7 +73,7 @@ func (rr *RuleReader) ChainRules(ck ChainKey) (map[uint64]Rule, error) {
 
 func hasLookup(exprs []ruleExpr) bool {
 	for _, e := range exprs {
-		if e.Name == "lookup" {
+		if e.Name == "lookup" || e.Name == "dynset" || e.Name == "objref" {
 			return true
 		}
 	}

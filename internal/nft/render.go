@@ -2,8 +2,10 @@ package nft
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -27,6 +29,9 @@ import (
 type ruleExpr struct {
 	Name string
 	Expr expr.Any
+	// Raw are the attributes of an expression google/nftables does not decode (Expr
+	// nil), for this package's own decoders.
+	Raw rawAttrs
 }
 
 // verdictData is a verdict stored in a verdict map element.
@@ -39,9 +44,13 @@ type verdictData struct {
 type setElem struct {
 	Key []byte
 	// End marks the first value after an interval (NFT_SET_ELEM_INTERVAL_END).
-	End     bool
+	End bool
+	// KeyEnd is the last value of an interval of a concatenation (NFTA_SET_ELEM_KEY_END).
+	KeyEnd  []byte
 	Data    []byte
 	Verdict *verdictData
+	// ObjRef names the object an element of an object map refers to.
+	ObjRef string
 }
 
 // setInfo is a set or map of a table; Elems are fetched for anonymous sets only.
@@ -50,6 +59,8 @@ type setInfo struct {
 	Flags    uint32
 	KeyLen   uint32
 	DataType uint32
+	DataLen  uint32
+	ObjType  uint32
 	Elems    []setElem
 	// ElemsErr is why Elems could not be fetched.
 	ElemsErr error
@@ -112,7 +123,7 @@ func Render(env Env, exprs []ruleExpr, comment string) (string, error) {
 	}
 	for r.i = 0; r.i < len(exprs); r.i++ {
 		e := exprs[r.i]
-		if e.Expr == nil {
+		if e.Expr == nil && e.Raw == nil {
 			return "", r.fail(exprs)
 		}
 		if err := r.step(exprs); err != nil {
@@ -158,6 +169,8 @@ const (
 	rvMeta
 	rvCt
 	rvImm
+	// rvField is any other loaded value, named and typed when loaded (numgen, fib, ...).
+	rvField
 )
 
 // regVal is what a register holds: a loaded header field or meta/ct key, possibly
@@ -171,6 +184,18 @@ type regVal struct {
 	data    []byte
 	mask    []byte
 	net, l4 uint8
+	f       field
+	// xor is a bitwise xor after the mask (a mark set's "| 0x10"); hton a byteorder
+	// conversion to network order.
+	xor  []byte
+	hton bool
+	// shift is a bitwise shift nft prints after the value (" >> 8").
+	shift string
+	// ether and arp say a link or network header load was in an ethernet or an ARP
+	// context, where nft names the fields, vlan after a vlan ether type; icmp the icmp
+	// types matched before it.
+	ether, arp, vlan bool
+	icmp             []uint8
 }
 
 type dep struct {
@@ -190,6 +215,17 @@ type renderer struct {
 	// netDep and l4Dep are matches nft would hide when a header match that implies them
 	// follows.
 	netDep, l4Dep dep
+	// llDep is the "meta iiftype ether" nft adds before an ethernet header match; ether
+	// says one was met.
+	llDep dep
+	ether bool
+	// vlanDep is the "ether type 8021q" before a vlan header match; vlan says one was met.
+	vlanDep dep
+	vlan    bool
+	// icmpTypes are the icmp or icmpv6 types a match allowed; icmpDep that match when it
+	// was on one type.
+	icmpTypes []uint8
+	icmpDep   dep
 }
 
 var errUnsupported = fmt.Errorf("unsupported")
@@ -200,34 +236,45 @@ func (r *renderer) emit(s string) int {
 }
 
 func (r *renderer) step(exprs []ruleExpr) error {
+	if exprs[r.i].Expr == nil {
+		return r.native(exprs[r.i])
+	}
 	switch e := exprs[r.i].Expr.(type) {
 	case *expr.Payload:
 		if e.OperationType != expr.PayloadLoad || e.DestRegister == 0 || e.Len == 0 {
 			return errUnsupported
 		}
-		r.regs[e.DestRegister] = regVal{kind: rvPayload, base: e.Base, off: e.Offset, n: e.Len, net: r.net, l4: r.l4}
+		r.setReg(e.DestRegister, regVal{kind: rvPayload, base: e.Base, off: e.Offset, n: e.Len, net: r.net, l4: r.l4,
+			ether: r.ether || r.env.Family == unix.NFPROTO_BRIDGE, arp: r.env.Family == unix.NFPROTO_ARP, icmp: r.icmpTypes, vlan: r.vlan}, e.Len)
 	case *expr.Meta:
 		if e.SourceRegister {
 			return r.metaSet(e)
 		}
-		r.regs[e.Register] = regVal{kind: rvMeta, meta: e.Key}
+		f, ok := metaField(e.Key)
+		if !ok {
+			f.size = 16
+		}
+		r.setReg(e.Register, regVal{kind: rvMeta, meta: e.Key}, f.size)
 	case *expr.Ct:
 		if e.SourceRegister {
 			return errUnsupported
 		}
-		r.regs[e.Register] = regVal{kind: rvCt, ct: e.Key}
+		r.setReg(e.Register, regVal{kind: rvCt, ct: e.Key}, 16)
 	case *expr.Bitwise:
 		v, ok := r.regs[e.SourceRegister]
-		if !ok || v.kind == rvImm || v.mask != nil || len(e.Mask) == 0 || !allZero(e.Xor) {
+		if !ok || v.kind == rvImm || v.mask != nil || v.shift != "" || v.hton || len(e.Mask) == 0 || len(e.Xor) != len(e.Mask) {
 			return errUnsupported
 		}
 		v.mask = e.Mask
-		r.regs[e.DestRegister] = v
+		if !allZero(e.Xor) {
+			v.xor = e.Xor
+		}
+		r.setReg(e.DestRegister, v, e.Len)
 	case *expr.Immediate:
 		if e.Register == nftRegVerdict {
 			return errUnsupported
 		}
-		r.regs[e.Register] = regVal{kind: rvImm, data: e.Data}
+		r.setReg(e.Register, regVal{kind: rvImm, data: e.Data}, uint32(len(e.Data)))
 	case *expr.Cmp:
 		// nft turns "a-b" into cmp gte a, cmp lte b on the same register.
 		if e.Op == expr.CmpOpGte && r.i+1 < len(exprs) {
@@ -296,12 +343,17 @@ var opStrings = map[expr.CmpOp]string{
 
 func (r *renderer) cmp(e *expr.Cmp) error {
 	v, ok := r.regs[e.Register]
-	if !ok || v.kind == rvImm {
+	if !ok || v.kind == rvImm || v.xor != nil || v.shift != "" {
 		return errUnsupported
 	}
 	op, ok := opStrings[e.Op]
 	if !ok {
 		return errUnsupported
+	}
+	if (v.kind == rvPayload || v.kind == rvField) && v.mask != nil {
+		if b, ok := findBitField(v); ok {
+			return r.bitCmp(b, e, op)
+		}
 	}
 	if v.kind == rvPayload {
 		fs, prefix, err := payloadFields(v)
@@ -341,6 +393,16 @@ func (r *renderer) cmp(e *expr.Cmp) error {
 	if err != nil {
 		return err
 	}
+	if (v.mask != nil || uint32(len(e.Data)) < f.size) && (f.typ == tAddr4 || f.typ == tAddr6) && (op == "" || op == "!= ") {
+		// An address prefix of a ct or ipsec address ("ct reply ip6 daddr 2001:db8::/32"):
+		// nft compares the first bytes, masked when the prefix ends inside a byte.
+		s, err := prefixString(f, regVal{n: uint32(len(e.Data)), mask: v.mask}, e.Data)
+		if err != nil {
+			return err
+		}
+		r.match(f, f.name+" "+op+s, e.Op, nil)
+		return nil
+	}
 	return r.fieldCmp(f, v.mask, e.Op, op, e.Data)
 }
 
@@ -362,20 +424,37 @@ func (r *renderer) fieldCmp(f field, mask []byte, cop expr.CmpOp, op string, dat
 		r.match(f, f.name+" "+op+s, cop, nil)
 		return nil
 	}
+	if f.typ == tExists && mask == nil && (len(data) == 1 || len(data) == 4) {
+		// A boolean compares one byte or the whole 32-bit register, as its loader stored it.
+		f.size = uint32(len(data))
+	}
 	if uint32(len(data)) != f.size || (mask != nil && uint32(len(mask)) != f.size) {
 		return errUnsupported
 	}
+	data = f.host(data)
 	switch f.typ {
 	case tTCPFlags, tCtState, tCtStatus:
 		return r.flagCmp(f, mask, cop, data)
-	}
-	if mask != nil {
-		// "meta mark & 0x000000ff == 0x00000001"
-		if f.typ != tHex32 || (cop != expr.CmpOpEq && cop != expr.CmpOpNeq) {
+	case tCtLabel:
+		// "ct label 3": the label's bit masked, compared with zero.
+		if cop != expr.CmpOpNeq || !allZero(data) {
 			return errUnsupported
 		}
-		m, _ := formatValue(r.env, tHex32, mask)
-		s, _ := formatValue(r.env, tHex32, data)
+		s, err := formatValue(r.env, tCtLabel, mask)
+		if err != nil {
+			return err
+		}
+		r.match(f, f.name+" "+s, cop, nil)
+		return nil
+	}
+	if mask != nil {
+		// "meta mark & 0x000000ff == 0x00000001", "@nh,0,8 & 0xf0 == 0x40",
+		// "ip frag-off & 8191 != 0"
+		if (f.typ != tHex32 && f.typ != tRawHex && f.typ != tInt) || (cop != expr.CmpOpEq && cop != expr.CmpOpNeq) {
+			return errUnsupported
+		}
+		m, _ := formatValue(r.env, f.typ, mask)
+		s, _ := formatValue(r.env, f.typ, data)
 		o := "=="
 		if cop == expr.CmpOpNeq {
 			o = "!="
@@ -488,6 +567,10 @@ func prefixString(f field, v regVal, data []byte) (string, error) {
 			full[i] &= v.mask[i]
 		}
 	}
+	if f.typ == tEther {
+		// "ether daddr 01:00:00:00:00:00/8"
+		return fmt.Sprintf("%s/%d", net.HardwareAddr(full), ones), nil
+	}
 	a, ok := netip.AddrFromSlice(full)
 	if !ok {
 		return "", errUnsupported
@@ -498,8 +581,30 @@ func prefixString(f field, v regVal, data []byte) (string, error) {
 // match records a match statement and updates the protocol context and dependencies.
 // data is the compared value for equality matches of whole fields (nil otherwise).
 func (r *renderer) match(f field, s string, cop expr.CmpOp, data []byte) {
-	// A header match makes nft's dependency for its layer redundant: nft hides it.
+	r.hideDeps(f)
+	idx := r.emit(s)
+	if cop != expr.CmpOpEq || data == nil {
+		return
+	}
+	r.learn(f, idx, data)
+}
+
+// hideDeps hides the dependencies a match on field f makes redundant, as nft does.
+func (r *renderer) hideDeps(f field) {
+	if f.layer == layerVlan && r.vlanDep.ok {
+		r.out[r.vlanDep.idx] = ""
+		r.vlanDep.ok = false
+	}
+	if f.icmpDep && r.icmpDep.ok {
+		r.out[r.icmpDep.idx] = ""
+		r.icmpDep.ok = false
+	}
 	switch f.layer {
+	case layerLink:
+		if r.llDep.ok {
+			r.out[r.llDep.idx] = ""
+			r.llDep.ok = false
+		}
 	case 1:
 		if r.netDep.ok && r.netDep.v == f.net {
 			r.out[r.netDep.idx] = ""
@@ -516,10 +621,10 @@ func (r *renderer) match(f field, s string, cop expr.CmpOp, data []byte) {
 			r.netDep.ok = false
 		}
 	}
-	idx := r.emit(s)
-	if cop != expr.CmpOpEq || data == nil {
-		return
-	}
+}
+
+// learn updates the protocol context after an equality match on f (emitted at idx).
+func (r *renderer) learn(f field, idx int, data []byte) {
 	switch f.name {
 	case "meta nfproto":
 		switch r.env.Family {
@@ -540,12 +645,48 @@ func (r *renderer) match(f field, s string, cop expr.CmpOp, data []byte) {
 		if r.env.Family == unix.NFPROTO_IPV6 {
 			r.l4Dep = dep{idx: idx, v: data[0], ok: true}
 		}
+	case "icmp type", "icmpv6 type":
+		r.icmpTypes = []uint8{data[0]}
+		r.icmpDep = dep{idx: idx, v: data[0], ok: true}
+	case "ether type":
+		// A vlan header follows: nft hides this match (8021q, its own dependency) before
+		// a vlan id, pcp or dei.
+		switch binary.BigEndian.Uint16(data) {
+		case 0x8100:
+			r.vlan = true
+			r.vlanDep = dep{idx: idx, ok: true}
+		case 0x88a8:
+			r.vlan = true
+		}
+	case "meta protocol", "vlan type":
+		// nft's network dependency in bridge and netdev tables.
+		if r.env.Family != unix.NFPROTO_BRIDGE && r.env.Family != unix.NFPROTO_NETDEV {
+			return
+		}
+		switch binary.BigEndian.Uint16(data) {
+		case 0x0800:
+			r.net = unix.NFPROTO_IPV4
+		case 0x86dd:
+			r.net = unix.NFPROTO_IPV6
+		default:
+			return
+		}
+		r.netDep = dep{idx: idx, v: r.net, ok: true}
+	case "meta iiftype":
+		// nft's dependency for an ethernet header match in inet, ip, ip6 and netdev tables.
+		if binary.NativeEndian.Uint16(data) == 1 {
+			r.llDep = dep{idx: idx, v: 1, ok: true}
+			r.ether = true
+		}
 	}
 }
 
 func (r *renderer) rangeMatch(reg uint32, op string, from, to []byte) error {
 	v, ok := r.regs[reg]
-	if !ok || v.mask != nil {
+	if ok && (v.kind == rvPayload || v.kind == rvField) && v.mask != nil && v.xor == nil && v.shift == "" {
+		return r.bitRange(v, op, from, to)
+	}
+	if !ok || v.mask != nil || v.xor != nil || v.shift != "" {
 		return errUnsupported
 	}
 	f, err := simpleField(v)
@@ -553,13 +694,14 @@ func (r *renderer) rangeMatch(reg uint32, op string, from, to []byte) error {
 		return err
 	}
 	switch f.typ {
-	case tInt, tHostInt, tAddr4, tAddr6, tProto, tHex32:
+	case tInt, tHostInt, tAddr4, tAddr6, tProto, tHex32, tTimeMs, tTimeNs, tHour:
 	default:
 		return errUnsupported
 	}
 	if uint32(len(from)) != f.size || uint32(len(to)) != f.size {
 		return errUnsupported
 	}
+	from, to = f.host(from), f.host(to)
 	a, err := formatValue(r.env, f.typ, from)
 	if err != nil {
 		return err
@@ -572,53 +714,13 @@ func (r *renderer) rangeMatch(reg uint32, op string, from, to []byte) error {
 	return nil
 }
 
-func (r *renderer) lookup(e *expr.Lookup) error {
-	v, ok := r.regs[e.SourceRegister]
-	if !ok || v.mask != nil {
-		return errUnsupported
-	}
-	f, err := simpleField(v)
-	if err != nil {
-		return err
-	}
-	set := r.env.Sets[e.SetName]
-	if set == nil || set.Flags&nftSetConcat != 0 || (set.KeyLen != 0 && set.KeyLen != f.size) {
-		return errUnsupported
-	}
-	vmap := false
-	if e.IsDestRegSet {
-		// Only verdict maps: a data map feeds a register to another statement.
-		if e.DestRegister != nftRegVerdict || !set.isMap() || set.DataType != nftDataVerdict || e.Invert {
-			return errUnsupported
-		}
-		vmap = true
-	} else if set.isMap() {
-		return errUnsupported
-	}
-	var rhs string
-	if !set.anonymous() {
-		rhs = "@" + set.Name
-	} else {
-		rhs, err = setLiteral(r.env, f, set, vmap)
-		if err != nil {
-			return err
-		}
-	}
-	switch {
-	case vmap:
-		r.match(f, f.name+" vmap "+rhs, expr.CmpOpNeq, nil)
-	case e.Invert:
-		r.match(f, f.name+" != "+rhs, expr.CmpOpNeq, nil)
-	default:
-		r.match(f, f.name+" "+rhs, expr.CmpOpNeq, nil)
-	}
-	return nil
-}
-
 // lookupOf returns the set a lookup expression reads.
 func lookupOf(e ruleExpr) (string, bool) {
 	if l, ok := e.Expr.(*expr.Lookup); ok {
 		return l.SetName, true
+	}
+	if e.Name == "objref" && e.Raw.has(unix.NFTA_OBJREF_SET_NAME) {
+		return e.Raw.str(unix.NFTA_OBJREF_SET_NAME), true
 	}
 	return "", false
 }

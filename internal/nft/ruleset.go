@@ -289,7 +289,11 @@ func decodeExprs(fam uint8, b []byte) ([]ruleExpr, error) {
 			out = append(out, ruleExpr{Name: name, Expr: e})
 			continue
 		}
-		out = append(out, ruleExpr{Name: name, Expr: decodeExpr(fam, name, data)})
+		e := ruleExpr{Name: name, Expr: decodeExpr(fam, name, data)}
+		if e.Expr == nil {
+			e.Raw = parseRaw(data)
+		}
+		out = append(out, e)
 	}
 	return out, ad.Err()
 }
@@ -457,6 +461,10 @@ func parseSet(data []byte) (*setInfo, error) {
 			s.KeyLen = ad.Uint32()
 		case unix.NFTA_SET_DATA_TYPE:
 			s.DataType = ad.Uint32()
+		case unix.NFTA_SET_DATA_LEN:
+			s.DataLen = ad.Uint32()
+		case nftaSetObjType:
+			s.ObjType = ad.Uint32()
 		}
 	}
 	return s, ad.Err()
@@ -531,6 +539,10 @@ func parseElem(b []byte) (setElem, error) {
 		switch ad.Type() {
 		case unix.NFTA_SET_ELEM_KEY:
 			el.Key = dataValue(ad.Bytes())
+		case nftaSetElemKeyEnd:
+			el.KeyEnd = dataValue(ad.Bytes())
+		case nftaSetElemObjRef:
+			el.ObjRef = ad.String()
 		case unix.NFTA_SET_ELEM_FLAGS:
 			el.End = ad.Uint32()&unix.NFT_SET_ELEM_INTERVAL_END != 0
 		case unix.NFTA_SET_ELEM_DATA:

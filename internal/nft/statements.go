@@ -11,26 +11,6 @@ import (
 
 // Statements: meta set, log, limit, reject.
 
-func (r *renderer) metaSet(e *expr.Meta) error {
-	v, ok := r.regs[e.Register]
-	if !ok || v.kind != rvImm || len(v.data) == 0 || len(v.data) > 4 {
-		return errUnsupported
-	}
-	switch e.Key {
-	case expr.MetaKeyNFTRACE:
-		// The kernel reads one byte (nft_reg_load8) of the register.
-		r.emit(fmt.Sprintf("meta nftrace set %d", v.data[0]))
-	case expr.MetaKeyMARK:
-		if len(v.data) != 4 {
-			return errUnsupported
-		}
-		r.emit(fmt.Sprintf("meta mark set 0x%08x", hostUint(v.data)))
-	default:
-		return errUnsupported
-	}
-	return nil
-}
-
 // NFTA_LOG_* bits of expr.Log.Key.
 func logHas(e *expr.Log, attr int) bool { return e.Key&(1<<attr) != 0 }
 
@@ -132,6 +112,11 @@ func (r *renderer) limit(e *expr.Limit) error {
 func (r *renderer) reject(e *expr.Reject) error {
 	switch e.Type {
 	case unix.NFT_REJECT_TCP_RST:
+		// nft hides the tcp dependency in an ip or ip6 table, not in an inet one.
+		if r.l4Dep.ok && r.l4Dep.v == unix.IPPROTO_TCP && (r.env.Family == unix.NFPROTO_IPV4 || r.env.Family == unix.NFPROTO_IPV6) {
+			r.out[r.l4Dep.idx] = ""
+			r.l4Dep.ok = false
+		}
 		r.emit("reject with tcp reset")
 	case unix.NFT_REJECT_ICMPX_UNREACH:
 		if e.Code == unix.NFT_REJECT_ICMPX_PORT_UNREACH {
@@ -140,7 +125,7 @@ func (r *renderer) reject(e *expr.Reject) error {
 		}
 		n, ok := icmpxCodeNames[e.Code]
 		if !ok {
-			return errUnsupported
+			n = strconv.Itoa(int(e.Code))
 		}
 		r.emit("reject with icmpx " + n)
 	case unix.NFT_REJECT_ICMP_UNREACH:
@@ -163,7 +148,7 @@ func (r *renderer) reject(e *expr.Reject) error {
 		}
 		n, ok := names[e.Code]
 		if !ok {
-			return errUnsupported
+			n = strconv.Itoa(int(e.Code))
 		}
 		r.emit("reject with " + proto + " " + n)
 	default:
