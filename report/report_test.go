@@ -384,3 +384,24 @@ func TestJudgeRecordedIptables(t *testing.T) {
 		}
 	}
 }
+
+// Where the host logs conntrack's reasons, the verdict quotes conntrack; where it was asked
+// to but nothing came (another namespace than the host's), it says why.
+func TestJudgeInvalidFromConntrackLog(t *testing.T) {
+	t.Parallel()
+	ev := readRecorded(t, "conntrack_invalid_v4").Evidence()
+	ev.Host.ConntrackLog = []string{"nf_ct_tcp: SEQ is over the upper bound (over the window of the receiver) IN=veth0 OUT= SRC=198.51.100.1 DST=198.51.100.2 PROTO=TCP SPT=40002 DPT=8080 ACK "}
+	v := judge(ev)
+	if want := "Conntrack logged why: `nf_ct_tcp: SEQ is over the upper bound (over the window of the receiver)`"; !strings.Contains(v.Explanation, want) {
+		t.Errorf("explanation does not quote conntrack: %s", v.Explanation)
+	}
+	ev = readRecorded(t, "conntrack_invalid_v4").Evidence()
+	ev.Host.Sysctls["net.netfilter.nf_conntrack_log_invalid"] = "255"
+	if d := judge(ev).Explanation; !strings.Contains(d, "TCP flags FS") {
+		t.Errorf("the packet's flags are no longer the reason: %s", d)
+	}
+	ev.Kernel.Drops = nil // no drop to read the flags from
+	if d := judge(ev).Explanation; !strings.Contains(d, "nf_conntrack_log_invalid is 255, yet nothing reached the kernel log") {
+		t.Errorf("explanation does not say why the log is silent: %s", d)
+	}
+}

@@ -447,7 +447,7 @@ type HostState struct {
 	// says why a packet of the flow was invalid ("nf_ct_tcp: invalid tcp flag combination
 	// IN=... SRC=..."): only when net.netfilter.nf_conntrack_log_invalid asks for them.
 	ConntrackLog []string `json:"conntrack_log,omitempty"`
-	Errors    []string   `json:"errors,omitempty"`
+	Errors       []string `json:"errors,omitempty"`
 }
 
 // RouteLookup is one route lookup and its result.

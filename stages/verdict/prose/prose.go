@@ -230,6 +230,12 @@ func invalidExplanation(ev *evidence.Evidence, v verdict.Verdict) (explanation, 
 			}
 		}
 	}
+	if hs := ev.Host; hs != nil && len(hs.ConntrackLog) > 0 {
+		// Conntrack's own words, up to the packet's fields nf_log appends.
+		why, _, _ := strings.Cut(hs.ConntrackLog[0], " IN=")
+		return s + fmt.Sprintf(". Conntrack logged why: `%s`", strings.TrimSpace(why)),
+			"keep the rule (dropping invalid packets is sound practice) and fix what conntrack logged (the kernel log has every line: `dmesg | grep nf_ct_`)"
+	}
 	if d := v.Drop; d != nil && ev.Flow.Proto == evidence.TCP && d.Flags != "" {
 		kept := strings.Map(func(c rune) rune {
 			if strings.ContainsRune("PEW", c) {
@@ -242,7 +248,15 @@ func invalidExplanation(ev *evidence.Evidence, v verdict.Verdict) (explanation, 
 				fmt.Sprintf("nothing to change in the firewall: dropping invalid packets is sound practice; find what sends them (%s, the dropped packet's source) and fix or block it", d.Src.Addr())
 		}
 	}
-	return s + ". Conntrack does not say why unless asked. The usual causes are a segment outside the TCP window (after a NAT or conntrack entry changed or expired), a reply of a connection whose first packet took another path (asymmetric routing), and a bad checksum",
+	asked := ""
+	if hs := ev.Host; hs != nil {
+		if n := hs.Sysctls["net.netfilter.nf_conntrack_log_invalid"]; n != "" && n != "0" {
+			// Asked, yet silent: the kernel logs from a namespace other than the host's
+			// only when net.netfilter.nf_log_all_netns is 1.
+			asked = fmt.Sprintf(" (net.netfilter.nf_conntrack_log_invalid is %s, yet nothing reached the kernel log: from a namespace other than the host's the kernel logs only with net.netfilter.nf_log_all_netns=1, and only where a logger is bound, net.netfilter.nf_log.2 or .10)", n)
+		}
+	}
+	return s + ". Conntrack does not say why unless asked" + asked + ". The usual causes are a segment outside the TCP window (after a NAT or conntrack entry changed or expired), a reply of a connection whose first packet took another path (asymmetric routing), and a bad checksum",
 		"keep the rule (dropping invalid packets is sound practice) and find why conntrack finds the flow's packets invalid: `sysctl -w net.netfilter.nf_conntrack_log_invalid=255` makes it log each one's reason (read it with `dmesg`; set the sysctl back to 0 after), then fix that cause (routes that send the two directions different ways, a middlebox rewriting sequence numbers)"
 }
 
