@@ -34,6 +34,7 @@ var recorded = map[string]struct {
 	"input_reject_rule_v6":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"conntrack_invalid_v4":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"conntrack_invalid_v6":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_both_backends":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"iptables_nft_drop_v4":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"iptables_nft_drop_v6":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"iptables_nft_reject_v4":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},

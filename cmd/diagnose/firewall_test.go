@@ -155,3 +155,22 @@ func TestE2EIptables(t *testing.T) {
 		}
 	}
 }
+
+// A namespace with rules in both backends: iptables-legacy drops the flow while an
+// iptables-nft rule counts it; the legacy rule is named and the report says the host has
+// two firewalls, each blind to the other's tools.
+func TestE2EBothBackends(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, "bb", false, "tcp")
+	port := fmt.Sprint(s.port)
+	s.pair.InServer(t, testns.Tool(t, "iptables-nft"), "-A", "INPUT", "-p", "tcp", "--dport", port, "-j", "ACCEPT")
+	s.pair.InServer(t, testns.Tool(t, "iptables-legacy"), "-A", "INPUT", "-p", "tcp", "--dport", port, "-j", "DROP")
+	rep := s.diagnose(t, "iptables_both_backends", s.fromClient(connect))
+	expect(t, rep, verdict.Dropped, verdict.Input, "NETFILTER_DROP")
+	if r := rep.Verdict.Rule; r == nil || r.Backend != "legacy" || r.Rule != "-A INPUT -p tcp -m tcp --dport "+port+" -j DROP" {
+		t.Fatalf("rule %+v, want iptables-legacy's drop", r)
+	}
+	if notes := strings.Join(rep.Verdict.Notes, "\n"); !strings.Contains(notes, "both iptables-legacy (1 rule(s)") {
+		t.Errorf("the two firewalls are not noted: %s", notes)
+	}
+}

@@ -72,7 +72,7 @@ func Write(ev *evidence.Evidence, v verdict.Verdict) Text {
 	}
 	if fw := ev.Firewall; fw != nil && fw.Legacy != nil {
 		if fw.Legacy.AlsoNftables {
-			t.note("this namespace has a firewall in both iptables-legacy (%d rules, %d chains not accepting by default) and nftables: each one's tools (iptables-legacy-save, nft list ruleset) show only its own rules, and a packet must pass both", fw.Legacy.Rules, fw.Legacy.Policies)
+			t.note("this namespace has a firewall in both iptables-legacy (%d rule(s), %d chain(s) not accepting by default) and nftables: each one's tools (iptables-legacy-save, nft list ruleset) show only its own rules, and a packet must pass both", fw.Legacy.Rules, fw.Legacy.Policies)
 		}
 		if fw.Legacy.Error != "" {
 			t.note("iptables-legacy's rules could not be read (%s): a drop by one of them is not named", fw.Legacy.Error)
