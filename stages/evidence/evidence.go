@@ -154,8 +154,9 @@ type Legacy struct {
 	// Rules counts their rules; Policies their built-in chains whose policy is not ACCEPT.
 	Rules    int `json:"rules"`
 	Policies int `json:"policies"`
-	// Grown are the rules and chain policies that can drop a packet (DROP, REJECT, a DROP
-	// policy) whose packet counters grew during the run.
+	// Grown are the rules and chain policies that could have dropped the flow's packets
+	// (DROP, REJECT, a DROP policy, reached from a hook by rules that can match them)
+	// whose packet counters grew during the run.
 	Grown []LegacyRule `json:"grown,omitempty"`
 	// AlsoNftables says the namespace has nftables rules too (iptables-nft's or nft's,
 	// diagnose's own left out): two firewalls, each blind to the other's tools.

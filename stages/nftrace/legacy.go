@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/packetmortem/packetmortem/internal/netns"
 	"github.com/packetmortem/packetmortem/internal/nft"
 	"github.com/packetmortem/packetmortem/internal/xtables"
@@ -48,7 +46,7 @@ func legacyEvidence(before, after []*xtables.Table, ends evidence.Endpoints, als
 	}
 	l := &evidence.Legacy{Tables: []string{}, AlsoNftables: alsoNft && xtables.LegacyInUse(after)}
 	for _, t := range after {
-		l.Tables = append(l.Tables, familyWord(t.Family)+" "+t.Name)
+		l.Tables = append(l.Tables, nft.FamilyName(t.Family)+" "+t.Name)
 		for _, c := range t.Chains {
 			l.Rules += len(c.Rules)
 			if c.Policy != "" && c.Policy != "ACCEPT" {
@@ -99,7 +97,7 @@ func legacyPackets(ends evidence.Endpoints) []xtables.Packet {
 // legacyStep is a candidate as a trace would have named it.
 func legacyStep(c xtables.RuleRef) evidence.TraceStep {
 	// A policy has no text, but its Syntax still says whose tool changes it.
-	st := evidence.TraceStep{Type: "rule", Family: familyWord(c.Family), Table: c.Table, Chain: c.Chain,
+	st := evidence.TraceStep{Type: "rule", Family: nft.FamilyName(c.Family), Table: c.Table, Chain: c.Chain,
 		Syntax: nft.IptablesTool(c.Family), Backend: "legacy", Verdict: "drop"}
 	if c.Policy() {
 		st.Type = "policy"
@@ -121,13 +119,6 @@ func legacyStep(c xtables.RuleRef) evidence.TraceStep {
 		}
 	}
 	return st
-}
-
-func familyWord(f uint8) string {
-	if f == unix.NFPROTO_IPV6 {
-		return "ip6"
-	}
-	return "ip"
 }
 
 // stopLegacy reads iptables-legacy's tables again and puts what they say into fw.
