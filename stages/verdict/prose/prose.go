@@ -151,6 +151,9 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 		t.Summary = fmt.Sprintf("%s by %s in %s: %s in table %s %s, chain %s%s%s.",
 			dropped, firewall, v.Stage, what, r.Family, r.Table, r.Chain, handleText(r), rest)
 		t.Explanation = "a netfilter rule or chain policy dropped the packet"
+		if r.Backend == "legacy" {
+			t.Explanation = legacyExplanation(ev, v, r)
+		}
 		if r.Reject != "" {
 			t.Summary = strings.Replace(t.Summary, " dropped by ", " rejected by ", 1)
 			t.Explanation = rejectExplanation(r.Reject)
@@ -258,6 +261,19 @@ func invalidExplanation(ev *evidence.Evidence, v verdict.Verdict) (explanation, 
 	}
 	return s + ". Conntrack does not say why unless asked" + asked + ". The usual causes are a segment outside the TCP window (after a NAT or conntrack entry changed or expired), a reply of a connection whose first packet took another path (asymmetric routing), and a bad checksum",
 		"keep the rule (dropping invalid packets is sound practice) and find why conntrack finds the flow's packets invalid: `sysctl -w net.netfilter.nf_conntrack_log_invalid=255` makes it log each one's reason (read it with `dmesg`; set the sysctl back to 0 after), then fix that cause (routes that send the two directions different ways, a middlebox rewriting sequence numbers)"
+}
+
+// legacyExplanation says how an iptables-legacy rule, which nothing traces, was named.
+func legacyExplanation(ev *evidence.Evidence, v verdict.Verdict, r *evidence.TraceStep) string {
+	var counted uint64
+	for _, g := range ev.Firewall.Legacy.Grown {
+		if g.Step.Family == r.Family && g.Step.Table == r.Table && g.Step.Chain == r.Chain && g.Step.Number == r.Number && g.Step.Type == r.Type {
+			counted = g.Packets
+		}
+	}
+	return fmt.Sprintf("iptables-legacy keeps its rules where the nftables trace cannot see them; this one is named by its counters: "+
+		"it is the only rule that could have dropped the flow's packets in %s, and it counted %d packet(s) during the run (the kernel dropped %d of the flow's there)",
+		v.Stage, counted, v.Drops)
 }
 
 // rejectExplanation says that the firewall, not a closed port, answered: the client's
