@@ -34,6 +34,10 @@ var recorded = map[string]struct {
 	"input_reject_rule_v6":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"conntrack_invalid_v4":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"conntrack_invalid_v6":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_nft_set_v4":        {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_nft_set_v6":        {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_legacy_set_v4":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_legacy_set_v6":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"iptables_both_backends":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"iptables_nft_drop_v4":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"iptables_nft_drop_v6":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
@@ -365,7 +369,7 @@ func TestJudgeRecordedRejectAndInvalid(t *testing.T) {
 func TestJudgeRecordedIptables(t *testing.T) {
 	t.Parallel()
 	for _, backend := range []string{"nft", "legacy"} {
-		for _, c := range []string{"drop", "reject", "invalid", "manager"} {
+		for _, c := range []string{"drop", "reject", "invalid", "set", "manager"} {
 			for _, fam := range []string{"v4", "v6"} {
 				name := "iptables_" + backend + "_" + c + "_" + fam
 				v := judge(readRecorded(t, name).Evidence())

@@ -84,6 +84,7 @@ func TestE2EIptables(t *testing.T) {
 	t.Parallel()
 	type rules struct {
 		name   string
+		ipset  bool       // an ipset pmt-blk of the client's address made first
 		chains []string   // user chains made first
 		add    [][]string // iptables arguments, PORT the flow's port
 		chain  string     // the chain of the rule that drops
@@ -97,6 +98,8 @@ func TestE2EIptables(t *testing.T) {
 			chain: "INPUT", want: "-A INPUT -p tcp -m tcp --dport PORT -j REJECT --reject-with tcp-reset", fix: "`TOOL -t filter -D INPUT 1`"},
 		{name: "invalid", add: [][]string{{"-A", "INPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"}},
 			chain: "INPUT", want: "-A INPUT -m conntrack --ctstate INVALID -j DROP", fix: "nothing to change in the firewall"},
+		{name: "set", ipset: true, add: [][]string{{"-A", "INPUT", "-p", "tcp", "-m", "set", "--match-set", "pmt-blk", "src", "-j", "DROP"}},
+			chain: "INPUT", want: "-A INPUT -p tcp -m set --match-set pmt-blk src -j DROP", fix: "`TOOL -t filter -D INPUT -p tcp -m set --match-set pmt-blk src -j DROP`"},
 		{name: "manager", chains: []string{"KUBE-FIREWALL"}, add: [][]string{{"-A", "INPUT", "-j", "KUBE-FIREWALL"}, {"-A", "KUBE-FIREWALL", "-p", "tcp", "--dport", "PORT", "-j", "DROP"}},
 			chain: "KUBE-FIREWALL", want: "-A KUBE-FIREWALL -p tcp -m tcp --dport PORT -j DROP", fix: "belongs to kube-proxy"},
 	}
@@ -112,6 +115,14 @@ func TestE2EIptables(t *testing.T) {
 					}
 					bin := testns.Tool(t, tool+"-"+backend)
 					port := fmt.Sprint(s.port)
+					if c.ipset {
+						client, family := testns.ClientV4, "inet"
+						if v6 {
+							client, family = testns.ClientV6, "inet6"
+						}
+						s.pair.InServer(t, testns.Tool(t, "ipset"), "create", "pmt-blk", "hash:ip", "family", family)
+						s.pair.InServer(t, testns.Tool(t, "ipset"), "add", "pmt-blk", client)
+					}
 					for _, ch := range c.chains {
 						s.pair.InServer(t, bin, "-N", ch)
 					}

@@ -60,7 +60,9 @@ func (rr *RuleReader) iptablesTable(tk tableKey) iptablesView {
 	if err != nil {
 		return nil
 	}
-	v := iptablesView{}
+	// One chain holding every rule, in the order read: ResolveSets asks each ipset's name
+	// once for the table.
+	all := &xtables.Table{Family: tk.family, Name: tk.table, Chains: []xtables.Chain{{}}}
 	for _, ru := range rules {
 		exprs := make([]expr.Any, len(ru.Exprs))
 		for i, e := range ru.Exprs {
@@ -73,7 +75,15 @@ func (rr *RuleReader) iptablesTable(tk tableKey) iptablesView {
 		if err != nil {
 			return nil
 		}
-		text, partial := r.Save(ru.Chain, tk.family)
+		all.Chains[0].Rules = append(all.Chains[0].Rules, r)
+	}
+	if rr.IpsetSocket >= 0 {
+		// Unresolved, a set match says so in its notes.
+		_ = xtables.ResolveSets(all, rr.IpsetSocket)
+	}
+	v := iptablesView{}
+	for i, ru := range rules {
+		text, partial := all.Chains[0].Rules[i].Save(ru.Chain, tk.family)
 		v[ru.Handle] = iptablesRule{text, partial}
 	}
 	rr.iptables[tk] = v

@@ -10,6 +10,9 @@ type RuleReader struct {
 	errs     []error
 	chains   map[ChainKey]Chain
 	iptables map[tableKey]iptablesView
+	// IpsetSocket is a socket (AF_INET) of the rules' namespace on which iptables' set
+	// matches' ipset names are asked for; -1: they are not, and such a rule says so.
+	IpsetSocket int
 }
 
 type tableKey struct {
@@ -19,7 +22,7 @@ type tableKey struct {
 
 // NewRuleReader reads rules on c, naming interface indexes from links.
 func NewRuleReader(c Executor, links map[uint32]string) *RuleReader {
-	return &RuleReader{c: c, links: links, sets: map[tableKey]map[string]*setInfo{}, setsErr: map[tableKey]error{}, iptables: map[tableKey]iptablesView{}}
+	return &RuleReader{c: c, links: links, sets: map[tableKey]map[string]*setInfo{}, setsErr: map[tableKey]error{}, iptables: map[tableKey]iptablesView{}, IpsetSocket: -1}
 }
 
 // Rule is one rule of a chain as the trace names it.

@@ -161,7 +161,7 @@ func (r resolved) rule(k ruleKey) nft.Rule {
 
 // resolve reads, once per chain, the chains and the rules the traces met, and renders
 // them. Errors are returned alongside whatever could be read.
-func resolve(c nft.Executor, invs []*invocation, own string, chains0 map[nft.ChainKey]nft.Chain, links map[uint32]string) (resolved, []error) {
+func resolve(c nft.Executor, ipsetSock int, invs []*invocation, own string, chains0 map[nft.ChainKey]nft.Chain, links map[uint32]string) (resolved, []error) {
 	res := resolved{chains: map[nft.ChainKey]nft.Chain{}, rules: map[ruleKey]nft.Rule{}, chainErr: map[nft.ChainKey]error{}}
 	var errs []error
 	for k, v := range chains0 {
@@ -203,6 +203,7 @@ func resolve(c nft.Executor, invs []*invocation, own string, chains0 map[nft.Cha
 	})
 
 	rr := nft.NewRuleReader(c, links)
+	rr.IpsetSocket = ipsetSock
 	for _, ck := range order {
 		rules, err := rr.ChainRules(ck)
 		if err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/packetmortem/packetmortem/internal/netns"
 	"github.com/packetmortem/packetmortem/internal/nft"
 	"github.com/packetmortem/packetmortem/internal/xtables"
@@ -24,8 +26,20 @@ var legacyHooks = []string{"prerouting", "input", "forward", "output", "postrout
 func readLegacy(h *netns.Handle) ([]*xtables.Table, error) {
 	var tables []*xtables.Table
 	read := func() (err error) {
-		tables, err = xtables.ReadAllLegacy()
-		return err
+		if tables, err = xtables.ReadAllLegacy(); err != nil || len(tables) == 0 {
+			return err
+		}
+		// The names of the ipsets set matches refer to by index: best effort, a rule
+		// without them says so.
+		sock, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return nil
+		}
+		defer unix.Close(sock)
+		for _, t := range tables {
+			_ = xtables.ResolveSets(t, sock)
+		}
+		return nil
 	}
 	var err error
 	if h == nil {

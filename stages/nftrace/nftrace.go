@@ -53,6 +53,8 @@ const drainTime = 150 * time.Millisecond
 
 // Tracer is an armed trace: the table is installed and events are being collected.
 type Tracer struct {
+	// ipsetSock is a socket of the traced namespace for ipset names; -1: none.
+	ipsetSock int
 	flow  evidence.Flow
 	netns uint64 // the traced namespace's inode
 	table string
@@ -91,7 +93,7 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 	if err := cfg.Flow.Check(); err != nil {
 		return nil, fmt.Errorf("nftrace: %w", err)
 	}
-	t := &Tracer{flow: cfg.Flow, netns: netns.Own(), table: defaultTableName(), onRaw: cfg.onRaw}
+	t := &Tracer{flow: cfg.Flow, netns: netns.Own(), table: defaultTableName(), onRaw: cfg.onRaw, ipsetSock: -1}
 	armed := false
 	defer func() {
 		if !armed {
@@ -110,6 +112,20 @@ func Start(ctx context.Context, cfg Config) (*Tracer, error) {
 		defer unix.Close(fd)
 		nsfd = fd
 		t.netns = netns.OfFd(fd)
+	}
+	// A socket of the namespace to ask the names of the ipsets iptables' set matches refer
+	// to (by index only in the rule): best effort, a rule without them says so.
+	openIpset := func() error {
+		t.ipsetSock, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		return err
+	}
+	if cfg.Netns != nil {
+		err = cfg.Netns.Do(openIpset)
+	} else {
+		err = openIpset()
+	}
+	if err != nil {
+		t.ipsetSock = -1
 	}
 	t.col.init(cfg.Flow.Endpoint(), t.table)
 	nlcfg := &netlink.Config{NetNS: nsfd}
@@ -361,7 +377,7 @@ func (t *Tracer) Stop() *evidence.Firewall {
 		errs = append(errs, errors.New("stopped after Close: the rules met were not read"))
 	} else if t.owner != nil {
 		t.mu.Lock()
-		res, errs = resolve(t.owner, invs, t.table, t.chains0, links)
+		res, errs = resolve(t.owner, t.ipsetSock, invs, t.table, t.chains0, links)
 		t.mu.Unlock()
 	}
 	if err := t.Close(); err != nil {
@@ -396,6 +412,9 @@ func (t *Tracer) Close() error {
 		t.closed.Store(true)
 		var errs []error
 		t.stopReader()
+		if t.ipsetSock >= 0 {
+			unix.Close(t.ipsetSock)
+		}
 		if t.nft != nil {
 			if t.installed {
 				t.mu.Lock()
