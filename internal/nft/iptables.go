@@ -13,7 +13,9 @@ import (
 // prints them, and fixed with iptables. Which tables: those of iptables' names whose every
 // base chain is one of iptables' built-in chains and whose every rule iptables-nft reads
 // back; anything else in them (a rule nft added) makes iptables refuse the whole table
-// ("incompatible, use 'nft' tool"), so its rules stay in nft's words.
+// ("incompatible, use 'nft' tool"), so its rules stay in nft's words. The same holds for
+// the bridge tables ebtables-nft makes and the arp table arptables-nft makes, named as
+// ebtables-save and arptables-save print them.
 
 // iptablesNames are the tables iptables makes, with the built-in chains each may have.
 var iptablesNames = map[string][]string{
@@ -40,8 +42,14 @@ func (rr *RuleReader) iptablesTable(tk tableKey) iptablesView {
 		return v
 	}
 	rr.iptables[tk] = nil
-	builtins, ok := iptablesNames[tk.table]
-	if !ok || tk.family != unix.NFPROTO_IPV4 && tk.family != unix.NFPROTO_IPV6 {
+	var builtins []string
+	switch tk.family {
+	case unix.NFPROTO_IPV4, unix.NFPROTO_IPV6:
+		builtins = iptablesNames[tk.table]
+	case unix.NFPROTO_BRIDGE, unix.NFPROTO_ARP:
+		builtins, _ = xtables.ToolBuiltins(tk.family, tk.table)
+	}
+	if builtins == nil {
 		return nil
 	}
 	if rr.chains == nil {
@@ -69,21 +77,42 @@ func (rr *RuleReader) iptablesTable(tk tableKey) iptablesView {
 			}
 			exprs[i] = e.Expr
 		}
-		r, err := xtables.RuleFromNft(tk.family, exprs)
+		rule, err := iptablesRuleOf(tk, ru.Chain, exprs, ru.UserData)
 		if err != nil {
 			return nil
 		}
-		text, partial := r.Save(ru.Chain, tk.family)
-		v[ru.Handle] = iptablesRule{text, partial}
+		v[ru.Handle] = rule
 	}
 	rr.iptables[tk] = v
 	return v
 }
 
-// IptablesTool is the iptables command of a family: iptables or ip6tables.
+// iptablesRuleOf is one rule of a table iptables-nft, ebtables-nft or arptables-nft made,
+// in the words of its tool.
+func iptablesRuleOf(tk tableKey, chain string, exprs []expr.Any, userdata []byte) (iptablesRule, error) {
+	if tk.family == unix.NFPROTO_BRIDGE || tk.family == unix.NFPROTO_ARP {
+		// Their rules are decoded whole or refused: nothing is shown by name only.
+		text, err := xtables.ToolRuleFromNft(tk.family, tk.table, chain, exprs, userdata)
+		return iptablesRule{text: text}, err
+	}
+	r, err := xtables.RuleFromNft(tk.family, exprs)
+	if err != nil {
+		return iptablesRule{}, err
+	}
+	text, partial := r.Save(chain, tk.family)
+	return iptablesRule{text, partial}, nil
+}
+
+// IptablesTool is the command of the iptables family that writes a family's tables:
+// iptables, ip6tables, ebtables (bridge) or arptables (arp).
 func IptablesTool(family uint8) string {
-	if family == unix.NFPROTO_IPV6 {
+	switch family {
+	case unix.NFPROTO_IPV6:
 		return "ip6tables"
+	case unix.NFPROTO_BRIDGE:
+		return "ebtables"
+	case unix.NFPROTO_ARP:
+		return "arptables"
 	}
 	return "iptables"
 }
