@@ -13,7 +13,9 @@ import (
 // prints them, and fixed with iptables. Which tables: those of iptables' names whose every
 // base chain is one of iptables' built-in chains and whose every rule iptables-nft reads
 // back; anything else in them (a rule nft added) makes iptables refuse the whole table
-// ("incompatible, use 'nft' tool"), so its rules stay in nft's words.
+// ("incompatible, use 'nft' tool"), so its rules stay in nft's words. The same holds for
+// the bridge tables ebtables-nft makes and the arp table arptables-nft makes, named as
+// ebtables-save and arptables-save print them.
 
 // iptablesNames are the tables iptables makes, with the built-in chains each may have.
 var iptablesNames = map[string][]string{
@@ -40,8 +42,14 @@ func (rr *RuleReader) iptablesTable(tk tableKey) iptablesView {
 		return v
 	}
 	rr.iptables[tk] = nil
-	builtins, ok := iptablesNames[tk.table]
-	if !ok || tk.family != unix.NFPROTO_IPV4 && tk.family != unix.NFPROTO_IPV6 {
+	var builtins []string
+	switch tk.family {
+	case unix.NFPROTO_IPV4, unix.NFPROTO_IPV6:
+		builtins = iptablesNames[tk.table]
+	case unix.NFPROTO_BRIDGE, unix.NFPROTO_ARP:
+		builtins, _ = xtables.ToolBuiltins(tk.family, tk.table)
+	}
+	if builtins == nil {
 		return nil
 	}
 	if rr.chains == nil {
@@ -60,8 +68,9 @@ func (rr *RuleReader) iptablesTable(tk tableKey) iptablesView {
 	if err != nil {
 		return nil
 	}
-	// One chain holding every rule, in the order read: ResolveSets asks each ipset's name
-	// once for the table.
+	v := iptablesView{}
+	// iptables' rules in one chain, in the order read, for ResolveSets to ask each
+	// ipset's name once for the table.
 	all := &xtables.Table{Family: tk.family, Name: tk.table, Chains: []xtables.Chain{{}}}
 	for _, ru := range rules {
 		exprs := make([]expr.Any, len(ru.Exprs))
@@ -71,29 +80,45 @@ func (rr *RuleReader) iptablesTable(tk tableKey) iptablesView {
 			}
 			exprs[i] = e.Expr
 		}
+		if tk.family == unix.NFPROTO_BRIDGE || tk.family == unix.NFPROTO_ARP {
+			// Their rules are decoded whole or refused: nothing is shown by name only.
+			text, err := xtables.ToolRuleFromNft(tk.family, tk.table, ru.Chain, exprs, ru.UserData)
+			if err != nil {
+				return nil
+			}
+			v[ru.Handle] = iptablesRule{text: text}
+			continue
+		}
 		r, err := xtables.RuleFromNft(tk.family, exprs)
 		if err != nil {
 			return nil
 		}
 		all.Chains[0].Rules = append(all.Chains[0].Rules, r)
 	}
-	if rr.IpsetSocket >= 0 {
-		// Unresolved, a set match says so in its notes.
-		_ = xtables.ResolveSets(all, rr.IpsetSocket)
-	}
-	v := iptablesView{}
-	for i, ru := range rules {
-		text, partial := all.Chains[0].Rules[i].Save(ru.Chain, tk.family)
-		v[ru.Handle] = iptablesRule{text, partial}
+	if len(all.Chains[0].Rules) > 0 {
+		if rr.IpsetSocket >= 0 {
+			// Unresolved, a set match says so in its notes.
+			_ = xtables.ResolveSets(all, rr.IpsetSocket)
+		}
+		for i, ru := range rules {
+			text, partial := all.Chains[0].Rules[i].Save(ru.Chain, tk.family)
+			v[ru.Handle] = iptablesRule{text, partial}
+		}
 	}
 	rr.iptables[tk] = v
 	return v
 }
 
-// IptablesTool is the iptables command of a family: iptables or ip6tables.
+// IptablesTool is the command of the iptables family that writes a family's tables:
+// iptables, ip6tables, ebtables (bridge) or arptables (arp).
 func IptablesTool(family uint8) string {
-	if family == unix.NFPROTO_IPV6 {
+	switch family {
+	case unix.NFPROTO_IPV6:
 		return "ip6tables"
+	case unix.NFPROTO_BRIDGE:
+		return "ebtables"
+	case unix.NFPROTO_ARP:
+		return "arptables"
 	}
 	return "iptables"
 }

@@ -127,6 +127,8 @@ type ruleInfo struct {
 	Handle  uint64
 	Exprs   []ruleExpr
 	Comment string
+	// UserData is NFTA_RULE_USERDATA whole: ebtables-nft marks a chain's policy rule there.
+	UserData []byte
 }
 
 // dumpRules lists the rules of one chain; of every chain of the table when chain is "".
@@ -180,7 +182,8 @@ func parseRule(data []byte) (ruleInfo, error) {
 				return ri, err
 			}
 		case unix.NFTA_RULE_USERDATA:
-			ri.Comment = ruleComment(ad.Bytes())
+			ri.UserData = ad.Bytes()
+			ri.Comment = ruleComment(ri.UserData)
 		}
 	}
 	return ri, ad.Err()

@@ -45,39 +45,18 @@ func saveFile(name string) string   { return filepath.Join("testdata", "nft-"+na
 // counters) as FromNft sees it.
 func readTables(t *testing.T, c *nftables.Conn, ex xtables.Executor, family nftables.TableFamily) map[string]*xtables.Table {
 	t.Helper()
-	tables, err := c.ListTablesOfFamily(family)
-	if err != nil {
-		t.Fatalf("list tables: %v", err)
-	}
-	chains, err := c.ListChainsOfTableFamily(family)
-	if err != nil {
-		t.Fatalf("list chains: %v", err)
-	}
 	out := map[string]*xtables.Table{}
-	for _, tb := range tables {
-		var mine []*nftables.Chain
-		var rules []*nftables.Rule
-		for _, ch := range chains {
-			if ch.Table.Name != tb.Name {
-				continue
-			}
-			mine = append(mine, ch)
-			rs, err := c.GetRules(tb, ch)
-			if err != nil {
-				t.Fatalf("list rules of %s %s: %v", tb.Name, ch.Name, err)
-			}
-			rules = append(rules, rs...)
-		}
-		xt, err := xtables.FromNft(tb, mine, rules)
+	listFamily(t, c, family, func(tb nftTable) {
+		xt, err := xtables.FromNft(tb.table, tb.chains, tb.rules)
 		if err != nil {
-			t.Errorf("table %s: %v", tb.Name, err)
-			continue
+			t.Errorf("table %s: %v", tb.table.Name, err)
+			return
 		}
 		if err := xtables.FillPolicyCounters(ex, xt); err != nil {
 			t.Fatal(err)
 		}
-		out[tb.Name] = xt
-	}
+		out[tb.table.Name] = xt
+	})
 	return out
 }
 

@@ -89,12 +89,9 @@ func FromNft(t *nftables.Table, chains []*nftables.Chain, rules []*nftables.Rule
 		if r.Table != nil && (r.Table.Name != t.Name || r.Table.Family != t.Family) {
 			continue
 		}
-		if r.Chain == nil {
-			return nil, fmt.Errorf("table %s: a rule names no chain", t.Name)
-		}
-		i, ok := index[r.Chain.Name]
-		if !ok {
-			return nil, fmt.Errorf("table %s: a rule of chain %s, which is not listed", t.Name, r.Chain.Name)
+		i, err := ruleChain(t, r, index)
+		if err != nil {
+			return nil, err
 		}
 		rule, err := RuleFromNft(family, r.Exprs)
 		if err != nil {
@@ -108,6 +105,18 @@ func FromNft(t *nftables.Table, chains []*nftables.Chain, rules []*nftables.Rule
 		out.Chains = append(out.Chains, ca.c)
 	}
 	return out, nil
+}
+
+// ruleChain is the index of a rule's chain among a table's.
+func ruleChain(t *nftables.Table, r *nftables.Rule, index map[string]int) (int, error) {
+	if r.Chain == nil {
+		return 0, fmt.Errorf("table %s: a rule names no chain", t.Name)
+	}
+	i, ok := index[r.Chain.Name]
+	if !ok {
+		return 0, fmt.Errorf("table %s: a rule of chain %s, which is not listed", t.Name, r.Chain.Name)
+	}
+	return i, nil
 }
 
 // builtinBase says whether a base chain has the type and priority iptables-nft gives
@@ -127,13 +136,111 @@ func builtinBase(table string, c *nftables.Chain) bool {
 	return c.Type == typ && c.Priority != nil && int32(*c.Priority) == prio
 }
 
-// fromNft is the state of reading one rule's expressions: what the last load put in a
-// register, and the mask a bitwise expression applied to it.
+// loads is what the last load of a rule's expressions put in a register, and the mask a
+// bitwise expression applied to it, until a comparison takes them.
+type loads struct {
+	load expr.Any
+	mask []byte
+}
+
+func (l *loads) bitwise(e *expr.Bitwise) error {
+	if l.load == nil || l.mask != nil || len(e.Mask) != int(e.Len) || !allZero(e.Xor) {
+		return ErrNotIptables
+	}
+	l.mask = e.Mask
+	return nil
+}
+
+func (l *loads) take() (expr.Any, []byte) {
+	load, mask := l.load, l.mask
+	l.load, l.mask = nil, nil
+	return load, mask
+}
+
+// native reads the loads ebtables-nft and arptables-nft write (the interface names, the
+// header at base) and their masks; handled is false for another expression.
+func (l *loads) native(e expr.Any, base expr.PayloadBase) (handled bool, err error) {
+	switch e := e.(type) {
+	case *expr.Meta:
+		if e.SourceRegister || (e.Key != expr.MetaKeyIIFNAME && e.Key != expr.MetaKeyOIFNAME) {
+			return true, ErrNotIptables
+		}
+		l.load, l.mask = e, nil
+	case *expr.Payload:
+		if e.OperationType != expr.PayloadLoad || e.Base != base {
+			return true, ErrNotIptables
+		}
+		l.load, l.mask = e, nil
+	case *expr.Bitwise:
+		return true, l.bitwise(e)
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+// toolReader is what reading an ebtables or arptables rule shares: the loads, then the
+// counters and the verdict or target at the end.
+type toolReader struct {
+	loads
+	packets, bytes uint64
+	verdict        string
+	target         Ext
+}
+
+// common reads the loads, the counter and the verdict; handled is false for another
+// expression.
+func (s *toolReader) common(e expr.Any, base expr.PayloadBase) (handled bool, err error) {
+	if handled, err := s.native(e, base); handled {
+		return true, err
+	}
+	switch e := e.(type) {
+	case *expr.Counter:
+		s.packets, s.bytes = e.Packets, e.Bytes
+	case *expr.Verdict:
+		v, isGoto, err := verdictName(e)
+		if err != nil || isGoto {
+			return true, ErrNotIptables
+		}
+		return true, s.end(v, Ext{})
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+// end sets the rule's verdict or target: one of them, once.
+func (s *toolReader) end(verdict string, target Ext) error {
+	if s.verdict != "" || s.target.Name != "" {
+		return ErrNotIptables
+	}
+	s.verdict, s.target = verdict, target
+	return nil
+}
+
+// verdictName names a verdict as the iptables tools do: ACCEPT, DROP, RETURN, or the
+// chain jumped (or gone) to.
+func verdictName(e *expr.Verdict) (name string, isGoto bool, err error) {
+	switch e.Kind {
+	case expr.VerdictAccept:
+		return "ACCEPT", false, nil
+	case expr.VerdictDrop:
+		return "DROP", false, nil
+	case expr.VerdictReturn:
+		return "RETURN", false, nil
+	case expr.VerdictJump:
+		return e.Chain, false, nil
+	case expr.VerdictGoto:
+		return e.Chain, true, nil
+	}
+	return "", false, ErrNotIptables
+}
+
+// fromNft is the state of reading one rule's expressions.
 type fromNft struct {
+	loads
 	family uint8
 	r      Rule
-	load   expr.Any
-	mask   []byte
 	// imm is the data of the last immediate into a data register (meta nftrace set).
 	imm []byte
 }
@@ -178,10 +285,7 @@ func (s *fromNft) add(e expr.Any) error {
 		}
 		s.load, s.mask = e, nil
 	case *expr.Bitwise:
-		if s.load == nil || s.mask != nil || len(e.Mask) != int(e.Len) || !allZero(e.Xor) {
-			return ErrNotIptables
-		}
-		s.mask = e.Mask
+		return s.bitwise(e)
 	case *expr.Cmp:
 		return s.compare(e.Op, e.Data, nil)
 	case *expr.Range:
@@ -203,20 +307,11 @@ func (s *fromNft) add(e expr.Any) error {
 		if s.r.Target.Name != "" || s.r.Verdict != "" {
 			return ErrNotIptables
 		}
-		switch e.Kind {
-		case expr.VerdictAccept:
-			s.r.Verdict = "ACCEPT"
-		case expr.VerdictDrop:
-			s.r.Verdict = "DROP"
-		case expr.VerdictReturn:
-			s.r.Verdict = "RETURN"
-		case expr.VerdictJump:
-			s.r.Verdict = e.Chain
-		case expr.VerdictGoto:
-			s.r.Verdict, s.r.Goto = e.Chain, true
-		default:
-			return ErrNotIptables
+		v, isGoto, err := verdictName(e)
+		if err != nil {
+			return err
 		}
+		s.r.Verdict, s.r.Goto = v, isGoto
 	case *expr.Match:
 		data, err := infoBytes(s.family, e.Rev, e.Info)
 		if err != nil {
@@ -275,8 +370,7 @@ func allZero(b []byte) bool {
 // compare applies a comparison (to, for a range, its upper end) to what the last load
 // read.
 func (s *fromNft) compare(op expr.CmpOp, data, to []byte) error {
-	load, mask := s.load, s.mask
-	s.load, s.mask = nil, nil
+	load, mask := s.take()
 	if load == nil {
 		return ErrNotIptables
 	}
@@ -317,21 +411,16 @@ func (s *fromNft) meta(key expr.MetaKey, op expr.CmpOp, data, mask []byte) error
 	}
 	switch key {
 	case expr.MetaKeyIIFNAME, expr.MetaKeyOIFNAME:
-		if mask != nil || len(data) == 0 || len(data) > unix.IFNAMSIZ {
+		name, ok := cmpIface(data)
+		if mask != nil || !ok {
 			return ErrNotIptables
-		}
-		name := string(data)
-		if data[len(data)-1] == 0 {
-			name = strings.TrimRight(name, "\x00")
-		} else {
-			name += "+"
 		}
 		bit := uint8(InvInIface)
 		dst := &s.r.InIface
 		if key == expr.MetaKeyOIFNAME {
 			bit, dst = InvOutIface, &s.r.OutIface
 		}
-		if *dst != "" || strings.ContainsRune(name, 0) {
+		if *dst != "" {
 			return ErrNotIptables
 		}
 		*dst = name
@@ -362,6 +451,21 @@ func (s *fromNft) meta(key expr.MetaKey, op expr.CmpOp, data, mask []byte) error
 		s.r.Matches = append(s.r.Matches, Ext{Name: "mark", Rev: 1, Data: m})
 	}
 	return nil
+}
+
+// cmpIface reads an interface name compared by an iptables-nft tool: with its
+// terminating NUL for a whole name, without it for a prefix (printed with a + after it).
+func cmpIface(data []byte) (string, bool) {
+	if len(data) == 0 || len(data) > unix.IFNAMSIZ {
+		return "", false
+	}
+	name := string(data)
+	if data[len(data)-1] == 0 {
+		name = strings.TrimRight(name, "\x00")
+	} else {
+		name += "+"
+	}
+	return name, name != "" && !strings.ContainsRune(name, 0)
 }
 
 // network reads -s, -d (address and mask), -p (ip protocol, ip6 nexthdr) and -f.

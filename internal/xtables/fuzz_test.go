@@ -3,8 +3,10 @@ package xtables
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,4 +47,48 @@ func boolCompare(a, b bool) int {
 		return 1
 	}
 	return -1
+}
+
+// FuzzToolSave feeds ebtables' and arptables' extensions with info of any length and
+// content, and their readers with comparisons of any field, length and data: an odd one
+// is refused, never a panic.
+func FuzzToolSave(f *testing.F) {
+	f.Add(uint16(0), uint8(12), uint8(2), uint8(0), []byte{8, 0})
+	f.Add(uint16(5), uint8(6), uint8(1), uint8(1), make([]byte, 80))
+	var names []string
+	for n := range ebSavers {
+		names = append(names, n)
+	}
+	for n := range ebTargets {
+		names = append(names, "target "+n)
+	}
+	names = append(names, "arp mangle", "arp CLASSIFY")
+	slices.Sort(names)
+	f.Fuzz(func(t *testing.T, pick uint16, offset, length, op uint8, data []byte) {
+		name := names[int(pick)%len(names)]
+		e := Ext{Name: name, Data: data}
+		switch {
+		case strings.HasPrefix(name, "arp "):
+			e.Name = name[4:]
+			ArpRule{Target: e}.Save("c")
+		case strings.HasPrefix(name, "target "):
+			e.Name = name[7:]
+			BridgeRule{Target: e}.Save("c")
+		default:
+			BridgeRule{Exts: []Ext{e}, Verdict: "ACCEPT"}.Save("c")
+		}
+		for _, base := range []expr.PayloadBase{expr.PayloadBaseLLHeader, expr.PayloadBaseNetworkHeader} {
+			exprs := []expr.Any{
+				&expr.Payload{Base: base, Offset: uint32(offset), Len: uint32(length)},
+				&expr.Cmp{Op: expr.CmpOp(op % 6), Data: data},
+				&expr.Verdict{Kind: expr.VerdictAccept},
+			}
+			RuleFromNftBridge(exprs, nil)
+			RuleFromNftArp(exprs)
+			masked := append(exprs[:1:1], &expr.Bitwise{Len: uint32(length), Mask: data, Xor: make([]byte, len(data))})
+			masked = append(masked, exprs[1:]...)
+			RuleFromNftBridge(masked, nil)
+			RuleFromNftArp(masked)
+		}
+	})
 }

@@ -224,10 +224,12 @@ type TraceStep struct {
 	Handle uint64 `json:"handle,omitempty"`
 	// Rule is the rule as the tool that wrote it prints it: in nft syntax, as `nft -a list
 	// ruleset` would, or for a rule of iptables (either backend) as iptables-save prints
-	// its line ("-A INPUT -p tcp -m tcp --dport 8443 -j DROP").
+	// its line ("-A INPUT -p tcp -m tcp --dport 8443 -j DROP"); likewise for ebtables-nft
+	// and arptables-nft, whose user-defined chain's policy rule is the "-P CHAIN POLICY"
+	// that set it.
 	Rule string `json:"rule,omitempty"`
-	// Syntax names Rule's language: "nft", "iptables" or "ip6tables"; empty when there is
-	// no rule text.
+	// Syntax names Rule's language: "nft", "iptables", "ip6tables", "ebtables" or
+	// "arptables"; empty when there is no rule text.
 	Syntax string `json:"syntax,omitempty"`
 	// Nft is the rule in nft syntax when Rule is in iptables' (a rule of iptables-nft).
 	Nft string `json:"nft,omitempty"`

@@ -371,13 +371,13 @@ func ruleText(s *evidence.TraceStep) string {
 	return fmt.Sprintf("handle %d", s.Handle)
 }
 
-// handleText is how a rule is found again: nft by its handle, iptables by its number in
-// the chain.
+// handleText is how a rule is found again: nft by its handle, the iptables tools by its
+// number in the chain.
 func handleText(s *evidence.TraceStep) string {
 	switch {
 	case s.Type == "policy":
 		return ""
-	case s.Syntax == "iptables" || s.Syntax == "ip6tables":
+	case s.Syntax != "" && s.Syntax != "nft":
 		if s.Number == 0 {
 			return ""
 		}
