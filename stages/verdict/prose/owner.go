@@ -44,6 +44,10 @@ func ownedFix(r *evidence.TraceStep, f reasons.Facts, enter string) (fix string,
 	if r.Family == "inet" && r.Table == "firewalld" {
 		return fmt.Sprintf("firewalld owns table inet firewalld and rewrites it: `%sfirewall-cmd --add-port=%d/%s` (and again with --permanent), or the service or zone that should accept the flow, instead of editing it with nft", enter, f.Port, f.Proto), true
 	}
+	if r.Syntax == "ebtables" || r.Syntax == "arptables" {
+		// Tables ebtables-nft or arptables-nft made: no manager writes them here.
+		return iptablesFix(r, f, r.Syntax, enter), true
+	}
 	tool, iptables := iptablesTables[r.Family+" "+r.Table]
 	if !iptables {
 		return "", false
@@ -80,12 +84,15 @@ func ownedFix(r *evidence.TraceStep, f reasons.Facts, enter string) (fix string,
 // rules, or from iptables-legacy): by its number and by its text, with the backend that
 // holds it, since `iptables` runs one or the other by the host's choice.
 func iptablesFix(r *evidence.TraceStep, f reasons.Facts, tool, enter string) string {
-	backend, other := "iptables-nft", "legacy"
+	backend, other := tool+"-nft", "legacy"
 	if r.Backend == "legacy" {
-		backend, other = "iptables-legacy", "nf_tables"
+		backend, other = tool+"-legacy", "nf_tables"
 	}
-	which := fmt.Sprintf(" (the rule is %s's: where `%s -V` says %s, run `%s` instead)", backend, tool, other, strings.Replace(backend, "iptables", tool, 1))
-	if r.Type == "policy" {
+	which := fmt.Sprintf(" (the rule is %s's: where `%s -V` says %s, run `%s` instead)", strings.Replace(backend, "ip6tables", "iptables", 1), tool, other, backend)
+	switch {
+	case r.Type == "policy" && (tool == "ebtables" || tool == "arptables"):
+		return fmt.Sprintf("change the policy of chain %s, or add a rule accepting the flow before it: `%s%s -t %s -P %s ACCEPT`%s", r.Chain, enter, tool, r.Table, r.Chain, which)
+	case r.Type == "policy":
 		return fmt.Sprintf("accept the flow before the policy of chain %s: `%s%s -t %s -I %s -p %s --dport %d -j ACCEPT`, or change the policy: `%s%s -t %s -P %s ACCEPT`%s",
 			r.Chain, enter, tool, r.Table, r.Chain, f.Proto, f.Port, enter, tool, r.Table, r.Chain, which)
 	}

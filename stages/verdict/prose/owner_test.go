@@ -40,6 +40,10 @@ func TestOwnedFix(t *testing.T) {
 			[]string{"`iptables -t filter -I INPUT -p tcp --dport 8443 -j ACCEPT`", "`iptables -t filter -P INPUT ACCEPT`"}},
 		{&evidence.TraceStep{Type: "rule", Family: "ip", Table: "filter", Chain: "INPUT", Number: 2, Syntax: "iptables", Rule: "-A INPUT -m foo -j DROP", Partial: []string{"extension foo (revision 0) is shown by name only: its options were not decoded"}}, "",
 			[]string{"`iptables -t filter -D INPUT 2` (the rule"}},
+		{&evidence.TraceStep{Type: "rule", Family: "bridge", Table: "filter", Chain: "FORWARD", Number: 2, Syntax: "ebtables", Rule: "-A FORWARD -p IPv4 --ip-proto tcp --ip-dport 8443 -j DROP"}, "",
+			[]string{"`ebtables -t filter -D FORWARD 2`", "`ebtables -t filter -D FORWARD -p IPv4 --ip-proto tcp --ip-dport 8443 -j DROP`", "ebtables-nft's: where `ebtables -V` says legacy, run `ebtables-nft`"}},
+		{&evidence.TraceStep{Type: "policy", Family: "arp", Table: "filter", Chain: "INPUT", Syntax: "arptables"}, "",
+			[]string{"`arptables -t filter -P INPUT ACCEPT`"}},
 		{rule("inet", "filter", "input"), "", nil},
 		{rule("ip", "guard", "INPUT"), "", nil},
 	} {
