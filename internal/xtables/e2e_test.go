@@ -36,16 +36,7 @@ func TestSaveMatchesIptablesNft(t *testing.T) {
 	p.InServer(t, "ip", "link", "set", testns.Iface, "down")
 	for _, cf := range corpusFamilies {
 		t.Run(cf.name, func(t *testing.T) {
-			restore := exec.Command("ip", "netns", "exec", ns, testns.Tool(t, cf.restore))
-			f, err := os.Open(corpusFile(cf.name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			restore.Stdin = f
-			if out, err := restore.CombinedOutput(); err != nil {
-				t.Fatalf("%s < %s: %v\n%s", cf.restore, corpusFile(cf.name), err, out)
-			}
+			restoreCorpus(t, ns, cf.restore, cf.name)
 			sendLoopback(t, ns, cf.family == nftables.TableFamilyIPv6)
 			save := func(args ...string) string {
 				out, err := exec.Command("ip", append([]string{"netns", "exec", ns, testns.Tool(t, cf.save)}, args...)...).Output()
@@ -224,16 +215,7 @@ func TestSaveMatchesIptablesLegacy(t *testing.T) {
 	for _, cf := range corpusFamilies {
 		t.Run(cf.name, func(t *testing.T) {
 			tool := strings.TrimSuffix(cf.restore, "-nft-restore")
-			restore := exec.Command("ip", "netns", "exec", ns, testns.Tool(t, tool+"-legacy-restore"))
-			f, err := os.Open(corpusFile(cf.name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			restore.Stdin = f
-			if out, err := restore.CombinedOutput(); err != nil {
-				t.Fatalf("%s-legacy-restore < %s: %v\n%s", tool, corpusFile(cf.name), err, out)
-			}
+			restoreCorpus(t, ns, tool+"-legacy-restore", cf.name)
 			sendLoopback(t, ns, cf.family == nftables.TableFamilyIPv6)
 			family := uint8(cf.family)
 			var rec legacyRecording
@@ -265,6 +247,21 @@ func TestSaveMatchesIptablesLegacy(t *testing.T) {
 				rec.write(t, legacyCorpusFile(cf.name), tool+"-legacy-restore")
 			}
 		})
+	}
+}
+
+// restoreCorpus loads the corpus of family name into namespace ns with restore.
+func restoreCorpus(t *testing.T, ns, restore, name string) {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns, testns.Tool(t, restore))
+	f, err := os.Open(corpusFile(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd.Stdin = f
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s < %s: %v\n%s", restore, corpusFile(name), err, out)
 	}
 }
 
