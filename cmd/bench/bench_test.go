@@ -325,7 +325,7 @@ func TestBaselineName(t *testing.T) {
 
 func TestWithTwins(t *testing.T) {
 	all := func(string) bool { return true }
-	if got := withTwins(tracers, all); !slices.Equal(got, []string{diagnose, baselineTCX, diagnoseSocket, baselineSocket, tcxFloor, tapFloor, kfreeFloor, bpftrace, perf}) {
+	if got := withTwins(tracers, all); !slices.Equal(got, []string{diagnose, baselineTCX, diagnoseSocket, baselineSocket, tcxFloor, tapFloor, kfreeFloor, hooksFloor, bpftrace, perf}) {
 		t.Errorf("with twins: %q", got)
 	}
 	var bl *baseline // none

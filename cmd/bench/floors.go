@@ -29,6 +29,8 @@ func runFloor(which string, hold time.Duration, stderr io.Writer) int {
 		armed, err = armTap()
 	case kfreeFloor:
 		armed, err = armKfree()
+	case hooksFloor:
+		armed, err = armHooks()
 	default:
 		err = fmt.Errorf("no floor %q", which)
 	}
@@ -92,24 +94,50 @@ func (k kfreeProgram) Close() error {
 
 // armKfree attaches a program that returns at once to tp_btf/kfree_skb, as diagnose's is:
 // what it costs is the tracepoint calling a BPF program on every drop of the host.
-func armKfree() (io.Closer, error) {
+func armKfree() (io.Closer, error) { return armEmptyTracepoint("kfree_skb", "kfree_floor") }
+
+// armEmptyTracepoint attaches a program that returns at once, named progName, to
+// tp_btf/name.
+func armEmptyTracepoint(name, progName string) (io.Closer, error) {
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "kfree_floor",
+		Name:         progName,
 		Type:         ebpf.Tracing,
 		AttachType:   ebpf.AttachTraceRawTp,
-		AttachTo:     "kfree_skb",
+		AttachTo:     name,
 		License:      "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load the empty kfree_skb program: %w", err)
+		return nil, fmt.Errorf("load the empty %s program: %w", name, err)
 	}
 	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 	if err != nil {
 		prog.Close()
-		return nil, fmt.Errorf("attach the empty kfree_skb program: %w", err)
+		return nil, fmt.Errorf("attach the empty %s program: %w", name, err)
 	}
 	return kfreeProgram{prog, l}, nil
+}
+
+// armHooks attaches empty programs everywhere diagnose hooks every packet at once: tcx
+// on the namespace's interfaces, tp_btf/kfree_skb and tp_btf/net_dev_queue (where it
+// learns translations). Under the flood through NAT each datagram crosses more of these
+// hooks than under the plain flood (it leaves by a veth): their difference is what any
+// tool that captures, watches drops and follows translations there pays at the least.
+func armHooks() (_ io.Closer, err error) {
+	var cs closers
+	defer func() {
+		if err != nil {
+			cs.Close()
+		}
+	}()
+	for _, arm := range []func() (io.Closer, error){armTCX, armKfree, func() (io.Closer, error) { return armEmptyTracepoint("net_dev_queue", "xmit_floor") }} {
+		c, err := arm()
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, nil
 }
 
 // closers closes each in turn.

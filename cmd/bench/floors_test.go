@@ -65,5 +65,19 @@ func TestFloors(t *testing.T) {
 		if err := tcx.Close(); err != nil {
 			t.Error(err)
 		}
+		hooks, err := armHooks()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		got := names()
+		for _, want := range []string{"tcx_floor", "kfree_floor", "xmit_floor"} {
+			if !slices.Contains(got, want) {
+				t.Errorf("programs %q: the hooks floor lacks %s", got, want)
+			}
+		}
+		if err := hooks.Close(); err != nil {
+			t.Error(err)
+		}
 	})
 }

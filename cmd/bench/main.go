@@ -305,6 +305,9 @@ const (
 	tcxFloor   = "tcx-floor"
 	tapFloor   = "tap-floor"
 	kfreeFloor = "kfree-floor"
+	// hooksFloor is all of diagnose's hooks on every packet at once, empty: tcx, kfree_skb
+	// and net_dev_queue; measured under the plain flood and the flood through NAT.
+	hooksFloor = "hooks-floor"
 	bpftrace   = "bpftrace"
 	perf       = "perf"
 )
@@ -312,9 +315,9 @@ const (
 // tracers are compared under the flood through diagnose's namespace; elsewhereTracers under
 // the flood elsewhere, where the others cost what they cost here (they trace the whole host).
 var (
-	tracers          = []string{diagnose, diagnoseSocket, tcxFloor, tapFloor, kfreeFloor, bpftrace, perf}
+	tracers          = []string{diagnose, diagnoseSocket, tcxFloor, tapFloor, kfreeFloor, hooksFloor, bpftrace, perf}
 	elsewhereTracers = []string{diagnose}
-	natTracers       = []string{diagnose}
+	natTracers       = []string{diagnose, hooksFloor}
 )
 
 // inFull says whether tracer tr is measured in full (its CPU, memory and report, beside the
@@ -586,7 +589,7 @@ func (b *bench) traced(ctx context.Context, tr, diagNS string, counter *noPorts,
 		p, err = startProc(tr, "", []string{"bpftrace", "-e", bpftraceProbe, "-c", strings.Join(hold, " ")}, devnull)
 	case perf:
 		p, err = startProc(tr, "", append([]string{"perf", "record", "-e", "skb:kfree_skb", "-a", "-o", perfData, "--"}, hold...), devnull)
-	case tcxFloor, tapFloor, kfreeFloor:
+	case tcxFloor, tapFloor, kfreeFloor, hooksFloor:
 		var floor []string
 		if floor, err = helperCommand("floor", tr, "10m"); err == nil {
 			p, err = startProc(tr, diagNS, floor, nil)

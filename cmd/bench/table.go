@@ -148,6 +148,7 @@ var labels = map[string]string{
 	tcxFloor:       "floor: an empty tcx program on both directions of each interface of diagnose's namespace (any tcx capture's least cost)",
 	tapFloor:       "floor: a packet socket on diagnose's namespace whose filter refuses every packet (any AF_PACKET capture's least cost)",
 	kfreeFloor:     "floor: an empty BPF program on tp_btf/kfree_skb (any kfree_skb tracer's least cost)",
+	hooksFloor:     "floor: empty programs on every hook diagnose puts on every packet at once (tcx both ways, tp_btf/kfree_skb, tp_btf/net_dev_queue)",
 	bpftrace:       "bpftrace one-liner printing every kfree_skb (to /dev/null)",
 	perf:           "`perf record -e skb:kfree_skb -a`",
 }
@@ -219,6 +220,15 @@ func (r *results) natLine(w io.Writer) {
 		verdict = "more than one point lower"
 	}
 	fmt.Fprintf(w, "\nNAT: diagnose's ratio %.3f through NAT, %.3f without (the first table): %+.1f points, %s.\n", median(nat), median(plain), 100*d, verdict)
+	// The floor of the hooks alone, empty, under both floods: what the path through NAT
+	// costs any tool hooked where diagnose is, before it does anything.
+	fnat, fplain := r.NAT.Ratios[hooksFloor], r.Here.Ratios[hooksFloor]
+	if len(fnat) == 0 || len(fplain) == 0 {
+		return
+	}
+	fd := median(fnat) - median(fplain)
+	fmt.Fprintf(w, "The floor of its hooks alone (empty programs): %.3f through NAT, %.3f without: %+.1f points; diagnose beyond its floor: %+.1f points through NAT, %+.1f without.\n",
+		median(fnat), median(fplain), 100*fd, 100*(median(nat)-median(fnat)), 100*(median(plain)-median(fplain)))
 }
 
 // label names tracer tr in the tables; a baseline tracer is named as its current twin, with
