@@ -287,7 +287,7 @@ func (j *judge) canDrop(name string) bool {
 // rules p out.
 func (j *judge) couldMatch(r *Rule) bool {
 	p := j.p
-	if !addrMatch(r.Src, p.Src, r.Inv&InvSrc != 0) || !addrMatch(r.Dst, p.Dst, r.Inv&InvDst != 0) {
+	if !addrMatch(r.Src, r.SrcMask, p.Src, r.Inv&InvSrc != 0) || !addrMatch(r.Dst, r.DstMask, p.Dst, r.Inv&InvDst != 0) {
 		return false
 	}
 	if r.Proto != 0 && p.Proto != 0 && (r.Proto == p.Proto) == (r.Inv&InvProto != 0) {
@@ -304,11 +304,25 @@ func (j *judge) couldMatch(r *Rule) bool {
 	return true
 }
 
-func addrMatch(rule netip.Prefix, a netip.Addr, inv bool) bool {
+// addrMatch compares an address with -s/-d: a prefix, or an address under a mask that is
+// not a prefix (mask valid), as x_tables compares them.
+func addrMatch(rule netip.Prefix, mask, a netip.Addr, inv bool) bool {
 	if !rule.IsValid() || !a.IsValid() {
 		return true
 	}
-	return rule.Contains(a.Unmap()) != inv
+	a = a.Unmap()
+	if !mask.IsValid() {
+		return rule.Contains(a) != inv
+	}
+	ra, m, b := rule.Addr().AsSlice(), mask.AsSlice(), a.AsSlice()
+	if len(b) != len(m) || len(ra) != len(m) {
+		return true // another family: not this rule's to judge
+	}
+	in := true
+	for i := range m {
+		in = in && ra[i]&m[i] == b[i]&m[i]
+	}
+	return in != inv
 }
 
 // ifaceMatch compares an interface with -i/-o, a trailing + matching any name it begins.

@@ -131,3 +131,25 @@ func TestGrownPairsByContent(t *testing.T) {
 		t.Errorf("GrownAll %q", got)
 	}
 }
+
+// A netmask that is not a prefix is compared as x_tables compares it.
+func TestAddrMatchMask(t *testing.T) {
+	t.Parallel()
+	rule := netip.MustParsePrefix("198.51.0.7/32")
+	mask := netip.MustParseAddr("255.255.0.255")
+	for _, c := range []struct {
+		a         string
+		inv, want bool
+	}{
+		{"198.51.100.7", false, true},
+		{"198.51.3.7", false, true},
+		{"198.51.100.8", false, false},
+		{"198.52.100.7", false, false},
+		{"198.51.100.8", true, true},
+		{"2001:db8::7", false, true},
+	} {
+		if got := addrMatch(rule, mask, netip.MustParseAddr(c.a), c.inv); got != c.want {
+			t.Errorf("%s (inverted %v) under %s/%s: %v, want %v", c.a, c.inv, rule, mask, got, c.want)
+		}
+	}
+}
