@@ -12,9 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -149,6 +151,53 @@ func SendDatagrams(t testing.TB, ns string, dst netip.AddrPort, n int) {
 			}
 		}
 	})
+}
+
+// UDPNoPorts is namespace ns's Udp NoPorts counter (/proc/net/snmp): the datagrams it
+// dropped for want of a socket, counted as the kernel drops them.
+func UDPNoPorts(t testing.TB, ns string) uint64 {
+	t.Helper()
+	var n uint64
+	Do(t, ns, func() {
+		b, err := os.ReadFile("/proc/thread-self/net/snmp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 || f[0] != "Udp:" {
+				continue
+			}
+			if names == nil {
+				names = f
+				continue
+			}
+			for i := range f {
+				if i < len(names) && names[i] == "NoPorts" {
+					n, err = strconv.ParseUint(f[i], 10, 64)
+					if err != nil {
+						t.Fatalf("Udp NoPorts %q: %v", f[i], err)
+					}
+				}
+			}
+		}
+	})
+	return n
+}
+
+// WaitUDPNoPorts waits until namespace ns has dropped n datagrams for want of a socket
+// (UDPNoPorts reaches n): on a loaded machine the receiving softirq may run after the
+// sending call has returned.
+func WaitUDPNoPorts(t testing.TB, ns string, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for UDPNoPorts(t, ns) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("namespace %s dropped %d datagrams for want of a socket after 30s, want %d", ns, UDPNoPorts(t, ns), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Inode returns the inode of namespace ns, the number kfree_skb events carry.
