@@ -37,6 +37,24 @@ func TestE2EDNATToContainer(t *testing.T) {
 	})
 }
 
+// The same DNAT written with iptables-legacy: conntrack translates the connection the
+// same way, whichever firewall asked for it, and the verdict follows it into the
+// container.
+func TestE2EDNATToContainerLegacy(t *testing.T) {
+	t.Parallel()
+	bothFamilies(t, func(t *testing.T, v6 bool) {
+		s := newScenario(t, "dnl", v6, "tcp")
+		ctr := s.pair.AddContainer(t, "dnl")
+		tool, to := "iptables-legacy", testns.ContainerV4+":80"
+		if v6 {
+			tool, to = "ip6tables-legacy", "["+testns.ContainerV6+"]:80"
+		}
+		s.pair.InServer(t, testns.Tool(t, tool), "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", fmt.Sprint(s.port), "-j", "DNAT", "--to-destination", to)
+		rep := s.diagnose(t, "", s.fromClient(connect))
+		expectDNATNoListener(t, rep, to, "network namespace "+ctr, ctr)
+	})
+}
+
 // expectDNATNoListener checks the verdict on a flow DNATed to to, where nothing listens in
 // the namespace named where (summary) and named (the fix): dropped there with NO_SOCKET,
 // the translation said, the fix about port 80 there, the DNAT in the evidence.
