@@ -410,3 +410,39 @@ func TestJudgeInvalidFromConntrackLog(t *testing.T) {
 		t.Errorf("explanation does not say why the log is silent: %s", d)
 	}
 }
+
+// A drop in the container's namespace that its trace did not name is never the host's
+// iptables-legacy rule, even one that matches the flow at the same hook: the host's
+// counters say nothing of the container's firewall. The container's own legacy rule is
+// named, with the namespace.
+func TestJudgeLegacyRuleOfItsNamespace(t *testing.T) {
+	t.Parallel()
+	untraced := func() *evidence.Evidence {
+		ev := readRecorded(t, "container_firewall_drop").Evidence()
+		for i := range ev.Firewall.Elsewhere {
+			for j := range ev.Firewall.Elsewhere[i].Traces {
+				tr := &ev.Firewall.Elsewhere[i].Traces[j]
+				tr.Verdict, tr.DroppedBy, tr.Steps = "accept", nil, nil
+			}
+		}
+		return ev
+	}
+	step := evidence.TraceStep{Type: "rule", Family: "ip", Table: "filter", Chain: "INPUT", Number: 1, Syntax: "iptables", Backend: "legacy",
+		Rule: "-A INPUT -p tcp -m tcp --dport 80 -j DROP", Verdict: "drop"}
+	legacy := &evidence.Legacy{Tables: []string{"ip filter"}, Rules: 1,
+		Grown: []evidence.LegacyRule{{Step: step, Hooks: []string{"input"}, Packets: 2, MatchesFlow: true}}}
+
+	ev := untraced()
+	ev.Firewall.Legacy = legacy
+	v := judge(ev)
+	if v.Rule != nil && v.Rule.Backend == "legacy" {
+		t.Errorf("the host's legacy rule is named for the container's drop: %s", v.Summary)
+	}
+
+	ev = untraced()
+	ev.Firewall.Elsewhere[0].Legacy = legacy
+	v = judge(ev)
+	if v.Rule == nil || v.Rule.Backend != "legacy" || !strings.Contains(v.Summary, "the firewall (iptables-legacy) of network namespace") || !strings.Contains(v.Fix, "ip netns exec") {
+		t.Errorf("the container's legacy rule is not named there:\n%s\n%s", v.Summary, v.Fix)
+	}
+}

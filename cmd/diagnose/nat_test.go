@@ -271,6 +271,33 @@ func TestE2EContainerFirewallDrop(t *testing.T) {
 	}
 }
 
+// The same drop in the container's namespace written with iptables-legacy, which no trace
+// sees: the rule is named from the container's own tables, read as the flow was followed
+// there and at the end, never from the host's.
+func TestE2EContainerLegacyFirewallDrop(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, "dcl", false, "tcp")
+	ctr := s.pair.AddContainer(t, "dcl")
+	s.nft(t, s.pair.Server, fmt.Sprintf(`table ip pmt_publish {
+	chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport PORT dnat to %s:80; }
+}`, testns.ContainerV4))
+	testns.Run(t, "ip", "netns", "exec", ctr, testns.Tool(t, "iptables-legacy"), "-A", "INPUT", "-p", "tcp", "--dport", "80", "-j", "DROP")
+	rep := s.diagnose(t, "", s.fromClient(connect))
+	expect(t, rep, verdict.Dropped, verdict.Input, "NETFILTER_DROP")
+	v := rep.Verdict
+	if r := v.Rule; r == nil || r.Backend != "legacy" || r.Rule != "-A INPUT -p tcp -m tcp --dport 80 -j DROP" {
+		t.Fatalf("rule %+v, want the container's iptables-legacy rule", r)
+	}
+	for _, want := range []string{"the firewall (iptables-legacy) of network namespace " + ctr} {
+		if !strings.Contains(v.Summary, want) {
+			t.Errorf("summary %q does not say %q", v.Summary, want)
+		}
+	}
+	if want := "`ip netns exec " + ctr + " iptables -t filter -D INPUT 1`"; !strings.Contains(v.Fix, want) {
+		t.Errorf("fix %q does not say %q", v.Fix, want)
+	}
+}
+
 // A container's outbound connection, masqueraded by the host and dropped on its way out
 // after the translation: the flow is the remote service, and the drop is the host's, with
 // the SNAT reported.

@@ -22,6 +22,16 @@ type Handle struct {
 	Path string
 }
 
+// Clone is another handle on the same namespace, open after h is closed (a handle given
+// for a moment, kept to go back there later).
+func (h *Handle) Clone() (*Handle, error) {
+	fd, err := unix.FcntlInt(h.f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("duplicate the handle of namespace %s: %w", h, err)
+	}
+	return &Handle{f: os.NewFile(uintptr(fd), h.Path), Inode: h.Inode, Path: h.Path}, nil
+}
+
 // Open opens the network namespace at path: a bind mount under Dir, a /proc/PID/ns/net
 // link, or a bare name under Dir.
 func Open(path string) (*Handle, error) {

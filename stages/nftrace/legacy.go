@@ -137,10 +137,16 @@ func legacyStep(c xtables.RuleRef) evidence.TraceStep {
 
 // stopLegacy reads iptables-legacy's tables again and puts what they say into fw.
 func (s *Stage) stopLegacy(fw *evidence.Firewall) {
-	after, err := readLegacy(s.cfg.Netns)
-	if err = cmp.Or(s.legacyErr, err); err != nil {
-		fw.Legacy = &evidence.Legacy{Tables: []string{}, Error: fmt.Sprintf("read the iptables-legacy tables: %v", err)}
-		return
+	fw.Legacy = legacyStopped(s.cfg.Netns, s.legacy, s.legacyErr, s.ends, s.hasChains)
+}
+
+// legacyStopped reads the iptables-legacy tables of namespace h again and says what they
+// held and which rules could have dropped the flow; before and beforeErr are the first
+// read's.
+func legacyStopped(h *netns.Handle, before []*xtables.Table, beforeErr error, ends evidence.Endpoints, alsoNft bool) *evidence.Legacy {
+	after, err := readLegacy(h)
+	if err = cmp.Or(beforeErr, err); err != nil {
+		return &evidence.Legacy{Tables: []string{}, Error: fmt.Sprintf("read the iptables-legacy tables: %v", err)}
 	}
-	fw.Legacy = legacyEvidence(s.legacy, after, s.ends, s.hasChains)
+	return legacyEvidence(before, after, ends, alsoNft)
 }

@@ -52,6 +52,12 @@ type elsewhere struct {
 	since    time.Time
 	tracer   *Tracer            // nil: not traced there; fw says why
 	fw       *evidence.Firewall // the evidence, once stopped (or why there is no tracer)
+	// handle is kept to read its iptables-legacy tables again at Stop; legacy holds them
+	// as the flow was followed there.
+	handle    *netns.Handle
+	legacy    []*xtables.Table
+	legacyErr error
+	hasChains bool
 }
 
 var _ stage.Stage = (*Stage)(nil)
@@ -126,7 +132,12 @@ func (s *Stage) followInto(e evidence.Endpoint, now bool) {
 		s.mu.Unlock()
 		o := &elsewhere{netns: h.Inode, followed: e}
 		cfg := Config{Flow: s.cfg.Flow, Netns: h}
-		if has, err := HasChains(cfg); err == nil && !has {
+		if o.handle, o.legacyErr = h.Clone(); o.legacyErr == nil {
+			o.legacy, o.legacyErr = readLegacy(o.handle)
+		}
+		has, err := HasChains(cfg)
+		o.hasChains = err != nil || has
+		if err == nil && !has {
 			o.fw = &evidence.Firewall{Skipped: "this network namespace has no nftables chain, so nftables cannot drop the flow there"}
 		} else if o.tracer, err = Start(s.ctx, cfg); err != nil {
 			o.fw = &evidence.Firewall{Error: err.Error()}
@@ -178,6 +189,9 @@ func (s *Stage) Stop(_ context.Context, ev *evidence.Evidence) {
 		}
 		fw := *o.fw
 		fw.Netns, fw.NetnsName, fw.Followed, fw.Since = o.netns, owners.Describe(o.netns), o.followed.String(), o.since
+		if o.handle != nil {
+			fw.Legacy = legacyStopped(o.handle, o.legacy, o.legacyErr, s.ends, o.hasChains)
+		}
 		ev.Firewall.Elsewhere = append(ev.Firewall.Elsewhere, fw)
 	}
 	s.notes = append(s.notes, followErrs...)
@@ -195,6 +209,9 @@ func (s *Stage) Close() error {
 	errs := []error{s.tracer.Close()}
 	for _, o := range s.others {
 		errs = append(errs, o.tracer.Close())
+		if o.handle != nil {
+			errs = append(errs, o.handle.Close())
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -187,12 +187,13 @@ func Judge(ev *evidence.Evidence) Verdict {
 	noRoute := noRouteOut(ev)
 	switch {
 	case len(local) > 0:
-		judgeDrop(&v, ev, local, fwDrop)
+		judgeDrop(&v, ev, local, fwDrop, ev.Firewall)
 	case len(downstream) > 0:
 		// Its firewall is that namespace's: the trace here says nothing of it, the one
 		// that followed the flow there does.
 		main, _ := mainSite(downstream)
-		judgeDrop(&v, ev, downstream, firewallDrop(ev.Firewall.Other(main.drops[0].Netns)))
+		there := ev.Firewall.Other(main.drops[0].Netns)
+		judgeDrop(&v, ev, downstream, firewallDrop(there), there)
 		v.Hop = &Hop{Netns: v.Drop.Netns, NetnsName: v.Drop.NetnsName}
 	case fwDrop != nil:
 		// The firewall dropped it but kfree_skb did not report it (lost events, or the
@@ -397,7 +398,9 @@ func mainSite(drops []evidence.Drop) (site, []site) {
 	return sites[0], sites[1:]
 }
 
-func judgeDrop(v *Verdict, ev *evidence.Evidence, local []evidence.Drop, fw *fwDropped) {
+// judgeDrop names the drop of drops; fw is what the trace of their namespace says, and
+// firewall that namespace's firewall evidence (its iptables-legacy tables).
+func judgeDrop(v *Verdict, ev *evidence.Evidence, local []evidence.Drop, fw *fwDropped, firewall *evidence.Firewall) {
 	main, others := mainSite(local)
 	first := main.drops[0]
 	reason := main.reason
@@ -411,8 +414,8 @@ func judgeDrop(v *Verdict, ev *evidence.Evidence, local []evidence.Drop, fw *fwD
 		} else if h, ok := netfilterHook(first.Stack, ev.Flow); ok {
 			v.Netfilter = &h
 		}
-		if v.Rule == nil && v.Hop == nil {
-			v.Rule, v.LegacySuspects = legacyRule(ev.Firewall, v.Stage, ev.Flow)
+		if v.Rule == nil {
+			v.Rule, v.LegacySuspects = legacyRule(firewall, v.Stage, ev.Flow)
 		}
 	}
 	v.Drop = &first

@@ -146,7 +146,7 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 		}
 		if r.Backend == "legacy" {
 			// Found by its counters: nothing traced it.
-			firewall = "the firewall (iptables-legacy)"
+			firewall = strings.Replace(firewall, "the firewall", "the firewall (iptables-legacy)", 1)
 		}
 		t.Summary = fmt.Sprintf("%s by %s in %s: %s in table %s %s, chain %s%s%s.",
 			dropped, firewall, v.Stage, what, r.Family, r.Table, r.Chain, handleText(r), rest)
@@ -265,8 +265,16 @@ func invalidExplanation(ev *evidence.Evidence, v verdict.Verdict) (explanation, 
 
 // legacyExplanation says how an iptables-legacy rule, which nothing traces, was named.
 func legacyExplanation(ev *evidence.Evidence, v verdict.Verdict, r *evidence.TraceStep) string {
+	fw := ev.Firewall
+	if v.Hop != nil {
+		fw = fw.Other(v.Hop.Netns)
+	}
 	var counted uint64
-	for _, g := range ev.Firewall.Legacy.Grown {
+	var grown []evidence.LegacyRule
+	if fw != nil && fw.Legacy != nil {
+		grown = fw.Legacy.Grown
+	}
+	for _, g := range grown {
 		if g.Step.Family == r.Family && g.Step.Table == r.Table && g.Step.Chain == r.Chain && g.Step.Number == r.Number && g.Step.Type == r.Type {
 			counted = g.Packets
 		}
