@@ -53,12 +53,12 @@ const drainTime = 150 * time.Millisecond
 
 // Tracer is an armed trace: the table is installed and events are being collected.
 type Tracer struct {
-	// ipsetSock is a socket of the traced namespace for ipset names; -1: none.
-	ipsetSock int
 	flow  evidence.Flow
 	netns uint64 // the traced namespace's inode
 	table string
 	onRaw func(netlink.Message)
+	// ipsetSock is a socket of the traced namespace for ipset names; -1: none.
+	ipsetSock int
 
 	nft *nftables.Conn
 	// owner is the lasting netlink socket of nft: the owner of the table. mu serializes
