@@ -22,18 +22,14 @@ import (
 // back.
 func TestE2EDNATToContainer(t *testing.T) {
 	t.Parallel()
-	bothFamilies(t, func(t *testing.T, v6 bool) {
-		s := newScenario(t, "dnc", v6, "tcp")
-		ctr := s.pair.AddContainer(t, "dnc")
-		table, to := "ip", testns.ContainerV4+":80"
+	dnatToContainer(t, "dnc", "dnat_to_container_", func(t *testing.T, s *scenario, v6 bool, to string) {
+		table := "ip"
 		if v6 {
-			table, to = "ip6", "["+testns.ContainerV6+"]:80"
+			table = "ip6"
 		}
 		s.nft(t, s.pair.Server, fmt.Sprintf(`table %s pmt_publish {
 	chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport PORT dnat to %s; }
 }`, table, to))
-		rep := s.diagnose(t, "dnat_to_container_"+family(v6), s.fromClient(connect))
-		expectDNATNoListener(t, rep, to, "network namespace "+ctr, ctr)
 	})
 }
 
@@ -42,15 +38,32 @@ func TestE2EDNATToContainer(t *testing.T) {
 // container.
 func TestE2EDNATToContainerLegacy(t *testing.T) {
 	t.Parallel()
-	bothFamilies(t, func(t *testing.T, v6 bool) {
-		s := newScenario(t, "dnl", v6, "tcp")
-		ctr := s.pair.AddContainer(t, "dnl")
-		tool, to := "iptables-legacy", testns.ContainerV4+":80"
+	dnatToContainer(t, "dnl", "", func(t *testing.T, s *scenario, v6 bool, to string) {
+		tool := "iptables-legacy"
 		if v6 {
-			tool, to = "ip6tables-legacy", "["+testns.ContainerV6+"]:80"
+			tool = "ip6tables-legacy"
 		}
 		s.pair.InServer(t, testns.Tool(t, tool), "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", fmt.Sprint(s.port), "-j", "DNAT", "--to-destination", to)
-		rep := s.diagnose(t, "", s.fromClient(connect))
+	})
+}
+
+// dnatToContainer runs, for each family, a flow that publish DNATs to port 80 of a
+// container namespace where nothing listens, and checks the verdict; record, when not
+// empty, names its recorded reports (the family appended).
+func dnatToContainer(t *testing.T, tag, record string, publish func(t *testing.T, s *scenario, v6 bool, to string)) {
+	bothFamilies(t, func(t *testing.T, v6 bool) {
+		s := newScenario(t, tag, v6, "tcp")
+		ctr := s.pair.AddContainer(t, tag)
+		to := testns.ContainerV4 + ":80"
+		if v6 {
+			to = "[" + testns.ContainerV6 + "]:80"
+		}
+		publish(t, s, v6, to)
+		name := ""
+		if record != "" {
+			name = record + family(v6)
+		}
+		rep := s.diagnose(t, name, s.fromClient(connect))
 		expectDNATNoListener(t, rep, to, "network namespace "+ctr, ctr)
 	})
 }
