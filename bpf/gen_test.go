@@ -136,7 +136,7 @@ func TestObject(t *testing.T) {
 	if p := specs.KfreeSkbTp; p.Type != ebpf.TracePoint || p.SectionName != "tracepoint/skb/kfree_skb" {
 		t.Errorf("kfree_skb_tp: %v %q", p.Type, p.SectionName)
 	}
-	if m := specs.Events; m.Type != ebpf.RingBuf || m.MaxEntries != 4<<20 {
+	if m := specs.Events; m.Type != ebpf.RingBuf || m.MaxEntries != 1<<20 {
 		t.Errorf("events: %v %d", m.Type, m.MaxEntries)
 	}
 	if m := specs.Totals; m.Type != ebpf.PerCPUArray || m.MaxEntries != 1 {
@@ -189,7 +189,7 @@ func TestPathObject(t *testing.T) {
 			t.Errorf("%s: %v %q", p.Name, p.Type, p.SectionName)
 		}
 	}
-	if m := specs.Events; m.Type != ebpf.RingBuf || m.MaxEntries != 4<<20 {
+	if m := specs.Events; m.Type != ebpf.RingBuf || m.MaxEntries != 2<<20 {
 		t.Errorf("events: %v %d", m.Type, m.MaxEntries)
 	}
 	if m := specs.Totals; m.Type != ebpf.PerCPUArray || m.MaxEntries != uint32(PathPointPOINT_COUNT) {

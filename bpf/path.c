@@ -25,10 +25,11 @@ char LICENSE[] SEC("license") = "GPL";
 /* Only here to put struct event (and the enums it uses) in the object's BTF for bpf2go. */
 const struct event *const event_btf __attribute__((unused)) = 0;
 
-/* 4 MiB holds about 30,000 events (128 bytes and an 8-byte header each). */
+/* 2 MiB holds about 15,000 events (128 bytes and an 8-byte header each). User space maps
+ * a ring's data twice, all of it resident: each MiB here is 2 MiB of diagnose's RSS. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
+	__uint(max_entries, 2 << 20);
 } events SEC(".maps");
 
 /* Per point and per CPU: counting every packet received and every route lookup on the

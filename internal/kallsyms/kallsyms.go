@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 )
 
-// Symbols maps kernel text addresses to function names, from /proc/kallsyms.
+// Symbols names the kernel text addresses it was asked about, from /proc/kallsyms.
 type Symbols struct {
-	syms []symbol // sorted by addr
+	addrs []uint64 // the addresses asked about, sorted, unique
+	syms  []symbol // syms[i] contains addrs[i] when ok
 	// Restricted is true when every address read 0: kptr_restrict hides them from us, and
 	// addresses can only be printed raw.
 	Restricted bool
@@ -22,27 +23,34 @@ type symbol struct {
 	addr   uint64
 	name   string
 	module string // "" for vmlinux
+	ok     bool
 }
 
 // maxSymbolSize bounds how far past the last symbol an address may still be attributed to
 // it; beyond, the address is printed raw rather than misnamed.
 const maxSymbolSize = 1 << 20
 
-// Load reads /proc/kallsyms once; Lookup is then a binary search.
-func Load() (*Symbols, error) {
+// Load reads /proc/kallsyms once and keeps the symbols that contain addrs; Lookup then
+// answers for those addresses.
+func Load(addrs []uint64) (*Symbols, error) {
 	f, err := os.Open("/proc/kallsyms")
 	if err != nil {
 		return nil, fmt.Errorf("read kernel symbols: %w", err)
 	}
 	defer f.Close()
-	return Parse(f)
+	return Parse(f, addrs)
 }
 
-// Parse reads the kallsyms format, "ADDR TYPE NAME [MODULE]" per line, keeping
-// text symbols: a stack frame or a call site is always in code. It parses bytes in place:
-// kallsyms has ~200k lines, and a string per field would be most of diagnose's memory.
-func Parse(r io.Reader) (*Symbols, error) {
-	s := &Symbols{}
+// Parse reads the kallsyms format, "ADDR TYPE NAME [MODULE]" per line, keeping for each of
+// addrs the text symbol at or below it: a stack frame or a call site is always in code.
+// It streams, holding nothing per line: kallsyms has ~200k lines, and a table of them was
+// most of diagnose's peak memory. The file is not sorted by address (modules, BPF
+// programs), so each line may improve any address above it.
+func Parse(r io.Reader, addrs []uint64) (*Symbols, error) {
+	s := &Symbols{addrs: slices.Compact(slices.Sorted(slices.Values(addrs)))}
+	s.syms = make([]symbol, len(s.addrs))
+	var texts int
+	var top uint64 // the highest text symbol
 	nonzero := false
 	modules := map[string]string{}
 	sc := bufio.NewScanner(r)
@@ -62,37 +70,52 @@ func Parse(r io.Reader) (*Symbols, error) {
 		default:
 			continue
 		}
+		texts++
+		nonzero = nonzero || addr != 0
+		top = max(top, addr)
 		name, module := line[sp+3:], []byte(nil)
 		if i := bytes.IndexAny(name, " \t"); i >= 0 {
 			name, module = name[:i], bytes.Trim(name[i+1:], " \t[]")
 		}
-		sym := symbol{addr: addr, name: string(name)}
-		if len(module) > 0 {
-			m, ok := modules[string(module)]
-			if !ok {
-				m = string(module)
-				modules[m] = m
+		var sym *symbol // built once, for the first address it improves
+		i, _ := slices.BinarySearch(s.addrs, addr)
+		// The best symbol of each address rises with the address: past the first whose
+		// best is above this line's, none can improve.
+		for ; i < len(s.addrs); i++ {
+			best := &s.syms[i]
+			if best.ok && (best.addr > addr || best.addr == addr && !betterAlias(name, best.name)) {
+				break
 			}
-			sym.module = m
+			if sym == nil {
+				sym = &symbol{addr: addr, name: string(name), ok: true}
+				if len(module) > 0 {
+					m, ok := modules[string(module)]
+					if !ok {
+						m = string(module)
+						modules[m] = m
+					}
+					sym.module = m
+				}
+			}
+			*best = *sym
 		}
-		if addr != 0 {
-			nonzero = true
-		}
-		s.syms = append(s.syms, sym)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read kernel symbols: %w", err)
 	}
-	if len(s.syms) == 0 {
+	if texts == 0 {
 		return nil, fmt.Errorf("read kernel symbols: no text symbols")
 	}
 	if !nonzero {
 		s.Restricted = true
-		s.syms = nil
+		s.syms = make([]symbol, len(s.addrs))
 		return s, nil
 	}
-	sort.SliceStable(s.syms, func(i, j int) bool { return s.syms[i].addr < s.syms[j].addr })
-	s.syms = dedupe(s.syms)
+	for i, a := range s.addrs {
+		if sym := &s.syms[i]; sym.ok && sym.addr == top && a-top >= maxSymbolSize {
+			*sym = symbol{}
+		}
+	}
 	return s, nil
 }
 
@@ -117,37 +140,25 @@ func parseHex(b []byte) (uint64, bool) {
 	return v, true
 }
 
-// dedupe keeps one name per address. Aliases share addresses (_text, _stext); a name
-// without a leading underscore is the one a reader recognises.
-func dedupe(syms []symbol) []symbol {
-	out := syms[:0]
-	for _, sym := range syms {
-		if n := len(out); n > 0 && out[n-1].addr == sym.addr {
-			if strings.HasPrefix(out[n-1].name, "_") && !strings.HasPrefix(sym.name, "_") {
-				out[n-1] = sym
-			}
-			continue
-		}
-		out = append(out, sym)
-	}
-	return out
+// betterAlias says whether name should replace kept, another name at the same address.
+// Aliases share addresses (_text, _stext); a name without a leading underscore is the one
+// a reader recognises, and the first listed otherwise.
+func betterAlias(name []byte, kept string) bool {
+	return strings.HasPrefix(kept, "_") && !bytes.HasPrefix(name, []byte("_"))
 }
 
-// Lookup returns the symbol containing addr and the offset into it.
+// Lookup returns the symbol containing addr and the offset into it. It knows only the
+// addresses given to Load or Parse: any other names nothing.
 func (s *Symbols) Lookup(addr uint64) (name, module string, off uint64, ok bool) {
-	if s == nil || len(s.syms) == 0 {
+	if s == nil {
 		return "", "", 0, false
 	}
-	i := sort.Search(len(s.syms), func(i int) bool { return s.syms[i].addr > addr }) - 1
-	if i < 0 {
+	i, found := slices.BinarySearch(s.addrs, addr)
+	if !found || !s.syms[i].ok {
 		return "", "", 0, false
 	}
 	sym := s.syms[i]
-	off = addr - sym.addr
-	if i == len(s.syms)-1 && off >= maxSymbolSize {
-		return "", "", 0, false
-	}
-	return sym.name, sym.module, off, true
+	return sym.name, sym.module, addr - sym.addr, true
 }
 
 // Format prints addr as the kernel's %pS does: tcp_v4_rcv+0x91, with " [module]" for a

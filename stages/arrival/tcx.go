@@ -195,7 +195,7 @@ func newCaptureFlow(shared *pmbpf.Flow) (*pmbpf.Flow, error) {
 
 // loadCapture loads bpf/capture.c for the families (capture.c's constant) and the records'
 // interface tag, with the flow's maps and a ring buffer of ringSize bytes (0: the object's
-// 4 MiB), or with the ring and counters of other programs (reuse, when not nil).
+// 2 MiB), or with the ring and counters of other programs (reuse, when not nil).
 func loadCapture(ringSize uint32, families uint8, tag uint32, flow *pmbpf.Flow, reuse *pmbpf.CaptureObjects) (*pmbpf.CaptureObjects, error) {
 	spec, err := pmbpf.LoadCapture()
 	if err != nil {

@@ -70,6 +70,17 @@ func (n *namer) drop(ev *bpf.KdropEvent) evidence.Drop {
 	return d
 }
 
+// addresses are the kernel addresses the events name: where each drop was, and its stack.
+func addresses(events []bpf.KdropEvent) []uint64 {
+	var out []uint64
+	for i := range events {
+		ev := &events[i]
+		out = append(out, ev.Location)
+		out = append(out, ev.Stack[:min(int(ev.StackDepth), len(ev.Stack))]...)
+	}
+	return out
+}
+
 func (n *namer) nsName(inode uint64) string {
 	if n.netns == nil || inode == 0 {
 		return ""

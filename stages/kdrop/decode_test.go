@@ -93,7 +93,8 @@ func TestNamerDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	syms, err := kallsyms.Parse(f)
+	ev := sampleEvent()
+	syms, err := kallsyms.Parse(f, addresses([]bpf.KdropEvent{ev}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,6 @@ func TestNamerDrop(t *testing.T) {
 		clock:  ktime.MonoAt(base, 4_000_000_000),
 		ifname: func(i int) string { return fmt.Sprintf("if%d", i) },
 	}
-	ev := sampleEvent()
 	d := n.drop(&ev)
 	if d.Reason != "NO_SOCKET" || d.ReasonCode != 7 {
 		t.Errorf("reason %q %d", d.Reason, d.ReasonCode)

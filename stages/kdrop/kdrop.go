@@ -341,7 +341,7 @@ func (p *Probe) describe(kd *evidence.KernelDrop) {
 		return
 	}
 	// Read while the program is still loaded: its frames are in kallsyms until Close.
-	if n.syms, err = kallsyms.Load(); err != nil {
+	if n.syms, err = kallsyms.Load(addresses(events)); err != nil {
 		kd.Notes = append(kd.Notes, fmt.Sprintf("locations and stacks are raw addresses: %v", err))
 	} else if n.syms.Restricted {
 		kd.Notes = append(kd.Notes, "locations and stacks are raw addresses: /proc/kallsyms shows every address as 0 (kernel.kptr_restrict; run as root or lower it)")
