@@ -56,3 +56,18 @@ func TestSumPerCPU(t *testing.T) {
 		t.Error("a struct with a signed field summed")
 	}
 }
+
+// Every load and lookup of a run shares one decoding of the kernel's BTF.
+func TestKernelTypesDecodedOnce(t *testing.T) {
+	a, err := bpfrt.KernelTypes()
+	if err != nil {
+		t.Fatalf("the kernels diagnose runs on have BTF: %v", err)
+	}
+	b, err := bpfrt.KernelBTF().Kernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Error("the kernel's BTF was decoded twice")
+	}
+}

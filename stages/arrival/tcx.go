@@ -215,7 +215,7 @@ func loadCapture(ringSize uint32, families uint8, tag uint32, flow *pmbpf.Flow, 
 		}
 	}
 	o := &pmbpf.CaptureObjects{}
-	if err := spec.LoadAndAssign(o, &ebpf.CollectionOptions{MapReplacements: replace}); err != nil {
+	if err := spec.LoadAndAssign(o, &ebpf.CollectionOptions{MapReplacements: replace, Cache: bpfrt.KernelBTF()}); err != nil {
 		return nil, kerr.BPF("load the capture's BPF programs", err)
 	}
 	return o, nil

@@ -8,6 +8,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/internal/bpfrt"
 	"github.com/packetmortem/packetmortem/internal/kerr"
 	"github.com/packetmortem/packetmortem/internal/tracefs"
 )
@@ -66,7 +67,7 @@ func load(spec *ebpf.CollectionSpec, flow map[string]*ebpf.Map, name, prog strin
 			delete(cs.Programs, p)
 		}
 	}
-	coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{MapReplacements: flow})
+	coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{MapReplacements: flow, Cache: bpfrt.KernelBTF()})
 	if err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 
+	"github.com/packetmortem/packetmortem/internal/bpfrt"
 	"github.com/packetmortem/packetmortem/internal/kerr"
 )
 
@@ -34,7 +35,7 @@ type Reasons struct {
 // LoadReasons reads enum skb_drop_reason (and the subsystem enums) from the kernel's BTF.
 // It fails with kerr.ErrUnsupported when the kernel has no BTF or no such enum (before 5.17).
 func LoadReasons() (*Reasons, error) {
-	spec, err := btf.LoadKernelSpec()
+	spec, err := bpfrt.KernelTypes()
 	if err != nil {
 		return nil, kerr.BTF(err)
 	}

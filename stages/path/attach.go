@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/packetmortem/packetmortem/bpf"
+	"github.com/packetmortem/packetmortem/internal/bpfrt"
 	"github.com/packetmortem/packetmortem/internal/kerr"
 	"github.com/packetmortem/packetmortem/internal/tracefs"
 	"github.com/packetmortem/packetmortem/stages/evidence"
@@ -119,10 +120,9 @@ func resetsNeedSocket(spec *btf.Spec) bool {
 // loader loads one program at a time against maps created once, so that a program the
 // kernel refuses (its tracepoint missing) costs only its own point.
 type loader struct {
-	spec  *ebpf.CollectionSpec
-	maps  *ebpf.Collection
-	flow  *bpf.Flow
-	cache *btf.Cache
+	spec *ebpf.CollectionSpec
+	maps *ebpf.Collection
+	flow *bpf.Flow
 }
 
 // newLoader creates the shared maps, the flow's (empty: the caller adds the endpoints)
@@ -135,13 +135,13 @@ func newLoader(cfg Config) (*loader, error) {
 	if err := spec.Variables["flow_probe_read"].Set(cfg.probeRead); err != nil {
 		return nil, fmt.Errorf("path BPF object: %w", err)
 	}
-	l := &loader{spec: spec, cache: btf.NewCache()}
+	l := &loader{spec: spec}
 	if l.flow, err = bpf.FlowFor(cfg.FlowMaps, spec); err != nil {
 		return nil, kerr.BPF("path probe", err)
 	}
 	onlyMaps := spec.Copy()
 	onlyMaps.Programs = map[string]*ebpf.ProgramSpec{}
-	if l.maps, err = ebpf.NewCollectionWithOptions(onlyMaps, ebpf.CollectionOptions{Cache: l.cache, MapReplacements: l.flow.Maps()}); err != nil {
+	if l.maps, err = ebpf.NewCollectionWithOptions(onlyMaps, ebpf.CollectionOptions{Cache: bpfrt.KernelBTF(), MapReplacements: l.flow.Maps()}); err != nil {
 		l.flow.Close()
 		return nil, kerr.BPF("create path BPF maps", err)
 	}
@@ -156,7 +156,7 @@ func (l *loader) load(prog string) (*ebpf.Program, error) {
 			delete(cs.Programs, name)
 		}
 	}
-	coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{MapReplacements: l.maps.Maps, Cache: l.cache})
+	coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{MapReplacements: l.maps.Maps, Cache: bpfrt.KernelBTF()})
 	if err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {

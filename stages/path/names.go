@@ -7,6 +7,7 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 
+	"github.com/packetmortem/packetmortem/internal/bpfrt"
 	"github.com/packetmortem/packetmortem/internal/kerr"
 )
 
@@ -52,7 +53,7 @@ func (r *resetReasons) name(code uint32) string {
 }
 
 func loadResetReasons() (*resetReasons, error) {
-	spec, err := btf.LoadKernelSpec()
+	spec, err := bpfrt.KernelTypes()
 	if err != nil {
 		return nil, kerr.BTF(err)
 	}

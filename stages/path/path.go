@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 
@@ -120,7 +119,7 @@ func start(ctx context.Context, cfg Config, attachers []attacher) (_ *Probe, err
 
 	wanted, skipped := pointsFor(cfg.Flow)
 	p.missing = append(p.missing, skipped...)
-	kernel, _ := btf.LoadKernelSpec()
+	kernel, _ := bpfrt.KernelTypes()
 	var failures []error
 	for _, pt := range wanted {
 		if err := ctx.Err(); err != nil {
