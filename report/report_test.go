@@ -40,6 +40,10 @@ var recorded = map[string]struct {
 	"iptables_legacy_set_v6":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"iptables_both_backends":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"iptables_nft_drop_v4":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_nft_policy_v4":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_nft_policy_v6":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_legacy_policy_v4":  {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
+	"iptables_legacy_policy_v6":  {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"iptables_nft_drop_v6":       {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"iptables_nft_reject_v4":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
 	"iptables_nft_reject_v6":     {verdict.Dropped, verdict.Input, "NETFILTER_DROP"},
@@ -385,6 +389,18 @@ func TestJudgeRecordedIptables(t *testing.T) {
 				if c == "drop" && !strings.Contains(v.Fix, "`"+tool+" -t filter -D INPUT 1`") {
 					t.Errorf("%s: fix is not by the rule's number: %s", name, v.Fix)
 				}
+			}
+		}
+		// A chain's policy has no text, but it is iptables' to change.
+		for _, fam := range []string{"v4", "v6"} {
+			name := "iptables_" + backend + "_policy_" + fam
+			v := judge(readRecorded(t, name).Evidence())
+			tool := map[string]string{"v4": "iptables", "v6": "ip6tables"}[fam]
+			if r := v.Rule; r == nil || r.Type != "policy" || r.Syntax != tool || r.Chain != "INPUT" || (r.Backend == "legacy") != (backend == "legacy") {
+				t.Errorf("%s: rule %+v, want %s's policy of INPUT, backend %s", name, r, tool, backend)
+			}
+			if !strings.Contains(v.Fix, "`"+tool+" -t filter -P INPUT ACCEPT`") || strings.Contains(v.Fix, "nft ") {
+				t.Errorf("%s: fix is not %s's alone: %s", name, tool, v.Fix)
 			}
 		}
 	}

@@ -88,7 +88,7 @@ func TestE2EIptables(t *testing.T) {
 		chains []string   // user chains made first
 		add    [][]string // iptables arguments, PORT the flow's port
 		chain  string     // the chain of the rule that drops
-		want   string     // the dropping rule as iptables-save prints it
+		want   string     // the dropping rule as iptables-save prints it, "" for the policy
 		fix    string     // in the fix; TOOL is iptables or ip6tables
 	}
 	cases := []rules{
@@ -102,6 +102,9 @@ func TestE2EIptables(t *testing.T) {
 			chain: "INPUT", want: "-A INPUT -p tcp -m set --match-set pmt-blk src -j DROP", fix: "`TOOL -t filter -D INPUT -p tcp -m set --match-set pmt-blk src -j DROP`"},
 		{name: "manager", chains: []string{"KUBE-FIREWALL"}, add: [][]string{{"-A", "INPUT", "-j", "KUBE-FIREWALL"}, {"-A", "KUBE-FIREWALL", "-p", "tcp", "--dport", "PORT", "-j", "DROP"}},
 			chain: "KUBE-FIREWALL", want: "-A KUBE-FIREWALL -p tcp -m tcp --dport PORT -j DROP", fix: "belongs to kube-proxy"},
+		// Neighbour discovery is ICMPv6: the accept keeps the path up.
+		{name: "policy", add: [][]string{{"-A", "INPUT", "!", "-p", "tcp", "-j", "ACCEPT"}, {"-P", "INPUT", "DROP"}},
+			chain: "INPUT", fix: "`TOOL -t filter -P INPUT ACCEPT`"},
 	}
 	for _, backend := range []string{"nft", "legacy"} {
 		for _, c := range cases {
@@ -154,6 +157,12 @@ func TestE2EIptables(t *testing.T) {
 					}
 					if !strings.Contains(v.Summary, want) {
 						t.Errorf("summary does not quote the rule: %s", v.Summary)
+					}
+					if (want == "") != (r.Type == "policy") || want == "" && !strings.Contains(v.Summary, "policy") {
+						t.Errorf("the %s is not said to be the policy: %s", r.Type, v.Summary)
+					}
+					if want == "" && strings.Contains(v.Fix, "nft ") {
+						t.Errorf("the fix of %s's policy speaks nft: %s", tool, v.Fix)
 					}
 					if fix := strings.ReplaceAll(c.fix, "TOOL", tool); !strings.Contains(v.Fix, fix) {
 						t.Errorf("fix does not say %q: %s", fix, v.Fix)

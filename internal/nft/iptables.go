@@ -109,6 +109,12 @@ func (rr *RuleReader) iptablesTable(tk tableKey) iptablesView {
 	return v
 }
 
+// IptablesTable says whether a table is one of the iptables family's (iptables-nft,
+// ebtables-nft, arptables-nft): then its chains' policies are changed with that tool too.
+func (rr *RuleReader) IptablesTable(family uint8, table string) bool {
+	return rr.iptablesTable(tableKey{family, table}) != nil
+}
+
 // IptablesTool is the command of the iptables family that writes a family's tables:
 // iptables, ip6tables, ebtables (bridge) or arptables (arp).
 func IptablesTool(family uint8) string {

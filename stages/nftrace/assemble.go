@@ -146,6 +146,9 @@ type resolved struct {
 	rules  map[ruleKey]nft.Rule
 	// chainErr says why a chain's rules could not be read.
 	chainErr map[nft.ChainKey]error
+	// iptables holds the tables, Chain "", that the iptables family's tools made: a policy
+	// there is theirs to change.
+	iptables map[nft.ChainKey]bool
 }
 
 // rule returns a rule as read, or an honest note for its text when it is not known.
@@ -162,7 +165,7 @@ func (r resolved) rule(k ruleKey) nft.Rule {
 // resolve reads, once per chain, the chains and the rules the traces met, and renders
 // them. Errors are returned alongside whatever could be read.
 func resolve(c nft.Executor, ipsetSock int, invs []*invocation, own string, chains0 map[nft.ChainKey]nft.Chain, links map[uint32]string) (resolved, []error) {
-	res := resolved{chains: map[nft.ChainKey]nft.Chain{}, rules: map[ruleKey]nft.Rule{}, chainErr: map[nft.ChainKey]error{}}
+	res := resolved{chains: map[nft.ChainKey]nft.Chain{}, rules: map[ruleKey]nft.Rule{}, chainErr: map[nft.ChainKey]error{}, iptables: map[nft.ChainKey]bool{}}
 	var errs []error
 	for k, v := range chains0 {
 		res.chains[k] = v
@@ -178,9 +181,13 @@ func resolve(c nft.Executor, ipsetSock int, invs []*invocation, own string, chai
 	// The chains whose rules the traces met, in a stable order.
 	need := map[nft.ChainKey]bool{}
 	var order []nft.ChainKey
+	policies := map[nft.ChainKey]bool{}
 	for _, inv := range invs {
 		for i := range inv.events {
 			ev := &inv.events[i]
+			if ev.Type == unix.NFT_TRACETYPE_POLICY && !isOwn(ev, own) {
+				policies[nft.ChainKey{Family: ev.Family, Table: ev.Table}] = true
+			}
 			if isOwn(ev, own) || ev.Handle == 0 {
 				continue
 			}
@@ -214,6 +221,9 @@ func resolve(c nft.Executor, ipsetSock int, invs []*invocation, own string, chai
 		for h, r := range rules {
 			res.rules[ruleKey{ck, h}] = r
 		}
+	}
+	for tk := range policies {
+		res.iptables[tk] = rr.IptablesTable(tk.Family, tk.Table)
 	}
 	return res, append(errs, rr.Errs()...)
 }
@@ -321,6 +331,10 @@ func makeStep(ev *traceEvent, own string, res resolved) (st evidence.TraceStep, 
 		st.Type = "policy"
 		st.Verdict = policyName(ev.Policy)
 		final = st.Verdict
+		// A policy has no text, but its Syntax still says whose tool changes it.
+		if res.iptables[nft.ChainKey{Family: ev.Family, Table: ev.Table}] {
+			st.Syntax = nft.IptablesTool(ev.Family)
+		}
 	case unix.NFT_TRACETYPE_RULE, unix.NFT_TRACETYPE_RETURN:
 		st.Type = "rule"
 		if ev.HasVerdict {

@@ -88,7 +88,11 @@ func iptablesFix(r *evidence.TraceStep, f reasons.Facts, tool, enter string) str
 	if r.Backend == "legacy" {
 		backend, other = tool+"-legacy", "nf_tables"
 	}
-	which := fmt.Sprintf(" (the rule is %s's: where `%s -V` says %s, run `%s` instead)", strings.Replace(backend, "ip6tables", "iptables", 1), tool, other, backend)
+	what := "rule"
+	if r.Type == "policy" {
+		what = "chain"
+	}
+	which := fmt.Sprintf(" (the %s is %s's: where `%s -V` says %s, run `%s` instead)", what, strings.Replace(backend, "ip6tables", "iptables", 1), tool, other, backend)
 	switch {
 	case r.Type == "policy" && (tool == "ebtables" || tool == "arptables"):
 		return fmt.Sprintf("change the policy of chain %s, or add a rule accepting the flow before it: `%s%s -t %s -P %s ACCEPT`%s", r.Chain, enter, tool, r.Table, r.Chain, which)

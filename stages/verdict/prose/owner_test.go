@@ -37,7 +37,10 @@ func TestOwnedFix(t *testing.T) {
 		{&evidence.TraceStep{Type: "rule", Family: "ip6", Table: "filter", Chain: "INPUT", Number: 1, Syntax: "ip6tables", Backend: "legacy", Rule: "-A INPUT -j DROP"}, "ip netns exec web ",
 			[]string{"`ip netns exec web ip6tables -t filter -D INPUT 1`", "iptables-legacy's: where `ip6tables -V` says nf_tables, run `ip6tables-legacy`"}},
 		{&evidence.TraceStep{Type: "policy", Family: "ip", Table: "filter", Chain: "INPUT", Syntax: "iptables", Backend: "legacy"}, "",
-			[]string{"`iptables -t filter -I INPUT -p tcp --dport 8443 -j ACCEPT`", "`iptables -t filter -P INPUT ACCEPT`"}},
+			[]string{"`iptables -t filter -I INPUT -p tcp --dport 8443 -j ACCEPT`", "`iptables -t filter -P INPUT ACCEPT`", "(the chain is iptables-legacy's"}},
+		// The policy of a table the trace found iptables-nft made: iptables' words only.
+		{&evidence.TraceStep{Type: "policy", Family: "ip6", Table: "filter", Chain: "INPUT", Syntax: "ip6tables"}, "",
+			[]string{"`ip6tables -t filter -I INPUT -p tcp --dport 8443 -j ACCEPT`", "`ip6tables -t filter -P INPUT ACCEPT`", "(the chain is iptables-nft's: where `ip6tables -V` says legacy, run `ip6tables-nft`"}},
 		{&evidence.TraceStep{Type: "rule", Family: "ip", Table: "filter", Chain: "INPUT", Number: 2, Syntax: "iptables", Rule: "-A INPUT -m foo -j DROP", Partial: []string{"extension foo (revision 0) is shown by name only: its options were not decoded"}}, "",
 			[]string{"`iptables -t filter -D INPUT 2` (the rule"}},
 		{&evidence.TraceStep{Type: "rule", Family: "bridge", Table: "filter", Chain: "FORWARD", Number: 2, Syntax: "ebtables", Rule: "-A FORWARD -p IPv4 --ip-proto tcp --ip-dport 8443 -j DROP"}, "",

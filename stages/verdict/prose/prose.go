@@ -150,7 +150,10 @@ func dropped(t *Text, ev *evidence.Evidence, v verdict.Verdict) {
 		}
 		t.Summary = fmt.Sprintf("%s by %s in %s: %s in table %s %s, chain %s%s%s.",
 			dropped, firewall, v.Stage, what, r.Family, r.Table, r.Chain, handleText(r), rest)
-		t.Explanation = "a netfilter rule or chain policy dropped the packet"
+		t.Explanation = "a netfilter rule dropped the packet"
+		if r.Type == "policy" {
+			t.Explanation = fmt.Sprintf("no rule of chain %s, nor of a chain it jumps to, accepted the packet: it reached the end of the chain, whose policy is drop", r.Chain)
+		}
 		if r.Backend == "legacy" {
 			t.Explanation = legacyExplanation(ev, v, r)
 		}
@@ -279,9 +282,13 @@ func legacyExplanation(ev *evidence.Evidence, v verdict.Verdict, r *evidence.Tra
 			counted = g.Packets
 		}
 	}
-	return fmt.Sprintf("iptables-legacy keeps its rules where the nftables trace cannot see them; this one is named by its counters: "+
-		"it is the only rule that could have dropped the flow's packets in %s, and it counted %d packet(s) during the run (the kernel dropped %d of the flow's there)",
-		v.Stage, counted, v.Drops)
+	what := "this one is named by its counters: it is the only rule"
+	if r.Type == "policy" {
+		what = "the policy of chain " + r.Chain + " is named by its counters: it is the only rule or policy"
+	}
+	return fmt.Sprintf("iptables-legacy keeps its rules where the nftables trace cannot see them; %s that could have dropped the flow's packets in %s, "+
+		"and it counted %d packet(s) during the run (the kernel dropped %d of the flow's there)",
+		what, v.Stage, counted, v.Drops)
 }
 
 // rejectExplanation says that the firewall, not a closed port, answered: the client's
