@@ -43,9 +43,9 @@ func Load(addrs []uint64) (*Symbols, error) {
 
 // Parse reads the kallsyms format, "ADDR TYPE NAME [MODULE]" per line, keeping for each of
 // addrs the text symbol at or below it: a stack frame or a call site is always in code.
-// It streams, holding nothing per line: kallsyms has ~200k lines, and a table of them was
-// most of diagnose's peak memory. The file is not sorted by address (modules, BPF
-// programs), so each line may improve any address above it.
+// It streams, holding nothing per line: kallsyms has ~200k lines, and a table of its text
+// symbols took 13 MiB of heap (30 MiB allocated) as the report was made. The file is not
+// sorted by address (modules, BPF programs), so each line may improve any address above it.
 func Parse(r io.Reader, addrs []uint64) (*Symbols, error) {
 	s := &Symbols{addrs: slices.Compact(slices.Sorted(slices.Values(addrs)))}
 	s.syms = make([]symbol, len(s.addrs))
