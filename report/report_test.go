@@ -402,6 +402,10 @@ func TestJudgeRecordedIptables(t *testing.T) {
 			if !strings.Contains(v.Fix, "`"+tool+" -t filter -P INPUT ACCEPT`") || strings.Contains(v.Fix, "nft ") {
 				t.Errorf("%s: fix is not %s's alone: %s", name, tool, v.Fix)
 			}
+			why := map[string]string{"nft": "reached the end of the chain, whose policy is drop", "legacy": "the policy of chain INPUT is named by its counters"}[backend]
+			if !strings.Contains(v.Explanation, why) {
+				t.Errorf("%s: explanation does not say %q: %s", name, why, v.Explanation)
+			}
 		}
 	}
 }
