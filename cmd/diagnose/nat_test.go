@@ -23,13 +23,7 @@ import (
 func TestE2EDNATToContainer(t *testing.T) {
 	t.Parallel()
 	dnatToContainer(t, "dnc", "dnat_to_container_", func(t *testing.T, s *scenario, v6 bool, to string) {
-		table := "ip"
-		if v6 {
-			table = "ip6"
-		}
-		s.nft(t, s.pair.Server, fmt.Sprintf(`table %s pmt_publish {
-	chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport PORT dnat to %s; }
-}`, table, to))
+		s.publish(t, v6, to)
 	})
 }
 
@@ -217,9 +211,7 @@ func TestE2EDNATToUnnamedNamespace(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	testns.Run(t, "ip", "netns", "delete", ctr)
-	s.nft(t, s.pair.Server, fmt.Sprintf(`table ip pmt_publish {
-	chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport PORT dnat to %s:80; }
-}`, testns.ContainerV4))
+	s.publish(t, false, testns.ContainerV4+":80")
 	rep := s.diagnose(t, "", s.fromClient(connect))
 	expect(t, rep, verdict.Dropped, verdict.Socket, "NO_SOCKET")
 	if want := fmt.Sprintf("the network namespace of pid %d (sleep)", holder.Process.Pid); !strings.Contains(rep.Verdict.Summary, want) {
@@ -234,9 +226,7 @@ func TestE2EContainerFirewallDrop(t *testing.T) {
 	t.Parallel()
 	s := newScenario(t, "dcf", false, "tcp")
 	ctr := s.pair.AddContainer(t, "dcf")
-	s.nft(t, s.pair.Server, fmt.Sprintf(`table ip pmt_publish {
-	chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport PORT dnat to %s:80; }
-}`, testns.ContainerV4))
+	s.publish(t, false, testns.ContainerV4+":80")
 	s.nft(t, ctr, `table inet pmt_guard {
 	chain input { type filter hook input priority filter; policy accept; tcp dport 80 drop; }
 }`)
@@ -291,9 +281,7 @@ func TestE2EContainerLegacyFirewallDrop(t *testing.T) {
 	t.Parallel()
 	s := newScenario(t, "dcl", false, "tcp")
 	ctr := s.pair.AddContainer(t, "dcl")
-	s.nft(t, s.pair.Server, fmt.Sprintf(`table ip pmt_publish {
-	chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport PORT dnat to %s:80; }
-}`, testns.ContainerV4))
+	s.publish(t, false, testns.ContainerV4+":80")
 	testns.Run(t, "ip", "netns", "exec", ctr, testns.Tool(t, "iptables-legacy"), "-A", "INPUT", "-p", "tcp", "--dport", "80", "-j", "DROP")
 	rep := s.diagnose(t, "", s.fromClient(connect))
 	expect(t, rep, verdict.Dropped, verdict.Input, "NETFILTER_DROP")
@@ -497,4 +485,16 @@ func TestE2EServiceToRoutedPod(t *testing.T) {
 		rep := s.diagnoseIn(t, s.pair.Server, flow, "", repro)
 		expectDNATNoListener(t, rep, to, "network namespace "+pod, pod)
 	})
+}
+
+// publish DNATs the flow's port on the server to to (ADDR:PORT), as a published port does.
+func (s *scenario) publish(t *testing.T, v6 bool, to string) {
+	t.Helper()
+	table := "ip"
+	if v6 {
+		table = "ip6"
+	}
+	s.nft(t, s.pair.Server, fmt.Sprintf(`table %s pmt_publish {
+	chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport PORT dnat to %s; }
+}`, table, to))
 }
